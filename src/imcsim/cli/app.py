@@ -1,0 +1,62 @@
+"""The ``imcsim`` command: a thin Typer shell over the library.
+
+Each command group lives in its own module under ``imcsim.cli`` and exposes ``register(app)``. User errors
+(:class:`imcsim.ImcsimError`) print one line on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from typer.exceptions import TyperException
+
+from imcsim.errors import ImcsimError
+
+# Command modules, each with a ``register(app: typer.Typer) -> None``. One line per module.
+_COMMAND_MODULES = [
+    "info",
+]
+
+app = typer.Typer(
+    name="imcsim",
+    help="Design and evaluate heterogeneous mixed-signal CNN accelerators (systolic/CPU + in-memory analog).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _mod in _COMMAND_MODULES:
+    importlib.import_module(f"imcsim.cli.{_mod}").register(app)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print a one-line error and return the exit to raise (status 2)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns the process exit status."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except ImcsimError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except TyperException as exc:  # usage errors: a bad flag or flag value
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            typer.echo(exc.format_message())
+            return 0
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

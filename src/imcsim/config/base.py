@@ -1,0 +1,81 @@
+"""Shared machinery for the typed hardware configs.
+
+Every config is a frozen pydantic model that forbids unknown keys, so a typo in a YAML file is an error rather than a
+silently ignored setting. :func:`load_config` turns pydantic's multi-line validation report into one
+:class:`~imcsim.errors.ConfigError` line naming the file, the field and the offending value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from imcsim.errors import ConfigError
+
+__all__ = ["ConfigModel", "load_config", "parse_config", "read_yaml"]
+
+
+class ConfigModel(BaseModel):
+    """Base of all hardware configs: immutable, strict about unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    def replace(self, **changes: Any) -> "ConfigModel":
+        """Return a validated copy with ``changes`` applied (field name -> value)."""
+        data = self.model_dump()
+        data.update(changes)
+        return parse_config(type(self), data, source=f"{type(self).__name__} override")
+
+
+C = TypeVar("C", bound=ConfigModel)
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+    value = err.get("input")
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{source}: unknown key '{loc}'"
+    if kind == "missing":
+        return f"{source}: missing required key '{loc}'"
+    msg = err["msg"]
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+    return f"{source}: field '{loc}' = {value!r}: {msg}{suffix}"
+
+
+def parse_config(cls: type[C], data: Any, source: str = "config") -> C:
+    """Validate ``data`` (a mapping) as ``cls``; raise a one-line :class:`ConfigError` on failure."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(data).__name__}")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file, raising :class:`ConfigError` naming the file when it is missing or malformed."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such config file")
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def load_config(cls: type[C], path: str | Path, section: str | None = None) -> C:
+    """Load ``cls`` from a YAML file, optionally from one top-level ``section`` of it."""
+    data = read_yaml(path)
+    if section is not None:
+        if not isinstance(data, dict) or section not in data:
+            raise ConfigError(f"{path}: missing section '{section}'")
+        data = data[section]
+    return parse_config(cls, data, source=str(path))
