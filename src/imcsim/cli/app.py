@@ -17,6 +17,7 @@ from imcsim.errors import ImcsimError
 # Command modules, each with a ``register(app: typer.Typer) -> None``. One line per module.
 _COMMAND_MODULES = [
     "info",
+    "models",
 ]
 
 app = typer.Typer(

@@ -19,6 +19,9 @@ class Network:
         name: the workload's name (zoo name, topology file stem, or model class).
         layers: layers in execution order; names are unique.
         input_shape: (C, H, W) of the network input, when known.
+        meta: provenance and extra totals, by source: from_torch sets ``other_params`` (parameters outside MAC
+            layers, e.g. batch norm), ``params_total`` and ``model_class``; the zoo adds ``dataset``,
+            ``num_classes`` and ``published_params``; a topology file sets ``source`` and ``format``.
     """
 
     name: str
@@ -50,7 +53,8 @@ class Network:
 
     def select(self, kinds: Sequence[LayerKind]) -> "Network":
         """A network holding only the layers of the given kinds, in order."""
-        return Network(self.name, tuple(lay for lay in self.layers if lay.kind in kinds), self.input_shape)
+        return Network(self.name, tuple(lay for lay in self.layers if lay.kind in kinds), self.input_shape,
+                       dict(self.meta))
 
     @property
     def compute_layers(self) -> tuple[Layer, ...]:
@@ -66,3 +70,8 @@ class Network:
         """Total trainable parameters (equals ``sum(p.numel() for p in model.parameters())`` for zoo models
         without batch norm; batch-norm parameters are counted in ``meta['other_params']``)."""
         return sum(lay.weights for lay in self.layers)
+
+    @property
+    def params(self) -> int:
+        """All parameters: :attr:`weights` plus ``meta['other_params']`` (batch norm etc.; 0 when absent)."""
+        return self.weights + int(self.meta.get("other_params", 0))

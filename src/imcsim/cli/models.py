@@ -1,0 +1,82 @@
+"""``imcsim models``: list the model zoo, or show one model's layers.
+
+Library calls: :func:`imcsim.workload.zoo.model_info` (one row per model) and
+:func:`imcsim.workload.zoo.load_network` (a model's layers).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+
+import typer
+
+
+class _Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _console():
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console = Console(width=200)
+    return console
+
+
+def _zoo_table(rows: list[dict]):
+    from rich.table import Table
+
+    table = Table(title="imcsim model zoo (batch 1)")
+    for col, justify in (("name", "left"), ("dataset", "left"), ("input (CxHxW)", "left"), ("parameters", "right"),
+                         ("MACs", "right"), ("layers", "right"), ("description", "left")):
+        table.add_column(col, justify=justify)
+    for r in rows:
+        table.add_row(r["name"], r["dataset"], "x".join(map(str, r["input_shape"])), f"{r['params']:,}",
+                      f"{r['macs']:,}", str(r["layers"]), r["description"])
+    return table
+
+
+def _layer_table(net):
+    from rich.table import Table
+
+    table = Table(title=f"{net.name}: {len(net)} layers, {net.macs:,} MACs, "
+                        f"{net.params:,} parameters")
+    for col in ("layer", "kind", "op", "input (HxWxC)", "output (HxWxC)", "kernel", "stride", "pad", "groups"):
+        table.add_column(col)
+    table.add_column("MACs", justify="right")
+    table.add_column("weights", justify="right")
+    for lay in net.layers:
+        table.add_row(lay.name, lay.kind.value, lay.op, f"{lay.in_h}x{lay.in_w}x{lay.in_c}",
+                      f"{lay.out_h}x{lay.out_w}x{lay.out_c}", f"{lay.kernel_h}x{lay.kernel_w}",
+                      f"{lay.stride_h}x{lay.stride_w}", f"{lay.pad_h}x{lay.pad_w}", str(lay.groups),
+                      f"{lay.macs:,}", f"{lay.weights:,}")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def models(
+        name: str = typer.Argument(None, help="Show this model's layers instead of the list."),
+        fmt: _Format = typer.Option(_Format.table, "--format", "-f", help="Output format."),
+    ) -> None:
+        """List the model zoo (dataset, input shape, parameters, MACs, layers), or one model's layers."""
+        from imcsim.workload import zoo
+
+        if name is not None:
+            net = zoo.load_network(name)
+            if fmt == _Format.json:
+                typer.echo(json.dumps({"name": net.name, "input_shape": list(net.input_shape or ()),
+                                       "macs": net.macs, "weights": net.weights,
+                                       "other_params": net.meta.get("other_params", 0),
+                                       "layers": [lay.to_dict() for lay in net.layers]}, indent=2))
+            else:
+                _console().print(_layer_table(net))
+            return
+        rows = [zoo.model_info(e.name) for e in zoo.list_models()]
+        if fmt == _Format.json:
+            typer.echo(json.dumps(rows, indent=2))
+        else:
+            _console().print(_zoo_table(rows))

@@ -1,0 +1,388 @@
+"""Turn a ``torch.nn.Module`` into a :class:`~imcsim.workload.network.Network` with torch.fx.
+
+The model is traced symbolically with torch.fx (subclasses of the supported layers, such as a quantization-aware
+``QuantConv2d(nn.Conv2d)``, count as those layers) and run once on a zero tensor of shape ``(1, *input_shape)``
+through :class:`torch.fx.passes.shape_prop.ShapeProp`, which records every node's output shape (on the model's
+device: a model built on the ``meta`` device is traced without allocating or computing anything).
+Each graph node that computes on tensors becomes one :class:`~imcsim.workload.layer.Layer`, in graph order:
+
+* ``conv2d``: ``nn.Conv2d`` (any padding, stride, non-square kernels, groups / depthwise; dilation 1 only);
+* ``linear``: ``nn.Linear`` on a (batch, features) input;
+* ``pool``: ``nn.MaxPool2d``, ``nn.AvgPool2d``, ``nn.AdaptiveAvgPool2d``, ``nn.AdaptiveMaxPool2d``, their functional
+  forms, and ``x.mean((2, 3))`` (a global average pool);
+* ``elementwise``: ``nn.BatchNorm2d`` / ``nn.BatchNorm1d``, activations (``nn.ReLU``, ``nn.ReLU6``, ``nn.Sigmoid``,
+  ``nn.Tanh``, ... and their functional / method forms), residual additions (``+``, ``torch.add``), products and
+  differences of tensors;
+* ``reshape``: ``nn.Flatten``, ``torch.flatten``, ``view``, ``reshape``, ``torch.cat``, slices (``x[:, :4]``) and
+  the parts of ``chunk`` / ``split`` (one layer per part taken).
+
+``nn.Dropout`` and ``nn.Identity`` (and their functional forms) do nothing at inference and are left out. Nodes that
+compute only Python values (``x.size(0)``, ``x.shape[1] * 2``) are left out too. Anything else raises
+:class:`~imcsim.errors.ModelError` naming the op and the node.
+
+Layer names are the module paths for module calls (``layer1.0.conv1``; a module called a second time gets ``_1``,
+``_2``, ... appended) and the fx node names for function and method calls (``add``, ``flatten``, ``relu_1``). A
+bare torch layer (``from_torch(nn.Conv2d(...), shape)``) gives one layer named after its class.
+
+Output shapes are torch's (they are read from shape propagation, not recomputed). The parameters that live in
+no MAC layer (batch-norm scale and shift, ...) are counted in ``Network.meta["other_params"]``, so that
+``network.weights + network.meta["other_params"] == sum(p.numel() for p in model.parameters())`` for a model that
+uses each of its modules once. ``meta`` also holds ``"params_total"`` (that sum) and ``"model_class"``.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from imcsim.errors import ModelError
+from imcsim.workload.layer import Layer, LayerKind
+from imcsim.workload.network import Network
+
+__all__ = ["from_torch"]
+
+# Modules and functions that do nothing at inference: no layer at all.
+_NOOP_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity)
+_NOOP_FUNCTIONS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, torch.dropout}
+_NOOP_METHODS = {"contiguous", "clone", "detach", "float", "to", "type_as"}
+
+# Elementwise modules (activations and per-channel affine maps).
+_ELEMENTWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.LeakyReLU, nn.PReLU, nn.ELU,
+                        nn.SELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.Softplus,
+                        nn.Softmax, nn.LogSoftmax, nn.BatchNorm1d, nn.BatchNorm2d)
+_ELEMENTWISE_FUNCTIONS = {
+    F.relu, torch.relu, F.relu6, F.sigmoid, torch.sigmoid, F.tanh, torch.tanh, F.hardtanh, F.leaky_relu, F.elu,
+    F.selu, F.gelu, F.silu, F.hardswish, F.hardsigmoid, F.mish, F.softplus, F.softmax, torch.softmax,
+    F.log_softmax, torch.log_softmax, F.relu_, torch.relu_,
+    operator.add, operator.iadd, torch.add, operator.sub, operator.isub, torch.sub, operator.mul, operator.imul,
+    torch.mul, operator.truediv, torch.div, operator.neg, torch.neg,
+}
+_ELEMENTWISE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "add", "add_", "sub", "sub_",
+                        "mul", "mul_", "div", "div_", "neg", "softmax", "clamp", "clamp_"}
+
+_RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
+_RESHAPE_FUNCTIONS = {torch.flatten, torch.reshape, torch.cat, torch.concat, torch.stack, torch.squeeze,
+                      torch.unsqueeze, torch.transpose, torch.permute}
+_SPLIT_FUNCTIONS = {torch.chunk, torch.split, torch.unbind}
+_SPLIT_METHODS = {"chunk", "split", "unbind"}
+_RESHAPE_METHODS = {"view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "expand",
+                    "view_as", "reshape_as"}
+
+_POOL_MODULES = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+_POOL_FUNCTIONS = {F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.adaptive_max_pool2d, torch.max_pool2d}
+
+# Pure-Python value functions (shape arithmetic) that may appear when their operands are ints.
+_VALUE_FUNCTIONS = {operator.getitem, getattr, operator.floordiv, operator.mod, len}
+
+
+def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = None) -> Network:
+    """Trace ``model`` at batch 1 and return its layers.
+
+    Args:
+        model: a module made of the standard layers listed in the module docstring. Its training/eval flags are
+            restored afterwards; its parameters are not changed.
+        input_shape: shape of one input without the batch dimension, e.g. (C, H, W) = (3, 224, 224).
+        name: the network's name (default: the model's class name).
+
+    Returns:
+        A :class:`Network` with ``input_shape`` set and ``meta`` holding ``other_params``, ``params_total`` and
+        ``model_class``.
+
+    Raises:
+        ModelError: the model cannot be traced, fails on an input of that shape, or uses an unsupported op
+            (``"unsupported op 'LSTM' at node 'rnn'"``).
+    """
+    shape = _check_input_shape(input_shape)
+    net_name = name or type(model).__name__
+    if _is_leaf(model):  # fx would trace into a bare nn.Conv2d and see F.conv2d; trace it as a one-module model
+        model = nn.Sequential(OrderedDict([(type(model).__name__, model)]))
+    try:
+        gm = fx.GraphModule(model, _Tracer().trace(model))
+    except Exception as exc:  # torch raises TraceError, TypeError, NotImplementedError... for untraceable code
+        raise ModelError(f"model '{net_name}': torch.fx cannot trace it ({_first_line(exc)})") from None
+
+    flags = {m: m.training for m in model.modules()}
+    try:
+        gm.eval()  # batch norm in training mode refuses batch 1 at 1x1 spatial size; eval is the inference shape
+        with torch.no_grad():
+            ShapeProp(gm).propagate(torch.zeros((1, *shape), device=_device(model)))
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"model '{net_name}': forward pass on input shape {(1, *shape)} failed "
+                         f"({_first_line(exc)})") from None
+    finally:
+        for m, flag in flags.items():
+            m.train(flag)
+
+    layers: list[Layer] = []
+    other_params = 0
+    counted: set[int] = set()
+    calls: dict[str, int] = {}
+    for node in gm.graph.nodes:
+        if node.op in ("placeholder", "output", "get_attr"):
+            continue
+        if node.op == "call_module":
+            mod = gm.get_submodule(node.target)
+            layer = _module_layer(node, mod, _unique(str(node.target), calls))
+            if id(mod) not in counted:  # a module called twice holds its parameters once
+                counted.add(id(mod))
+                other_params += sum(p.numel() for p in mod.parameters())
+                if isinstance(mod, (nn.Conv2d, nn.Linear)):
+                    # weight and bias are the layer's; what a subclass adds (a learned scale) is not
+                    other_params -= sum(p.numel() for p in (mod.weight, mod.bias) if p is not None)
+        elif node.op == "call_function":
+            layer = _function_layer(node, _unique(node.name, calls))
+        elif node.op == "call_method":
+            layer = _method_layer(node, _unique(node.name, calls))
+        else:  # pragma: no cover - fx has no other node kinds
+            raise ModelError(f"unsupported op '{node.op}' at node '{node.name}'")
+        if layer is not None:
+            layers.append(layer)
+
+    meta = {"other_params": other_params, "params_total": sum(p.numel() for p in model.parameters()),
+            "model_class": type(model).__name__}
+    return Network(net_name, tuple(layers), tuple(shape), meta)
+
+
+# ----- node -> layer ------------------------------------------------------------------------------------------------
+
+def _module_layer(node: fx.Node, mod: nn.Module, name: str) -> Layer | None:
+    op = type(mod).__name__
+    if isinstance(mod, _NOOP_MODULES):
+        return None
+    if isinstance(mod, nn.Conv2d):
+        if tuple(mod.dilation) != (1, 1):
+            raise ModelError(f"unsupported op '{op}' with dilation {tuple(mod.dilation)} at node '{node.name}'")
+        (_, c, h, w), out = _in_shape(node, 4), _out_shape(node, 4)
+        pad_h, pad_w = _conv_padding(mod)
+        return Layer(name, LayerKind.CONV2D, h, w, c, out[2], out[3], out[1], mod.kernel_size[0],
+                     mod.kernel_size[1], mod.stride[0], mod.stride[1], pad_h, pad_w, mod.groups,
+                     mod.bias is not None, op)
+    if isinstance(mod, nn.Linear):
+        in_shape, out = _in_shape(node), _out_shape(node)
+        if len(in_shape) != 2:
+            raise ModelError(f"unsupported op '{op}' on a {len(in_shape)}-d input {tuple(in_shape)} at node "
+                             f"'{node.name}' (only (batch, features) inputs)")
+        return Layer(name, LayerKind.LINEAR, 1, 1, in_shape[1], 1, 1, out[1], bias=mod.bias is not None, op=op)
+    if isinstance(mod, _POOL_MODULES):
+        if isinstance(mod, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+            return _pool_layer(node, name, op, None, None, 0)
+        return _pool_layer(node, name, op, mod.kernel_size, mod.stride, mod.padding)
+    if isinstance(mod, _ELEMENTWISE_MODULES):
+        return _shape_layer(node, name, op, LayerKind.ELEMENTWISE)
+    if isinstance(mod, _RESHAPE_MODULES):
+        return _shape_layer(node, name, op, LayerKind.RESHAPE)
+    raise ModelError(f"unsupported op '{op}' at node '{node.name}'")
+
+
+def _function_layer(node: fx.Node, name: str) -> Layer | None:
+    fn = node.target
+    op = getattr(fn, "__name__", str(fn))
+    if fn in _NOOP_FUNCTIONS:
+        return None
+    if not _is_tensor(node):
+        if fn in _VALUE_FUNCTIONS or fn in _ELEMENTWISE_FUNCTIONS:
+            return None  # shape arithmetic on Python ints
+        if fn in _SPLIT_FUNCTIONS:
+            return None  # a tuple of views; the getitem nodes that pick them out are the reshape layers
+        raise ModelError(f"unsupported op '{op}' at node '{node.name}'")
+    if fn in _ELEMENTWISE_FUNCTIONS:
+        return _shape_layer(node, name, op, LayerKind.ELEMENTWISE)
+    if fn in _RESHAPE_FUNCTIONS or fn is operator.getitem:  # getitem returning a tensor: a slice or a split part
+        return _shape_layer(node, name, op, LayerKind.RESHAPE)
+    if fn in _POOL_FUNCTIONS:
+        kw = _normalized(node)
+        if fn in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
+            return _pool_layer(node, name, op, None, None, 0)
+        kernel = kw.get("kernel_size", node.args[1] if len(node.args) > 1 else None)
+        stride = kw.get("stride") or None
+        return _pool_layer(node, name, op, kernel, stride, kw.get("padding", 0))
+    raise ModelError(f"unsupported op '{op}' at node '{node.name}'")
+
+
+def _method_layer(node: fx.Node, name: str) -> Layer | None:
+    meth = str(node.target)
+    if meth in _NOOP_METHODS or not _is_tensor(node):
+        if meth in _NOOP_METHODS or meth in _SPLIT_METHODS or meth in ("size", "dim", "numel"):
+            return None
+        raise ModelError(f"unsupported op '{meth}' at node '{node.name}'")
+    if meth in _ELEMENTWISE_METHODS:
+        return _shape_layer(node, name, meth, LayerKind.ELEMENTWISE)
+    if meth in _RESHAPE_METHODS:
+        return _shape_layer(node, name, meth, LayerKind.RESHAPE)
+    if meth == "mean":
+        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        in_shape = _in_shape(node)
+        if len(in_shape) == 4 and dims is not None and sorted(d % 4 for d in _as_tuple(dims)) == [2, 3]:
+            return _pool_layer(node, name, "mean", (in_shape[2], in_shape[3]), (in_shape[2], in_shape[3]), 0)
+    raise ModelError(f"unsupported op '{meth}' at node '{node.name}'")
+
+
+def _pool_layer(node: fx.Node, name: str, op: str, kernel: Any, stride: Any, padding: Any) -> Layer:
+    """A pool layer; ``kernel=None`` means adaptive: the window is derived from the input and output sizes
+    (``ceil(in / out)`` wide with stride ``floor(in / out)``, exact when ``out`` divides ``in``)."""
+    (_, c, h, w), out = _in_shape(node, 4), _out_shape(node)
+    if len(out) == 2:  # a global pool that dropped the spatial dimensions (x.mean((2, 3)))
+        out = (out[0], out[1], 1, 1)
+    out = _check_ndim(node, out, 4, "output")
+    if kernel is None:
+        kh, kw = math.ceil(h / out[2]), math.ceil(w / out[3])
+        sh, sw = max(h // out[2], 1), max(w // out[3], 1)
+    else:
+        kh, kw = _pair(kernel)
+        sh, sw = _pair(stride) if stride is not None else (kh, kw)
+    ph, pw = _pair(padding)
+    return Layer(name, LayerKind.POOL, h, w, c, out[2], out[3], out[1], kh, kw, sh, sw, ph, pw, op=op)
+
+
+def _shape_layer(node: fx.Node, name: str, op: str, kind: LayerKind) -> Layer:
+    """A MAC-free layer: input and output both take the output's (H, W, C); ``extra['operands']`` counts the
+    tensor inputs (2 for a residual addition), ``extra['input_elems']`` their total elements."""
+    h, w, c = _hwc(_out_shape(node))
+    tensors = [a for a in _flat_args(node) if _is_tensor_arg(a)]
+    in_elems = sum(math.prod(a.meta["tensor_meta"].shape[1:]) for a in tensors)
+    layer = Layer(name, kind, h, w, c, h, w, c, op=op)
+    layer.extra.update(operands=len(tensors), input_elems=int(in_elems))
+    return layer
+
+
+# ----- helpers ------------------------------------------------------------------------------------------------------
+
+def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise ModelError(f"input_shape = {input_shape!r} must be a sequence of positive integers") from None
+    if not shape or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in shape):
+        raise ModelError(f"input_shape = {input_shape!r} must be a sequence of positive integers, e.g. (3, 224, 224)")
+    return shape
+
+
+class _Tracer(fx.Tracer):
+    """torch.fx's tracer, plus: subclasses of the supported layers (a quantization-aware ``QuantConv2d(nn.Conv2d)``)
+    are leaves too, so they map to the layer they specialise instead of being traced into functional calls."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return _is_leaf(m) or super().is_leaf_module(m, module_qualified_name)
+
+
+def _is_leaf(model: nn.Module) -> bool:
+    return isinstance(model, (nn.Conv2d, nn.Linear, *_POOL_MODULES, *_ELEMENTWISE_MODULES, *_RESHAPE_MODULES,
+                              *_NOOP_MODULES))
+
+
+def _device(model: nn.Module) -> torch.device:
+    """Where the model's tensors live (the meta device traces shapes without allocating anything)."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def _unique(base: str, calls: dict[str, int]) -> str:
+    n = calls.get(base, 0)
+    calls[base] = n + 1
+    if n == 0:
+        return base
+    cand = f"{base}_{n}"
+    while cand in calls:  # an fx name of that form already exists
+        n += 1
+        cand = f"{base}_{n}"
+    calls[cand] = 1
+    return cand
+
+
+def _is_tensor(node: fx.Node) -> bool:
+    tm = node.meta.get("tensor_meta")
+    return tm is not None and hasattr(tm, "shape")
+
+
+def _is_tensor_arg(a: Any) -> bool:
+    return isinstance(a, fx.Node) and _is_tensor(a)
+
+
+def _flat_args(node: fx.Node) -> list[Any]:
+    out: list[Any] = []
+
+    def walk(a: Any) -> None:
+        if isinstance(a, (list, tuple)):
+            for x in a:
+                walk(x)
+        elif isinstance(a, dict):
+            for x in a.values():
+                walk(x)
+        else:
+            out.append(a)
+
+    walk(node.args)
+    walk(node.kwargs)
+    return out
+
+
+def _in_shape(node: fx.Node, ndim: int | None = None) -> tuple[int, ...]:
+    first = next((a for a in _flat_args(node) if _is_tensor_arg(a)), None)
+    if first is None:  # pragma: no cover - every supported op takes a tensor
+        raise ModelError(f"node '{node.name}' has no tensor input")
+    return _check_ndim(node, tuple(first.meta["tensor_meta"].shape), ndim, "input")
+
+
+def _out_shape(node: fx.Node, ndim: int | None = None) -> tuple[int, ...]:
+    if not _is_tensor(node):
+        raise ModelError(f"unsupported op '{node.target}' at node '{node.name}' (it does not return one tensor)")
+    return _check_ndim(node, tuple(node.meta["tensor_meta"].shape), ndim, "output")
+
+
+def _check_ndim(node: fx.Node, shape: tuple[int, ...], ndim: int | None, what: str) -> tuple[int, ...]:
+    if ndim is not None and len(shape) != ndim:
+        raise ModelError(f"node '{node.name}' ({node.target}): expected a {ndim}-d {what}, got shape {shape}")
+    return shape
+
+
+def _hwc(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(H, W, C) of a batch-1 tensor shape: (1, C, H, W) -> (H, W, C), (1, F) -> (1, 1, F), (1, C, L) -> (1, L, C),
+    anything else -> (1, 1, elements). Empty dimensions count as 1 so that the layer stays valid."""
+    dims = [max(int(d), 1) for d in shape[1:]]
+    if len(dims) == 3:
+        return dims[1], dims[2], dims[0]
+    if len(dims) == 2:
+        return 1, dims[1], dims[0]
+    return 1, 1, max(math.prod(dims), 1)
+
+
+def _conv_padding(mod: nn.Conv2d) -> tuple[int, int]:
+    if isinstance(mod.padding, str):  # 'valid' or 'same' (stride 1): same pads (k - 1) / 2 per side
+        if mod.padding == "valid":
+            return 0, 0
+        return (mod.kernel_size[0] - 1) // 2, (mod.kernel_size[1] - 1) // 2
+    return int(mod.padding[0]), int(mod.padding[1])
+
+
+def _normalized(node: fx.Node) -> dict[str, Any]:
+    try:
+        norm = node.normalized_arguments(node.graph.owning_module, normalize_to_only_use_kwargs=True)
+    except Exception:  # normalisation is best effort; fall back to positional reading
+        norm = None
+    return dict(norm.kwargs) if norm is not None else dict(node.kwargs)
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    if isinstance(v, (tuple, list)):
+        return (int(v[0]), int(v[1])) if len(v) == 2 else (int(v[0]), int(v[0]))
+    return int(v), int(v)
+
+
+def _as_tuple(v: Any) -> tuple[int, ...]:
+    return tuple(v) if isinstance(v, (tuple, list)) else (int(v),)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
