@@ -17,7 +17,12 @@ from imcsim.errors import ImcsimError
 # Command modules, each with a ``register(app: typer.Typer) -> None``. One line per module.
 _COMMAND_MODULES = [
     "info",
+    "xbar",
     "models",
+    "simulate",
+    "compare",
+    "train",
+    "evaluate",
 ]
 
 app = typer.Typer(

@@ -1,0 +1,263 @@
+"""Cost model of the IMAC unit: dense layers on partitioned crossbars, fully analog between converters.
+
+A dense layer of ``n_in`` inputs and ``n_out`` neurons is cut into crossbars with IMAC-Sim's formulas
+(:func:`imcsim.circuit.partition.partition_layer`: h = ceil((n_in + 1) / rows) horizontal and v = ceil(n_out / cols)
+vertical partitions, the bias row included). Consecutive dense layers pass analog neuron voltages straight to the
+next crossbar, so converters sit only at the boundaries of an analog segment: a DAC per input line where digital data
+enter (``dac_in``) and an ADC per neuron where results leave (``adc_out``).
+
+Per layer (all SI):
+
+* latency = t_DAC (if ``dac_in``) + t_sampling + t_ADC (if ``adc_out``), where a converter shared by k lines
+  converts them one after another (``inputs_per_dac``, ``outputs_per_adc``);
+* energy = E_devices + E_amplifiers + E_neurons + E_DAC + E_ADC with
+
+  - E_devices = t_sampling * sum_i v_i^2 * sum_j (G+_ij + G-_ij): every device sees its row voltage across it (the
+    column lines sit at the amplifiers' virtual ground; ideal wires). Row i is an input line driven at v_i, or the
+    bias row driven at Vdd. A weight +1 or -1 is a (G_on, G_off) pair, a ternary 0 is (G_on, G_on). With actual
+    weights the sum is exact; without, each pair contributes its expected conductance under the weight mix
+    (``ternary_zero_fraction``), and v_i^2 is the mean square of the given input voltages, else
+    (``input_rms_fraction`` * Vdd)^2;
+  - E_amplifiers = h * n_out * P_amp(layer) * t_sampling; E_neurons = n_out * P_neuron * t_sampling
+    (:class:`~imcsim.config.imac.IMACConfig` documents P_amp and P_neuron);
+  - E_DAC = n_in * E_conv_DAC, E_ADC = n_out * E_conv_ADC at the boundaries;
+
+* area = h * v crossbars of rows x 2 cols bitcells, plus the boundary converters, plus amplifiers and neurons when
+  their areas are configured (no published figure, so not counted by default);
+* weight memory = weights (bias included) * bits per weight (1 binary, 2 ternary).
+
+The functions are pure: numpy in, :class:`~imcsim.arch.cost.LayerCost` out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from imcsim.arch.cost import LayerCost, NetworkCost
+from imcsim.circuit.partition import Partition, partition_layer, row_slices
+from imcsim.config.imac import IMACConfig
+from imcsim.errors import ConfigError
+from imcsim.workload.layer import Layer, LayerKind
+from imcsim.workload.network import Network
+
+__all__ = ["dense_shape", "map_layer", "expected_pair_conductance_s", "device_energy_j", "device_energy_wired_j",
+           "simulate_layer", "simulate_network"]
+
+
+def dense_shape(layer: Layer) -> tuple[int, int]:
+    """(n_in, n_out) of a layer the IMAC unit can run: a dense layer, or a GEMM with M = 1 (a matrix-vector product).
+
+    Raises :class:`ConfigError` for anything else (convolutions run on the digital unit).
+    """
+    if layer.kind == LayerKind.LINEAR or (layer.kind == LayerKind.GEMM and layer.m == 1):
+        return layer.in_c if layer.kind == LayerKind.LINEAR else layer.k, layer.out_c
+    raise ConfigError(f"layer '{layer.name}': a {layer.kind.value} layer cannot be mapped to the IMAC unit "
+                      "(dense layers only)")
+
+
+def map_layer(layer: Layer, cfg: IMACConfig) -> Partition:
+    """The crossbar tiling of a dense layer on ``cfg``'s rows x cols arrays (bias row included)."""
+    n_in, n_out = dense_shape(layer)
+    return partition_layer(n_in, n_out, cfg.rows, cfg.cols)
+
+
+def expected_pair_conductance_s(cfg: IMACConfig) -> float:
+    """Expected G+ + G- of one weight's device pair (S) under the configured weight mix.
+
+    Binary: every pair is (G_on, G_off). Ternary: a zero is (G_on, G_on), with probability ``ternary_zero_fraction``.
+    """
+    g_on, g_off = cfg.device.conductances
+    if cfg.weight_precision == "binary":
+        return g_on + g_off
+    z = cfg.ternary_zero_fraction
+    return (1.0 - z) * (g_on + g_off) + z * 2.0 * g_on
+
+
+def _pair_conductance(values: np.ndarray, cfg: IMACConfig, what: str, layer: str) -> np.ndarray:
+    """G+ + G- (S) of each device pair holding ``values`` in {-1, 0, +1} (binary: {-1, +1})."""
+    v = np.asarray(values, dtype=float)
+    allowed = (-1.0, 1.0) if cfg.weight_precision == "binary" else (-1.0, 0.0, 1.0)
+    bad = ~np.isin(v, allowed)
+    if bad.any():
+        first = float(v[bad].flat[0])
+        raise ConfigError(f"layer '{layer}': {what} value {first!r} is not a {cfg.weight_precision} level "
+                          f"({', '.join(f'{a:+g}' for a in allowed)})")
+    g_on, g_off = cfg.device.conductances
+    return np.where(v == 0.0, 2.0 * g_on, g_on + g_off)
+
+
+def device_energy_j(layer: Layer, cfg: IMACConfig, weights: np.ndarray | None = None,
+                    bias: np.ndarray | None = None, inputs_v: np.ndarray | None = None,
+                    sampling_time_s: float | None = None) -> float:
+    """Energy (J) dissipated in the synapse devices of one dense layer during one sampling window.
+
+    Args:
+        layer: a dense layer (see :func:`dense_shape`).
+        cfg: the IMAC unit.
+        weights: actual weight levels, shape (n_out, n_in), values in {-1, 0, +1}; None = the expected mix.
+        bias: actual bias levels, shape (n_out,); None = the expected mix (or no bias row if the layer has no bias).
+        inputs_v: input voltages (V), shape (batch, n_in) or (n_in,); the energy is the mean over the batch.
+            None = every input at RMS ``input_rms_fraction * vdd_v``.
+        sampling_time_s: the window (s); None = ``cfg.sampling_time_s``.
+    """
+    n_in, n_out = dense_shape(layer)
+    t = cfg.sampling_time_s if sampling_time_s is None else sampling_time_s
+    g_mean = expected_pair_conductance_s(cfg)
+    if weights is None:
+        row_g = np.full(n_in, n_out * g_mean)                                  # (n_in,) S per input row
+    else:
+        w = np.asarray(weights)
+        if w.shape != (n_out, n_in):
+            raise ConfigError(f"layer '{layer.name}': weights have shape {w.shape}, expected {(n_out, n_in)}")
+        row_g = _pair_conductance(w, cfg, "weight", layer.name).sum(axis=0)    # (n_in,)
+    if bias is not None:
+        b = np.asarray(bias).reshape(-1)
+        if b.shape != (n_out,):
+            raise ConfigError(f"layer '{layer.name}': bias has shape {b.shape}, expected {(n_out,)}")
+        bias_g = float(_pair_conductance(b, cfg, "bias", layer.name).sum())
+    else:
+        bias_g = n_out * g_mean if layer.bias else 0.0
+    if inputs_v is None:
+        v2 = np.full(n_in, (cfg.input_rms_fraction * cfg.vdd_v) ** 2)
+    else:
+        x = np.atleast_2d(np.asarray(inputs_v, dtype=float))
+        if x.shape[1] != n_in:
+            raise ConfigError(f"layer '{layer.name}': inputs have {x.shape[1]} columns, expected n_in = {n_in}")
+        v2 = np.mean(x**2, axis=0)
+    return float(t * (v2 @ row_g + cfg.vdd_v**2 * bias_g))
+
+
+def device_energy_wired_j(layer: Layer, cfg: IMACConfig, weights: np.ndarray, bias: np.ndarray | None = None,
+                          inputs_v: np.ndarray | None = None, sampling_time_s: float | None = None) -> float:
+    """Device and wire energy (J) of one dense layer in one sampling window, with wire IR drop: every crossbar tile
+    is solved by :class:`imcsim.circuit.crossbar.Crossbar` with the configured segment resistances (and amplifier
+    input resistance), and the power its input sources deliver is summed.
+
+    Tiles follow IMAC-Sim's layout: rows dealt out ``cfg.rows`` at a time with the bias row (driven at Vdd) last
+    (:func:`imcsim.circuit.partition.row_slices`), columns ``cfg.cols`` at a time. One sparse solve per tile, so
+    use it for layers of up to a few thousand tiles; :func:`device_energy_j` (ideal wires) is the fast upper bound.
+
+    Args:
+        weights: weight levels, shape (n_out, n_in). bias: bias levels (n_out,); required when the layer has a bias.
+        inputs_v: input voltages (V), (batch, n_in) or (n_in,); None = every input at ``input_rms_fraction * vdd_v``.
+    """
+    from imcsim.circuit.crossbar import Crossbar
+
+    n_in, n_out = dense_shape(layer)
+    t = cfg.sampling_time_s if sampling_time_s is None else sampling_time_s
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n_out, n_in):
+        raise ConfigError(f"layer '{layer.name}': weights have shape {w.shape}, expected {(n_out, n_in)}")
+    _pair_conductance(w, cfg, "weight", layer.name)  # validates the levels
+    if bias is None:
+        if layer.bias:
+            raise ConfigError(f"layer '{layer.name}': the wired energy needs the bias levels (the bias row is driven)")
+        b = np.zeros(n_out)
+        bias_v = 0.0
+    else:
+        b = np.asarray(bias, dtype=float).reshape(-1)
+        if b.shape != (n_out,):
+            raise ConfigError(f"layer '{layer.name}': bias has shape {b.shape}, expected {(n_out,)}")
+        _pair_conductance(b, cfg, "bias", layer.name)
+        bias_v = cfg.vdd_v
+    x = (np.full((1, n_in), cfg.input_rms_fraction * cfg.vdd_v) if inputs_v is None
+         else np.atleast_2d(np.asarray(inputs_v, dtype=float)))
+    if x.shape[1] != n_in:
+        raise ConfigError(f"layer '{layer.name}': inputs have {x.shape[1]} columns, expected n_in = {n_in}")
+    levels = np.vstack([w.T, b[None, :]])                                   # (n_in + 1, n_out): inputs, bias row
+    v_rows = np.hstack([x, np.full((x.shape[0], 1), bias_v)])               # (batch, n_in + 1)
+    g_on, g_off = cfg.device.conductances
+    g_plus = np.where(levels < 0, g_off, g_on)                              # +1 = (G_on, G_off), -1 = (G_off, G_on)
+    g_minus = np.where(levels > 0, g_off, g_on)                             # 0 = (G_on, G_on)
+    power = 0.0
+    for rs in row_slices(n_in, cfg.rows):
+        for c0 in range(0, n_out, cfg.cols):
+            cs = slice(c0, min(c0 + cfg.cols, n_out))
+            xbar = Crossbar(g_plus[rs, cs], g_minus[rs, cs], cfg.wires.r_in_ohm, cfg.wires.r_out_ohm,
+                            cfg.amplifier.input_resistance_ohm)
+            power += float(xbar.power(v_rows[:, rs]).mean())
+    return t * power
+
+
+def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in: bool = True,
+                   adc_out: bool = True, weights: np.ndarray | None = None, bias: np.ndarray | None = None,
+                   inputs_v: np.ndarray | None = None) -> LayerCost:
+    """Latency, energy, area and weight memory of one dense layer on the IMAC unit.
+
+    Args:
+        layer: a dense layer (``linear``, or ``gemm`` with M = 1).
+        cfg: the IMAC unit.
+        imac_index: the layer's position among the network's IMAC layers (0-based); picks the amplifier
+            transimpedance (IMAC-Sim's per-layer gains) and the layer's sampling time.
+        dac_in: the layer's inputs come from the digital side (a DAC per input line).
+        adc_out: the layer's outputs go to the digital side (an ADC per neuron).
+        weights, bias, inputs_v: actual values for the device energy, see :func:`device_energy_j`.
+
+    ``metrics`` (SI units or counts): horizontal_partitions, vertical_partitions, crossbars, devices, amplifiers,
+    neurons, dacs, adcs, dac_conversions, adc_conversions, sampling_time_s, dac_time_s, adc_time_s,
+    device_energy_j, amplifier_energy_j, neuron_energy_j, dac_energy_j, adc_energy_j, area_m2, crossbar_area_m2.
+    """
+    n_in, n_out = dense_shape(layer)
+    part = partition_layer(n_in, n_out, cfg.rows, cfg.cols)
+    t_s = cfg.sampling_time(imac_index)
+
+    dacs = math.ceil(n_in / cfg.inputs_per_dac) if dac_in else 0
+    adcs = math.ceil(n_out / cfg.outputs_per_adc) if adc_out else 0
+    dac_time = min(cfg.inputs_per_dac, n_in) * cfg.dac.conversion_time_s if dac_in else 0.0
+    adc_time = min(cfg.outputs_per_adc, n_out) * cfg.adc.conversion_time_s if adc_out else 0.0
+
+    e_dev = device_energy_j(layer, cfg, weights, bias, inputs_v, t_s)
+    e_amp = part.amplifiers * cfg.amplifier_power_w(imac_index) * t_s
+    e_neu = part.neurons * cfg.neuron_power_w * t_s
+    e_dac = n_in * cfg.dac.energy_per_conversion_j if dac_in else 0.0
+    e_adc = n_out * cfg.adc.energy_per_conversion_j if adc_out else 0.0
+
+    xbar_area = part.crossbars * cfg.rows * 2 * cfg.cols * cfg.cell_area_m2
+    area = (xbar_area + part.amplifiers * (cfg.amplifier_area_m2 or 0.0) + part.neurons * (cfg.neuron_area_m2 or 0.0)
+            + dacs * cfg.dac.area_m2 + adcs * cfg.adc.area_m2)
+
+    adc_bytes = math.ceil(cfg.adc.bits / 8)
+    dac_bytes = math.ceil(cfg.dac.bits / 8)
+    metrics = {
+        "horizontal_partitions": part.horizontal, "vertical_partitions": part.vertical,
+        "crossbars": part.crossbars, "devices": part.devices, "amplifiers": part.amplifiers,
+        "neurons": part.neurons, "dacs": dacs, "adcs": adcs,
+        "dac_conversions": n_in if dac_in else 0, "adc_conversions": n_out if adc_out else 0,
+        "sampling_time_s": t_s, "dac_time_s": dac_time, "adc_time_s": adc_time,
+        "device_energy_j": e_dev, "amplifier_energy_j": e_amp, "neuron_energy_j": e_neu,
+        "dac_energy_j": e_dac, "adc_energy_j": e_adc, "area_m2": area, "crossbar_area_m2": xbar_area,
+    }
+    return LayerCost(
+        name=layer.name, unit="imac", latency_s=dac_time + t_s + adc_time,
+        energy_j=e_dev + e_amp + e_neu + e_dac + e_adc,
+        weight_bits=layer.weights * cfg.bits_per_weight,
+        activation_bytes=(n_in * dac_bytes if dac_in else 0) + (n_out * adc_bytes if adc_out else 0),
+        metrics=metrics)
+
+
+def simulate_network(network: Network | Sequence[Layer], cfg: IMACConfig, *,
+                     weights: Mapping[str, tuple[np.ndarray, np.ndarray | None]] | None = None,
+                     inputs_v: np.ndarray | None = None) -> NetworkCost:
+    """An all-dense network (an MLP) on the IMAC unit, fully analog from its first DAC to its last ADC.
+
+    MAC-free layers (activations, flatten, dropout) between dense layers cost nothing here: the neurons are the
+    activation and a flatten is wiring; they are skipped. ``weights`` maps layer names to (weight, bias) levels;
+    ``inputs_v`` are the first layer's input voltages (the later layers' inputs are not known without a circuit
+    solve, so they use the configured RMS).
+    """
+    layers = list(network.layers if isinstance(network, Network) else network)
+    dense = [lay for lay in layers if lay.kind.has_weights]
+    for lay in layers:
+        if not lay.kind.has_weights and lay.kind == LayerKind.POOL:
+            raise ConfigError(f"layer '{lay.name}': pooling cannot run on the IMAC unit")
+    weights = weights or {}
+    costs = []
+    for i, lay in enumerate(dense):
+        w, b = weights.get(lay.name, (None, None))
+        costs.append(simulate_layer(lay, cfg, imac_index=i, dac_in=(i == 0), adc_out=(i == len(dense) - 1),
+                                    weights=w, bias=b, inputs_v=inputs_v if i == 0 else None))
+    name = network.name if isinstance(network, Network) else "network"
+    return NetworkCost(name, costs)

@@ -1,0 +1,327 @@
+"""Systolic-array (TPU-class) performance and energy: closed forms that reproduce SCALE-Sim 3.0.0's cycle counts.
+
+A layer is a GEMM (SCALE-Sim's im2col view, :meth:`imcsim.workload.layer.Layer.as_gemm`): M output pixels, K the
+filter window, N filters. An ``R x C`` array maps it by dataflow (REFERENCE.md section 3, read from SCALE-Sim's
+``compute/systolic_compute_{os,ws,is}.py``):
+
+==========  =========  ============  ==============  ===========================  ==========================
+dataflow    rows (Sr)  columns (Sc)  streamed (T)    cycles per fold              compute-util denominator
+==========  =========  ============  ==============  ===========================  ==========================
+os          M          N             K               T + R + C - 2                T + R + C - 2
+ws          K          N             M               2R + C + T - 2               2R + 2C + T - 3
+is          K          M             N               2R + C + T - 2               2R + 2C + T - 3
+==========  =========  ============  ==============  ===========================  ==========================
+
+Folds: ``ceil(Sr/R) * ceil(Sc/C)``, run one after another (column folds outer, row folds inner). Stall-free cycles
+are ``folds * per_fold - 1`` (SCALE-Sim reports the index of the last cycle). Mapping efficiency is the mean over
+folds of used PEs / (R C) = ``Sr Sc / (folds R C)``; compute utilization the mean over folds of
+``used PEs * T / (R C * denominator)`` (SCALE-Sim divides by the demand matrix's rows plus columns minus one, which
+for ws and is counts the column skew twice; we keep its convention so the figures match). Overall utilization is
+``MACs / (total cycles * R C)``.
+
+Grouped and depthwise convolutions, which SCALE-Sim lacks, run as ``groups`` independent GEMMs of
+``(M, N/groups, K/groups)`` one after another (SCALE-Sim's own workaround for depthwise layers, the ``DP`` layer
+name, does the same per channel). MAC-free layers (pooling, element-wise, reshape) never occupy the array, and
+SCALE-Sim does not model them at all. Pooling layers and element-wise layers with a second operand (residual
+additions) stream through a vector unit at one element per array column per cycle (TPU v1's activation/pooling
+pipeline takes the 256 accumulator outputs per cycle, Jouppi et al. ISCA 2017), reading their operands from and
+writing their result to the scratchpads; activations, batch norm, dropout and identity (:data:`FUSED_OPS`, matched
+on ``Layer.op``) cost nothing: they are applied to outputs as they leave the array (TPU v1's activation pipeline;
+batch norm folded into the preceding layer at inference). Reshapes are free views. Every such layer still gets its
+own LayerCost row.
+
+Memory traffic and stalls: :mod:`imcsim.arch.memory`. Evidence: a register-level cycle-by-cycle simulator
+(tests/test_systolic_bruteforce.py) agrees with these forms on random GEMMs and arrays; SCALE-Sim 3.0.0 agrees exactly
+on the layers of tests/test_systolic_scalesim.py and, in benchmarks/systolic_vs_scalesim.py, on every ResNet-18 layer
+it finished (32x32 os).
+
+``LayerCost.weight_bits`` is the layer's weights times ``Layer.extra["precision"]`` bits when the workload gives one
+("int<N>", "binary", "ternary"), else times one word; ``activation_bytes`` is its input plus output words.
+
+``LayerCost.metrics`` keys (counts in words of ``cfg.word_bytes``, fractions in [0, 1]):
+
+- ``compute_cycles``: stall-free cycles, equal to SCALE-Sim's "Total Cycles" with ideal memory.
+- ``stall_cycles``: cycles the array waits for DRAM; ``total_cycles = compute_cycles + stall_cycles``.
+- ``overall_util``, ``mapping_efficiency``, ``compute_util``: as above.
+- ``folds``: array folds (all groups); ``macs``: multiply-accumulates.
+- ``sram_ifmap_reads``, ``sram_filter_reads``: words the array reads (SCALE-Sim's SRAM reads);
+  ``sram_ofmap_writes``: words the array writes (SCALE-Sim's count less its ``folds * (R + C)`` over-count on os).
+- ``dram_ifmap_reads``, ``dram_filter_reads``, ``dram_ofmap_writes``: words moved over the DRAM ports.
+- ``mac_energy_j``, ``sram_energy_j``, ``dram_energy_j``: the parts of ``energy_j``. SRAM energy counts the
+  array's reads and writes plus the scratchpad side of every DRAM transfer (a fill is a write, a drain a read).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from imcsim.arch.cost import LayerCost, NetworkCost
+from imcsim.arch.memory import OperandStream, stall_cycles
+from imcsim.config.systolic import SystolicConfig
+from imcsim.workload.layer import Layer, LayerKind
+from imcsim.workload.network import Network
+
+__all__ = ["METRIC_KEYS", "FoldPlan", "fold_plan", "simulate_layer", "simulate_network", "gemm_cycles",
+           "network_totals", "weight_bits_per_weight", "FUSED_OPS"]
+
+METRIC_KEYS = (
+    "compute_cycles", "stall_cycles", "total_cycles", "overall_util", "mapping_efficiency", "compute_util",
+    "folds", "macs", "sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes",
+    "dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes", "mac_energy_j", "sram_energy_j", "dram_energy_j",
+)
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """How one GEMM (of a group) maps on the array. Fields may be numpy arrays (one entry per GEMM).
+
+    sr, sc: the operand extents along array rows and columns; t: the streamed extent; row_folds, col_folds: folds
+    along rows and columns; per_fold: cycles per fold; util_den: SCALE-Sim's per-fold compute-util denominator.
+    """
+
+    sr: np.ndarray
+    sc: np.ndarray
+    t: np.ndarray
+    row_folds: np.ndarray
+    col_folds: np.ndarray
+    per_fold: np.ndarray
+    util_den: np.ndarray
+
+
+def fold_plan(m, n, k, rows: int, cols: int, dataflow: str) -> FoldPlan:
+    """The fold plan of GEMM(s) of shape (M, N, K) on a ``rows x cols`` array (scalars or equal-shape arrays)."""
+    m, n, k = (np.asarray(x, dtype=np.int64) for x in (m, n, k))
+    if dataflow == "os":
+        sr, sc, t = m, n, k
+        per_fold = t + rows + cols - 2
+        util_den = per_fold
+    elif dataflow == "ws":
+        sr, sc, t = k, n, m
+        per_fold = 2 * rows + cols + t - 2
+        util_den = 2 * rows + 2 * cols + t - 3
+    elif dataflow == "is":
+        sr, sc, t = k, m, n
+        per_fold = 2 * rows + cols + t - 2
+        util_den = 2 * rows + 2 * cols + t - 3
+    else:
+        raise ValueError(f"unknown dataflow {dataflow!r}")
+    row_folds = -(-sr // rows)
+    col_folds = -(-sc // cols)
+    return FoldPlan(sr, sc, t, row_folds, col_folds, per_fold, util_den)
+
+
+def gemm_cycles(m, n, k, rows: int, cols: int, dataflow: str, groups=1) -> np.ndarray:
+    """Stall-free cycles of ``groups`` GEMMs of (M, N, K) run back to back (SCALE-Sim's "Total Cycles")."""
+    p = fold_plan(m, n, k, rows, cols, dataflow)
+    return np.asarray(groups) * p.row_folds * p.col_folds * p.per_fold - 1
+
+
+def _ifmap_words(layer: Layer, cfg: SystolicConfig) -> int:
+    """Ifmap words one group fetches per pass: the padded input pixels of a conv when ``cfg.ifmap_pixels_once``,
+    else the M x K im2col operand (SCALE-Sim's count)."""
+    g = layer.as_gemm()
+    if layer.kind == LayerKind.CONV2D and cfg.ifmap_pixels_once:
+        return min(layer.padded_in_h * layer.padded_in_w * (layer.in_c // layer.groups), g.m * g.k)
+    return g.m * g.k
+
+
+def _streams(layer: Layer, cfg: SystolicConfig, plan: FoldPlan, fits: tuple[bool, bool, bool]
+             ) -> tuple[OperandStream, OperandStream, OperandStream]:
+    """Per-fold DRAM words and need times of the three operands (all groups, SCALE-Sim fold order)."""
+    g = layer.as_gemm()
+    rr, cc = cfg.rows, cfg.cols
+    fr, fc = int(plan.row_folds), int(plan.col_folds)
+    sr, sc, t, per = int(plan.sr), int(plan.sc), int(plan.t), int(plan.per_fold)
+    used_r = np.minimum(rr, sr - rr * np.arange(fr))
+    used_c = np.minimum(cc, sc - cc * np.arange(fc))
+    # Fold f = c * fr + r: column folds outer, row folds inner.
+    ur = np.tile(used_r, fc).astype(float)
+    uc = np.repeat(used_c, fr).astype(float)
+    first_c = np.repeat(np.arange(fc) == 0, fr)
+    first_r = np.tile(np.arange(fr) == 0, fc)
+    last_r = np.tile(np.arange(fr) == fr - 1, fc)
+    start = np.arange(fr * fc, dtype=float) * per
+    u_if = float(_ifmap_words(layer, cfg))
+    fit_if, fit_f, fit_o = fits
+    df = cfg.dataflow
+    if df == "os":
+        w_if = np.where(first_c | (not fit_if), u_if * ur / g.m, 0.0)
+        if_span = (0, t + rr - 2)
+        w_f = np.where(first_r | (not fit_f), g.k * uc, 0.0)
+        f_span = (0, t + cc - 2)
+        w_o = ur * uc
+    elif df == "ws":
+        w_if = np.where(first_c | (not fit_if), u_if * ur / g.k, 0.0)
+        if_span = (rr, 2 * rr + t - 2)
+        w_f = ur * uc
+        f_span = (0, rr - 1)
+        w_o = np.where(last_r | (not fit_o), g.m * uc, 0.0)
+    else:  # is
+        w_if = u_if * ur * uc / (g.k * g.m)
+        if_span = (0, rr - 1)
+        w_f = np.where(first_c | (not fit_f), ur * g.n, 0.0)
+        f_span = (rr, 2 * rr + t - 2)
+        w_o = np.where(last_r | (not fit_o), g.n * uc, 0.0)
+    n_f = fr * fc
+    # Groups run back to back, each a fresh GEMM with its own operands.
+    offs = (np.arange(g.groups, dtype=float) * n_f * per)[:, None]
+    full_start = (offs + start[None, :]).ravel()
+
+    def stream(w: np.ndarray, span: tuple[int, int]) -> OperandStream:
+        return OperandStream(np.tile(w, g.groups), full_start + span[0], full_start + span[1])
+
+    # Outputs leave the array from cycle T - 1 (os) or 2R - 1 (ws, is) of the fold to its end.
+    o_span = (t - 1 if df == "os" else 2 * rr - 1, per - 1)
+    return stream(w_if, if_span), stream(w_f, f_span), stream(w_o, o_span)
+
+
+def _dram_totals(layer: Layer, cfg: SystolicConfig, plan: FoldPlan, fits: tuple[bool, bool, bool],
+                 sram_ofmap: float) -> tuple[float, float, float]:
+    """Closed-form DRAM words (ifmap reads, filter reads, ofmap writes) of all groups; equals the streams' sums."""
+    g = layer.as_gemm()
+    u_if = _ifmap_words(layer, cfg)
+    fr, fc = int(plan.row_folds), int(plan.col_folds)
+    fit_if, fit_f, fit_o = fits
+    d_o = sram_ofmap if (cfg.dataflow != "os" and not fit_o) else float(g.m * g.n * g.groups)
+    if cfg.dataflow == "os":
+        d_if = u_if * (1 if fit_if else fc)
+        d_f = g.k * g.n * (1 if fit_f else fr)
+    elif cfg.dataflow == "ws":
+        d_if = u_if * (1 if fit_if else fc)
+        d_f = g.k * g.n
+    else:
+        d_if = u_if
+        d_f = g.k * g.n * (1 if fit_f else fc)
+    return float(d_if * g.groups), float(d_f * g.groups), d_o
+
+
+def _fits(layer: Layer, cfg: SystolicConfig) -> tuple[bool, bool, bool]:
+    """Whether reused ifmap and filter data, and the partial-sum block, stay in the active half of their
+    scratchpads between reuses (ifmap, filter, ofmap)."""
+    g = layer.as_gemm()
+    a_if = -(-(cfg.ifmap_sram_bytes // cfg.word_bytes) // 2)
+    a_f = -(-(cfg.filter_sram_bytes // cfg.word_bytes) // 2)
+    a_o = -(-(cfg.ofmap_sram_bytes // cfg.word_bytes) // 2)
+    u_if = _ifmap_words(layer, cfg)
+    acc = cfg.accumulate_partial_sums
+    if cfg.dataflow == "os":  # whole ifmap re-streamed per column fold; one K x C filter tile reused per row fold
+        return u_if <= a_if, g.k * min(cfg.cols, g.n) <= a_f, True
+    if cfg.dataflow == "ws":  # whole ifmap re-streamed per column fold; filters used once; M x C partial sums
+        return u_if <= a_if, True, acc and g.m * min(cfg.cols, g.n) <= a_o
+    # is: ifmaps used once; whole filter re-streamed per column fold; N x C partial sums
+    return True, g.k * g.n <= a_f, acc and g.n * min(cfg.cols, g.m) <= a_o
+
+
+def weight_bits_per_weight(layer: Layer, cfg: SystolicConfig) -> int:
+    """Bits a weight occupies: ``Layer.extra["precision"]`` when the workload gives one ("int<N>" -> N, "binary" ->
+    1, "ternary" -> 2), else one array word (``8 * word_bytes``)."""
+    prec = str(layer.extra.get("precision", "")).lower()
+    if prec.startswith("int") and prec[3:].isdigit():
+        return int(prec[3:])
+    return {"binary": 1, "ternary": 2}.get(prec, 8 * cfg.word_bytes)
+
+
+# Element-wise ops applied to outputs as they leave the array (activations in the activation pipeline; batch norm
+# folded into the preceding layer's weights and bias for inference; dropout/identity are no-ops at inference).
+FUSED_OPS = frozenset({"batchnorm1d", "batchnorm2d", "relu", "relu6", "leakyrelu", "sigmoid", "tanh", "hardtanh",
+                       "gelu", "silu", "hardswish", "hardsigmoid", "dropout", "identity"})
+
+
+def _mac_free_cost(layer: Layer, cfg: SystolicConfig) -> LayerCost:
+    wb = cfg.word_bytes
+    fused = layer.kind == LayerKind.ELEMENTWISE and layer.op.lower().replace("_", "") in FUSED_OPS
+    if layer.kind == LayerKind.RESHAPE or fused:
+        cycles, reads, writes = 0, 0, 0
+    else:
+        # Two operands for an element-wise op (a residual addition), one for pooling.
+        reads = layer.input_elems * (2 if layer.kind == LayerKind.ELEMENTWISE else 1)
+        writes = layer.output_elems
+        cycles = -(-max(layer.input_elems, writes) // cfg.cols)
+    sram_e = reads * wb * cfg.sram_read_energy_j_per_byte + writes * wb * cfg.sram_write_energy_j_per_byte
+    metrics = dict.fromkeys(METRIC_KEYS, 0.0)
+    metrics.update(compute_cycles=float(cycles), total_cycles=float(cycles), sram_ifmap_reads=float(reads),
+                   sram_ofmap_writes=float(writes), sram_energy_j=sram_e)
+    return LayerCost(layer.name, "systolic", cycles / cfg.clock_hz, sram_e, 0,
+                     (layer.input_elems + layer.output_elems) * wb, metrics)
+
+
+def simulate_layer(layer: Layer, cfg: SystolicConfig) -> LayerCost:
+    """Cycles, utilizations, memory traffic, latency (s) and energy (J) of one layer on a systolic array.
+
+    Pure: no I/O. See the module docstring for the metrics and their definitions.
+    """
+    if not layer.kind.has_weights:
+        return _mac_free_cost(layer, cfg)
+    g = layer.as_gemm()
+    rr, cc = cfg.rows, cfg.cols
+    plan = fold_plan(g.m, g.n, g.k, rr, cc, cfg.dataflow)
+    fr, fc = int(plan.row_folds), int(plan.col_folds)
+    folds = g.groups * fr * fc
+    compute = folds * int(plan.per_fold) - 1
+    mapping = int(plan.sr) * int(plan.sc) / (fr * fc * rr * cc)
+    cutil = int(plan.sr) * int(plan.sc) * int(plan.t) / (fr * fc * rr * cc * int(plan.util_den))
+    if cfg.dataflow == "os":
+        sram_if, sram_f, sram_o = fc * g.m * g.k, fr * g.k * g.n, g.m * g.n
+    elif cfg.dataflow == "ws":
+        sram_if, sram_f, sram_o = fc * g.m * g.k, g.k * g.n, fr * g.m * g.n
+    else:
+        sram_if, sram_f, sram_o = g.m * g.k, fc * g.k * g.n, fr * g.m * g.n
+    sram_if, sram_f, sram_o = (float(x * g.groups) for x in (sram_if, sram_f, sram_o))
+    fits = _fits(layer, cfg)
+    d_if, d_f, d_o = _dram_totals(layer, cfg, plan, fits, sram_o)
+
+    wb = cfg.word_bytes
+    words = (cfg.ifmap_sram_bytes // wb, cfg.filter_sram_bytes // wb, cfg.ofmap_sram_bytes // wb)
+    # A port can stall only if its operand overflows what the scratchpad holds before cycle 0 (reads: the active
+    # half) or at all (the ofmap); skipping the others keeps whole networks in milliseconds.
+    limits = (-(-words[0] // 2), -(-words[1] // 2), words[2])
+    bws = tuple(b if b is not None and total > lim else None
+                for b, total, lim in zip(cfg.read_bandwidths(), (d_if, d_f, d_o), limits))
+    stalls = 0
+    if any(b is not None for b in bws):
+        stalls = stall_cycles(*_streams(layer, cfg, plan, fits), words, bws)
+    total = compute + stalls
+    macs = g.macs
+    mac_e = macs * cfg.mac_energy_j
+    sram_e = ((sram_if + sram_f + d_o) * wb * cfg.sram_read_energy_j_per_byte
+              + (sram_o + d_if + d_f) * wb * cfg.sram_write_energy_j_per_byte)
+    dram_e = (d_if + d_f) * wb * cfg.dram_read_energy_j_per_byte + d_o * wb * cfg.dram_write_energy_j_per_byte
+    metrics = {
+        "compute_cycles": float(compute), "stall_cycles": float(stalls), "total_cycles": float(total),
+        # SCALE-Sim counts cycles from 0; a one-fold, one-cycle layer reports 0 cycles, so guard the division.
+        "overall_util": macs / (max(total, 1) * rr * cc), "mapping_efficiency": mapping, "compute_util": cutil,
+        "folds": float(folds), "macs": float(macs),
+        "sram_ifmap_reads": sram_if, "sram_filter_reads": sram_f, "sram_ofmap_writes": sram_o,
+        "dram_ifmap_reads": d_if, "dram_filter_reads": d_f, "dram_ofmap_writes": d_o,
+        "mac_energy_j": mac_e, "sram_energy_j": sram_e, "dram_energy_j": dram_e,
+    }
+    return LayerCost(layer.name, "systolic", total / cfg.clock_hz, mac_e + sram_e + dram_e,
+                     weight_bits=layer.weights * weight_bits_per_weight(layer, cfg),
+                     activation_bytes=(layer.input_elems + layer.output_elems) * wb, metrics=metrics)
+
+
+def simulate_network(network: Network, cfg: SystolicConfig) -> NetworkCost:
+    """Every layer of ``network`` on the array, one after another at batch 1 (MAC-free layers included)."""
+    return NetworkCost(network.name, [simulate_layer(layer, cfg) for layer in network.layers])
+
+
+_SUMMED = ("compute_cycles", "stall_cycles", "total_cycles", "folds", "macs", "sram_ifmap_reads",
+           "sram_filter_reads", "sram_ofmap_writes", "dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes",
+           "mac_energy_j", "sram_energy_j", "dram_energy_j")
+
+
+def network_totals(cost: NetworkCost, cfg: SystolicConfig) -> dict[str, float]:
+    """Whole-network figures: sums of the counts, cycles, latency (s) and energy (J); overall utilization of the
+    whole run (MACs / (total cycles * PEs)); mapping efficiency and compute utilization averaged over all folds of
+    all layers (SCALE-Sim's per-layer definition extended to the network)."""
+    tot: dict[str, float] = {k: cost.total(k) for k in _SUMMED}
+    folds = tot["folds"]
+    tot["overall_util"] = tot["macs"] / (tot["total_cycles"] * cfg.pes) if tot["total_cycles"] else 0.0
+    for key in ("mapping_efficiency", "compute_util"):
+        tot[key] = (sum(c.metrics.get(key, 0.0) * c.metrics.get("folds", 0.0) for c in cost.layers) / folds
+                    if folds else 0.0)
+    tot.update(latency_s=cost.latency_s, energy_j=cost.energy_j, weight_bits=float(cost.weight_bits),
+               activation_bytes=float(sum(c.activation_bytes for c in cost.layers)))
+    return tot

@@ -1,0 +1,410 @@
+"""A multi-layer IMAC network at circuit level: partitioned crossbars, amplifiers and analog neurons.
+
+Each dense layer of ternary weights W (n_out, n_in) and bias b (n_out,) is cut into crossbars by
+:func:`imcsim.circuit.partition.row_slices` and ``cols`` column pairs per vertical partition (IMAC-Sim's
+partitioning, REFERENCE.md section 2). Crossbar rows are the layer inputs followed by the bias row, driven at Vdd;
+each tile holds only the cells it uses (as IMAC-Sim's netlists do), and every vertical partition drives its own copy
+of the input lines. With linear devices and wires the neuron input of a layer is linear in its inputs:
+
+    v_n = transimpedance * sum_p (I+_p - I-_p) = [x, Vdd] @ A.T,   A[:, rows_p] += transimpedance * (T+_p - T-_p)
+
+(:mod:`imcsim.circuit.amplifier`), where T_p is the transfer matrix of tile p from :class:`Crossbar`. With ideal
+wires A = transimpedance (G_on - G_off) [W, b]. A is computed once per programmed chip (device variation and stuck-at
+faults drawn once from a seeded generator); a whole test set then costs one matrix product per layer, and the neuron
+(:func:`imcsim.circuit.neuron.neuron_transfer`) drives the next layer. Power per input vector is the power the input
+drivers and the bias supply deliver to all crossbars (devices and wires; amplifiers and neurons are not modelled
+here), a quadratic form u^T P u with P assembled from the tiles' input admittances.
+
+Weight files in IMAC-Sim's sample layout (its data/README.md): ``W<k>.csv`` holds n_in rows by n_out columns,
+``B<k>.csv`` n_out rows by one column, k = 1, 2, ...; ``test_data.csv`` one input per row (IMAC-Sim drives
+sign(x) * Vdd), ``test_labels.csv`` one-hot rows (or one integer label per row).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from imcsim.circuit.amplifier import AmplifierConfig
+from imcsim.circuit.crossbar import Crossbar
+from imcsim.circuit.devices import check_ternary, read_noise, sample_conductances, weights_to_conductances
+from imcsim.circuit.neuron import NeuronConfig, neuron_transfer
+from imcsim.circuit.partition import Partition, partition_layer, row_slices
+from imcsim.circuit.wires import WireConfig
+from imcsim.config.device import DeviceConfig
+from imcsim.errors import ConfigError, DataError
+
+__all__ = ["IMACLayer", "IMACNetwork", "EvalResult", "read_matrix_csv", "write_matrix_csv", "load_imacsim_weights",
+           "save_imacsim_weights", "load_imacsim_dataset", "write_text_atomic"]
+
+
+# ---------------------------------------------------------------------------------------------------------- CSV I/O
+def read_matrix_csv(path: str | Path, allowed: Sequence[float] | None = None, what: str = "value") -> np.ndarray:
+    """Read a numeric CSV (no header) as a 2-D float array.
+
+    Raises :class:`DataError` naming the file, the 1-based row and column and the bad cell when a cell is not a
+    number, is not finite, is not one of ``allowed``, or when rows differ in length.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    rows: list[list[float]] = []
+    with p.open(newline="") as fh:
+        for r, rec in enumerate(csv.reader(fh), start=1):
+            if not rec or all(not c.strip() for c in rec):
+                continue
+            vals = []
+            for c, cell in enumerate(rec, start=1):
+                try:
+                    x = float(cell)
+                except ValueError:
+                    raise DataError(f"{p}: row {r}, column {c}: {cell.strip()!r} is not a number") from None
+                if not np.isfinite(x):
+                    raise DataError(f"{p}: row {r}, column {c}: {cell.strip()!r} is not finite")
+                if allowed is not None and x not in allowed:
+                    ok = ", ".join(f"{a:+g}" if a else "0" for a in allowed)
+                    raise DataError(f"{p}: row {r}, column {c}: {what} {cell.strip()!r} is not one of {ok}")
+                vals.append(x)
+            if rows and len(vals) != len(rows[0]):
+                raise DataError(f"{p}: row {r} has {len(vals)} columns, expected {len(rows[0])}")
+            rows.append(vals)
+    if not rows:
+        raise DataError(f"{p}: empty file")
+    return np.array(rows, dtype=float)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_matrix_csv(path: str | Path, a: np.ndarray) -> None:
+    """Write a 2-D array as CSV (integers without a decimal point), atomically."""
+    a = np.atleast_2d(np.asarray(a, dtype=float))
+    fmt = (lambda x: str(int(x))) if np.all(a == np.round(a)) else (lambda x: repr(float(x)))
+    write_text_atomic(Path(path), "".join(",".join(fmt(x) for x in row) + "\n" for row in a))
+
+
+def load_imacsim_weights(directory: str | Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Weights and biases from IMAC-Sim's layout: [(W (n_out, n_in), b (n_out,)), ...] from W1.csv/B1.csv, ..."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise DataError(f"{d}: no such directory")
+    layers = []
+    k = 1
+    while (d / f"W{k}.csv").is_file():
+        w = read_matrix_csv(d / f"W{k}.csv", allowed=(-1.0, 0.0, 1.0), what="weight")  # (n_in, n_out)
+        bfile = d / f"B{k}.csv"
+        if not bfile.is_file():
+            raise DataError(f"{bfile}: missing (every W<k>.csv needs its B<k>.csv)")
+        b = read_matrix_csv(bfile, allowed=(-1.0, 0.0, 1.0), what="bias")
+        if b.shape[1] != 1 and b.shape[0] == 1:
+            b = b.T
+        if b.shape != (w.shape[1], 1):
+            raise DataError(f"{bfile}: shape {b.shape[0]}x{b.shape[1]}, expected {w.shape[1]}x1 to match {w.shape[1]} "
+                            f"columns of W{k}.csv")
+        if layers and layers[-1][0].shape[0] != w.shape[0]:
+            raise DataError(f"{d / f'W{k}.csv'}: {w.shape[0]} rows, expected {layers[-1][0].shape[0]} (the outputs "
+                            f"of layer {k - 1})")
+        layers.append((w.T.copy(), b[:, 0].copy()))
+        k += 1
+    if not layers:
+        raise DataError(f"{d}: no W1.csv")
+    return layers
+
+
+def save_imacsim_weights(directory: str | Path, layers: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Write [(W (n_out, n_in), b (n_out,)), ...] in IMAC-Sim's layout (W<k>.csv n_in x n_out, B<k>.csv n_out x 1)."""
+    d = Path(directory)
+    for k, (w, b) in enumerate(layers, start=1):
+        w = check_ternary(w, f"layer {k} weights")
+        b = check_ternary(np.asarray(b).reshape(-1), f"layer {k} bias")
+        write_matrix_csv(d / f"W{k}.csv", w.T)
+        write_matrix_csv(d / f"B{k}.csv", b[:, None])
+
+
+def load_imacsim_dataset(inputs: str | Path, labels: str | Path, vdd_v: float = 0.8,
+                         binarize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (n, n_in) in V and integer labels (n,) from IMAC-Sim's test_data.csv / test_labels.csv.
+
+    IMAC-Sim drives sign(x) * Vdd (testIMAC.py); with ``binarize=False`` the values are taken as volts. Labels are
+    one-hot rows or a single column of class indices.
+    """
+    x = read_matrix_csv(inputs)
+    y = read_matrix_csv(labels)
+    if y.shape[1] == 1:
+        if not np.all((y >= 0) & (y == np.round(y))):
+            r = int(np.argwhere(~((y >= 0) & (y == np.round(y))))[0, 0])
+            raise DataError(f"{labels}: row {r + 1}, column 1: label {y[r, 0]!r} is not a class index")
+        lab = y[:, 0].astype(int)
+    else:
+        onehot = (np.isin(y, (0.0, 1.0)).all(axis=1)) & (y.sum(axis=1) == 1)
+        if not onehot.all():
+            r = int(np.argwhere(~onehot)[0, 0])
+            raise DataError(f"{labels}: row {r + 1} is not a one-hot label")
+        lab = y.argmax(axis=1)
+    if len(lab) != len(x):
+        raise DataError(f"{labels}: {len(lab)} labels for {len(x)} inputs in {inputs}")
+    return (np.sign(x) * vdd_v if binarize else x), lab
+
+
+# ---------------------------------------------------------------------------------------------------------- network
+@dataclass
+class IMACLayer:
+    """One IMAC dense layer on partitioned crossbars.
+
+    Attributes:
+        weight: (n_out, n_in) in {-1, 0, +1}; bias: (n_out,) in {-1, 0, +1}.
+        partition: the crossbar tiling.
+        tiles: (p, q) -> (row slice of [inputs, bias], column slice of outputs, Crossbar).
+        transimpedance_ohm: amplifier transimpedance of this layer (ohm).
+        neuron: the neuron transfer curve.
+        vdd_v: bias-row voltage (V).
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    partition: Partition
+    tiles: dict[tuple[int, int], tuple[slice, slice, Crossbar]]
+    transimpedance_ohm: float
+    neuron: NeuronConfig
+    vdd_v: float
+    g_plus: np.ndarray = field(repr=False)   # (n_in + 1, n_out) programmed conductances (S)
+    g_minus: np.ndarray = field(repr=False)
+    ideal_wires: bool = True
+    _A: np.ndarray | None = field(default=None, init=False, repr=False)
+    _P: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    @property
+    def n_in(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.weight.shape[0]
+
+    def _with_bias(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([x, np.full((len(x), 1), self.vdd_v)], axis=1)
+
+    @property
+    def effective_matrix(self) -> np.ndarray:
+        """A (n_out, n_in + 1): neuron inputs are ``[x, Vdd] @ A.T`` (V per V), wires and devices folded in."""
+        if self._A is None:
+            a = np.zeros((self.n_out, self.n_in + 1))
+            for rs, cs, xb in self.tiles.values():
+                tp, tm = xb.transfer_matrix()
+                a[cs, rs] += self.transimpedance_ohm * (tp - tm)
+            self._A = a
+        return self._A
+
+    @property
+    def power_matrix(self) -> np.ndarray:
+        """P (n_in + 1, n_in + 1) in S: crossbar power for inputs x is ``u^T P u`` with u = [x, Vdd]."""
+        if self._P is None:
+            p = np.zeros((self.n_in + 1, self.n_in + 1))
+            for rs, _, xb in self.tiles.values():
+                p[rs, rs] += xb.input_admittance
+            self._P = 0.5 * (p + p.T)
+        return self._P
+
+    def neuron_inputs(self, x: np.ndarray, rng: np.random.Generator | None = None,
+                      device: DeviceConfig | None = None) -> np.ndarray:
+        """Neuron input voltages (batch, n_out) for layer inputs ``x`` (batch, n_in) in V.
+
+        With ``device.read_noise > 0`` and an ``rng`` every input vector sees freshly drawn conductances; that is
+        exact only with ideal wires and an ideal virtual ground (a parasitic crossbar would need its own T per
+        vector), so it raises :class:`ConfigError` otherwise.
+        """
+        u = self._with_bias(np.asarray(x, dtype=float))
+        if device is None or device.read_noise == 0 or rng is None:
+            return u @ self.effective_matrix.T
+        if not self.ideal_wires:
+            raise ConfigError("read_noise: per-vector read noise is only supported with ideal wires "
+                              "(parasitic crossbars have one transfer matrix per conductance set)")
+        out = np.empty((len(u), self.n_out))
+        for s in range(0, len(u), 256):
+            ub = u[s:s + 256]
+            gp = read_noise(self.g_plus, device, rng, len(ub))
+            gm = read_noise(self.g_minus, device, rng, len(ub))
+            out[s:s + 256] = self.transimpedance_ohm * np.einsum("bi,bij->bj", ub, gp - gm)
+        return out
+
+    def forward(self, x: np.ndarray, **kw: Any) -> np.ndarray:
+        """Neuron outputs (batch, n_out) in V."""
+        return neuron_transfer(self.neuron_inputs(x, **kw), self.neuron)
+
+    def power(self, x: np.ndarray) -> np.ndarray:
+        """Crossbar power (W) per input vector, shape (batch,)."""
+        u = self._with_bias(np.asarray(x, dtype=float))
+        return np.einsum("bi,bi->b", u, u @ self.power_matrix)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Accuracy (fraction), mean and per-layer mean power (W) over the set, wall time (s), and number of inputs."""
+
+    accuracy: float
+    mean_power_w: float
+    layer_power_w: tuple[float, ...]
+    seconds: float
+    n: int
+
+
+@dataclass
+class IMACNetwork:
+    """Consecutive IMAC dense layers; ``readout`` picks the class from the last layer's neuron outputs."""
+
+    layers: list[IMACLayer]
+    device: DeviceConfig
+    vdd_v: float
+    readout: Literal["argmax", "argmin"] = "argmax"
+
+    @classmethod
+    def from_weights(cls, weights: Sequence[tuple[np.ndarray, np.ndarray]], *, rows: int = 32, cols: int = 32,
+                     device: DeviceConfig | None = None, wires: WireConfig | None = None,
+                     amplifier: AmplifierConfig | None = None, neuron: NeuronConfig | None = None,
+                     vdd_v: float = 0.8, seed: int | None = 0, readout: Literal["argmax", "argmin"] = "argmax"
+                     ) -> "IMACNetwork":
+        """Build from [(W (n_out, n_in), b (n_out,)), ...] with values in {-1, 0, +1}.
+
+        ``wires=None`` means ideal wires; pass :class:`WireConfig` for parasitics. Device variation and stuck-at
+        faults of ``device`` are drawn once with ``numpy.random.default_rng(seed)``.
+        """
+        device = device or DeviceConfig()
+        amplifier = amplifier or AmplifierConfig()
+        neuron = neuron or NeuronConfig()
+        if rows < 1 or cols < 1:
+            raise ConfigError(f"crossbar size {rows}x{cols}: rows and cols must be >= 1")
+        rng = np.random.default_rng(seed)
+        r_in = wires.r_in_ohm if wires is not None else 0.0
+        r_out = wires.r_out_ohm if wires is not None else 0.0
+        layers: list[IMACLayer] = []
+        prev = None
+        for k, (w, b) in enumerate(weights):
+            w = check_ternary(np.atleast_2d(w), f"layer {k + 1} weights")
+            b = check_ternary(np.asarray(b).reshape(-1), f"layer {k + 1} bias")
+            n_out, n_in = w.shape
+            if b.shape != (n_out,):
+                raise DataError(f"layer {k + 1}: bias has {b.size} values for {n_out} outputs")
+            if prev is not None and n_in != prev:
+                raise DataError(f"layer {k + 1}: {n_in} inputs, expected {prev} (the outputs of layer {k})")
+            prev = n_out
+            waug = np.concatenate([w, b[:, None]], axis=1).T  # (n_in + 1, n_out): crossbar rows x columns
+            gp, gm = weights_to_conductances(waug, device)
+            gp = sample_conductances(gp, device, rng)
+            gm = sample_conductances(gm, device, rng)
+            part = partition_layer(n_in, n_out, rows, cols)
+            tiles = {}
+            for p, rs in enumerate(row_slices(n_in, rows)):
+                for q, c0 in enumerate(range(0, n_out, cols)):
+                    cs = slice(c0, min(c0 + cols, n_out))
+                    tiles[(p, q)] = (rs, cs, Crossbar(gp[rs, cs], gm[rs, cs], r_in, r_out,
+                                                      amplifier.input_resistance_ohm))
+            layers.append(IMACLayer(w, b, part, tiles, amplifier.transimpedance(k), neuron, vdd_v, gp, gm,
+                                    ideal_wires=(r_in == 0 and r_out == 0 and amplifier.input_resistance_ohm == 0)))
+        if not layers:
+            raise DataError("IMAC network: no layers")
+        return cls(layers, device, vdd_v, readout)
+
+    @classmethod
+    def from_config(cls, weights: Sequence[tuple[np.ndarray, np.ndarray]], cfg: Any, *, parasitics: bool = True,
+                    seed: int | None = 0, readout: Literal["argmax", "argmin"] = "argmax") -> "IMACNetwork":
+        """Build with the crossbar size, devices, wires, amplifiers, neuron and Vdd of an
+        :class:`imcsim.config.imac.IMACConfig`; ``parasitics=False`` uses ideal wires."""
+        return cls.from_weights(weights, rows=cfg.rows, cols=cfg.cols, device=cfg.device,
+                                wires=cfg.wires if parasitics else None, amplifier=cfg.amplifier,
+                                neuron=cfg.neuron, vdd_v=cfg.vdd_v, seed=seed, readout=readout)
+
+    @classmethod
+    def from_imacsim_dir(cls, directory: str | Path, **kw: Any) -> "IMACNetwork":
+        """Build from W1..Wn / B1..Bn CSVs in IMAC-Sim's layout (see :func:`load_imacsim_weights`)."""
+        return cls.from_weights(load_imacsim_weights(directory), **kw)
+
+    @classmethod
+    def from_deployment(cls, dep: Any, *, parasitics: bool = True, rows: int | None = None, cols: int | None = None,
+                        variation: float | None = None, seed: int | None = 0) -> "IMACNetwork":
+        """Build from a :class:`imcsim.train.deploy.Deployment`: its IMAC layers (weights (out, in) and bias weights
+        in {-1, 0, +1}), the IMAC hardware it was trained with (``dep.imac_config()``: crossbar size, devices,
+        wires, neuron, Vdd), each layer's trained transimpedance (``extra['transimpedance_ohm']``) and its readout.
+        ``rows``/``cols``/``variation`` override the trained hardware (e.g. to sweep crossbar sizes)."""
+        layers = dep.imac_layers()
+        if not layers:
+            raise DataError(f"deployment of '{getattr(dep, 'model', '?')}': no IMAC layers")
+        cfg = dep.imac_config()
+        amp = cfg.amplifier
+        tz = [lay.extra.get("transimpedance_ohm") for lay in layers]
+        if all(t is not None for t in tz):
+            amp = amp.replace(transimpedance_ohm=tuple(float(t) for t in tz))
+        device = cfg.device if variation is None else cfg.device.replace(variation=variation)
+        weights = [(np.asarray(lay.weight), np.zeros(np.asarray(lay.weight).shape[0]) if lay.bias is None
+                    else np.asarray(lay.bias)) for lay in layers]
+        return cls.from_weights(weights, rows=rows or cfg.rows, cols=cols or cfg.cols, device=device,
+                                wires=cfg.wires if parasitics else None, amplifier=amp, neuron=cfg.neuron,
+                                vdd_v=cfg.vdd_v, seed=seed, readout=getattr(dep, "readout", "argmax"))
+
+    def weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """[(W, b), ...] as programmed (nominal ternary values)."""
+        return [(lay.weight.copy(), lay.bias.copy()) for lay in self.layers]
+
+    def forward(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Last-layer neuron outputs (batch, n_out) in V for inputs ``x`` (batch, n_in) in V."""
+        h = np.atleast_2d(np.asarray(x, dtype=float))
+        if h.shape[1] != self.layers[0].n_in:
+            raise DataError(f"inputs have {h.shape[1]} columns, the network expects {self.layers[0].n_in}")
+        for lay in self.layers:
+            h = lay.forward(h, rng=rng, device=self.device)
+        return h
+
+    def forward_with_power(self, x: np.ndarray, rng: np.random.Generator | None = None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """(outputs (batch, n_out) in V, power (batch, n_layers) in W)."""
+        h = np.atleast_2d(np.asarray(x, dtype=float))
+        if h.shape[1] != self.layers[0].n_in:
+            raise DataError(f"inputs have {h.shape[1]} columns, the network expects {self.layers[0].n_in}")
+        powers = []
+        for lay in self.layers:
+            powers.append(lay.power(h))
+            h = lay.forward(h, rng=rng, device=self.device)
+        return h, np.stack(powers, axis=1)
+
+    def predict(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Class indices (batch,) by ``readout`` of the last layer's outputs."""
+        out = self.forward(x, rng)
+        return out.argmax(axis=1) if self.readout == "argmax" else out.argmin(axis=1)
+
+    def evaluate(self, x: np.ndarray, labels: np.ndarray, seed: int | None = 0, batch: int = 4096) -> EvalResult:
+        """Accuracy and mean crossbar power over inputs ``x`` (n, n_in) in V with integer ``labels`` (n,)."""
+        t0 = time.perf_counter()
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != len(x):
+            raise DataError(f"{len(labels)} labels for {len(x)} inputs")
+        for lay in self.layers:  # build A and P before timing-sensitive batches (once per chip)
+            lay.effective_matrix, lay.power_matrix
+        rng = np.random.default_rng(seed) if self.device.read_noise > 0 else None
+        correct = 0
+        psum = np.zeros(len(self.layers))
+        for s in range(0, len(x), batch):
+            out, pw = self.forward_with_power(x[s:s + batch], rng)
+            pred = out.argmax(axis=1) if self.readout == "argmax" else out.argmin(axis=1)
+            correct += int((pred == labels[s:s + batch]).sum())
+            psum += pw.sum(axis=0)
+        n = len(x)
+        lp = psum / max(n, 1)
+        return EvalResult(correct / max(n, 1), float(lp.sum()), tuple(float(p) for p in lp),
+                          time.perf_counter() - t0, n)

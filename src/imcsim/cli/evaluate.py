@@ -1,0 +1,56 @@
+"""``imcsim evaluate``: accuracy of a trained run on its hardware, nominal and Monte Carlo over non-ideality seeds
+(thin shell over :func:`imcsim.train.evaluate.evaluate_run`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from imcsim.errors import ImcsimError
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("evaluate")
+    def evaluate_cmd(
+        run: Path = typer.Argument(..., help="Run or deployment directory written by `imcsim train`."),
+        mc: int = typer.Option(0, min=0, help="Monte Carlo samples (chips)."),
+        seed: int = typer.Option(0, help="Seed of the first Monte Carlo chip."),
+        variation: Optional[float] = typer.Option(None, help="Relative device variation (fraction)."),
+        variation_kind: Optional[str] = typer.Option(None, "--variation-kind", help="uniform or gaussian."),
+        stuck_low: Optional[float] = typer.Option(None, "--stuck-low", help="Fraction of devices stuck at R_low."),
+        stuck_high: Optional[float] = typer.Option(None, "--stuck-high", help="Fraction stuck at R_high."),
+        read_noise: Optional[float] = typer.Option(None, "--read-noise", help="Relative read noise (sigma)."),
+        adc_bits: Optional[int] = typer.Option(None, "--adc-bits", help="ADC resolution (bits)."),
+        adc_inl: Optional[float] = typer.Option(None, "--adc-inl", help="ADC peak INL (LSB)."),
+        adc_dnl: Optional[float] = typer.Option(None, "--adc-dnl", help="ADC DNL (LSB, sigma)."),
+        adc_offset: Optional[float] = typer.Option(None, "--adc-offset", help="ADC offset (LSB, sigma)."),
+        adc_gain: Optional[float] = typer.Option(None, "--adc-gain", help="ADC gain error (fraction, sigma)."),
+        ir_drop: Optional[str] = typer.Option(None, "--ir-drop", help="Wire IR drop: off, first-order or exact."),
+        data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset directory."),
+        test_limit: Optional[int] = typer.Option(None, "--test-limit", min=1, help="Use the first N test images."),
+        fmt: str = typer.Option("table", "--format", help="table or json."),
+    ) -> None:
+        """Evaluate RUN: nominal accuracy and, with --mc N, mean/std/min over N chips."""
+        from imcsim.train.evaluate import HardwareOverrides, evaluate_run
+
+        if fmt not in ("table", "json"):
+            raise ImcsimError(f"--format {fmt!r}: choose table or json")
+        ov = HardwareOverrides(variation, variation_kind, stuck_low, stuck_high, read_noise, adc_bits, adc_inl,
+                               adc_dnl, adc_offset, adc_gain, None, ir_drop)
+        res = evaluate_run(run, mc=mc, seed=seed, overrides=ov, data_dir=str(data_dir) if data_dir else None,
+                           test_limit=test_limit)
+        if fmt == "json":
+            typer.echo(json.dumps(res.to_dict(), indent=1))
+            return
+        from imcsim.report.tables import Column, render
+
+        rows = [{"run": "nominal", "accuracy": res.accuracy, "std": None, "min": None, "n": 1}]
+        if res.mc:
+            rows.append({"run": f"Monte Carlo (seeds {res.mc['seed']}..{res.mc['seed'] + res.mc['n'] - 1})",
+                         "accuracy": res.mc["mean"], "std": res.mc["std"], "min": res.mc["min"], "n": res.mc["n"]})
+        cols = [Column("run"), Column("accuracy", "accuracy (mean)", "fraction"), Column("std", "std", "fraction"),
+                Column("min", "min", "fraction"), Column("n", "chips", "count")]
+        typer.echo(render(rows, cols, "table", title=f"{run} on {res.n_test} test images"))

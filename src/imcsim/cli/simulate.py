@@ -1,0 +1,211 @@
+"""``imcsim simulate`` (a workload on a systolic array) and ``imcsim presets`` (list or show the hardware presets).
+
+Library calls: :func:`imcsim.arch.systolic.simulate_network`, :func:`imcsim.arch.systolic.network_totals`,
+:func:`imcsim.config.presets.load_preset` / :func:`~imcsim.config.presets.list_presets`,
+:func:`imcsim.config.scalesim_cfg.read_scalesim_cfg`, :func:`imcsim.config.systolic.load_systolic_config`,
+:func:`imcsim.workload.zoo.load_network`, :func:`imcsim.workload.scalesim_csv.read_topology`,
+:func:`imcsim.report.tables.render`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import Enum
+from typing import Any, Optional
+
+import typer
+
+from imcsim.errors import ConfigError
+
+__all__ = ["register", "systolic_config_from_options", "simulate_json", "LAYER_COLUMNS"]
+
+
+class _Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class _Dataflow(str, Enum):
+    os = "os"
+    ws = "ws"
+    is_ = "is"
+
+
+def _columns():
+    from imcsim.report.tables import Column
+
+    return [
+        Column("name", "layer"), Column("kind", "kind"),
+        Column("compute_cycles", "compute", "count", "cycles"), Column("stall_cycles", "stall", "count", "cycles"),
+        Column("total_cycles", "total", "count", "cycles"), Column("overall_util", "overall util", "fraction"),
+        Column("mapping_efficiency", "mapping eff", "fraction"), Column("compute_util", "compute util", "fraction"),
+        Column("latency_s", "latency", "si", "s"), Column("energy_j", "energy", "si", "J"),
+        Column("dram_ifmap_reads", "DRAM ifmap", "count", "words"),
+        Column("dram_filter_reads", "DRAM filter", "count", "words"),
+        Column("dram_ofmap_writes", "DRAM ofmap", "count", "words"),
+    ]
+
+
+LAYER_COLUMNS = [c.key for c in _columns()]
+
+
+def systolic_config_from_options(preset: str | None = None, config: str | None = None,
+                                 scalesim_config: str | None = None, array: str | None = None,
+                                 dataflow: str | None = None, bandwidth: float | None = None):
+    """The SystolicConfig the ``simulate`` flags describe: one source (preset, YAML or SCALE-Sim .cfg; default the
+    SCALE-Sim sample config), then the ``--array``, ``--dataflow`` and ``--bandwidth`` overrides."""
+    from imcsim.config.presets import load_preset
+    from imcsim.config.scalesim_cfg import read_scalesim_cfg
+    from imcsim.config.systolic import SystolicConfig, load_systolic_config, parse_array
+
+    given = [n for n, v in (("--preset", preset), ("--config", config), ("--scalesim-config", scalesim_config))
+             if v is not None]
+    if len(given) > 1:
+        raise ConfigError(f"{given[0]} and {given[1]}: give at most one hardware source")
+    if preset is not None:
+        cfg = load_preset(preset)
+        if not isinstance(cfg, SystolicConfig):
+            raise ConfigError(f"--preset = {preset!r}: a {type(cfg).__name__} preset, not a systolic array")
+    elif config is not None:
+        cfg = load_systolic_config(config)
+    elif scalesim_config is not None:
+        cfg = read_scalesim_cfg(scalesim_config)
+    else:
+        cfg = SystolicConfig()
+    changes: dict[str, Any] = {}
+    if array is not None:
+        changes["rows"], changes["cols"] = parse_array(array)
+    if dataflow is not None:
+        changes["dataflow"] = dataflow
+    if bandwidth is not None:
+        if not bandwidth > 0:
+            raise ConfigError(f"--bandwidth = {bandwidth!r}: must be a positive number of words per cycle")
+        changes["dram_bandwidth_words_per_cycle"] = bandwidth
+    return cfg.replace(**changes) if changes else cfg
+
+
+def _load_network(model: str | None, topology: str | None, gemm: bool):
+    if (model is None) == (topology is None):
+        raise ConfigError("give exactly one workload: --model NAME or --topology FILE")
+    if topology is not None:
+        from imcsim.workload.scalesim_csv import read_topology
+
+        return read_topology(topology, gemm=gemm)
+    if gemm:
+        raise ConfigError("--gemm applies to --topology files only")
+    from imcsim.workload.zoo import load_network
+
+    return load_network(model)
+
+
+def simulate_json(network, cost, cfg) -> dict:
+    """The ``--format json`` object: ``{"network", "config", "layers": [...], "totals": {...}}`` in SI units and
+    fractions."""
+    from imcsim.arch.systolic import network_totals
+
+    kinds = {lay.name: lay.kind.value for lay in network.layers}
+    layers = [{**c.to_dict(), "kind": kinds.get(c.name, "")} for c in cost.layers]
+    return _finite({"network": network.name, "config": cfg.model_dump(), "layers": layers,
+                    "totals": network_totals(cost, cfg)})
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no infinity: an ideal (infinite) bandwidth is written as the string "inf"."""
+    if isinstance(obj, float) and math.isinf(obj):
+        return "inf" if obj > 0 else "-inf"
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def simulate(
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Zoo model name (see `imcsim models`)."),
+        topology: Optional[str] = typer.Option(None, "--topology", "-t", help="SCALE-Sim topology CSV file."),
+        gemm: bool = typer.Option(False, "--gemm", help="The topology file is in SCALE-Sim's GEMM (M, N, K) format."),
+        preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Hardware preset (see `imcsim presets`)."),
+        config: Optional[str] = typer.Option(None, "--config", "-c", help="SystolicConfig YAML file."),
+        scalesim_config: Optional[str] = typer.Option(None, "--scalesim-config", help="SCALE-Sim .cfg file."),
+        array: Optional[str] = typer.Option(None, "--array", help="Array shape ROWSxCOLS, e.g. 32x32 (override)."),
+        dataflow: Optional[_Dataflow] = typer.Option(None, "--dataflow", help="Dataflow override: os, ws or is."),
+        bandwidth: Optional[float] = typer.Option(None, "--bandwidth", help="Shared DRAM port bandwidth override "
+                                                  "(words/cycle); per-port overrides in the config still apply."),
+        fmt: _Format = typer.Option(_Format.table, "--format", "-f", help="Output format."),
+        output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the result to FILE (atomically)."),
+    ) -> None:
+        """Simulate a workload on a systolic array (cycles, stalls, utilization, traffic, latency, energy).
+
+        Without a hardware source it uses SCALE-Sim's sample config: 32x32, output stationary, 64 KiB
+        scratchpads, ideal memory.
+        """
+        from imcsim.arch.systolic import network_totals, simulate_network
+        from imcsim.report.io import write_atomic
+        from imcsim.report.tables import render
+
+        cfg = systolic_config_from_options(preset, config, scalesim_config, array,
+                                           dataflow.value if dataflow is not None else None, bandwidth)
+        network = _load_network(model, topology, gemm)
+        cost = simulate_network(network, cfg)
+        if fmt == _Format.json:
+            text = json.dumps(simulate_json(network, cost, cfg), indent=2) + "\n"
+        else:
+            kinds = {lay.name: lay.kind.value for lay in network.layers}
+            rows = [{**c.to_dict(), "kind": kinds.get(c.name, "")} for c in cost.layers]
+            totals = network_totals(cost, cfg)
+            rows.append({"name": "TOTAL", "kind": "", **totals})
+            bw = cfg.dram_bandwidth_words_per_cycle
+            title = (f"{network.name} on a {cfg.rows}x{cfg.cols} {cfg.dataflow} systolic array, "
+                     f"{cfg.clock_hz / 1e6:g} MHz, DRAM "
+                     f"{'ideal' if bw is None else f'{bw:g} words/cycle'}")
+            text = render(rows, _columns(), fmt.value, title=title if fmt == _Format.table else None)
+        if output:
+            write_atomic(output, text)
+            typer.echo(f"wrote {output}", err=True)
+        else:
+            typer.echo(text, nl=False)
+
+    @app.command()
+    def presets(
+        name: Optional[str] = typer.Argument(None, help="Show this preset's fields; list all presets without it."),
+        fmt: _Format = typer.Option(_Format.table, "--format", "-f", help="Output format."),
+    ) -> None:
+        """List the hardware presets, or show one preset's fields with their units and sources."""
+        from imcsim.config.presets import list_presets, load_preset
+        from imcsim.report.tables import Column, render
+
+        if name is None:
+            rows = [{"name": p.name, "kind": p.kind, "description": p.description} for p in list_presets()]
+            cols = [Column("name"), Column("kind"), Column("description")]
+            typer.echo(render(rows, cols, fmt.value, title="imcsim presets" if fmt == _Format.table else None),
+                       nl=False)
+            return
+        cfg = load_preset(name)
+        if fmt == _Format.json:
+            typer.echo(json.dumps(_finite({"name": name, "kind": type(cfg).__name__, "config": cfg.model_dump()}),
+                                  indent=2))
+            return
+        rows = _field_rows(cfg)
+        cols = [Column("field"), Column("value"), Column("description", "unit / source")]
+        typer.echo(render(rows, cols, fmt.value, title=f"preset {name} ({type(cfg).__name__})"
+                          if fmt == _Format.table else None), nl=False)
+
+
+def _field_rows(cfg, prefix: str = "") -> list[dict]:
+    """One row per (nested) config field: dotted name, value and the field's description (unit and source)."""
+    from imcsim.config.base import ConfigModel
+
+    rows = []
+    for fname, field in type(cfg).model_fields.items():
+        value = getattr(cfg, fname)
+        key = f"{prefix}{fname}"
+        if isinstance(value, ConfigModel):
+            rows.extend(_field_rows(value, prefix=f"{key}."))
+            continue
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        rows.append({"field": key, "value": shown, "description": field.description or ""})
+    return rows

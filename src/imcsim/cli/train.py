@@ -1,0 +1,83 @@
+"""``imcsim train``: hardware-aware mixed-precision training of a zoo model on a real dataset (thin shell over
+:func:`imcsim.train.trainer.train`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from imcsim.errors import ConfigError
+
+
+def _imac_fields(spec: str | None) -> dict:
+    """IMACConfig fields from a preset name or a YAML file (empty: the defaults)."""
+    if not spec:
+        return {}
+    from imcsim.config.base import load_config
+    from imcsim.config.imac import IMACConfig
+
+    if Path(spec).is_file():
+        return load_config(IMACConfig, spec).model_dump(mode="json")
+    from imcsim.config.presets import load_preset
+
+    cfg = load_preset(spec)
+    if not isinstance(cfg, IMACConfig):
+        raise ConfigError(f"--imac {spec!r}: preset is a {type(cfg).__name__}, not an IMAC config")
+    return cfg.model_dump(mode="json")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train_cmd(
+        out: Path = typer.Option(..., "--out", help="Run directory (checkpoint, deployment, metrics)."),
+        model: str = typer.Option("lenet5", help="Zoo model."),
+        dataset: str = typer.Option("fashion-mnist", help="fashion-mnist, mnist, cifar10, mnist-5k or csv."),
+        data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset directory."),
+        target: str = typer.Option("tpu-imac", help="tpu-imac, cpu-imac, digital or float."),
+        epochs: int = typer.Option(10, min=0, help="Epochs in the target precision."),
+        pretrain_epochs: int = typer.Option(0, "--pretrain-epochs", min=0, help="Float epochs before conversion."),
+        batch_size: int = typer.Option(128, "--batch-size", min=1),
+        optimizer: str = typer.Option("adamw", help="adamw or sgd."),
+        lr: float = typer.Option(1e-3, help="Learning rate (target phase)."),
+        pretrain_lr: float = typer.Option(1e-3, "--pretrain-lr", help="Learning rate (float phase)."),
+        weight_decay: float = typer.Option(0.0, "--weight-decay"),
+        schedule: str = typer.Option("cosine", help="cosine, step or constant."),
+        seed: int = typer.Option(0, help="Seed (initialisation, data order, noise)."),
+        train_limit: Optional[int] = typer.Option(None, "--train-limit", help="Use the first N training images."),
+        test_limit: Optional[int] = typer.Option(None, "--test-limit", help="Use the first N test images."),
+        precision: Optional[str] = typer.Option(None, help="IMAC weights: binary or ternary."),
+        conv_bits: int = typer.Option(8, "--conv-bits", help="Digital weight bits."),
+        act_bits: int = typer.Option(8, "--act-bits", help="Digital activation bits."),
+        imac: Optional[str] = typer.Option(None, "--imac", help="IMAC preset name or YAML file."),
+        variation: Optional[float] = typer.Option(None, help="Device variation for noise-aware training."),
+        adc_bits: Optional[int] = typer.Option(None, "--adc-bits", help="Output ADC resolution."),
+        noise_aware: bool = typer.Option(False, "--noise-aware", help="Fresh non-idealities every batch."),
+        init_from: Optional[Path] = typer.Option(None, "--init-from", help="Convert the trained model of this float "
+                                                 "run directory instead of a fresh one."),
+        ir_drop: str = typer.Option("off", "--ir-drop", help="Wire IR drop in training: off, first-order, exact."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or per-epoch lines."),
+    ) -> None:
+        """Train MODEL on DATASET for TARGET; write checkpoints every epoch and the deployment to OUT."""
+        from imcsim.config.base import parse_config
+        from imcsim.train.trainer import TrainConfig, train
+
+        fields = _imac_fields(imac)
+        if variation is not None:
+            fields.setdefault("device", {})["variation"] = variation
+        if adc_bits is not None:
+            fields.setdefault("adc", {})["bits"] = adc_bits
+        cfg = parse_config(TrainConfig, {
+            "model": model, "dataset": dataset, "data_dir": str(data_dir) if data_dir else None, "target": target,
+            "epochs": epochs, "pretrain_epochs": pretrain_epochs, "batch_size": batch_size, "optimizer": optimizer,
+            "lr": lr, "pretrain_lr": pretrain_lr, "weight_decay": weight_decay, "schedule": schedule, "seed": seed,
+            "train_limit": train_limit, "test_limit": test_limit, "precision": precision, "conv_bits": conv_bits,
+            "act_bits": act_bits, "noise_aware": noise_aware, "init_from": str(init_from) if init_from else None, "imac": fields, "ir_drop": ir_drop},
+            source="imcsim train")
+        cfg.imac_config()  # validate the hardware fields before loading data
+        result = train(cfg, out, resume=resume, progress=None if not quiet else False,
+                       log=None if quiet else typer.echo)
+        typer.echo(f"{cfg.model} on {cfg.dataset}, target {cfg.target}: test accuracy "
+                   f"{result.test_accuracy * 100:.2f}% after {len(result.history)} epochs; run in {out}")

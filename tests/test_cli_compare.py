@@ -1,0 +1,128 @@
+"""``imcsim compare`` and ``imcsim reproduce``, in-process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from imcsim.arch.system import System
+from imcsim.cli.app import main
+from imcsim.config.presets import load_preset
+from imcsim.workload.zoo import load_network
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compare_json_matches_the_library(capsys):
+    code, out, err = _run(capsys, "compare", "--model", "lenet5", "--arch", "tpu-imac", "--format", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert {"baseline", "hetero", "speedup", "energy_saving", "memory_reduction"} <= set(d)
+    assert d["speedup"] == pytest.approx(d["baseline"]["latency_s"] / d["hetero"]["latency_s"])
+    assert d["energy_saving"] == pytest.approx(1 - d["hetero"]["energy_j"] / d["baseline"]["energy_j"])
+    assert d["memory_reduction"] == pytest.approx(1 - d["hetero"]["weight_bits"] / d["baseline"]["weight_bits"])
+    ref = System(load_preset("tpu-imac")).compare(load_network("lenet5"))
+    assert d["speedup"] == pytest.approx(ref.speedup, rel=1e-12)
+    assert [r["unit"] for r in d["hetero"]["layers"] if r["name"] in ("fc1", "fc2", "fc3")] == ["imac"] * 3
+
+
+def test_compare_table_and_plot(capsys, tmp_path):
+    png = tmp_path / "lenet.png"
+    code, out, err = _run(capsys, "compare", "--model", "lenet5", "--arch", "cpu-imac", "--plot", str(png))
+    assert code == 0, err
+    assert "cpu alone" in out and "speedup" in out and "energy saving" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_arch_from_a_yaml_file(capsys, tmp_path):
+    cfg = tmp_path / "sys.yaml"
+    cfg.write_text("name: my-cpu-imac\ndigital: cpu\ncpu: cortex-a76\nimac:\n  sampling_time_s: 2.0e-9\n")
+    code, out, err = _run(capsys, "compare", "-m", "mlp", "-a", str(cfg), "-f", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["system"] == "my-cpu-imac"
+    imac_rows = [r for r in d["hetero"]["layers"] if r["unit"] == "imac" and not r.get("absorbed")]
+    assert [r["sampling_time_s"] for r in imac_rows] == [2e-9] * 3
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["compare", "--model", "vgg16", "--arch", "gpu-imac"], "unknown architecture 'gpu-imac'"),
+    (["compare", "--model", "vgg99", "--arch", "tpu-imac"], "unknown model 'vgg99'"),
+    (["compare", "--arch", "tpu-imac"], "exactly one of --model and --deployment"),
+    (["compare", "--model", "lenet5", "--format", "xml"], "xml"),
+    (["reproduce", "--models", "lenet5,nope"], "unknown model 'nope'"),
+])
+def test_user_errors_exit_2_with_one_line(capsys, argv, needle):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_bad_system_yaml_is_one_line(capsys, tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("digital: gpu\n")
+    code, out, err = _run(capsys, "compare", "-m", "lenet5", "-a", str(cfg))
+    assert code == 2 and "field 'digital' = 'gpu'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_reproduce_json_relates_rows_to_the_papers(capsys):
+    code, out, err = _run(capsys, "reproduce", "--models", "lenet5,vgg9", "--format", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert [r["model"] for r in d["tpu_imac"]] == ["lenet5", "vgg9"]
+    cpu = {r["model"]: r for r in d["cpu_imac"]}
+    assert cpu["lenet5"]["published_energy_saving"] == 0.065 and cpu["vgg9"]["published_energy_saving"] == 0.10
+    assert [r["rows"] for r in d["sensitivity"]["rows"]] == [8, 16, 32, 64, 128]
+    assert any("dram" in s for s in d["drivers"]) and any("87.5%" in s for s in d["drivers"])
+
+
+def test_reproduce_table_is_readable(capsys, tmp_path):
+    png = tmp_path / "sens.png"
+    code, out, err = _run(capsys, "reproduce", "--models", "lenet5,mlp", "--plot", str(png))
+    assert code == 0, err
+    for needle in ("TPU-IMAC vs TPU alone", "CPU-IMAC vs CPU alone", "Sensitivity", "Where our figures differ",
+                   "2.59x", "6.5%"):
+        assert needle in out
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compare_a_deployment_uses_its_weights_and_imac_config(capsys, tmp_path):
+    import numpy as np
+
+    from imcsim.config.imac import IMACConfig
+    from imcsim.train.deploy import DeployedLayer, Deployment, save_deployment
+
+    rng = np.random.default_rng(0)
+    imac_cfg = IMACConfig(weight_precision="ternary", sampling_time_s=3e-9)
+    layers = [DeployedLayer(name, "linear", "imac", "ternary", np.zeros((o, i)), np.zeros(o))
+              for name, i, o in (("fc1", 400, 120), ("fc2", 120, 84))]
+    layers.append(DeployedLayer("fc3", "linear", "imac", "ternary", rng.integers(-1, 2, size=(10, 84)).astype(float),
+                                np.zeros(10)))
+    dep = Deployment(model="lenet5", target="tpu-imac", input_shape=(1, 28, 28), dataset="mnist", layers=layers,
+                     config={"imac": imac_cfg.model_dump()})
+    save_deployment(dep, tmp_path / "dep")
+    code, out, err = _run(capsys, "compare", "--deployment", str(tmp_path / "dep"), "-f", "json")
+    assert code == 0, err
+    rows = {r["name"]: r for r in json.loads(out)["hetero"]["layers"]}
+    assert rows["fc1"]["sampling_time_s"] == 3e-9
+    # all-zero ternary weights and biases: every device pair is (G_on, G_on); 400 inputs + bias row at full swing
+    g_on = 1 / 5e3
+    assert rows["fc1"]["device_energy_j"] == pytest.approx(3e-9 * 401 * 120 * 0.8**2 * 2 * g_on, rel=1e-12)
+    assert rows["fc1"]["weight_bits"] == 2 * (400 * 120 + 120)
+
+
+def test_output_file_is_written_and_a_missing_directory_is_one_line(capsys, tmp_path):
+    out_file = tmp_path / "cmp.json"
+    code, out, err = _run(capsys, "compare", "-m", "lenet5", "-f", "json", "-o", str(out_file))
+    assert code == 0 and out == ""
+    assert json.loads(out_file.read_text())["model"] == "lenet5"
+    code, out, err = _run(capsys, "compare", "-m", "lenet5", "-o", str(tmp_path / "no" / "cmp.txt"))
+    assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+    code, out, err = _run(capsys, "compare", "-m", "lenet5", "--plot", str(tmp_path / "cmp.gif"))
+    assert code == 2 and "must end in .png" in err

@@ -1,0 +1,72 @@
+"""`imcsim train` and `imcsim evaluate`, in-process."""
+
+import json
+
+import pytest
+import torch
+
+from imcsim.cli.app import main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("cli") / "run"
+    code = main(["train", "--model", "lenet5", "--dataset", "mnist-5k", "--target", "tpu-imac", "--epochs", "1",
+                 "--train-limit", "256", "--test-limit", "100", "--batch-size", "64", "--out", str(out), "--quiet"])
+    torch.set_num_threads(n)
+    assert code == 0
+    return out
+
+
+def test_train_writes_run_directory(run_dir, capsys):
+    for name in ("checkpoint.pt", "deployment.json", "weights.npz", "model.pt", "metrics.json"):
+        assert (run_dir / name).is_file(), name
+    hist = json.loads((run_dir / "metrics.json").read_text())["history"]
+    assert len(hist) == 1 and hist[0]["phase"] == "tpu-imac"
+
+
+def test_evaluate_json_has_nominal_and_monte_carlo(run_dir, capsys):
+    code = main(["evaluate", str(run_dir), "--mc", "3", "--variation", "0.1", "--adc-bits", "6", "--adc-inl", "0.5",
+                 "--test-limit", "100", "--format", "json"])
+    assert code == 0
+    res = json.loads(capsys.readouterr().out)
+    assert 0 <= res["accuracy"] <= 1 and res["n_test"] == 100
+    assert set(res["mc"]) >= {"mean", "std", "min"} and res["mc"]["n"] == 3
+    assert res["hardware"]["adc"]["inl_lsb"] == 0.5
+
+
+def test_evaluate_table(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "--mc", "2", "--test-limit", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "nominal" in out and "Monte Carlo" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "RUN", "--variation", "1.5"], "device.variation"),
+    (["evaluate", "RUN", "--format", "xml"], "--format 'xml'"),
+    (["evaluate", "RUN", "--ir-drop", "sometimes"], "ir_drop = 'sometimes'"),
+    (["evaluate", "/nonexistent/run"], "deployment.json: no such file"),
+    (["train", "--out", "X", "--target", "gpu"], "field 'target' = 'gpu'"),
+    (["train", "--out", "X", "--dataset", "imagenet", "--epochs", "1"], "unknown dataset 'imagenet'"),
+    (["train", "--out", "X", "--variation", "-1"], "device.variation"),
+    (["evaluate", "RUN", "--mc", "-2"], "--mc"),
+])
+def test_bad_flags_give_one_line_and_status_2(run_dir, tmp_path, capsys, argv, message):
+    argv = [str(run_dir) if a == "RUN" else (str(tmp_path / "x") if a == "X" else a) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_resume_of_a_finished_run_changes_nothing(run_dir, capsys):
+    before = json.loads((run_dir / "metrics.json").read_text())["history"]
+    code = main(["train", "--model", "lenet5", "--dataset", "mnist-5k", "--target", "tpu-imac", "--epochs", "1",
+                 "--train-limit", "256", "--test-limit", "100", "--batch-size", "64", "--out", str(run_dir),
+                 "--quiet", "--resume"])
+    assert code == 0
+    assert json.loads((run_dir / "metrics.json").read_text())["history"] == before
+    assert main(["train", "--out", str(run_dir), "--dataset", "mnist-5k", "--epochs", "1", "--seed", "9",
+                 "--train-limit", "256", "--test-limit", "100", "--batch-size", "64", "--resume", "-q"]) == 2
+    assert "run was started with seed = 0, not 9" in capsys.readouterr().err

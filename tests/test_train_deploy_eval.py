@@ -1,0 +1,156 @@
+"""Deployment export/load and Monte Carlo evaluation of a tiny trained run."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from imcsim.errors import CheckpointError, ConfigError, ImcsimError
+from imcsim.nn.quant import fake_quant_weight
+from imcsim.train.data import load_dataset
+from imcsim.train.deploy import load_deployment, save_deployment
+from imcsim.train.evaluate import HardwareOverrides, apply_overrides, evaluate_run, monte_carlo
+from imcsim.train.trainer import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("mnist-5k").subset(1000, 200)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data, one_thread):
+    out = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(dataset="mnist-5k", target="tpu-imac", epochs=1, batch_size=32, lr=3e-3, seed=1)
+    res = train(cfg, out, progress=False, data=data)
+    return out, res
+
+
+def test_deployment_round_trip_and_contents(run, tmp_path):
+    out, res = run
+    assert res.test_accuracy > 0.4  # 32 steps on 1,000 digits: well above chance (0.1)
+    dep = load_deployment(out)
+    assert (dep.model, dep.target, dep.input_shape, dep.readout) == ("lenet5", "tpu-imac", (1, 28, 28), "argmax")
+    assert [(l.name, l.unit, l.precision) for l in dep.layers] == [
+        ("conv1", "digital", "int8"), ("conv2", "digital", "int8"), ("fc1", "imac", "binary"),
+        ("fc2", "imac", "binary"), ("fc3", "imac", "binary")]
+    conv1 = dep.layers[0]
+    assert conv1.weight.dtype == np.int32 and np.abs(conv1.weight).max() == 127
+    # codes * per-channel scale reproduce the fake-quantized weights the model computed with
+    w = res.model.frontend.conv1.weight.detach()
+    assert np.allclose(conv1.weight * conv1.weight_scale[:, None, None, None], fake_quant_weight(w, 8).numpy(),
+                       atol=1e-7)
+    fc1 = dep.imac_layers()[0]
+    assert fc1.weight.shape == (120, 400) and set(np.unique(fc1.weight)) <= {-1.0, 1.0}
+    assert fc1.extra["transimpedance_ohm"] == pytest.approx(res.model.imac[0].transimpedance_ohm)
+    hw = dep.imac_config()
+    assert hw.amplifier.transimpedance_ohm == tuple(l.extra["transimpedance_ohm"] for l in dep.imac_layers())
+    save_deployment(dep, tmp_path / "copy")
+    again = load_deployment(tmp_path / "copy")
+    assert all(np.array_equal(a.weight, b.weight) for a, b in zip(dep.layers, again.layers))
+
+
+def test_frontend_gives_dac_voltages(run, data):
+    out, res = run
+    dep = load_deployment(out)
+    v = dep.frontend(data.x_test[:7])
+    assert v.shape == (7, 400)
+    hw = dep.imac_config()
+    step = hw.vdd_v / 127
+    assert np.abs(v).max() <= hw.vdd_v + 1e-6 and np.allclose(v / step, np.round(v / step), atol=1e-4)
+
+
+def test_to_network_marks_units_and_precisions(run):
+    pytest.importorskip("imcsim.workload.from_torch")
+    net = load_deployment(run[0]).to_network()
+    marked = {l.name: (l.extra.get("unit"), l.extra.get("precision")) for l in net.layers if l.extra}
+    assert marked["conv1"] == ("digital", "int8") and marked["fc3"] == ("imac", "binary")
+
+
+def test_malformed_deployments_raise_checkpoint_error(run, tmp_path):
+    dep = load_deployment(run[0])
+    save_deployment(dep, tmp_path)
+    meta = json.loads((tmp_path / "deployment.json").read_text())
+    del meta["layers"]
+    (tmp_path / "deployment.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="missing key 'layers'"):
+        load_deployment(tmp_path)
+    (tmp_path / "deployment.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_deployment(tmp_path)
+    save_deployment(dep, tmp_path)
+    arrays = dict(np.load(tmp_path / "weights.npz"))
+    arrays["fc2.weight"] = arrays["fc2.weight"] * 0.5
+    np.savez(tmp_path / "weights.npz", **arrays)
+    with pytest.raises(CheckpointError, match="IMAC layer 'fc2' holds weights outside"):
+        load_deployment(tmp_path)
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_deployment(tmp_path / "none")
+
+
+def test_monte_carlo_is_seeded_and_zero_variation_equals_nominal(run, data):
+    out, res = run
+    a = evaluate_run(out, mc=3, seed=5, overrides=HardwareOverrides(variation=0.2, adc_bits=6, adc_inl=0.5),
+                     data=data)
+    b = evaluate_run(out, mc=3, seed=5, overrides=HardwareOverrides(variation=0.2, adc_bits=6, adc_inl=0.5),
+                     data=data)
+    assert a.mc == b.mc and a.mc["n"] == 3
+    assert a.mc["min"] - 1e-12 <= a.mc["mean"] <= a.mc["max"] + 1e-12
+    assert np.isclose(a.mc["std"], np.std(a.mc["samples"], ddof=1))
+    ideal = evaluate_run(out, mc=2, data=data, overrides=HardwareOverrides(variation=0.0))
+    assert ideal.mc["samples"] == [ideal.accuracy, ideal.accuracy]
+    # the nominal run with the training ADC equals the trainer's final test accuracy
+    assert ideal.accuracy == pytest.approx(res.test_accuracy)
+    assert a.hardware["adc"]["bits"] == 6 and a.hardware["device"]["variation"] == 0.2
+
+
+def test_heavy_variation_costs_accuracy(run, data):
+    out, res = run
+    model = res.model
+    hw = apply_overrides(model.hw, HardwareOverrides(variation=0.9, stuck_low=0.3, stuck_high=0.3))
+    r = monte_carlo(model, data.x_test, data.y_test, 3, 0, hw)
+    assert r.mc["mean"] < r.accuracy
+
+
+def test_override_and_target_errors(run, tmp_path, data):
+    with pytest.raises(ConfigError, match="device.variation"):
+        evaluate_run(run[0], overrides=HardwareOverrides(variation=1.5), data=data)
+    cfg = TrainConfig(dataset="mnist-5k", target="digital", epochs=1, batch_size=128, test_limit=50)
+    train(cfg, tmp_path, progress=False, data=data)
+    assert 0 <= evaluate_run(tmp_path, data=data).accuracy <= 1
+    with pytest.raises(ImcsimError, match="no IMAC layers"):
+        evaluate_run(tmp_path, mc=2, data=data)
+
+
+@pytest.mark.parametrize("parasitics", [False, True])
+def test_circuit_network_from_deployment_reproduces_the_trained_analog_layers(run, data, parasitics):
+    """circuit/'s IMACNetwork built from the deployment gives our layers' neuron outputs (ideal wires: the ideal
+    crossbar; with the config's wires: our exact IR-drop mode)."""
+    from imcsim.circuit.network import IMACNetwork
+
+    out, res = run
+    dep = load_deployment(out)
+    model = dep.torch_model()
+    x = data.x_test[:16]
+    v_in = dep.frontend(x)
+    net = IMACNetwork.from_deployment(dep, parasitics=parasitics)
+    ref = net.forward(v_in)
+    with torch.no_grad():
+        model.set_chip(None)
+        h = torch.as_tensor(v_in)
+        for layer in model.double().imac:
+            layer.ir_drop = "exact" if parasitics else "off"
+            layer_in = layer.preactivation(h)
+            from imcsim.circuit.neuron import neuron_transfer
+
+            h = neuron_transfer(layer_in, layer.hw.neuron)
+    assert np.allclose(h.numpy(), ref, rtol=1e-6, atol=1e-9)
