@@ -4,6 +4,8 @@ device and neuron models."""
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imcsim.circuit.crossbar import Crossbar
 from imcsim.circuit.devices import read_noise, weights_to_conductances
@@ -150,3 +152,23 @@ def test_straight_through_gradients_reach_latent_weights():
     # d v_n / d w_latent = T * dG * v (straight through sign), summed over the batch
     expected = layer.transimpedance_ohm * (1 / 5e3 - 1 / 15e3) * v.sum(0)
     assert torch.allclose(layer.weight.grad, expected.expand(4, 16), rtol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_in=st.integers(1, 40), n_out=st.integers(1, 9), rows=st.integers(2, 16), layer_index=st.integers(0, 4),
+       seed=st.integers(0, 2**16))
+def test_canonical_equation_holds_for_any_shape_and_partitioning(n_in, n_out, rows, layer_index, seed):
+    gen = torch.Generator().manual_seed(seed)
+    hw = IMACConfig(rows=rows, cols=4)
+    layer = IMACLinear(n_in, n_out, layer_index, hw, precision="ternary").double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.rand(n_out, n_in, generator=gen, dtype=torch.float64) * 2 - 1)
+        layer.bias.copy_(torch.rand(n_out, generator=gen, dtype=torch.float64) * 2 - 1)
+    v = torch.rand(3, n_in, generator=gen, dtype=torch.float64) * 1.6 - 0.8
+    y, v_n = layer(v)
+    wq, bq = (t.detach().numpy() for t in layer.quantized())
+    t = hw.amplifier.transimpedance(layer_index)
+    ref = t * hw.device.delta_g * (v.numpy() @ wq.T + bq * hw.vdd_v)
+    assert np.allclose(v_n.detach().numpy(), ref, rtol=1e-9, atol=1e-12)
+    yy = y.detach().numpy()
+    assert np.all((yy >= hw.neuron.v_low) & (yy <= hw.neuron.v_high))

@@ -154,3 +154,13 @@ def test_circuit_network_from_deployment_reproduces_the_trained_analog_layers(ru
 
             h = neuron_transfer(layer_in, layer.hw.neuron)
     assert np.allclose(h.numpy(), ref, rtol=1e-6, atol=1e-9)
+
+
+def test_deployment_with_a_bad_training_config_is_a_checkpoint_error(run, tmp_path):
+    dep = load_deployment(run[0])
+    save_deployment(dep, tmp_path)
+    meta = json.loads((tmp_path / "deployment.json").read_text())
+    meta["config"]["train"]["ir_drop"] = False
+    (tmp_path / "deployment.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="config 'train': field 'ir_drop' = False"):
+        evaluate_run(tmp_path)

@@ -76,6 +76,7 @@ class Deployment:
     num_classes: int = 10
     state_dict: dict | None = field(default=None, repr=False)
     _torch_model: Any = field(default=None, repr=False, compare=False)
+    source: str = field(default="deployment.json", repr=False, compare=False)
 
     def imac_layers(self) -> list[DeployedLayer]:
         """The IMAC dense layers, in order."""
@@ -93,9 +94,14 @@ class Deployment:
         if self._torch_model is None:
             if self.state_dict is None:
                 raise CheckpointError(f"deployment of '{self.model}' holds no model state (model.pt)")
+            from imcsim.config.base import parse_config
+            from imcsim.errors import ConfigError
             from imcsim.train.trainer import TrainConfig
 
-            cfg = TrainConfig.model_validate(self.config["train"])
+            try:
+                cfg = parse_config(TrainConfig, self.config.get("train"), source=f"{self.source} config 'train'")
+            except ConfigError as exc:
+                raise CheckpointError(str(exc)) from None
             model = build_run_model(cfg, self.num_classes, converted=self.target != "float")
             try:
                 model.load_state_dict(self.state_dict)
@@ -274,6 +280,6 @@ def load_deployment(path: str | Path) -> Deployment:
     try:
         return Deployment(meta["model"], meta["target"], tuple(meta["input_shape"]), meta["dataset"], layers,
                           meta["config"], meta.get("metrics", {}), meta.get("readout", "argmax"),
-                          int(meta.get("num_classes", 10)), state)
+                          int(meta.get("num_classes", 10)), state, source=str(jp))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{jp}: malformed ({exc})") from None

@@ -118,7 +118,8 @@ def monte_carlo(model: HybridModel, x: np.ndarray, y: np.ndarray, mc: int, seed:
             stats = {"n": int(mc), "seed": int(seed), "mean": float(acc.mean()), "std": float(acc.std(ddof=1))
                      if mc > 1 else 0.0, "min": float(acc.min()), "max": float(acc.max()),
                      "samples": [float(a) for a in acc]}
-        return EvalResult(nominal, stats, int(len(x)), model.hw.model_dump(mode="json"))
+        # the hardware as simulated: the evaluation config with the layers' own (calibrated) transimpedances
+        return EvalResult(nominal, stats, int(len(x)), model.hardware_config().model_dump(mode="json"))
     finally:
         model.hw, model.nonideal = saved[0], saved[1]
         for layer in model.imac:

@@ -32,7 +32,7 @@ from pydantic import Field
 
 from imcsim.config.base import ConfigModel, parse_config
 from imcsim.config.imac import IMACConfig
-from imcsim.errors import CheckpointError, ModelError
+from imcsim.errors import CheckpointError, ConfigError, ModelError
 from imcsim.nn.convert import HybridModel, clip_latent_
 from imcsim.nn.nonideal import NonIdealities
 from imcsim.train.data import Dataset, load_dataset
@@ -194,7 +194,10 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: bool = Fa
         if out is None:
             raise CheckpointError("resume needs a run directory")
         state = _load_checkpoint(out / CHECKPOINT)
-        stored = TrainConfig.model_validate(state["config"])
+        try:
+            stored = parse_config(TrainConfig, state["config"], source=f"{out / CHECKPOINT} config")
+        except ConfigError as exc:
+            raise CheckpointError(str(exc)) from None
         for name in TrainConfig.model_fields:
             if name != "epochs" and getattr(stored, name) != getattr(cfg, name):
                 raise CheckpointError(f"{out / CHECKPOINT}: run was started with {name} = "
