@@ -9,7 +9,9 @@ Prints, in one run, measured figures beside the issue's targets:
    trained noise-aware (target: noise-aware mean within 3 points of float and clearly above the noise-free model);
 4. a harsher condition (30% variation and 2% + 2% stuck-at devices by default), where the noise-free model does
    lose accuracy: the same comparison with noise-aware training at that condition;
-5. mixed-precision vs float training epoch time (target <= 1.5x), float and tpu-imac epochs alternated.
+5. wire IR drop with IMAC-Sim's 9 nm wires, exact per crossbar: the ideal-wire model against one fine-tuned with the
+   exact IR drop in the loop;
+6. mixed-precision vs float training epoch time (target <= 1.5x), float and tpu-imac epochs alternated.
 
 Usage: .venv/bin/python benchmarks/train_lenet5_fashion.py [--float-epochs N] [--mixed-epochs N] [--mc N]
 [--out DIR]. Needs the Debian package dataset-fashion-mnist. Takes roughly 20-30 minutes on a shared 2-core machine.
@@ -39,6 +41,7 @@ def main() -> int:
     ap.add_argument("--stress-variation", type=float, default=0.3,
                     help="harsher condition for the noise-aware comparison (uniform variation)")
     ap.add_argument("--stress-stuck", type=float, default=0.02, help="stuck-at-R_low and stuck-at-R_high rates")
+    ap.add_argument("--ir-epochs", type=int, default=5, help="epochs of IR-drop-aware fine-tuning (0: skip)")
     ap.add_argument("--mc", type=int, default=20)
     ap.add_argument("--variation", type=float, default=0.1)
     ap.add_argument("--out", default="/tmp/imcsim-bench-train")
@@ -57,6 +60,7 @@ def main() -> int:
         print("  " + line, flush=True)
 
     print("1. float LeNet-5", flush=True)
+    pts = lambda a: 100.0 * a  # noqa: E731 - fraction -> percent
     f_cfg = TrainConfig(target="float", epochs=args.float_epochs, lr=2e-3, seed=0)
     f_res = train(f_cfg, out / "float", progress=False, data=ds, log=log)
     float_acc = f_res.test_accuracy
@@ -77,7 +81,7 @@ def main() -> int:
     nominal_noise = evaluate_run(out / "tpu-imac-noise", data=ds).accuracy
 
     sv, ss = args.stress_variation, args.stress_stuck
-    print(f"6. stress: {sv:.0%} variation and {ss:.0%} + {ss:.0%} stuck-at devices; noise-aware training there",
+    print(f"5. stress: {sv:.0%} variation and {ss:.0%} + {ss:.0%} stuck-at devices; noise-aware training there",
           flush=True)
     s_cfg = m_cfg.model_copy(update={"noise_aware": True, "imac": {"device": {
         "variation": sv, "stuck_low_rate": ss, "stuck_high_rate": ss}}})
@@ -85,6 +89,17 @@ def main() -> int:
     s_ov = HardwareOverrides(variation=sv, stuck_low=ss, stuck_high=ss)
     st_plain = evaluate_run(out / "tpu-imac", mc=args.mc, overrides=s_ov, data=ds)
     st_noise = evaluate_run(out / "tpu-imac-stress", mc=args.mc, overrides=s_ov, data=ds)
+
+    ir_rows = []
+    if args.ir_epochs > 0:
+        print("6. wire IR drop (9 nm IMAC-Sim wires, exact nodal solve per 32x32 crossbar)", flush=True)
+        exact = HardwareOverrides(ir_drop="exact")
+        ir_plain = evaluate_run(out / "tpu-imac", data=ds, overrides=exact).accuracy
+        i_cfg = m_cfg.model_copy(update={"epochs": args.ir_epochs, "ir_drop": "exact"})
+        train(i_cfg, out / "tpu-imac-irdrop", progress=False, data=ds, log=log)
+        ir_aware = evaluate_run(out / "tpu-imac-irdrop", data=ds, overrides=exact).accuracy
+        ir_rows = [("IR drop: model trained with ideal wires", f"{pts(ir_plain):.2f}%", "-", None),
+                   (f"IR drop: trained IR-aware ({args.ir_epochs} epochs)", f"{pts(ir_aware):.2f}%", "-", None)]
 
     # Epoch time: alternate one float and one tpu-imac epoch (same data, same seed) so that both see the same load
     # on a shared machine; the medians of the training runs above are printed beside them.
@@ -100,7 +115,6 @@ def main() -> int:
     f_med = statistics.median(h["epoch_seconds"] for h in f_res.history)
     m_med = statistics.median(h["epoch_seconds"] for h in m_res.history)
     n_epoch = statistics.median(h["epoch_seconds"] for h in n_res.history)
-    pts = lambda a: 100.0 * a  # noqa: E731 - fraction -> percent
     rows = [
         ("float test accuracy", f"{pts(float_acc):.2f}%", ">= 90.0%", pts(float_acc) >= 90.0),
         ("tpu-imac nominal accuracy", f"{pts(m_res.test_accuracy):.2f}% ({pts(m_res.test_accuracy - float_acc):+.2f})",
@@ -120,6 +134,7 @@ def main() -> int:
          f"{pts(st_noise.mc['std']):.2f}, min {pts(st_noise.mc['min']):.2f})", "-", None),
         ("stress: noise-aware minus noise-free", f"{pts(st_noise.mc['mean'] - st_plain.mc['mean']):+.2f} points", "-",
          None),
+        *ir_rows,
         ("epoch time float (alternated, median)", f"{f_epoch:.1f} s", "-", None),
         ("epoch time tpu-imac / float (alternated)", f"{m_epoch:.1f} s = {m_epoch / f_epoch:.2f}x", "<= 1.5x",
          m_epoch / f_epoch <= 1.5),

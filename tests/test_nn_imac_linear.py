@@ -172,3 +172,24 @@ def test_canonical_equation_holds_for_any_shape_and_partitioning(n_in, n_out, ro
     assert np.allclose(v_n.detach().numpy(), ref, rtol=1e-9, atol=1e-12)
     yy = y.detach().numpy()
     assert np.all((yy >= hw.neuron.v_low) & (yy <= hw.neuron.v_high))
+
+
+def test_exact_ir_drop_in_training_reuses_factors_until_refresh():
+    torch.manual_seed(6)
+    layer, hw = _layer(20, 6, rows=8)
+    layer.ir_drop, layer.ir_refresh_steps = "exact", 2
+    layer.train()
+    v = torch.rand(2, 20, dtype=torch.float64) * 0.8
+    first = layer.preactivation(v)
+    layer.eval()
+    assert torch.allclose(first, layer.preactivation(v))  # fresh factors are exact
+    layer.train()
+    layer._ir_cache, layer._ir_age = None, 0
+    layer.preactivation(v)
+    cached = layer._ir_cache
+    with torch.no_grad():
+        layer.weight.neg_()
+    layer.preactivation(v)
+    assert layer._ir_cache is cached  # second pass within the refresh window: same factors
+    layer.preactivation(v)
+    assert layer._ir_cache is not cached  # refreshed

@@ -42,8 +42,8 @@ def layer_ops(layer: Layer) -> int:
 def simulate_layer(layer: Layer, cfg: CPUConfig) -> LayerCost:
     """Latency and energy of one layer on the CPU.
 
-    ``metrics``: ops, compute_time_s, memory_time_s (DRAM), cache_time_s, dram_bytes, cache_bytes (bytes through the cache),
-    compute_energy_j, cache_energy_j, dram_energy_j.
+    ``metrics``: ops, compute_time_s, memory_time_s (DRAM), cache_time_s, dram_bytes, cache_bytes (bytes through
+    the cache), compute_energy_j, cache_energy_j, dram_energy_j.
     """
     ops = layer_ops(layer)
     if layer.kind == LayerKind.RESHAPE:

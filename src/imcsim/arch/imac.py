@@ -145,6 +145,7 @@ def device_energy_wired_j(layer: Layer, cfg: IMACConfig, weights: np.ndarray, bi
         inputs_v: input voltages (V), (batch, n_in) or (n_in,); None = every input at ``input_rms_fraction * vdd_v``.
     """
     from imcsim.circuit.crossbar import Crossbar
+    from imcsim.circuit.devices import weights_to_conductances
 
     n_in, n_out = dense_shape(layer)
     t = cfg.sampling_time_s if sampling_time_s is None else sampling_time_s
@@ -169,9 +170,7 @@ def device_energy_wired_j(layer: Layer, cfg: IMACConfig, weights: np.ndarray, bi
         raise ConfigError(f"layer '{layer.name}': inputs have {x.shape[1]} columns, expected n_in = {n_in}")
     levels = np.vstack([w.T, b[None, :]])                                   # (n_in + 1, n_out): inputs, bias row
     v_rows = np.hstack([x, np.full((x.shape[0], 1), bias_v)])               # (batch, n_in + 1)
-    g_on, g_off = cfg.device.conductances
-    g_plus = np.where(levels < 0, g_off, g_on)                              # +1 = (G_on, G_off), -1 = (G_off, G_on)
-    g_minus = np.where(levels > 0, g_off, g_on)                             # 0 = (G_on, G_on)
+    g_plus, g_minus = weights_to_conductances(levels, cfg.device)          # the one device model circuit/ uses
     power = 0.0
     for rs in row_slices(n_in, cfg.rows):
         for c0 in range(0, n_out, cfg.cols):

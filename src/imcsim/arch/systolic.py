@@ -60,6 +60,7 @@ import numpy as np
 from imcsim.arch.cost import LayerCost, NetworkCost
 from imcsim.arch.memory import OperandStream, stall_cycles
 from imcsim.config.systolic import SystolicConfig
+from imcsim.errors import ConfigError
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 
@@ -88,6 +89,11 @@ class FoldPlan:
     col_folds: np.ndarray
     per_fold: np.ndarray
     util_den: np.ndarray
+
+
+#: The most folds (all groups) of one layer the finite-bandwidth stall model accepts: it keeps a few float64 arrays
+#: of one entry per fold, about 1 GiB at this size. Ideal memory has no such limit.
+MAX_STALL_FOLDS = 2**24
 
 
 def fold_plan(m, n, k, rows: int, cols: int, dataflow: str) -> FoldPlan:
@@ -281,6 +287,10 @@ def simulate_layer(layer: Layer, cfg: SystolicConfig) -> LayerCost:
                 for b, total, lim in zip(cfg.read_bandwidths(), (d_if, d_f, d_o), limits))
     stalls = 0
     if any(b is not None for b in bws):
+        if folds > MAX_STALL_FOLDS:
+            raise ConfigError(f"layer '{layer.name}': {folds:,} folds on a {rr}x{cc} array, more than the "
+                              f"{MAX_STALL_FOLDS:,} the per-fold stall model holds in memory; use ideal memory (no "
+                              f"DRAM bandwidth) or a larger array")
         stalls = stall_cycles(*_streams(layer, cfg, plan, fits), words, bws)
     total = compute + stalls
     macs = g.macs

@@ -23,8 +23,6 @@ sign(x) * Vdd), ``test_labels.csv`` one-hot rows (or one integer label per row).
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,16 +79,17 @@ def read_matrix_csv(path: str | Path, allowed: Sequence[float] | None = None, wh
     return np.array(rows, dtype=float)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, creating missing parent directories (a weights directory);
+    :class:`~imcsim.errors.ImcsimError` naming the path when it cannot be written."""
+    from imcsim.report.io import write_atomic
+
+    p = Path(path)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{p}: cannot create directory '{p.parent}' ({exc.strerror or exc})") from None
+    write_atomic(p, text)
 
 
 def write_matrix_csv(path: str | Path, a: np.ndarray) -> None:
@@ -150,7 +149,7 @@ def load_imacsim_dataset(inputs: str | Path, labels: str | Path, vdd_v: float = 
     if y.shape[1] == 1:
         if not np.all((y >= 0) & (y == np.round(y))):
             r = int(np.argwhere(~((y >= 0) & (y == np.round(y))))[0, 0])
-            raise DataError(f"{labels}: row {r + 1}, column 1: label {y[r, 0]!r} is not a class index")
+            raise DataError(f"{labels}: row {r + 1}, column 1: label {y[r, 0]:g} is not a class index")
         lab = y[:, 0].astype(int)
     else:
         onehot = (np.isin(y, (0.0, 1.0)).all(axis=1)) & (y.sum(axis=1) == 1)
@@ -394,6 +393,11 @@ class IMACNetwork:
         labels = np.asarray(labels).reshape(-1)
         if len(labels) != len(x):
             raise DataError(f"{len(labels)} labels for {len(x)} inputs")
+        n_out = self.layers[-1].n_out
+        bad = (labels < 0) | (labels >= n_out)
+        if bad.any():
+            r = int(np.argmax(bad))
+            raise DataError(f"labels: row {r + 1}: {labels[r]!s} is not a class of the {n_out} network outputs")
         for lay in self.layers:  # build A and P before timing-sensitive batches (once per chip)
             lay.effective_matrix, lay.power_matrix
         rng = np.random.default_rng(seed) if self.device.read_noise > 0 else None

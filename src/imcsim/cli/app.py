@@ -59,9 +59,26 @@ def main(argv: list[str] | None = None) -> int:
         if type(exc).__name__ == "NoArgsIsHelpError":
             typer.echo(exc.format_message())
             return 0
-        typer.echo(f"error: {exc.format_message()}", err=True)
+        typer.echo(f"error: {_usage_message(exc)}", err=True)
         return 2
     return 0
+
+
+def _usage_message(exc: TyperException) -> str:
+    """Typer's one-line usage error, with the rejected value added when typer left it out (it keeps it only in the
+    pydantic error it chains), e.g. ``Invalid value for '--bandwidth' = 'abc': Input should be a valid number``."""
+    msg = exc.format_message().replace("Value error, ", "")
+    cause = exc.__cause__ or exc.__context__
+    errors = getattr(cause, "errors", None)
+    if callable(errors) and msg.startswith("Invalid value for "):
+        try:
+            value = errors()[0]["input"]
+        except (IndexError, KeyError, TypeError):  # not a pydantic error after all: keep typer's message
+            return msg
+        head, sep, tail = msg.partition(": ")
+        if sep and repr(value) not in msg:
+            return f"{head} = {value!r}: {tail}"
+    return msg
 
 
 if __name__ == "__main__":

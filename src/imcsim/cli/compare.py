@@ -8,9 +8,9 @@ Library calls: :func:`imcsim.config.system.load_system`, :class:`imcsim.arch.sys
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -23,13 +23,26 @@ __all__ = ["register", "render_comparison"]
 class _Format(str, Enum):
     table = "table"
     json = "json"
+    csv = "csv"
 
 
 def render_comparison(cmp, network, fmt: str = "table") -> str:
-    """The ``compare`` report: JSON (``Comparison.to_dict``) or a summary and a per-layer table."""
+    """The ``compare`` report: JSON (``Comparison.to_dict``), CSV (one row per layer of the heterogeneous run beside
+    the same layer on the digital unit alone, SI units) or a summary and a per-layer table."""
     if fmt == "json":
-        return json.dumps(cmp.to_dict(), indent=2, default=float) + "\n"
+        from imcsim.report.io import dumps_json
+
+        return dumps_json(cmp.to_dict())
     from imcsim.report.tables import Column, render
+
+    if fmt == "csv":
+        base = {c.name: c for c in cmp.baseline.layers}
+        rows = [{"layer": c.name, "unit": c.unit,
+                 "base_latency_s": base[c.name].latency_s if c.name in base else None, "latency_s": c.latency_s,
+                 "base_energy_j": base[c.name].energy_j if c.name in base else None, "energy_j": c.energy_j,
+                 "base_weight_bits": base[c.name].weight_bits if c.name in base else None,
+                 "weight_bits": c.weight_bits} for c in cmp.hetero.layers]
+        return render(rows, [Column(k) for k in rows[0]], "csv") if rows else ""
 
     digital = cmp.baseline.layers[0].unit if cmp.baseline.layers else "digital"
     d = cmp.to_dict(layers=False)
@@ -74,7 +87,7 @@ def register(app: typer.Typer) -> None:
                                         help="A deployment directory: its network, IMAC weights and IMAC config."),
         fmt: _Format = typer.Option(_Format.table, "--format", "-f", help="Output format."),
         plot: Path = typer.Option(None, "--plot", help="Write the per-layer latency breakdown to this PNG/PDF/SVG."),
-        output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file instead."),
+        output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file instead."),
     ) -> None:
         """A heterogeneous system (digital unit + IMAC) against the digital unit alone: latency, energy, weight
         memory, per layer and in total; speedup, energy saving and memory reduction."""
@@ -106,6 +119,7 @@ def register(app: typer.Typer) -> None:
             from imcsim.report.io import write_atomic
 
             write_atomic(output, text)
+            typer.echo(f"wrote {output}", err=True)
         else:
             typer.echo(text, nl=False)
 
@@ -117,7 +131,7 @@ def register(app: typer.Typer) -> None:
                                               help="Model of the sensitivity table (default: the CNN with the "
                                                    "largest TPU-IMAC speedup)."),
         plot: Path = typer.Option(None, "--plot", help="Write the sensitivity figure to this PNG/PDF/SVG."),
-        output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file instead."),
+        output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file instead."),
     ) -> None:
         """Run the zoo on TPU-IMAC and CPU-IMAC, beside the published headlines (up to 2.59x and 88% memory for
         TPU-IMAC; 6.5% and 10% energy for CPU-IMAC), with the parameters that explain the differences and a
@@ -125,7 +139,11 @@ def register(app: typer.Typer) -> None:
         from imcsim.report.reproduce import SAMPLING_TIMES_S, render_reproduce, time_label
         from imcsim.report.reproduce import reproduce as run
 
-        names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+        names = None
+        if models is not None:
+            names = [m.strip() for m in models.split(",") if m.strip()]
+            if not names:
+                raise ConfigError(f"--models = {models!r}: no model names (give e.g. lenet5,alexnet)")
         result = run(names, sensitivity_model=sensitivity_model)
         text = render_reproduce(result, fmt.value)
         if plot is not None:
@@ -140,5 +158,6 @@ def register(app: typer.Typer) -> None:
             from imcsim.report.io import write_atomic
 
             write_atomic(output, text)
+            typer.echo(f"wrote {output}", err=True)
         else:
             typer.echo(text, nl=False)

@@ -15,6 +15,15 @@ import typer
 class _Format(str, Enum):
     table = "table"
     json = "json"
+    csv = "csv"
+
+
+def _csv(rows: list[dict]) -> str:
+    """CSV with one column per key of the first row; a shape (a list) is written as CxHxW."""
+    from imcsim.report.tables import Column, render
+
+    flat = [{k: "x".join(map(str, v)) if isinstance(v, list) else v for k, v in r.items()} for r in rows]
+    return render(flat, [Column(k) for k in rows[0]], "csv")
 
 
 def _console():
@@ -67,7 +76,9 @@ def register(app: typer.Typer) -> None:
 
         if name is not None:
             net = zoo.load_network(name)
-            if fmt == _Format.json:
+            if fmt == _Format.csv:
+                typer.echo(_csv([lay.to_dict() for lay in net.layers]), nl=False)
+            elif fmt == _Format.json:
                 typer.echo(json.dumps({"name": net.name, "input_shape": list(net.input_shape or ()),
                                        "macs": net.macs, "weights": net.weights,
                                        "other_params": net.meta.get("other_params", 0),
@@ -76,7 +87,9 @@ def register(app: typer.Typer) -> None:
                 _console().print(_layer_table(net))
             return
         rows = [zoo.model_info(e.name) for e in zoo.list_models()]
-        if fmt == _Format.json:
+        if fmt == _Format.csv:
+            typer.echo(_csv(rows), nl=False)
+        elif fmt == _Format.json:
             typer.echo(json.dumps(rows, indent=2))
         else:
             _console().print(_zoo_table(rows))

@@ -9,14 +9,13 @@ Library calls: :func:`imcsim.arch.systolic.simulate_network`, :func:`imcsim.arch
 
 from __future__ import annotations
 
-import json
-import math
 from enum import Enum
 from typing import Any, Optional
 
 import typer
 
 from imcsim.errors import ConfigError
+from imcsim.report.io import dumps_json, json_safe
 
 __all__ = ["register", "systolic_config_from_options", "simulate_json", "LAYER_COLUMNS"]
 
@@ -83,7 +82,12 @@ def systolic_config_from_options(preset: str | None = None, config: str | None =
         if not bandwidth > 0:
             raise ConfigError(f"--bandwidth = {bandwidth!r}: must be a positive number of words per cycle")
         changes["dram_bandwidth_words_per_cycle"] = bandwidth
-    return cfg.replace(**changes) if changes else cfg
+    if not changes:
+        return cfg
+    from imcsim.config.base import parse_config
+
+    flags = [f for f, v in (("--array", array), ("--dataflow", dataflow), ("--bandwidth", bandwidth)) if v is not None]
+    return parse_config(type(cfg), {**cfg.model_dump(), **changes}, source="/".join(flags))
 
 
 def _load_network(model: str | None, topology: str | None, gemm: bool):
@@ -107,19 +111,8 @@ def simulate_json(network, cost, cfg) -> dict:
 
     kinds = {lay.name: lay.kind.value for lay in network.layers}
     layers = [{**c.to_dict(), "kind": kinds.get(c.name, "")} for c in cost.layers]
-    return _finite({"network": network.name, "config": cfg.model_dump(), "layers": layers,
-                    "totals": network_totals(cost, cfg)})
-
-
-def _finite(obj: Any) -> Any:
-    """JSON has no infinity: an ideal (infinite) bandwidth is written as the string "inf"."""
-    if isinstance(obj, float) and math.isinf(obj):
-        return "inf" if obj > 0 else "-inf"
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
+    return json_safe({"network": network.name, "config": cfg.model_dump(), "layers": layers,
+                      "totals": network_totals(cost, cfg)})
 
 
 def register(app: typer.Typer) -> None:
@@ -152,7 +145,7 @@ def register(app: typer.Typer) -> None:
         network = _load_network(model, topology, gemm)
         cost = simulate_network(network, cfg)
         if fmt == _Format.json:
-            text = json.dumps(simulate_json(network, cost, cfg), indent=2) + "\n"
+            text = dumps_json(simulate_json(network, cost, cfg))
         else:
             kinds = {lay.name: lay.kind.value for lay in network.layers}
             rows = [{**c.to_dict(), "kind": kinds.get(c.name, "")} for c in cost.layers]
@@ -163,7 +156,7 @@ def register(app: typer.Typer) -> None:
                      f"{cfg.clock_hz / 1e6:g} MHz, DRAM "
                      f"{'ideal' if bw is None else f'{bw:g} words/cycle'}")
             text = render(rows, _columns(), fmt.value, title=title if fmt == _Format.table else None)
-        if output:
+        if output is not None:
             write_atomic(output, text)
             typer.echo(f"wrote {output}", err=True)
         else:
@@ -186,8 +179,7 @@ def register(app: typer.Typer) -> None:
             return
         cfg = load_preset(name)
         if fmt == _Format.json:
-            typer.echo(json.dumps(_finite({"name": name, "kind": type(cfg).__name__, "config": cfg.model_dump()}),
-                                  indent=2))
+            typer.echo(dumps_json({"name": name, "kind": type(cfg).__name__, "config": cfg.model_dump()}), nl=False)
             return
         rows = _field_rows(cfg)
         cols = [Column("field"), Column("value"), Column("description", "unit / source")]

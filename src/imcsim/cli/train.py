@@ -74,7 +74,8 @@ def register(app: typer.Typer) -> None:
             "epochs": epochs, "pretrain_epochs": pretrain_epochs, "batch_size": batch_size, "optimizer": optimizer,
             "lr": lr, "pretrain_lr": pretrain_lr, "weight_decay": weight_decay, "schedule": schedule, "seed": seed,
             "train_limit": train_limit, "test_limit": test_limit, "precision": precision, "conv_bits": conv_bits,
-            "act_bits": act_bits, "noise_aware": noise_aware, "init_from": str(init_from) if init_from else None, "imac": fields, "ir_drop": ir_drop},
+            "act_bits": act_bits, "noise_aware": noise_aware, "init_from": str(init_from) if init_from else None,
+            "imac": fields, "ir_drop": ir_drop},
             source="imcsim train")
         cfg.imac_config()  # validate the hardware fields before loading data
         result = train(cfg, out, resume=resume, progress=None if not quiet else False,

@@ -3,7 +3,7 @@ whole IMAC network on a dataset."""
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,6 +11,7 @@ import numpy as np
 import typer
 
 from imcsim.errors import ConfigError, DataError
+from imcsim.report.io import dumps_json
 
 xbar_app = typer.Typer(name="xbar", help="Circuit-level crossbar and IMAC network simulation (DC, with parasitics).",
                        no_args_is_help=True)
@@ -55,34 +56,42 @@ def _crossbar_and_inputs(weights: Path, inputs: Path, r_in: float | None, r_out:
 
 
 def _emit(text: str, output: Path | None) -> None:
+    """Print ``text``, or write it atomically to ``output`` (its directory must exist) and say so on stderr."""
+    text = text if text.endswith("\n") else text + "\n"
     if output is None:
-        typer.echo(text)
+        typer.echo(text, nl=False)
     else:
-        from imcsim.circuit.network import write_text_atomic
+        from imcsim.report.io import write_atomic
 
-        write_text_atomic(output, text if text.endswith("\n") else text + "\n")
-        typer.echo(f"wrote {output}")
+        write_atomic(output, text)
+        typer.echo(f"wrote {output}", err=True)
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("json", "text"):
+        raise ConfigError(f"--format: {fmt!r} is not one of json, text")
 
 
 @xbar_app.command("solve")
 def solve(weights: WeightsOpt, inputs: InputsOpt, r_in: RInOpt = None, r_out: ROutOpt = None, tech: TechOpt = None,
           r_low: RLowOpt = 5e3, r_high: RHighOpt = 15e3, r_amp: RAmpOpt = 0.0, transimpedance: TzOpt = 30e3,
-          fmt: Annotated[str, typer.Option("--format", help="json or text.")] = "json",
+          fmt: Annotated[str, typer.Option("--format", "-f", help="json or text.")] = "json",
           output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")]
           = None) -> None:
     """Terminal currents i_plus, i_minus (A), amplifier outputs v_amp = transimpedance (I+ - I-) (V) and power (W),
     one row per input vector."""
-    if fmt not in ("json", "text"):
-        raise ConfigError(f"--format: {fmt!r} is not one of json, text")
+    _check_format(fmt)
+    if not (math.isfinite(transimpedance) and transimpedance > 0):
+        raise ConfigError(f"--transimpedance: {transimpedance!r} must be a positive, finite resistance (ohm)")
     xb, v = _crossbar_and_inputs(weights, inputs, r_in, r_out, tech, r_low, r_high, r_amp)
     tp, tm = xb.transfer_matrix()
     ip, im = v @ tp.T, v @ tm.T
     power = xb.power(v)
     v_amp = transimpedance * (ip - im)
     if fmt == "json":
-        text = json.dumps({"i_plus": ip.tolist(), "i_minus": im.tolist(), "v_amp": v_amp.tolist(),
-                           "power_w": power.tolist(), "r_in_ohm": xb.r_in_ohm, "r_out_ohm": xb.r_out_ohm,
-                           "r_amp_ohm": xb.r_amp_ohm, "transimpedance_ohm": transimpedance})
+        text = dumps_json({"i_plus": ip, "i_minus": im, "v_amp": v_amp, "power_w": power, "r_in_ohm": xb.r_in_ohm,
+                           "r_out_ohm": xb.r_out_ohm, "r_amp_ohm": xb.r_amp_ohm,
+                           "transimpedance_ohm": transimpedance}, indent=None)
     else:
         lines = [f"crossbar {xb.rows}x{xb.cols}, r_in={xb.r_in_ohm:.4g} ohm, r_out={xb.r_out_ohm:.4g} ohm"]
         for k in range(len(v)):
@@ -101,8 +110,8 @@ def spice(inputs: InputsOpt,
                                                           "input line, one column per output; -1, 0, +1.")] = None,
           imacsim_dir: Annotated[Optional[Path], typer.Option("--imacsim-dir", help="A whole network instead: "
                                                               "W<k>.csv, B<k>.csv (IMAC-Sim layout).")] = None,
-          rows: Annotated[int, typer.Option("--rows", help="With --imacsim-dir: crossbar rows.")] = 32,
-          cols: Annotated[int, typer.Option("--cols", help="With --imacsim-dir: crossbar columns.")] = 32,
+          rows: Annotated[int, typer.Option("--rows", min=1, help="With --imacsim-dir: crossbar rows.")] = 32,
+          cols: Annotated[int, typer.Option("--cols", min=1, help="With --imacsim-dir: crossbar columns.")] = 32,
           r_in: RInOpt = None, r_out: ROutOpt = None, tech: TechOpt = None, r_low: RLowOpt = 5e3,
           r_high: RHighOpt = 15e3, r_amp: RAmpOpt = 0.0) -> None:
     """Write a crossbar (--weights) or a whole IMAC network (--imacsim-dir: partitions, amplifiers and neurons as
@@ -137,17 +146,16 @@ def spice(inputs: InputsOpt,
 @xbar_app.command("compare")
 def compare(weights: WeightsOpt, inputs: InputsOpt, r_in: RInOpt = None, r_out: ROutOpt = None, tech: TechOpt = None,
             r_low: RLowOpt = 5e3, r_high: RHighOpt = 15e3, r_amp: RAmpOpt = 0.0,
-            fmt: Annotated[str, typer.Option("--format", help="json or text.")] = "text") -> None:
+            fmt: Annotated[str, typer.Option("--format", "-f", help="json or text.")] = "text") -> None:
     """Solve with the sparse solver and with ngspice; print the largest relative current difference and both times."""
     from imcsim.circuit.spice import compare_crossbar
 
-    if fmt not in ("json", "text"):
-        raise ConfigError(f"--format: {fmt!r} is not one of json, text")
+    _check_format(fmt)
     xb, v = _crossbar_and_inputs(weights, inputs, r_in, r_out, tech, r_low, r_high, r_amp)
     c = compare_crossbar(xb, v)
     if fmt == "json":
-        typer.echo(json.dumps({"max_rel_diff": c.max_rel_diff, "solver_s": c.solver_seconds,
-                               "ngspice_s": c.ngspice_seconds, "vectors": c.n_vectors}))
+        typer.echo(dumps_json({"max_rel_diff": c.max_rel_diff, "solver_s": c.solver_seconds,
+                               "ngspice_s": c.ngspice_seconds, "vectors": c.n_vectors}, indent=None), nl=False)
     else:
         typer.echo(f"{xb.rows}x{xb.cols} crossbar, {c.n_vectors} vectors: max relative difference "
                    f"{c.max_rel_diff:.3e}; solver {c.solver_seconds:.4f} s, ngspice {c.ngspice_seconds:.4f} s "
@@ -172,9 +180,9 @@ def evaluate(
     parasitics: Annotated[bool, typer.Option("--parasitics/--no-parasitics", help="9 nm wire resistances.")] = True,
     variation: Annotated[Optional[float], typer.Option("--variation", help="Device variation v, R(1+U(-v,v)) "
                                                        "(default: the deployment's, or 0).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the variation draw.")] = 0,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate the first N inputs only.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="json or text.")] = "text",
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the variation draw.")] = 0,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate the first N inputs only.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="json or text.")] = "text",
 ) -> None:
     """Accuracy and mean crossbar power of an IMAC network over a whole test set."""
     from imcsim.circuit.network import IMACNetwork, load_imacsim_dataset
@@ -182,8 +190,7 @@ def evaluate(
     from imcsim.config.base import parse_config
     from imcsim.config.device import DeviceConfig
 
-    if fmt not in ("json", "text"):
-        raise ConfigError(f"--format: {fmt!r} is not one of json, text")
+    _check_format(fmt)
     for name, val in (("--rows", rows), ("--cols", cols)):
         if val is not None and val < 1:
             raise ConfigError(f"{name}: {val} must be a positive number of lines")
@@ -196,6 +203,11 @@ def evaluate(
         net = IMACNetwork.from_imacsim_dir(imacsim_dir, rows=rows or 32, cols=cols or 32, device=device,
                                            wires=WireConfig() if parasitics else None, seed=seed)
         x, y = load_imacsim_dataset(inputs, labels, vdd_v=net.vdd_v)
+        n_out = net.layers[-1].n_out
+        if len(y) and y.max() >= n_out:
+            r = int(np.argmax(y >= n_out))
+            raise DataError(f"{labels}: row {r + 1}: label {int(y[r])} is not a class of the {n_out} network outputs "
+                            f"({imacsim_dir})")
         source = str(imacsim_dir)
     elif deployment is not None:
         if dataset is None:
@@ -209,11 +221,11 @@ def evaluate(
         x, y = x[:limit], y[:limit]
     res = net.evaluate(x, y, seed=seed)
     if fmt == "json":
-        typer.echo(json.dumps({"source": source, "n": res.n, "accuracy": res.accuracy,
+        typer.echo(dumps_json({"source": source, "n": res.n, "accuracy": res.accuracy,
                                "mean_power_w": res.mean_power_w, "layer_power_w": list(res.layer_power_w),
                                "seconds": res.seconds, "rows": net.layers[0].partition.rows,
                                "cols": net.layers[0].partition.cols, "parasitics": parasitics,
-                               "variation": net.device.variation}))
+                               "variation": net.device.variation}, indent=None), nl=False)
     else:
         part = net.layers[0].partition
         typer.echo(f"{source}: {res.n} inputs on {part.rows}x{part.cols} crossbars "

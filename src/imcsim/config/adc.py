@@ -23,7 +23,8 @@ class ADCConfig(ConfigModel):
     "ADC Performance Survey"), see :meth:`energy_per_conversion_j`.
     """
 
-    bits: int = Field(8, ge=1, le=16, description="Resolution (bits).")
+    bits: int = Field(8, ge=1, le=16, description="Resolution (bits). Default 8: the ISAAC SAR ADC whose costs "
+                      "are the defaults below (Shafiee et al., ISCA 2016).")
     full_scale_v: float = Field(0.8, gt=0, description="Input range is [0, full_scale_v] (V); default Vdd of the "
                                 "IMAC neurons (0.8 V, IMAC-Sim), whose outputs the ADC reads.")
     ref_energy_per_conversion_j: float = Field(12.5e-12, gt=0, description="Energy of one conversion at ref_bits "

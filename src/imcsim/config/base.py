@@ -7,11 +7,14 @@ silently ignored setting. :func:`load_config` turns pydantic's multi-line valida
 
 from __future__ import annotations
 
+import types
+import typing
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from imcsim.errors import ConfigError
 
@@ -19,9 +22,18 @@ __all__ = ["ConfigModel", "load_config", "parse_config", "read_yaml"]
 
 
 class ConfigModel(BaseModel):
-    """Base of all hardware configs: immutable, strict about unknown keys."""
+    """Base of all hardware configs: immutable, strict about unknown keys, about booleans given for numbers
+    (``rows: true`` is a typo, not 1) and about infinite or NaN floats (a field that means something by ``.inf``
+    opts in with ``Field(allow_inf_nan=True)``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name in _numeric_fields(cls):
+            raise ValueError("expected a number, not a boolean")
+        return value
 
     def replace(self, **changes: Any) -> "ConfigModel":
         """Return a validated copy with ``changes`` applied (field name -> value)."""
@@ -33,6 +45,25 @@ class ConfigModel(BaseModel):
 C = TypeVar("C", bound=ConfigModel)
 
 
+@cache
+def _numeric_fields(cls: type[ConfigModel]) -> frozenset[str]:
+    """Names of the fields of ``cls`` that take an int or a float but not a bool."""
+
+    def types_of(ann: Any) -> set[Any]:
+        if typing.get_origin(ann) in (typing.Union, types.UnionType):
+            return set().union(*(types_of(a) for a in typing.get_args(ann)))
+        if typing.get_origin(ann) is typing.Annotated:
+            return types_of(typing.get_args(ann)[0])
+        return {ann}
+
+    names = set()
+    for name, field in cls.model_fields.items():
+        kinds = types_of(field.annotation)
+        if kinds & {int, float} and bool not in kinds:
+            names.add(name)
+    return frozenset(names)
+
+
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "(root)"
@@ -42,9 +73,11 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
         return f"{source}: unknown key '{loc}'"
     if kind == "missing":
         return f"{source}: missing required key '{loc}'"
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+    if not err["loc"]:  # a check across fields (model validator): the message names the fields and values
+        return f"{source}: {msg}{suffix}"
     return f"{source}: field '{loc}' = {value!r}: {msg}{suffix}"
 
 
@@ -64,7 +97,9 @@ def read_yaml(path: str | Path) -> Any:
     if not p.is_file():
         raise ConfigError(f"{p}: no such config file")
     try:
-        return yaml.safe_load(p.read_text())
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read config file ({getattr(exc, 'strerror', None) or exc})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

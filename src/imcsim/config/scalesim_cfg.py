@@ -73,7 +73,7 @@ def read_scalesim_cfg(path: str | Path) -> SystolicConfig:
     cp = configparser.ConfigParser()
     try:
         cp.read_string(p.read_text(), source=str(p))
-    except (configparser.Error, UnicodeDecodeError) as exc:
+    except (configparser.Error, UnicodeDecodeError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"{p}: not a valid SCALE-Sim config ({first})") from None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from imcsim.config.base import ConfigModel
 from imcsim.config.cpu import CPUConfig
@@ -31,9 +31,13 @@ def _resolve_preset(value: Any, kind: type) -> Any:
         from imcsim.config.presets import load_preset
         from imcsim.errors import ConfigError
 
-        cfg = load_preset(value)
+        # A ValueError, so that pydantic reports it under the field's name and parse_config adds the file's.
+        try:
+            cfg = load_preset(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         if not isinstance(cfg, kind):
-            raise ConfigError(f"preset '{value}' is a {type(cfg).__name__}, expected a {kind.__name__}")
+            raise ValueError(f"preset '{value}' is a {type(cfg).__name__}, expected a {kind.__name__}")
         return cfg
     return value
 
@@ -41,7 +45,8 @@ def _resolve_preset(value: Any, kind: type) -> Any:
 class SystemConfig(ConfigModel):
     """Units, mapping policy and interface of a heterogeneous (digital + IMAC) system."""
 
-    name: str = Field("tpu-imac", description="Label for reports.")
+    name: str = Field("tpu-imac", description="Label for reports. Default: 'tpu-imac', or 'cpu-imac' when digital "
+                      "= cpu.")
     digital: Literal["systolic", "cpu"] = Field("systolic", description="Which digital unit runs the non-IMAC "
                                                 "layers: 'systolic' (TPU-IMAC) or 'cpu' (CPU-IMAC).")
     systolic: SystolicConfig = Field(default_factory=SystolicConfig, description="The systolic array (used when "
@@ -60,6 +65,14 @@ class SystemConfig(ConfigModel):
         2 * _SRAM_8KB_J_PER_BYTE, ge=0, description="Energy to move one byte across the interface (J): a write and a "
                                                     "read of an 8 KB SRAM buffer, 2 x 10 pJ / 8 bytes (Horowitz, "
                                                     "ISSCC 2014) = 2.5 pJ/byte.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_name(cls, data: Any) -> Any:
+        """A system without a name is labelled after its digital unit, so a CPU system never reads 'tpu-imac'."""
+        if isinstance(data, dict) and "name" not in data and data.get("digital") == "cpu":
+            return {**data, "name": "cpu-imac"}
+        return data
 
     @field_validator("systolic", mode="before")
     @classmethod

@@ -30,10 +30,12 @@ class SystolicConfig(ConfigModel):
     memory (``dram_bandwidth_words_per_cycle = None``: no stalls, SCALE-Sim's ``InterfaceBandwidth: CALC``).
     """
 
-    rows: int = Field(32, ge=1, description="PE array rows (SCALE-Sim ArrayHeight). Default 32: SCALE-Sim's "
-                      "sample configs/scale.cfg.")
-    cols: int = Field(32, ge=1, description="PE array columns (SCALE-Sim ArrayWidth). Default 32: SCALE-Sim's "
-                      "sample configs/scale.cfg.")
+    rows: int = Field(32, ge=1, le=65536, description="PE array rows (SCALE-Sim ArrayHeight). Default 32: "
+                      "SCALE-Sim's sample configs/scale.cfg. At most 65536: a guard against typos, not a hardware "
+                      "limit.")
+    cols: int = Field(32, ge=1, le=65536, description="PE array columns (SCALE-Sim ArrayWidth). Default 32: "
+                      "SCALE-Sim's sample configs/scale.cfg. At most 65536: a guard against typos, not a hardware "
+                      "limit.")
     dataflow: Dataflow = Field("os", description="os = output stationary, ws = weight stationary, is = input "
                                "stationary (SCALE-Sim Dataflow).")
     ifmap_sram_bytes: int = Field(64 * 1024, ge=1, description="Input-feature-map scratchpad size (bytes), both "
@@ -46,15 +48,15 @@ class SystolicConfig(ConfigModel):
         None, gt=0, description="DRAM interface bandwidth of each scratchpad's port (words/cycle); None = ideal "
         "memory, no stalls (SCALE-Sim InterfaceBandwidth CALC). SCALE-Sim gives each scratchpad its own port.")
     ifmap_dram_bandwidth_words_per_cycle: float | None = Field(
-        None, gt=0, description="Override of the ifmap read port (words/cycle); None = the shared "
+        None, gt=0, allow_inf_nan=True, description="Override of the ifmap read port (words/cycle); None = the shared "
         "dram_bandwidth_words_per_cycle, .inf = ideal. SCALE-Sim 3.0.0 in USER mode reads ifmaps at [layout] "
         "IfmapSRAMBankBandwidth.")
     filter_dram_bandwidth_words_per_cycle: float | None = Field(
-        None, gt=0, description="Override of the filter read port (words/cycle); None = the shared "
+        None, gt=0, allow_inf_nan=True, description="Override of the filter read port (words/cycle); None = the shared "
         "dram_bandwidth_words_per_cycle, .inf = ideal. SCALE-Sim 3.0.0 in USER mode reads filters at [layout] "
         "FilterSRAMBankBandwidth.")
     ofmap_dram_bandwidth_words_per_cycle: float | None = Field(
-        None, gt=0, description="Override of the ofmap drain port (words/cycle); None = the shared "
+        None, gt=0, allow_inf_nan=True, description="Override of the ofmap drain port (words/cycle); None = the shared "
         "dram_bandwidth_words_per_cycle, .inf = ideal.")
     accumulate_partial_sums: bool = Field(
         False, description="ws/is: keep each row fold's partial sums in the ofmap scratchpad and write only final "
@@ -65,15 +67,20 @@ class SystolicConfig(ConfigModel):
         False, description="Convolution ifmap traffic: True fetches each input pixel once per pass (the scratchpad "
         "holds pixels and the feeder forms the overlapping windows); False fetches the im2col operand, every "
         "window's copy of a pixel, which is how SCALE-Sim 3.0.0 counts ifmap DRAM reads and fills its scratchpad.")
-    word_bytes: int = Field(1, ge=1, description="Bytes per operand word (1 = int8). Default 1: SCALE-Sim fixes 1-byte words.")
+    word_bytes: int = Field(1, ge=1, description="Bytes per operand word (1 = int8). Default 1: SCALE-Sim fixes "
+                            "1-byte words.")
     clock_hz: float = Field(1e9, gt=0, description="Array clock (Hz); converts cycles to seconds. Default 1 GHz is "
                             "a round number, not a measured part: presets set their own.")
     mac_energy_j: float = Field(0.0, ge=0, description="Energy of one multiply-accumulate (J). 0 = not modelled; "
                                 "presets cite Horowitz, ISSCC 2014.")
-    sram_read_energy_j_per_byte: float = Field(0.0, ge=0, description="Scratchpad read energy (J/byte).")
-    sram_write_energy_j_per_byte: float = Field(0.0, ge=0, description="Scratchpad write energy (J/byte).")
-    dram_read_energy_j_per_byte: float = Field(0.0, ge=0, description="DRAM read energy (J/byte).")
-    dram_write_energy_j_per_byte: float = Field(0.0, ge=0, description="DRAM write energy (J/byte).")
+    sram_read_energy_j_per_byte: float = Field(
+        0.0, ge=0, description="Scratchpad read energy (J/byte). 0 = not modelled; presets cite their values.")
+    sram_write_energy_j_per_byte: float = Field(
+        0.0, ge=0, description="Scratchpad write energy (J/byte). 0 = not modelled; presets cite their values.")
+    dram_read_energy_j_per_byte: float = Field(
+        0.0, ge=0, description="DRAM read energy (J/byte). 0 = not modelled; presets cite their values.")
+    dram_write_energy_j_per_byte: float = Field(
+        0.0, ge=0, description="DRAM write energy (J/byte). 0 = not modelled; presets cite their values.")
     area_m2: float | None = Field(None, gt=0, description="Die or accelerator area (m^2), when a source gives it.")
 
     @property

@@ -77,6 +77,9 @@ class IMACLinear(nn.Module):
         self.register_buffer("calibrated", torch.zeros((), dtype=torch.bool))
         self.chip: Chip | None = None
         self.ir_drop = "off"
+        self.ir_refresh_steps = 50
+        self._ir_cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._ir_age = 0
         self.read_noise_gen: torch.Generator | None = None
         self.dac = True
 
@@ -128,12 +131,19 @@ class IMACLinear(nn.Module):
             g_plus = g_plus * torch.as_tensor(fp.T, dtype=g_plus.dtype)
             g_minus = g_minus * torch.as_tensor(fm.T, dtype=g_minus.dtype)
         elif self.ir_drop == "exact":
-            # exact effective conductances from the nodal solve; gradients pass straight through to the devices
-            tp, tm = ir_drop_exact(g_plus.detach().double().T.numpy(), g_minus.detach().double().T.numpy(),
-                                   self.hw.rows, self.hw.cols, self.hw.wires.r_in_ohm, self.hw.wires.r_out_ohm,
-                                   self.hw.amplifier.input_resistance_ohm)
-            g_plus = g_plus + (torch.as_tensor(tp.T, dtype=g_plus.dtype) - g_plus).detach()
-            g_minus = g_minus + (torch.as_tensor(tm.T, dtype=g_minus.dtype) - g_minus).detach()
+            # Exact effective conductances from circuit/'s nodal solve, as a factor T / G per device position.
+            # Evaluation solves every time; training reuses the factors for ``ir_refresh_steps`` forward passes
+            # (one solve of a LeNet-5 dense part takes about 2 s; binary weights change slowly between refreshes).
+            if not self.training or self._ir_cache is None or self._ir_age >= self.ir_refresh_steps:
+                gp_np, gm_np = g_plus.detach().double().T.numpy(), g_minus.detach().double().T.numpy()
+                tp, tm = ir_drop_exact(gp_np, gm_np, self.hw.rows, self.hw.cols, self.hw.wires.r_in_ohm,
+                                       self.hw.wires.r_out_ohm, self.hw.amplifier.input_resistance_ohm)
+                self._ir_cache = (torch.as_tensor((tp / gp_np).T), torch.as_tensor((tm / gm_np).T))
+                self._ir_age = 0
+            self._ir_age += 1
+            fp, fm = self._ir_cache
+            g_plus = g_plus * fp.to(g_plus.dtype)
+            g_minus = g_minus * fm.to(g_minus.dtype)
         elif self.ir_drop != "off":
             raise ValueError(f"ir_drop must be one of off, first-order, exact; got {self.ir_drop!r}")
         return g_plus, g_minus

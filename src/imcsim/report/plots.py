@@ -7,8 +7,7 @@ suffix (``.png``, ``.pdf``, ``.svg``).
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,25 +27,22 @@ _COLOURS = {"conv (digital)": "#4c72b0", "dense (digital)": "#dd8452", "dense (I
 
 
 def save_figure(fig: "plt.Figure", path: str | Path) -> Path:
-    """Write ``fig`` to ``path`` atomically and close it; ConfigError for an unsupported suffix or directory."""
+    """Write ``fig`` to ``path`` atomically (:func:`imcsim.report.io.write_atomic`) and close it; ConfigError for an
+    unsupported suffix or a missing directory, ImcsimError when the file cannot be written."""
+    from imcsim.report.io import write_atomic
+
     p = Path(path)
     fmt = p.suffix.lstrip(".").lower()
-    if fmt not in ("png", "pdf", "svg"):
-        plt.close(fig)
-        raise ConfigError(f"--plot: '{p}' must end in .png, .pdf or .svg")
-    if not p.parent.exists():
-        plt.close(fig)
-        raise ConfigError(f"--plot: directory '{p.parent}' does not exist")
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=f".{fmt}")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-        os.replace(tmp, p)
+        if fmt not in ("png", "pdf", "svg"):
+            raise ConfigError(f"--plot: '{p}' must end in .png, .pdf or .svg")
+        if not p.parent.is_dir():
+            raise ConfigError(f"--plot: directory '{p.parent}' does not exist")
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return p
+    return write_atomic(p, buf.getvalue())
 
 
 def _time_unit(seconds: float) -> tuple[float, str]:

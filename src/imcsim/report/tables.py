@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,11 +97,15 @@ def _table(rows: list[dict], columns: Sequence[Column], title: str | None) -> st
     return buf.getvalue()
 
 
-def _jsonable(v: Any) -> Any:
+def _csv_cell(v: Any, column: Column) -> Any:
+    """A CSV cell: SI values as Python numbers, counts as integers (``54``, not ``54.0``, so that ``int()`` reads
+    them); missing or non-finite values empty."""
     if hasattr(v, "item"):  # numpy scalars
         v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    if column.kind == "count" and isinstance(v, float) and v.is_integer():
+        return int(v)
     return v
 
 
@@ -112,12 +115,14 @@ def render(rows: list[dict], columns: Sequence[Column], fmt: str = "table", titl
     if fmt == "table":
         return _table(rows, columns, title)
     if fmt == "json":
-        return json.dumps([{c.key: _jsonable(r.get(c.key)) for c in columns} for r in rows], indent=2) + "\n"
+        from imcsim.report.io import dumps_json
+
+        return dumps_json([{c.key: r.get(c.key) for c in columns} for r in rows])
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow([c.key for c in columns])
         for r in rows:
-            w.writerow(["" if r.get(c.key) is None else _jsonable(r.get(c.key)) for c in columns])
+            w.writerow([_csv_cell(r.get(c.key), c) for c in columns])
         return buf.getvalue()
     raise ValueError(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})")

@@ -75,7 +75,8 @@ class TrainConfig(ConfigModel):
     noise_aware: bool = Field(False, description="Draw a fresh chip of non-idealities for every training batch.")
     imac: dict = Field(default_factory=dict, description="IMACConfig fields (nested dicts) overriding the defaults.")
     ir_drop: Literal["off", "first-order", "exact"] = Field("off", description="Wire IR drop model in the IMAC "
-                                                            "layers during training (see imcsim.nn.nonideal).")
+                                                            "layers during training (see imcsim.nn.nonideal; "
+                                                            "'exact' refreshes the nodal solve every 50 batches).")
     adc: bool = Field(True, description="Simulate the output ADC (imac.adc).")
 
     def imac_config(self) -> IMACConfig:

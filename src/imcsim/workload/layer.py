@@ -13,7 +13,11 @@ from enum import Enum
 
 from imcsim.errors import TopologyError
 
-__all__ = ["LayerKind", "Layer", "Gemm"]
+__all__ = ["LayerKind", "Layer", "Gemm", "MAX_MACS"]
+
+#: The most multiply-accumulates one layer may do: counts up to 2**53 are exact in float64 and leave the cost models'
+#: int64 products (folds x cycles per fold, words x folds) far from overflow. The largest zoo layer does about 1e8.
+MAX_MACS = 2**53
 
 
 class LayerKind(str, Enum):
@@ -108,6 +112,9 @@ class Layer:
                 f"layer '{self.name}': groups = {self.groups} must divide in_c = {self.in_c} and out_c = {self.out_c}")
         if self.kind == LayerKind.GEMM and (self.m < 1 or self.k < 1):
             raise TopologyError(f"layer '{self.name}': GEMM needs positive M and K, got M={self.m}, K={self.k}")
+        if self.kind.has_weights and self.macs > MAX_MACS:
+            raise TopologyError(f"layer '{self.name}': {self.macs:.3g} multiply-accumulates, more than the 2**53 "
+                                f"the cost models count exactly (a typo in a size?)")
 
     # ----- constructors -------------------------------------------------------------------------------------------
     @classmethod

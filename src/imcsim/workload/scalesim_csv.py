@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from imcsim.errors import TopologyError
@@ -103,7 +102,12 @@ def read_topology(path: str | os.PathLike, gemm: bool = False) -> Network:
         fields = _fields(line)
         if fields is None:
             continue
-        layer = _gemm_row(p, row, fields) if gemm else _conv_row(p, row, fields)
+        try:
+            layer = _gemm_row(p, row, fields) if gemm else _conv_row(p, row, fields)
+        except TopologyError as exc:
+            if str(exc).startswith(f"{p}: "):
+                raise
+            raise TopologyError(f"{p}: row {row}: {exc}") from None  # a Layer check: add the file and row
         if layer.name in names:
             layer = _renamed(layer, f"{layer.name}_row{row}")
         names.add(layer.name)
@@ -210,9 +214,7 @@ def _gemm_row(path: Path, row: int, fields: list[str]) -> Layer:
 def _renamed(layer: Layer, name: str) -> Layer:
     from dataclasses import replace
 
-    new = replace(layer, name=name)
-    new.extra.update(layer.extra)
-    return new
+    return replace(layer, name=name, extra=dict(layer.extra))  # its own extra dict, not the original's
 
 
 # ----- writing ------------------------------------------------------------------------------------------------------
@@ -266,7 +268,8 @@ def write_topology(network: Network, path: str | os.PathLike, gemm: bool = False
 
     See the module docstring for how padded, dense, GEMM, depthwise and grouped layers are written; layers without
     multiply-accumulates are skipped. Raises :class:`TopologyError` when a layer cannot be written (a non-square
-    stride in the conv format, a comma in a name) or no layer has multiply-accumulates.
+    stride in the conv format, a comma in a name) or no layer has multiply-accumulates, and
+    :class:`~imcsim.errors.ImcsimError` naming the path when the file cannot be written.
     """
     rows = to_rows(network, gemm)
     header = GEMM_COLUMNS if gemm else CONV_COLUMNS
@@ -274,19 +277,9 @@ def write_topology(network: Network, path: str | os.PathLike, gemm: bool = False
         rows = [r if len(r) > len(header) else r + ["1:1"] for r in rows]  # a column present in one row, in all
         header = (*header, _SPARSITY)
     text = "".join(", ".join(str(v) for v in r) + ",\n" for r in [list(header), *rows])
-    _write_atomic(Path(path), text)
+    from imcsim.report.io import write_atomic
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
+    directory = Path(path).parent
     if not directory.is_dir():
         raise TopologyError(f"{path}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(Path(path), text)
