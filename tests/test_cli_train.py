@@ -70,3 +70,19 @@ def test_resume_of_a_finished_run_changes_nothing(run_dir, capsys):
     assert main(["train", "--out", str(run_dir), "--dataset", "mnist-5k", "--epochs", "1", "--seed", "9",
                  "--train-limit", "256", "--test-limit", "100", "--batch-size", "64", "--resume", "-q"]) == 2
     assert "run was started with seed = 0, not 9" in capsys.readouterr().err
+
+
+def test_simulate_a_deployment_carries_precisions(run_dir, capsys):
+    assert main(["simulate", "--deployment", str(run_dir), "--format", "json"]) == 0
+    layers = {lay["name"]: lay for lay in json.loads(capsys.readouterr().out)["layers"]}
+    # LeNet-5 on tpu-imac: int8 convolutions on the digital unit, binary dense layers on IMAC.
+    assert [layers[n]["precision"] for n in ("conv1", "conv2")] == ["int8", "int8"]
+    assert {layers[n]["precision"] for n in ("fc1", "fc2", "fc3")} == {"binary"}
+    assert {layers[n]["deployed_unit"] for n in ("fc1", "fc2", "fc3")} == {"imac"}
+    # The systolic cost of a deployed layer is the zoo layer's: fc1 is a 400 x 120 matrix-vector product.
+    assert layers["fc1"]["macs"] == 400 * 120
+
+
+def test_simulate_deployment_and_model_together_is_an_error(run_dir, capsys):
+    assert main(["simulate", "--deployment", str(run_dir), "--model", "lenet5"]) == 2
+    assert "give exactly one workload" in capsys.readouterr().err

@@ -90,9 +90,15 @@ def systolic_config_from_options(preset: str | None = None, config: str | None =
     return parse_config(type(cfg), {**cfg.model_dump(), **changes}, source="/".join(flags))
 
 
-def _load_network(model: str | None, topology: str | None, gemm: bool):
-    if (model is None) == (topology is None):
-        raise ConfigError("give exactly one workload: --model NAME or --topology FILE")
+def _load_network(model: str | None, topology: str | None, gemm: bool, deployment: str | None = None):
+    if sum(x is not None for x in (model, topology, deployment)) != 1:
+        raise ConfigError("give exactly one workload: --model NAME, --topology FILE or --deployment DIR")
+    if deployment is not None:
+        if gemm:
+            raise ConfigError("--gemm applies to --topology files only")
+        from imcsim.train.deploy import load_deployment
+
+        return load_deployment(deployment).to_network()
     if topology is not None:
         from imcsim.workload.scalesim_csv import read_topology
 
@@ -104,13 +110,25 @@ def _load_network(model: str | None, topology: str | None, gemm: bool):
     return load_network(model)
 
 
+def _layer_rows(network, cost) -> list[dict]:
+    """One row per layer cost, with the layer's kind, and its precision and unit when a deployment set them."""
+    by_name = {lay.name: lay for lay in network.layers}
+    rows = []
+    for c in cost.layers:
+        lay = by_name.get(c.name)
+        row = {**c.to_dict(), "kind": lay.kind.value if lay is not None else ""}
+        if lay is not None and "precision" in lay.extra:
+            row.update(precision=lay.extra["precision"], deployed_unit=lay.extra.get("unit", ""))
+        rows.append(row)
+    return rows
+
+
 def simulate_json(network, cost, cfg) -> dict:
     """The ``--format json`` object: ``{"network", "config", "layers": [...], "totals": {...}}`` in SI units and
     fractions."""
     from imcsim.arch.systolic import network_totals
 
-    kinds = {lay.name: lay.kind.value for lay in network.layers}
-    layers = [{**c.to_dict(), "kind": kinds.get(c.name, "")} for c in cost.layers]
+    layers = _layer_rows(network, cost)
     return json_safe({"network": network.name, "config": cfg.model_dump(), "layers": layers,
                       "totals": network_totals(cost, cfg)})
 
@@ -121,6 +139,9 @@ def register(app: typer.Typer) -> None:
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Zoo model name (see `imcsim models`)."),
         topology: Optional[str] = typer.Option(None, "--topology", "-t", help="SCALE-Sim topology CSV file."),
         gemm: bool = typer.Option(False, "--gemm", help="The topology file is in SCALE-Sim's GEMM (M, N, K) format."),
+        deployment: Optional[str] = typer.Option(None, "--deployment", "-d", help="A trained deployment directory "
+                                                 "(`imcsim train --out`): its network, with each layer's precision "
+                                                 "and unit in the output."),
         preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Hardware preset (see `imcsim presets`)."),
         config: Optional[str] = typer.Option(None, "--config", "-c", help="SystolicConfig YAML file."),
         scalesim_config: Optional[str] = typer.Option(None, "--scalesim-config", help="SCALE-Sim .cfg file."),
@@ -142,13 +163,12 @@ def register(app: typer.Typer) -> None:
 
         cfg = systolic_config_from_options(preset, config, scalesim_config, array,
                                            dataflow.value if dataflow is not None else None, bandwidth)
-        network = _load_network(model, topology, gemm)
+        network = _load_network(model, topology, gemm, deployment)
         cost = simulate_network(network, cfg)
         if fmt == _Format.json:
             text = dumps_json(simulate_json(network, cost, cfg))
         else:
-            kinds = {lay.name: lay.kind.value for lay in network.layers}
-            rows = [{**c.to_dict(), "kind": kinds.get(c.name, "")} for c in cost.layers]
+            rows = _layer_rows(network, cost)
             totals = network_totals(cost, cfg)
             rows.append({"name": "TOTAL", "kind": "", **totals})
             bw = cfg.dram_bandwidth_words_per_cycle

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,6 +128,10 @@ class Deployment:
 
         net = load_network(self.model)
         by_name = {lay.name: lay for lay in self.layers}
+        missing = sorted(set(by_name) - {lay.name for lay in net.layers})
+        if missing:
+            raise CheckpointError(f"deployment of '{self.model}': layer '{missing[0]}' is not a layer of the zoo "
+                                  f"model (its layers: {', '.join(lay.name for lay in net.compute_layers)})")
         layers = []
         for layer in net.layers:
             d = by_name.get(layer.name)
@@ -141,17 +143,11 @@ class Deployment:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` to ``path`` atomically (see :func:`imcsim.report.io.write_atomic`), creating its directory."""
+    from imcsim.report.io import write_atomic
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data)
 
 
 def build_run_model(cfg, num_classes: int, converted: bool = True) -> nn.Module:
