@@ -61,3 +61,14 @@ def test_read_noise_per_vector():
     r = read_noise(g, DeviceConfig(read_noise=0.05), np.random.default_rng(0), 4000)
     assert r.shape == (4000, 3, 2)
     assert np.std(r / g) == pytest.approx(0.05, rel=0.05)
+
+
+@pytest.mark.parametrize("v", [0.1, 0.5])
+def test_gaussian_variation_is_truncated_at_three_sigma(v):
+    dev = DeviceConfig(variation=v, variation_kind="gaussian")
+    r = 1 / sample_conductances(np.full(200_000, 1 / 5e3), dev, np.random.default_rng(1))
+    lo, hi = max(1 - 3 * v, 0.05), 1 + 3 * v
+    assert r.min() >= 5e3 * lo - 1e-6 and r.max() <= 5e3 * hi + 1e-6
+    # 0.27% of a normal lies beyond 3 sigma: the truncation moves the spread only slightly.
+    if v == 0.1:
+        assert np.std(r / 5e3) == pytest.approx(v, rel=0.02)

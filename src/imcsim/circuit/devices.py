@@ -51,8 +51,10 @@ def sample_conductances(g: np.ndarray, device: DeviceConfig, rng: np.random.Gene
     """One programmed chip: conductances ``g`` (S) with stuck-at faults and device variation applied.
 
     Stuck devices take the nominal G_on (stuck at R_low) or G_off (stuck at R_high); then every resistance is
-    scaled by (1 + U(-v, v)) or (1 + N(0, v)) with v = ``device.variation`` (gaussian factors are clipped at 1e-3
-    so that no resistance becomes non-positive). Returns a new array of ``g``'s shape.
+    scaled by (1 + U(-v, v)) or (1 + N(0, v)) with v = ``device.variation``. Gaussian factors are truncated to
+    [max(1 - 3v, 0.05), 1 + 3v]: a program-and-verify loop rejects devices beyond three sigma, and an untruncated
+    tail at large v would put a few devices near zero resistance, i.e. near-infinite conductance, which no
+    programmed device has. Returns a new array of ``g``'s shape.
     """
     g = np.asarray(g, dtype=float)
     g_on, g_off = device.conductances
@@ -66,7 +68,8 @@ def sample_conductances(g: np.ndarray, device: DeviceConfig, rng: np.random.Gene
         if device.variation_kind == "uniform":
             factor = 1.0 + rng.uniform(-device.variation, device.variation, g.shape)
         else:
-            factor = np.maximum(1.0 + rng.normal(0.0, device.variation, g.shape), 1e-3)
+            v = device.variation
+            factor = np.clip(1.0 + rng.normal(0.0, v, g.shape), max(1.0 - 3.0 * v, 0.05), 1.0 + 3.0 * v)
         out = out / factor  # R' = R * factor  ->  G' = G / factor
     return out
 
