@@ -376,3 +376,22 @@ def test_empty_output_path_is_refused(capsys):
     # simulate used to print to stdout instead, compare to say ".: is a directory"
     _one_line_error(capsys, ["simulate", "--model", "lenet5", "-o", ""], "output path is empty")
     _one_line_error(capsys, ["compare", "--model", "lenet5", "-o", ""], "output path is empty")
+
+
+def test_ctrl_c_exits_130_not_0(monkeypatch, capsys):
+    """typer turns KeyboardInterrupt into a *returned* 130 outside standalone mode; main must pass it on."""
+    from imcsim.cli.app import main
+    from imcsim.workload import zoo
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zoo, "list_models", interrupted)
+    assert main(["models"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_reproduce_refuses_csv(capsys):
+    assert main(["reproduce", "--format", "csv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--format 'csv'" in err and len(err.splitlines()) == 1

@@ -46,7 +46,9 @@ def fail(message: str) -> typer.Exit:
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns the process exit status."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Outside standalone mode typer *returns* the code of a ``typer.Exit`` (and turns Ctrl-C into Exit(130))
+        # instead of raising it: pass it on, so that an interrupted command does not exit with status 0.
+        code = app(args=argv, standalone_mode=False)
     except ImcsimError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
@@ -61,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         typer.echo(f"error: {_usage_message(exc)}", err=True)
         return 2
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        if code == 130:
+            typer.echo("interrupted", err=True)
+        return code
     return 0
 
 

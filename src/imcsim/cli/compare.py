@@ -139,6 +139,8 @@ def register(app: typer.Typer) -> None:
         from imcsim.report.reproduce import SAMPLING_TIMES_S, render_reproduce, time_label
         from imcsim.report.reproduce import reproduce as run
 
+        if fmt == _Format.csv:
+            raise ConfigError("--format 'csv': reproduce prints several tables; choose table or json")
         names = None
         if models is not None:
             names = [m.strip() for m in models.split(",") if m.strip()]

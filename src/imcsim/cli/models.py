@@ -40,7 +40,7 @@ def _zoo_table(rows: list[dict]):
 
     table = Table(title="imcsim model zoo (batch 1)")
     for col, justify in (("name", "left"), ("dataset", "left"), ("input (CxHxW)", "left"), ("parameters", "right"),
-                         ("MACs", "right"), ("layers", "right"), ("description", "left")):
+                         ("MACs", "right"), ("layers (with MACs)", "right"), ("description", "left")):
         table.add_column(col, justify=justify)
     for r in rows:
         table.add_row(r["name"], r["dataset"], "x".join(map(str, r["input_shape"])), f"{r['params']:,}",
@@ -51,7 +51,7 @@ def _zoo_table(rows: list[dict]):
 def _layer_table(net):
     from rich.table import Table
 
-    table = Table(title=f"{net.name}: {len(net)} layers, {net.macs:,} MACs, "
+    table = Table(title=f"{net.name}: {len(net)} layers ({len(net.compute_layers)} with MACs), {net.macs:,} MACs, "
                         f"{net.params:,} parameters")
     for col in ("layer", "kind", "op", "input (HxWxC)", "output (HxWxC)", "kernel", "stride", "pad", "groups"):
         table.add_column(col)
