@@ -86,3 +86,15 @@ def test_simulate_a_deployment_carries_precisions(run_dir, capsys):
 def test_simulate_deployment_and_model_together_is_an_error(run_dir, capsys):
     assert main(["simulate", "--deployment", str(run_dir), "--model", "lenet5"]) == 2
     assert "give exactly one workload" in capsys.readouterr().err
+
+
+def test_circuit_evaluation_reads_through_the_same_output_adc(run_dir, capsys):
+    # The circuit solver (ideal wires) and the trained model must classify identically once both read the last
+    # layer through the deployment's output ADC; an independent path (numpy nodal solve vs torch layers).
+    assert main(["evaluate", str(run_dir), "--test-limit", "200", "--format", "json"]) == 0
+    nominal = json.loads(capsys.readouterr().out)["accuracy"]
+    assert main(["xbar", "evaluate", "--deployment", str(run_dir), "--dataset", "mnist-5k", "--no-parasitics",
+                 "--limit", "200", "--format", "json"]) == 0
+    circuit = json.loads(capsys.readouterr().out)
+    assert circuit["n"] == 200
+    assert circuit["accuracy"] == pytest.approx(nominal, abs=1e-12)

@@ -37,6 +37,7 @@ from imcsim.circuit.devices import check_ternary, read_noise, sample_conductance
 from imcsim.circuit.neuron import NeuronConfig, neuron_transfer
 from imcsim.circuit.partition import Partition, partition_layer, row_slices
 from imcsim.circuit.wires import WireConfig
+from imcsim.config.adc import ADCConfig
 from imcsim.config.device import DeviceConfig
 from imcsim.errors import ConfigError, DataError
 
@@ -272,6 +273,15 @@ class IMACNetwork:
     device: DeviceConfig
     vdd_v: float
     readout: Literal["argmax", "argmin"] = "argmax"
+    adc: ADCConfig | None = None  # output ADC before the readout; None reads the analog voltages
+
+    def classify(self, out: np.ndarray) -> np.ndarray:
+        """Class indices (batch,) from last-layer outputs (batch, n_out) in V: through the ideal output ADC when
+        ``adc`` is set (codes round(v / LSB) clipped to [0, 2^bits - 1], the same rounding converter nn/ trains
+        with; ties go to the lowest index, as in torch), then ``readout``."""
+        if self.adc is not None:
+            out = np.clip(np.floor(out / self.adc.lsb_v + 0.5), 0, 2**self.adc.bits - 1)
+        return out.argmax(axis=1) if self.readout == "argmax" else out.argmin(axis=1)
 
     @classmethod
     def from_weights(cls, weights: Sequence[tuple[np.ndarray, np.ndarray]], *, rows: int = 32, cols: int = 32,
@@ -336,11 +346,14 @@ class IMACNetwork:
 
     @classmethod
     def from_deployment(cls, dep: Any, *, parasitics: bool = True, rows: int | None = None, cols: int | None = None,
-                        variation: float | None = None, seed: int | None = 0) -> "IMACNetwork":
+                        variation: float | None = None, seed: int | None = 0, output_adc: bool = True
+                        ) -> "IMACNetwork":
         """Build from a :class:`imcsim.train.deploy.Deployment`: its IMAC layers (weights (out, in) and bias weights
         in {-1, 0, +1}), the IMAC hardware it was trained with (``dep.imac_config()``: crossbar size, devices,
         wires, neuron, Vdd), each layer's trained transimpedance (``extra['transimpedance_ohm']``) and its readout.
-        ``rows``/``cols``/``variation`` override the trained hardware (e.g. to sweep crossbar sizes)."""
+        ``rows``/``cols``/``variation`` override the trained hardware (e.g. to sweep crossbar sizes). With
+        ``output_adc`` (default) the class is read through the deployment's ideal output ADC, as ``imcsim evaluate``
+        reads it; without, from the analog voltages."""
         layers = dep.imac_layers()
         if not layers:
             raise DataError(f"deployment of '{getattr(dep, 'model', '?')}': no IMAC layers")
@@ -352,9 +365,11 @@ class IMACNetwork:
         device = cfg.device if variation is None else cfg.device.replace(variation=variation)
         weights = [(np.asarray(lay.weight), np.zeros(np.asarray(lay.weight).shape[0]) if lay.bias is None
                     else np.asarray(lay.bias)) for lay in layers]
-        return cls.from_weights(weights, rows=rows or cfg.rows, cols=cols or cfg.cols, device=device,
-                                wires=cfg.wires if parasitics else None, amplifier=amp, neuron=cfg.neuron,
-                                vdd_v=cfg.vdd_v, seed=seed, readout=getattr(dep, "readout", "argmax"))
+        net = cls.from_weights(weights, rows=rows or cfg.rows, cols=cols or cfg.cols, device=device,
+                               wires=cfg.wires if parasitics else None, amplifier=amp, neuron=cfg.neuron,
+                               vdd_v=cfg.vdd_v, seed=seed, readout=getattr(dep, "readout", "argmax"))
+        net.adc = cfg.adc if output_adc else None
+        return net
 
     def weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """[(W, b), ...] as programmed (nominal ternary values)."""
@@ -383,8 +398,7 @@ class IMACNetwork:
 
     def predict(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Class indices (batch,) by ``readout`` of the last layer's outputs."""
-        out = self.forward(x, rng)
-        return out.argmax(axis=1) if self.readout == "argmax" else out.argmin(axis=1)
+        return self.classify(self.forward(x, rng))
 
     def evaluate(self, x: np.ndarray, labels: np.ndarray, seed: int | None = 0, batch: int = 4096) -> EvalResult:
         """Accuracy and mean crossbar power over inputs ``x`` (n, n_in) in V with integer ``labels`` (n,)."""
@@ -405,7 +419,7 @@ class IMACNetwork:
         psum = np.zeros(len(self.layers))
         for s in range(0, len(x), batch):
             out, pw = self.forward_with_power(x[s:s + batch], rng)
-            pred = out.argmax(axis=1) if self.readout == "argmax" else out.argmin(axis=1)
+            pred = self.classify(out)
             correct += int((pred == labels[s:s + batch]).sum())
             psum += pw.sum(axis=0)
         n = len(x)

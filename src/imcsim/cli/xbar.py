@@ -178,6 +178,9 @@ def evaluate(
     cols: Annotated[Optional[int], typer.Option("--cols", help="Crossbar columns (differential pairs; default: the "
                                                 "deployment's, or 32).")] = None,
     parasitics: Annotated[bool, typer.Option("--parasitics/--no-parasitics", help="9 nm wire resistances.")] = True,
+    output_adc: Annotated[bool, typer.Option("--output-adc/--analog-readout", help="With --deployment: classify "
+                                             "through the deployment's output ADC (as `imcsim evaluate` does) or "
+                                             "from the analog output voltages.")] = True,
     variation: Annotated[Optional[float], typer.Option("--variation", help="Device variation v, R(1+U(-v,v)) "
                                                        "(default: the deployment's, or 0).")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the variation draw.")] = 0,
@@ -212,7 +215,8 @@ def evaluate(
     elif deployment is not None:
         if dataset is None:
             raise ConfigError("--deployment: needs --dataset")
-        net, x, y = _deployment_data(deployment, dataset, parasitics, rows, cols, variation, seed, limit)
+        net, x, y = _deployment_data(deployment, dataset, parasitics, rows, cols, variation, seed, limit,
+                                      output_adc)
         source = str(deployment)
     else:
         raise ConfigError("xbar evaluate: give --deployment DIR --dataset NAME or --imacsim-dir DIR --inputs "
@@ -235,7 +239,7 @@ def evaluate(
 
 
 def _deployment_data(path: Path, dataset: str, parasitics: bool, rows: int | None, cols: int | None,
-                     variation: float | None, seed: int, limit: int | None):
+                     variation: float | None, seed: int, limit: int | None, output_adc: bool = True):
     """The IMAC part of a Deployment and its test set as IMAC input voltages (the digital front end runs in torch)."""
     from imcsim.circuit.network import IMACNetwork
     from imcsim.train.data import load_dataset
@@ -247,7 +251,7 @@ def _deployment_data(path: Path, dataset: str, parasitics: bool, rows: int | Non
     if limit is not None:
         x, y = x[:limit], y[:limit]
     net = IMACNetwork.from_deployment(dep, parasitics=parasitics, rows=rows, cols=cols, variation=variation,
-                                      seed=seed)
+                                      seed=seed, output_adc=output_adc)
     return net, np.asarray(dep.frontend(x)), np.asarray(y)
 
 
