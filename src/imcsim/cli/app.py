@@ -37,12 +37,6 @@ for _mod in _COMMAND_MODULES:
     importlib.import_module(f"imcsim.cli.{_mod}").register(app)
 
 
-def fail(message: str) -> typer.Exit:
-    """Print a one-line error and return the exit to raise (status 2)."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns the process exit status."""
     try:
