@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 
+from imcsim.cli.output import emit
 from imcsim.config.system import load_system
 from imcsim.errors import ConfigError
 
@@ -115,13 +116,7 @@ def register(app: typer.Typer) -> None:
             from imcsim.report.plots import plot_latency_breakdown
 
             plot_latency_breakdown(cmp, network, plot)
-        if output is not None:
-            from imcsim.report.io import write_atomic
-
-            write_atomic(output, text)
-            typer.echo(f"wrote {output}", err=True)
-        else:
-            typer.echo(text, nl=False)
+        emit(text, output)
 
     @app.command()
     def reproduce(
@@ -156,10 +151,4 @@ def register(app: typer.Typer) -> None:
             series["preset, ideal DRAM"] = [r["ideal_memory_speedup"] for r in sens["rows"]]
             plot_sensitivity(series, [r["rows"] for r in sens["rows"]], plot,
                              title=f"TPU-IMAC speedup, {sens['model']}")
-        if output is not None:
-            from imcsim.report.io import write_atomic
-
-            write_atomic(output, text)
-            typer.echo(f"wrote {output}", err=True)
-        else:
-            typer.echo(text, nl=False)
+        emit(text, output)

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import typer
 
+from imcsim.cli.output import emit
 from imcsim.errors import ConfigError
 from imcsim.report.io import dumps_json, json_safe
 
@@ -158,7 +159,6 @@ def register(app: typer.Typer) -> None:
         scratchpads, ideal memory.
         """
         from imcsim.arch.systolic import network_totals, simulate_network
-        from imcsim.report.io import write_atomic
         from imcsim.report.tables import render
 
         cfg = systolic_config_from_options(preset, config, scalesim_config, array,
@@ -176,11 +176,7 @@ def register(app: typer.Typer) -> None:
                      f"{cfg.clock_hz / 1e6:g} MHz, DRAM "
                      f"{'ideal' if bw is None else f'{bw:g} words/cycle'}")
             text = render(rows, _columns(), fmt.value, title=title if fmt == _Format.table else None)
-        if output is not None:
-            write_atomic(output, text)
-            typer.echo(f"wrote {output}", err=True)
-        else:
-            typer.echo(text, nl=False)
+        emit(text, output)
 
     @app.command()
     def presets(

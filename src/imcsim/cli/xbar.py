@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from imcsim.cli.output import emit
 from imcsim.errors import ConfigError, DataError
 from imcsim.report.io import dumps_json
 
@@ -56,15 +57,8 @@ def _crossbar_and_inputs(weights: Path, inputs: Path, r_in: float | None, r_out:
 
 
 def _emit(text: str, output: Path | None) -> None:
-    """Print ``text``, or write it atomically to ``output`` (its directory must exist) and say so on stderr."""
-    text = text if text.endswith("\n") else text + "\n"
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        from imcsim.report.io import write_atomic
-
-        write_atomic(output, text)
-        typer.echo(f"wrote {output}", err=True)
+    """Print ``text`` or write it atomically to ``output``, always ending in a newline."""
+    emit(text if text.endswith("\n") else text + "\n", output)
 
 
 def _check_format(fmt: str) -> None:
