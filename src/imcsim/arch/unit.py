@@ -10,6 +10,16 @@ layer's outputs straight into the next dense layer on the same unit; converters 
 digital words, so both flags are True for each of its layers. The system computes the flags from the placement and
 hands them to :meth:`Unit.layer_cost`.
 
+Placement policies. ``analog`` marks a unit that computes in the analog domain (IMAC, mixed-signal IMC cores): the
+policies ``dense-to-analog`` and ``all-analog`` send layers to such units, and an analog budget (area, crossbars)
+counts only their layers. A unit without the attribute is taken as analog when it is an analog chain.
+
+Area. :meth:`Unit.area_m2` is the unit's area holding the given layers. When a unit's layer costs report
+``metrics["area_m2"]`` (an analog unit sized by what it maps, whose converters depend on the placement), the system
+sums those figures of the placed run instead, so the area matches the converters actually placed; a unit whose
+layer costs report no area (a digital unit of fixed size) is sized by :meth:`Unit.area_m2`. An analog unit reports
+the arrays a layer occupies as ``metrics["crossbars"]``, which a crossbar budget counts.
+
 Units are registered by *kind* (the name used in system configs and in ``LayerCost.unit``) with a factory that turns
 the unit's typed config into a :class:`Unit`; ``build_unit(kind, config)`` makes one.
 """
@@ -26,7 +36,7 @@ from imcsim.arch.cost import LayerCost
 from imcsim.errors import ConfigError
 from imcsim.workload.layer import Layer
 
-__all__ = ["Placement", "LayerWeights", "Unit", "register_unit", "build_unit", "unit_kinds"]
+__all__ = ["Placement", "LayerWeights", "Unit", "register_unit", "build_unit", "unit_kinds", "is_analog"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,8 @@ class Unit(Protocol):
     Attributes:
         kind: the registered kind (``"systolic"``, ``"cpu"``, ``"imac"``, ``"imc"``); also ``LayerCost.unit``.
         analog_chain: consecutive layers on this unit may pass analog data without converters between them.
+        analog: the unit computes in the analog domain (placement policies send layers to it; analog budgets count
+            it). Optional: :func:`is_analog` falls back to ``analog_chain``.
     """
 
     kind: str
@@ -96,6 +108,11 @@ class Unit(Protocol):
         ...
 
 
+def is_analog(unit: Unit) -> bool:
+    """Whether ``unit`` computes in the analog domain: its ``analog`` attribute, else its ``analog_chain``."""
+    return bool(getattr(unit, "analog", unit.analog_chain))
+
+
 UnitFactory = Callable[[Any], Unit]
 _REGISTRY: dict[str, UnitFactory] = {}
 
@@ -122,7 +139,7 @@ def build_unit(kind: str, config: Any) -> Unit:
 
 
 #: Modules that register a unit on import; a new unit module adds itself here.
-_BUILTIN_MODULES: tuple[str, ...] = ()
+_BUILTIN_MODULES: tuple[str, ...] = ("imcsim.arch.systolic_unit", "imcsim.arch.cpu_unit", "imcsim.arch.imac_unit")
 
 
 def _load_builtin_units() -> None:

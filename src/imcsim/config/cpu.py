@@ -62,6 +62,15 @@ class CPUConfig(ConfigModel):
     bytes_per_weight: int = Field(1, ge=1, description="Bytes per weight (int8 = 1). Source: int8 inference, the "
                                   "TPU/CPU precision of the TPU-IMAC and CPU-IMAC papers.")
     bytes_per_activation: int = Field(1, ge=1, description="Bytes per activation (int8 = 1).")
+    core_area_m2: float = Field(1.4e-6, gt=0, description="Area of one core with its private L2 (m^2). Source: Arm "
+                                "Neoverse N1, the Cortex-A76's infrastructure sibling, about 1.4 mm^2 per core with "
+                                "1 MiB of L2 in TSMC 7 nm (Arm's N1 launch, Feb. 2019); an upper bound for a "
+                                "Cortex-A76 with 256-512 KiB L2. The shared L3 and the interconnect are not counted.")
+
+    @property
+    def area_m2(self) -> float:
+        """Area of the cores a layer is spread over (m^2): ``cores`` x ``core_area_m2``."""
+        return self.cores * self.core_area_m2
 
     @property
     def macs_per_second(self) -> float:

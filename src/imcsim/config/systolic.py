@@ -22,6 +22,15 @@ __all__ = ["SystolicConfig", "Dataflow", "parse_array", "load_systolic_config"]
 
 Dataflow = Literal["os", "ws", "is"]
 
+# Area per PE and per SRAM byte from the TPU v1 floor plan (Jouppi et al., "In-Datacenter Performance Analysis of a
+# Tensor Processing Unit", ISCA 2017, Fig. 2 and Table 2): a die of at most 331 mm^2 in 28 nm, of which the 256 x 256
+# Matrix Multiply Unit takes 24% and the 24 MiB Unified Buffer 29%. Per int8 MAC: 0.24 x 331 mm^2 / 65,536 =
+# 1,212 um^2; per SRAM byte (cells plus periphery): 0.29 x 331 mm^2 / 25,165,824 B = 3.81 um^2. 331 mm^2 is an upper
+# bound, so both are too. Not scaled: at another node multiply by (node / 28 nm)^2 for a first-order estimate.
+_TPU_V1_DIE_M2 = 331e-6
+_TPU_V1_PE_AREA_M2 = 0.24 * _TPU_V1_DIE_M2 / (256 * 256)
+_TPU_V1_SRAM_AREA_M2_PER_BYTE = 0.29 * _TPU_V1_DIE_M2 / (24 * 2**20)
+
 
 class SystolicConfig(ConfigModel):
     """Array geometry, dataflow, scratchpads, DRAM interface, clock and per-access energies of a systolic array.
@@ -82,11 +91,26 @@ class SystolicConfig(ConfigModel):
     dram_write_energy_j_per_byte: float = Field(
         0.0, ge=0, description="DRAM write energy (J/byte). 0 = not modelled; presets cite their values.")
     area_m2: float | None = Field(None, gt=0, description="Die or accelerator area (m^2), when a source gives it.")
+    pe_area_m2: float = Field(
+        _TPU_V1_PE_AREA_M2, gt=0, description="Area of one PE, an int8 MAC with its share of the array's wiring (m^2). "
+        "Default 1.212e-9 m^2 (1,212 um^2, 28 nm): TPU v1's Matrix Multiply Unit, 24% of its <= 331 mm^2 die, over "
+        "65,536 MACs (Jouppi et al., ISCA 2017, Fig. 2); unscaled.")
+    sram_area_m2_per_byte: float = Field(
+        _TPU_V1_SRAM_AREA_M2_PER_BYTE, gt=0, description="Scratchpad area per byte, cells and periphery (m^2/byte). "
+        "Default 3.814e-12 m^2/byte (3.81 um^2, 28 nm): TPU v1's 24 MiB Unified Buffer, 29% of its <= 331 mm^2 die "
+        "(Jouppi et al., ISCA 2017, Fig. 2); unscaled.")
 
     @property
     def pes(self) -> int:
         """Processing elements (MAC units) in the array."""
         return self.rows * self.cols
+
+    @property
+    def array_area_m2(self) -> float:
+        """Area of the PE array and its three scratchpads (m^2): PEs x ``pe_area_m2`` + scratchpad bytes x
+        ``sram_area_m2_per_byte`` (control, DRAM and host interfaces not counted)."""
+        sram = self.ifmap_sram_bytes + self.filter_sram_bytes + self.ofmap_sram_bytes
+        return self.pes * self.pe_area_m2 + sram * self.sram_area_m2_per_byte
 
     @property
     def peak_ops_per_s(self) -> float:
