@@ -401,8 +401,18 @@ class System:
                     and (budget.crossbars is None or label.crossbars <= budget.crossbars))
 
         def pareto(labels: list[_Label]) -> list[_Label]:
+            """The labels no other label matches or beats in every dimension (one per key when keys tie)."""
             labels = sorted(labels, key=lambda lab: lab.key(dims))
+            if len(dims) == 1:
+                return labels[:1]
             kept: list[_Label] = []
+            if len(dims) == 2:  # sorted by the first dimension: keep a label only if it improves the second
+                best = math.inf
+                for lab in labels:
+                    if lab.key(dims)[1] < best:
+                        kept.append(lab)
+                        best = lab.key(dims)[1]
+                return kept
             for lab in labels:
                 k = lab.key(dims)
                 if not any(all(a <= b for a, b in zip(other.key(dims), k)) for other in kept):

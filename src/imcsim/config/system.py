@@ -215,6 +215,9 @@ class SystemConfig(ConfigModel):
         for kind, value in v.items():
             if kind in _FIELD_KINDS:
                 raise ValueError(f"unit '{kind}' has its own field '{kind}', not an entry in unit_configs")
+            if isinstance(value, ConfigModel):  # a config object given in Python: its kind's class is the caller's
+                out[kind] = value
+                continue
             klass = _config_class(kind)
             if isinstance(value, klass):
                 out[kind] = value
