@@ -373,3 +373,18 @@ def test_compare_json_reports_area_per_unit_and_total(capsys):
     assert d["area_by_unit_m2"]["imac"] == pytest.approx(imac_m2, rel=1e-9)
     assert d["area_m2"] == pytest.approx(5.6e-6 + imac_m2, rel=1e-9)
     assert d["baseline_area_m2"] == pytest.approx(5.6e-6, rel=1e-12)
+
+
+def test_auto_honours_a_pinned_activation_by_keeping_its_producer_analog():
+    # act3 pinned to IMAC is only possible when fc1 runs there (absorbed into fc1's neurons): the placements with fc1
+    # elsewhere are refused, not the search. fc1 takes 13 x 4 = 52 crossbars, so a budget of 10 leaves none.
+    net = _lenet5()
+    cfg = SystemConfig(units=("systolic", "cpu", "imac"), systolic=TPU,
+                       placement={"policy": "auto", "objective": "energy", "budget": {"crossbars": 60},
+                                  "layers": {"act3": "imac"}})
+    units = dict(zip((lay.name for lay in net), System(cfg).assign(net)))
+    assert units["fc1"] == "imac" and units["act3"] == "imac"
+    with pytest.raises(ConfigError, match="no placement of the network with its pinned layers fits .*crossbars = 10"):
+        System(cfg.replace(placement=cfg.placement.replace(budget={"crossbars": 10}))).assign(net)
+    with pytest.raises(ConfigError, match="'act3' .*no IMAC dense layer precedes it"):
+        System(cfg.replace(placement=cfg.placement.replace(policy="all-digital"))).assign(net)

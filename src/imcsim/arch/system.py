@@ -424,11 +424,16 @@ class System:
             (None, (0,) * len(self.config.units)): (None, (0,) * len(self.config.units), [start])}
         for i, lay in enumerate(layers):
             nxt: dict[tuple, list] = {}
+            refused: ConfigError | None = None
             for pending, counts, labels in states.values():
                 if lay.kind.has_weights:
                     options = [(kind, False) for kind in cands[i]]
                 else:
-                    options = [self._free_unit(lay, pins.get(i), pending)]
+                    try:  # a pinned MAC-free layer may fit some prefixes and not others: drop those
+                        options = [self._free_unit(lay, pins.get(i), pending)]
+                    except ConfigError as exc:
+                        refused = exc
+                        continue
                 for kind, absorbed in options:
                     if absorbed:
                         new_rows, new_pending, new_counts = [], pending, counts
@@ -441,6 +446,8 @@ class System:
                         continue
                     slot = nxt.setdefault((new_pending, new_counts), [new_pending, new_counts, []])
                     slot[2].extend(grown)
+            if not nxt and refused is not None:
+                raise refused
             states = {key: (p, c, pareto(labs)) for key, (p, c, labs) in nxt.items()}
         best: _Label | None = None
         best_value = math.inf
@@ -455,8 +462,8 @@ class System:
                 if value < best_value:
                     best, best_value = done, value
         if best is None:
-            raise ConfigError(f"placement.budget: no placement of network fits area_m2 = {budget.area_m2!r}, "
-                              f"crossbars = {budget.crossbars!r}")
+            raise ConfigError(f"placement.budget: no placement of the network with its pinned layers fits "
+                              f"area_m2 = {budget.area_m2!r}, crossbars = {budget.crossbars!r}")
         return dict(best.choice)
 
     # ----- the heterogeneous run ----------------------------------------------------------------------------------
