@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from imcsim.arch import cpu, imac, systolic
 from imcsim.arch.cost import LayerCost
@@ -388,3 +390,17 @@ def test_auto_honours_a_pinned_activation_by_keeping_its_producer_analog():
         System(cfg.replace(placement=cfg.placement.replace(budget={"crossbars": 10}))).assign(net)
     with pytest.raises(ConfigError, match="'act3' .*no IMAC dense layer precedes it"):
         System(cfg.replace(placement=cfg.placement.replace(policy="all-digital"))).assign(net)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(sizes=st.lists(st.integers(8, 150), min_size=3, max_size=5),
+       units=st.sampled_from([("systolic", "imac"), ("systolic", "cpu", "imac"), ("cpu", "imac")]),
+       objective=st.sampled_from(["latency", "energy", "edp"]),
+       budget=st.one_of(st.just({}), st.builds(lambda n: {"crossbars": n}, st.integers(0, 30)),
+                        st.builds(lambda a: {"area_m2": a}, st.floats(1e-10, 3e-9))))
+def test_auto_equals_brute_force_on_random_mlps(sizes, units, objective, budget):
+    net = _mlp(tuple(sizes))
+    cfg = SystemConfig(units=units, systolic=TPU, imac=_SMALL_ADC,
+                       placement={"policy": "auto", "objective": objective, "budget": budget})
+    best, _ = _brute_force(cfg, net)
+    assert _OBJECTIVE[objective](System(cfg).run(net)) == pytest.approx(best, rel=1e-12)
