@@ -139,7 +139,11 @@ def build_unit(kind: str, config: Any) -> Unit:
 
 
 #: Modules that register a unit on import; a new unit module adds itself here.
-_BUILTIN_MODULES: tuple[str, ...] = ("imcsim.arch.systolic_unit", "imcsim.arch.cpu_unit", "imcsim.arch.imac_unit")
+_BUILTIN_MODULES: tuple[str, ...] = (
+    "imcsim.arch.systolic_unit",
+    "imcsim.arch.cpu_unit",
+    "imcsim.arch.imac_unit",
+)
 
 
 def _load_builtin_units() -> None:
