@@ -122,7 +122,7 @@ def build_unit(kind: str, config: Any) -> Unit:
 
 
 #: Modules that register a unit on import; a new unit module adds itself here.
-_BUILTIN_MODULES: tuple[str, ...] = ()
+_BUILTIN_MODULES: tuple[str, ...] = ("imcsim.arch.imc",)
 
 
 def _load_builtin_units() -> None:
