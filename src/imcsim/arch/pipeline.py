@@ -248,9 +248,10 @@ class PipelineResult:
 
 
 def _depends(layer: Layer) -> dict:
+    """How the layer's pixels wait for its producers (for scripts that recompute the schedule from JSON)."""
     win = _window(layer)
     if win is None or layer.kind == LayerKind.GEMM:
-        return {"kind": "all"}
+        return {"kind": "all", "out_hw": [layer.out_h, layer.out_w]}
     kh, kw, sh, sw, ph, pw = win
     return {"kind": "window", "kernel": [kh, kw], "stride": [sh, sw], "padding": [ph, pw],
             "out_hw": [layer.out_h, layer.out_w]}
@@ -316,6 +317,7 @@ def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
     start, finish, stage, _ = schedule(network, costs, copies, dataflow)
     prods = producers(network)
     act = cfg.activation_bytes
+    tiny = 1e-12 * float(finish.max())  # waits below this are rounding in the sums of start times
     stages = []
     for li, (lay, cost) in enumerate(zip(network.layers, costs)):
         if dataflow == "pixel":
@@ -327,7 +329,8 @@ def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
             first = min((start[pi] for pi in prods[li]), default=0.0)
         names = tuple(network.layers[pi].name for pi in prods[li])
         stages.append(StageResult(cost, int(copies[li]), float(stage[li]), float(start[li]), float(finish[li]),
-                                  float(buf), float(max(start[li] - first, 0.0)), names, _depends(lay)))
+                                  float(buf), float(wait if (wait := start[li] - first) > tiny else 0.0), names,
+                                  _depends(lay)))
     if dataflow == "pixel":
         memory = float(sum(s.buffer_bytes for s in stages))
         bottleneck = float(stage.max())
