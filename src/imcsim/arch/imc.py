@@ -89,6 +89,10 @@ def map_layer(layer: Layer, cfg: IMCConfig) -> LayerMapping:
     groups, k, n = g.groups, g.k, g.n
     r, c = cfg.rows, cfg.cols
     nw = n * cfg.slices
+    busiest_adc = math.ceil(min(c, groups * nw) / cfg.adcs_per_array)
+    if groups == 1:  # one block: ceil(K / R) x ceil(N slices / C) arrays
+        rt, ct = math.ceil(k / r), math.ceil(nw / c)
+        return LayerMapping(1, k, nw, rt * ct, k * nw, rt * ct * r * c, k * ct, nw * rt, busiest_adc, (rt - 1) * n)
     # Row tiles of the block-diagonal matrix; for each, the groups whose rows it holds and the column tiles those
     # groups' columns touch (a contiguous run, since group g's columns follow group g - 1's).
     row_tiles = math.ceil(groups * k / r)
@@ -103,8 +107,6 @@ def map_layer(layer: Layer, cfg: IMCConfig) -> LayerMapping:
     row_tiles_per_group = _tiles_spanned(gi * k, k, r)    # arrays a group's columns are read from, per column tile
     rows_driven = int(np.sum(k * col_tiles_per_group))
     cols_read = int(np.sum(nw * row_tiles_per_group))
-    busiest_cols = min(c, groups * nw)
-    busiest_adc = math.ceil(min(busiest_cols, c) / cfg.adcs_per_array)
     psum_adds = int(np.sum((row_tiles_per_group - 1) * n))
     cells_used = groups * k * nw
     return LayerMapping(groups, k, nw, arrays, cells_used, arrays * r * c, rows_driven, cols_read, busiest_adc,

@@ -100,6 +100,11 @@ def _finish_times(ready: np.ndarray, copies: int, t: float) -> np.ndarray:
     """finish[q] = max(ready[q], finish[q - copies]) + t, vectorised: along each copy's pixels j = 0, 1, ...
     finish_j = (j + 1) t + max_{i <= j} (ready_i - i t)."""
     p = ready.size
+    if copies >= p:  # every pixel on its own copy
+        return ready + t
+    if copies == 1:
+        j = np.arange(p, dtype=float) * t
+        return np.maximum.accumulate(ready - j) + j + t
     rounds = math.ceil(p / copies)
     padded = np.full(rounds * copies, -np.inf)
     padded[:p] = ready
@@ -270,9 +275,10 @@ def _line_buffer_values(layer: Layer) -> int:
     return ((kh - 1) * layer.in_w + kw) * layer.in_c * max(operands, 1)
 
 
-def schedule(network: Network, costs: Sequence[LayerCost], copies: Sequence[int],
-             dataflow: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-    """(start_s, finish_s, stage_time_s) per layer and each layer's pixel finish times, under ``dataflow``."""
+def schedule(network: Network, costs: Sequence[LayerCost], copies: Sequence[int], dataflow: str,
+             prods: list[list[int]] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(start_s, finish_s, stage_time_s) per layer and each layer's pixel finish times, under ``dataflow``
+    (``prods``: :func:`producers` of the network, when already known)."""
     if dataflow not in DATAFLOWS:
         raise ConfigError(f"pipeline = {dataflow!r}: expected one of {', '.join(DATAFLOWS)}")
     layers = network.layers
@@ -284,19 +290,23 @@ def schedule(network: Network, costs: Sequence[LayerCost], copies: Sequence[int]
         finish = np.cumsum(stage)
         start = finish - stage
         return start, finish, stage, []
-    prods = producers(network)
+    prods = producers(network) if prods is None else prods
     fins: list[np.ndarray] = []
+    last = np.empty(len(layers))
     for li, lay in enumerate(layers):
         ready = np.zeros(p[li])
         for pi in prods[li]:
-            dep = dependency_pixels(lay, layers[pi])
-            if dep is None or fins[pi].size != layers[pi].out_h * layers[pi].out_w:
-                ready = np.maximum(ready, fins[pi].max())
+            prod = layers[pi]
+            if fins[pi].size != prod.out_h * prod.out_w or _window(lay) is None or lay.kind == LayerKind.GEMM:
+                ready = np.maximum(ready, last[pi])
+            elif _window(lay) == (1, 1, 1, 1, 0, 0) and (prod.out_h, prod.out_w) == (lay.out_h, lay.out_w):
+                ready = np.maximum(ready, fins[pi])  # pixel for pixel (activations, residual additions)
             else:
-                ready = np.maximum(ready, fins[pi][dep])
+                ready = np.maximum(ready, fins[pi][dependency_pixels(lay, prod)])
         fins.append(_finish_times(ready, int(d[li]), float(t[li])))
-    start = np.array([float(np.min(f - tl)) for f, tl in zip(fins, t)])
-    finish = np.array([float(f.max()) for f in fins])
+        last[li] = fins[-1].max()
+    start = np.array([float(f.min()) for f in fins]) - t
+    finish = last
     return start, finish, stage, fins
 
 
@@ -314,8 +324,8 @@ def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
     pix = [int(c.metrics["pixels"]) for c in costs]
     tpix = [float(c.metrics["pixel_time_s"]) for c in costs]
     copies = plan_copies(duplication, arrays, pix, tpix, cfg.chip_arrays)
-    start, finish, stage, _ = schedule(network, costs, copies, dataflow)
     prods = producers(network)
+    start, finish, stage, _ = schedule(network, costs, copies, dataflow, prods)
     act = cfg.activation_bytes
     tiny = 1e-12 * float(finish.max())  # waits below this are rounding in the sums of start times
     stages = []
