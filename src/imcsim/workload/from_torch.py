@@ -30,8 +30,8 @@ no MAC layer (batch-norm scale and shift, ...) are counted in ``Network.meta["ot
 uses each of its modules once. ``meta`` also holds ``"params_total"`` (that sum) and ``"model_class"``.
 
 Each layer records the layers it reads in ``Layer.extra["inputs"]`` (names, in argument order; ``[]`` when it reads
-only the network input; nodes that make no layer, such as dropout, pass their operands' producers on), so that a
-residual addition names both of its branches.
+only the network input; nodes that make no layer, such as dropout or ``chunk``, pass their operands' producers on,
+and shape arithmetic such as ``x.size(0)`` carries none), so that a residual addition names both of its branches.
 """
 
 from __future__ import annotations
@@ -156,8 +156,10 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
             layer.extra["inputs"] = list(reads)
             layers.append(layer)
             sources[node] = (layer.name,)
-        else:  # a no-op or a Python value passes its operands' sources on
+        elif node.meta.get("tensor_meta") is not None:  # a no-op or a split passes its operands' producers on
             sources[node] = reads
+        else:  # a Python value (x.size(0)) carries no data
+            sources[node] = ()
 
     meta = {"other_params": other_params, "params_total": sum(p.numel() for p in model.parameters()),
             "model_class": type(model).__name__}
