@@ -209,7 +209,8 @@ class StageResult:
 
     def to_dict(self) -> dict:
         m = self.cost.metrics
-        return {"name": self.name, "unit": self.cost.unit, "arrays": int(m["arrays"]), "copies": self.copies,
+        return {"name": self.name, "unit": self.cost.unit, "engine": "crossbar" if m["arrays"] else "post",
+                "arrays": int(m["arrays"]), "copies": self.copies,
                 "pixels": int(m["pixels"]), "pixel_time_s": m["pixel_time_s"], "stage_time_s": self.stage_time_s,
                 "start_s": self.start_s, "finish_s": self.finish_s, "energy_j": self.cost.energy_j,
                 "inputs": list(self.inputs), "depends": self.depends, "buffer_bytes": self.buffer_bytes,

@@ -33,12 +33,8 @@ def render_map(res: PipelineResult, fmt: str = "table") -> str:
     split = render([{"part": k, "energy_j": v, "share": v / total} for k, v in res.energy_split().items()],
                    [Column("part"), Column("energy_j", "energy", "si", "J"), Column("share", "share", "fraction")],
                    "table", title="energy split")
-    rows = []
-    for s in res.stages:
-        r = s.to_dict()
-        r["kind"] = "crossbar" if r["arrays"] else "post"
-        rows.append(r)
-    layers = render(rows, [Column("name", "layer"), Column("kind", "engine"), Column("arrays", "arrays", "count"),
+    rows = [s.to_dict() for s in res.stages]
+    layers = render(rows, [Column("name", "layer"), Column("engine", "engine"), Column("arrays", "arrays", "count"),
                            Column("copies", "copies", "count"), Column("pixels", "pixels", "count"),
                            Column("pixel_time_s", "t/pixel", "si", "s"), Column("stage_time_s", "stage", "si", "s"),
                            Column("start_s", "start", "si", "s"), Column("finish_s", "finish", "si", "s"),
