@@ -21,7 +21,8 @@ layer before it (a chain, as in topology files).
 Activation memory: ``pixel`` holds a line buffer of ((k_h - 1) W_in + k_w) C_in values per windowed layer (the
 whole input vector for a dense layer; nothing for a reshape); ``layer`` holds the largest input plus output map of
 one layer (tensors kept alive for later residual additions are not counted). Duplication copies weights only: the
-post-processing unit runs each MAC-free layer once.
+post-processing unit runs each MAC-free layer once. Energy depends on neither the dataflow nor the copies: the same
+MVMs run and the same activations are read and written either way.
 """
 
 from __future__ import annotations
