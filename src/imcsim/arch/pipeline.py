@@ -66,12 +66,6 @@ def producers(network: Network) -> list[list[int]]:
     return out
 
 
-def _pixels_of(layer: Layer) -> int:
-    from imcsim.arch.imc import pixels
-
-    return pixels(layer)
-
-
 def _window(layer: Layer) -> tuple[int, int, int, int, int, int] | None:
     """(k_h, k_w, s_h, s_w, p_h, p_w) of a layer that reads a spatial window of its producer; None when it waits for
     its producer's whole output (dense, GEMM, reshape)."""
