@@ -3,7 +3,10 @@ time against hand calculations, ISAAC's Table 6 component powers, the ADC floor,
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imcsim.arch.imc import IMCUnit, imc_layer_cost, map_layer
 from imcsim.arch.unit import Unit, build_unit, unit_kinds
@@ -68,7 +71,7 @@ def test_dense_layer_energy_and_time_by_hand():
     assert m["energy_dac_j"] == pytest.approx(16 * 100 * 4e-3 * 100e-9 / 1024)  # ISAAC DACs, 4 mW / 1024 / 100 ns
     g_mean = (1 / 5e3 + 1 / 15e3) / 2
     assert m["energy_crossbar_j"] == pytest.approx(16 * 100 * 80 * 0.5 * 0.01657**2 * g_mean * 100e-9)
-    assert m["energy_shift_add_j"] == pytest.approx(16 * 80 * 0.05e-12)
+    assert m["energy_shift_add_j"] == pytest.approx(16 * 80 * 0.2e-3 / (8 * 1.28e9))  # ISAAC: 0.2 mW per 8 ADCs
     assert m["energy_buffer_j"] == pytest.approx((100 + 10) * 2 * 2.5e-12)
     assert c.energy_j == pytest.approx(sum(m[f"energy_{k}_j"] for k in
                                            ("crossbar", "dac", "adc", "shift_add", "buffer", "post")))
@@ -144,3 +147,29 @@ def test_load_imc_refuses_other_presets_and_bad_values():
         load_imc("nope")
     with pytest.raises(ValueError, match="cols_per_adc"):
         IMCConfig(cols_per_adc=256)
+
+
+# ----- the block-diagonal mapping against brute force ---------------------------------------------------------------
+
+
+@settings(max_examples=120, deadline=None)
+@given(groups=st.integers(1, 9), cin_g=st.integers(1, 6), cout_g=st.integers(1, 6), k=st.sampled_from([1, 3]),
+       rows=st.integers(2, 40), cols=st.integers(2, 40), cell_bits=st.sampled_from([1, 2, 4]))
+def test_block_diagonal_mapping_equals_brute_force(groups, cin_g, cout_g, k, rows, cols, cell_bits):
+    cfg = IMCConfig(rows=rows, cols=cols, cols_per_adc=1, cell_bits=cell_bits, weight_bits=8, encoding="offset")
+    layer = Layer.conv2d("c", (5, 5), groups * cin_g, groups * cout_g, k, 1, k // 2, groups=groups)
+    kr, nw = k * k * cin_g, cout_g * cfg.slices
+    occupied = np.zeros((groups * kr, groups * nw), dtype=bool)  # the block-diagonal weight-slice matrix
+    for g in range(groups):
+        occupied[g * kr:(g + 1) * kr, g * nw:(g + 1) * nw] = True
+    arrays = rows_driven = cols_read = 0
+    for r0 in range(0, occupied.shape[0], rows):
+        for c0 in range(0, occupied.shape[1], cols):
+            tile = occupied[r0:r0 + rows, c0:c0 + cols]
+            if tile.any():
+                arrays += 1
+                rows_driven += int(tile.any(axis=1).sum())
+                cols_read += int(tile.any(axis=0).sum())
+    m = map_layer(layer, cfg)
+    assert (m.arrays, m.rows_driven, m.cols_read) == (arrays, rows_driven, cols_read)
+    assert m.cells_used == int(occupied.sum())

@@ -90,9 +90,9 @@ class IMCConfig(ConfigModel):
     cell_area_m2: float = Field(0.0002e-6 / (8 * 128 * 128), gt=0, description="Area of one cell (m^2), device pair "
                                 "included for differential encoding. Source: ISAAC Table 6, 8 crossbars of 128 x 128 "
                                 "in 0.0002 mm^2 = 1.53e-15 m^2 per cell.")
-    shift_add_energy_j: float = Field(0.05e-12, gt=0, description="Energy of one digital shift-and-add (J). Source: "
-                                      "Horowitz, ISSCC 2014, 45 nm: 0.03 pJ per 8-bit and 0.1 pJ per 32-bit add; "
-                                      "0.05 pJ for a 16-bit add, interpolated.")
+    shift_add_energy_j: float = Field(0.2e-3 / (8 * 1.28e9), gt=0, description="Energy of one digital "
+                                      "shift-and-add (J), one per ADC conversion. Source: ISAAC Table 6, 4 shift-add "
+                                      "units at 0.2 mW per IMA serve its 8 ADCs' 10.24 G conversions/s: 0.0195 pJ.")
     shift_add_area_m2: float = Field(0.00024e-6 / 8, ge=0, description="Shift-and-add area per crossbar array (m^2). "
                                      "Source: ISAAC Table 6, 4 S+A units in 0.00024 mm^2 per 8 crossbars.")
     post_energy_per_op_j: float = Field(0.1e-12, gt=0, description="Energy of one post-processing element "
