@@ -97,3 +97,23 @@ def test_map_user_errors_exit_2_with_one_line(capsys, argv, words):
     code, out, err = _run(capsys, "map", "--model", "lenet5", *argv)
     assert code == 2
     assert err.count("\n") == 1 and all(w in err for w in words), err
+
+
+def test_map_a_deployment_maps_its_network(capsys, tmp_path):
+    import numpy as np
+
+    from imcsim.train.deploy import DeployedLayer, Deployment, save_deployment
+
+    layers = [DeployedLayer(name, "linear", "imac", "ternary", np.zeros((o, i)), np.zeros(o))
+              for name, i, o in (("fc1", 400, 120), ("fc2", 120, 84), ("fc3", 84, 10))]
+    dep = Deployment(model="lenet5", target="tpu-imac", input_shape=(1, 28, 28), dataset="mnist", layers=layers,
+                     config={})
+    save_deployment(dep, tmp_path / "dep")
+    code, out, err = _run(capsys, "map", "--deployment", str(tmp_path / "dep"), "--arch", "isaac", "-f", "json")
+    assert code == 0, err
+    code2, out2, _ = _run(capsys, "map", "--model", "lenet5", "--arch", "isaac", "-f", "json")
+    a, b = json.loads(out), json.loads(out2)
+    assert [r["name"] for r in a["layers"]] == [r["name"] for r in b["layers"]]
+    assert a["latency_s"] == b["latency_s"] and a["cores"] == b["cores"]
+    # fc1: 400 inputs on 128 rows -> 4 row tiles; 120 outputs x 8 slices = 960 columns -> 8 column tiles
+    assert {r["name"]: r["arrays"] for r in a["layers"]}["fc1"] == 32
