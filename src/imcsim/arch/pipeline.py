@@ -98,8 +98,13 @@ def _finish_times(ready: np.ndarray, copies: int, t: float) -> np.ndarray:
     if copies >= p:  # every pixel on its own copy
         return ready + t
     if copies == 1:
-        j = np.arange(p, dtype=float) * t
-        return np.maximum.accumulate(ready - j) + j + t
+        j = np.arange(p, dtype=float)
+        j *= t
+        out = ready - j
+        np.maximum.accumulate(out, out=out)
+        out += j
+        out += t
+        return out
     rounds = math.ceil(p / copies)
     padded = np.full(rounds * copies, -np.inf)
     padded[:p] = ready
@@ -288,22 +293,25 @@ def schedule(network: Network, costs: Sequence[LayerCost], copies: Sequence[int]
         return start, finish, stage, []
     prods = producers(network) if prods is None else prods
     fins: list[np.ndarray] = []
-    last = np.empty(len(layers))
+    first, last = np.empty(len(layers)), np.empty(len(layers))
     for li, lay in enumerate(layers):
-        ready = np.zeros(p[li])
+        win = _window(lay)
+        ready = None
         for pi in prods[li]:
             prod = layers[pi]
-            if fins[pi].size != prod.out_h * prod.out_w or _window(lay) is None or lay.kind == LayerKind.GEMM:
-                ready = np.maximum(ready, last[pi])
-            elif _window(lay) == (1, 1, 1, 1, 0, 0) and (prod.out_h, prod.out_w) == (lay.out_h, lay.out_w):
-                ready = np.maximum(ready, fins[pi])  # pixel for pixel (activations, residual additions)
+            if fins[pi].size != prod.out_h * prod.out_w or win is None or lay.kind == LayerKind.GEMM:
+                need = np.full(p[li], last[pi])
+            elif win == (1, 1, 1, 1, 0, 0) and (prod.out_h, prod.out_w) == (lay.out_h, lay.out_w):
+                need = fins[pi]  # pixel for pixel (activations, residual additions)
             else:
-                ready = np.maximum(ready, fins[pi][dependency_pixels(lay, prod)])
-        fins.append(_finish_times(ready, int(d[li]), float(t[li])))
-        last[li] = fins[-1].max()
-    start = np.array([float(f.min()) for f in fins]) - t
-    finish = last
-    return start, finish, stage, fins
+                need = fins[pi][dependency_pixels(lay, prod)]
+            ready = need if ready is None else np.maximum(ready, need)
+        dl = int(d[li])
+        f = _finish_times(np.zeros(p[li]) if ready is None else ready, dl, float(t[li]))
+        fins.append(f)
+        # f[q] >= f[q - d] + t: the earliest finish is among the first d pixels, the latest among the last d
+        first[li], last[li] = f[:dl].min(), f[-dl:].max()
+    return first - t, last, stage, fins
 
 
 def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
