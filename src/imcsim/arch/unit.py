@@ -143,6 +143,7 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "imcsim.arch.systolic_unit",
     "imcsim.arch.cpu_unit",
     "imcsim.arch.imac_unit",
+    "imcsim.arch.imc",
 )
 
 

@@ -23,6 +23,7 @@ _COMMAND_MODULES = [
     "compare",
     "train",
     "evaluate",
+    "map",
 ]
 
 app = typer.Typer(

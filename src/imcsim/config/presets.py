@@ -29,6 +29,7 @@ KINDS: dict[str, str] = {
     "cpu": "imcsim.config.cpu:CPUConfig",
     "imac": "imcsim.config.imac:IMACConfig",
     "system": "imcsim.config.system:SystemConfig",
+    "imc": "imcsim.config.imc:IMCConfig",
 }
 
 

@@ -28,6 +28,10 @@ Output shapes are torch's (they are read from shape propagation, not recomputed)
 no MAC layer (batch-norm scale and shift, ...) are counted in ``Network.meta["other_params"]``, so that
 ``network.weights + network.meta["other_params"] == sum(p.numel() for p in model.parameters())`` for a model that
 uses each of its modules once. ``meta`` also holds ``"params_total"`` (that sum) and ``"model_class"``.
+
+Each layer records the layers it reads in ``Layer.extra["inputs"]`` (names, in argument order; ``[]`` when it reads
+only the network input; nodes that make no layer, such as dropout or ``chunk``, pass their operands' producers on,
+and shape arithmetic such as ``x.size(0)`` carries none), so that a residual addition names both of its branches.
 """
 
 from __future__ import annotations
@@ -127,6 +131,7 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
     other_params = 0
     counted: set[int] = set()
     calls: dict[str, int] = {}
+    sources: dict[fx.Node, tuple[str, ...]] = {}  # node -> the layers whose outputs it carries
     for node in gm.graph.nodes:
         if node.op in ("placeholder", "output", "get_attr"):
             continue
@@ -145,8 +150,16 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
             layer = _method_layer(node, _unique(node.name, calls))
         else:  # pragma: no cover - fx has no other node kinds
             raise ModelError(f"unsupported op '{node.op}' at node '{node.name}'")
+        reads = tuple(dict.fromkeys(n for a in _flat_args(node) if isinstance(a, fx.Node)
+                                    for n in sources.get(a, ())))
         if layer is not None:
+            layer.extra["inputs"] = list(reads)
             layers.append(layer)
+            sources[node] = (layer.name,)
+        elif node.meta.get("tensor_meta") is not None:  # a no-op or a split passes its operands' producers on
+            sources[node] = reads
+        else:  # a Python value (x.size(0)) carries no data
+            sources[node] = ()
 
     meta = {"other_params": other_params, "params_total": sum(p.numel() for p in model.parameters()),
             "model_class": type(model).__name__}

@@ -1,0 +1,372 @@
+"""Scheduling a network over IMC cores in time: layer by layer, or pixel by pixel with every layer resident on its own
+arrays (Dazzi et al. 2021; ISAAC; MNSIM 2.0), with weight duplication (NeuroSim's rule, or greedy within a budget).
+
+The canonical rule (issue 10), which ``tests/test_arch_pipeline.py`` checks against an event-driven simulator:
+
+* layer l has ``pixel_time_s`` t_l (:func:`imcsim.arch.imc.imc_layer_cost`) and ``copies`` d_l; its P_l output pixels
+  are produced in row-major order, pixel q on copy q mod d_l;
+* ``pixel`` dataflow: pixel (i, j) may start when each producer has finished its input pixel at row
+  min(s_h i + k_h - 1 - p_h, H_in - 1), column min(s_w j + k_w - 1 - p_w, W_in - 1) (clipped at 0; the bottom-right
+  of the receptive field on the producer's output grid; activations, batch norm and residual additions are 1 x 1
+  windows) and when pixel q - d_l of its own layer has finished; it finishes t_l later. A dense, GEMM or reshape
+  layer waits for all of its producer's pixels; the network input is all present at time 0. First-image latency is
+  the last finish; throughput is 1 / max_l ceil(P_l / d_l) t_l;
+* ``layer`` dataflow: one layer at a time in network order, stage time ceil(P_l / d_l) t_l, latency their sum,
+  throughput 1 / latency.
+
+Producers come from ``Layer.extra["inputs"]`` (names of the layers whose outputs a layer reads, ``[]`` for the
+network input; :func:`imcsim.workload.from_torch.from_torch` records them); a layer without that entry reads the
+layer before it (a chain, as in topology files).
+
+Activation memory: ``pixel`` holds a line buffer of ((k_h - 1) W_in + k_w) C_in values per windowed layer (the
+whole input vector for a dense layer; nothing for a reshape); ``layer`` holds the largest input plus output map of
+one layer (tensors kept alive for later residual additions are not counted). Duplication copies weights only: the
+post-processing unit runs each MAC-free layer once. Energy depends on neither the dataflow nor the copies: the same
+MVMs run and the same activations are read and written either way.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imcsim.arch.cost import LayerCost
+from imcsim.arch.imc import ENERGY_PARTS, imc_layer_cost
+from imcsim.config.imc import IMCConfig
+from imcsim.errors import ConfigError
+from imcsim.workload.layer import Layer, LayerKind
+from imcsim.workload.network import Network
+
+__all__ = ["DATAFLOWS", "StageResult", "PipelineResult", "producers", "dependency_pixels", "parse_duplication",
+           "plan_copies", "schedule", "run_pipeline", "tradeoff"]
+
+DATAFLOWS = ("layer", "pixel")
+
+
+def producers(network: Network) -> list[list[int]]:
+    """For each layer, the indices of the layers it reads (``[]`` = the network input only)."""
+    index = {lay.name: i for i, lay in enumerate(network.layers)}
+    out: list[list[int]] = []
+    for i, lay in enumerate(network.layers):
+        names = lay.extra.get("inputs")
+        if names is None:
+            out.append([i - 1] if i > 0 else [])
+            continue
+        found = []
+        for n in names:
+            if n not in index or index[n] >= i:
+                raise ConfigError(f"network '{network.name}': layer '{lay.name}' reads '{n}', which is not an "
+                                  f"earlier layer")
+            found.append(index[n])
+        out.append(sorted(set(found)))
+    return out
+
+
+def _window(layer: Layer) -> tuple[int, int, int, int, int, int] | None:
+    """(k_h, k_w, s_h, s_w, p_h, p_w) of a layer that reads a spatial window of its producer; None when it waits for
+    its producer's whole output (dense, GEMM, reshape)."""
+    if layer.kind in (LayerKind.CONV2D, LayerKind.POOL):
+        return layer.kernel_h, layer.kernel_w, layer.stride_h, layer.stride_w, layer.pad_h, layer.pad_w
+    if layer.kind == LayerKind.ELEMENTWISE:
+        return 1, 1, 1, 1, 0, 0
+    return None
+
+
+def dependency_pixels(layer: Layer, producer: Layer) -> np.ndarray | None:
+    """For each output pixel of ``layer`` (row-major), the index of the producer pixel it waits for; None when it
+    waits for all of them."""
+    win = _window(layer)
+    if win is None or layer.kind == LayerKind.GEMM or producer.kind == LayerKind.GEMM:
+        return None
+    kh, kw, sh, sw, ph, pw = win
+    h_in, w_in = producer.out_h, producer.out_w
+    i = np.arange(layer.out_h, dtype=np.int64)
+    j = np.arange(layer.out_w, dtype=np.int64)
+    rows = np.clip(sh * i + kh - 1 - ph, 0, h_in - 1)
+    cols = np.clip(sw * j + kw - 1 - pw, 0, w_in - 1)
+    return (rows[:, None] * w_in + cols[None, :]).ravel()
+
+
+def _finish_times(ready: np.ndarray, copies: int, t: float) -> np.ndarray:
+    """finish[q] = max(ready[q], finish[q - copies]) + t, vectorised: along each copy's pixels j = 0, 1, ...
+    finish_j = (j + 1) t + max_{i <= j} (ready_i - i t)."""
+    p = ready.size
+    if copies >= p:  # every pixel on its own copy
+        return ready + t
+    if copies == 1:
+        j = np.arange(p, dtype=float)
+        j *= t
+        out = ready - j
+        np.maximum.accumulate(out, out=out)
+        out += j
+        out += t
+        return out
+    rounds = math.ceil(p / copies)
+    padded = np.full(rounds * copies, -np.inf)
+    padded[:p] = ready
+    grid = padded.reshape(rounds, copies)
+    j = np.arange(rounds, dtype=float)[:, None]
+    fin = (j + 1) * t + np.maximum.accumulate(grid - j * t, axis=0)
+    return fin.ravel()[:p]
+
+
+def parse_duplication(policy: str) -> tuple[str, int | None]:
+    """``none`` / ``balanced`` / ``budget:N`` -> (name, N); ConfigError naming the value otherwise."""
+    text = str(policy).strip()
+    if text in ("none", "balanced"):
+        return text, None
+    if text.startswith("budget:"):
+        try:
+            n = int(text.partition(":")[2])
+        except ValueError:
+            n = 0
+        if n >= 1:
+            return "budget", n
+    raise ConfigError(f"duplication = {policy!r}: expected none, balanced or budget:N with N a positive number of "
+                      f"crossbar arrays")
+
+
+def plan_copies(policy: str, arrays: Sequence[int], pixels: Sequence[int], pixel_time_s: Sequence[float],
+                chip_arrays: int) -> np.ndarray:
+    """Weight copies per layer (1 for layers without arrays).
+
+    * ``none``: one copy each.
+    * ``balanced``: copies in proportion to output pixels (NeuroSim's rule: feature-map area), d_l = ceil(P_l / q)
+      for the smallest pixel quantum q whose copies fit ``chip_arrays``; one copy each when even that does not fit.
+    * ``budget:N``: from one copy each, give the next copy to the slowest stage (ceil(P / d) t) while its arrays
+      fit in N arrays in all; stop when the slowest stage cannot grow.
+    """
+    name, budget = parse_duplication(policy)
+    a = np.asarray(arrays, dtype=np.int64)
+    p = np.asarray(pixels, dtype=np.int64)
+    t = np.asarray(pixel_time_s, dtype=float)
+    d = np.ones(a.size, dtype=np.int64)
+    dup = a > 0
+    if name == "none" or not dup.any():
+        return d
+    if name == "balanced":
+        limit = chip_arrays
+        if int(a.sum()) > limit:
+            return d
+        lo, hi = 1, int(p[dup].max())  # S(q) = sum ceil(P / q) A is non-increasing in q; S(hi) = sum A fits
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if int(np.sum(-(-p[dup] // mid) * a[dup])) <= limit:
+                hi = mid
+            else:
+                lo = mid + 1
+        d[dup] = -(-p[dup] // lo)
+        return d
+    used = int(a.sum())
+    if used > budget:
+        return d
+    heap = [(-float(p[i] * t[i]), i) for i in np.flatnonzero(dup)]
+    heapq.heapify(heap)
+    # a MAC-free stage slower than every weight stage caps throughput whatever the copies
+    floor = max((float(p[i] * t[i]) for i in np.flatnonzero(~dup)), default=0.0)
+    while heap:
+        neg, i = heap[0]
+        if -neg <= floor or used + a[i] > budget or d[i] >= p[i]:
+            break
+        d[i] += 1
+        used += int(a[i])
+        heapq.heapreplace(heap, (-float(math.ceil(p[i] / d[i]) * t[i]), i))
+    return d
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One layer in the schedule (SI units).
+
+    Attributes:
+        cost: the layer on one copy (:func:`imcsim.arch.imc.imc_layer_cost`); energy does not depend on copies.
+        copies: weight copies d_l.
+        stage_time_s: ceil(P / d) t, the time the layer is busy per image.
+        start_s, finish_s: first pixel's start and last finish of the first image.
+        buffer_bytes: activation memory this layer holds in the dataflow (line buffer or whole maps).
+        wait_s: time from its producers' first output (time 0 for the network input) to its own start: the stall
+            its buffer causes.
+        inputs: names of the layers it reads.
+    """
+
+    cost: LayerCost
+    copies: int
+    stage_time_s: float
+    start_s: float
+    finish_s: float
+    buffer_bytes: float
+    wait_s: float
+    inputs: tuple[str, ...]
+    depends: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.cost.name
+
+    def to_dict(self) -> dict:
+        m = self.cost.metrics
+        return {"name": self.name, "unit": self.cost.unit, "engine": "crossbar" if m["arrays"] else "post",
+                "arrays": int(m["arrays"]), "copies": self.copies,
+                "pixels": int(m["pixels"]), "pixel_time_s": m["pixel_time_s"], "stage_time_s": self.stage_time_s,
+                "start_s": self.start_s, "finish_s": self.finish_s, "energy_j": self.cost.energy_j,
+                "inputs": list(self.inputs), "depends": self.depends, "buffer_bytes": self.buffer_bytes,
+                "wait_s": self.wait_s, "cell_utilization": m["cell_utilization"],
+                "wasted_cells": int(m["wasted_cells"]),
+                "energy_split_j": {k: m[f"energy_{k}_j"] for k in ENERGY_PARTS}}
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """A network scheduled on an IMC core type (SI units)."""
+
+    network: str
+    arch: str
+    dataflow: str
+    duplication: str
+    stages: tuple[StageResult, ...]
+    latency_s: float
+    throughput_ips: float
+    energy_j: float
+    area_m2: float
+    activation_memory_bytes: float
+    cores: int
+    chip_arrays: int
+
+    @property
+    def fits(self) -> bool:
+        """Whether every copy of every layer's arrays fits on one chip (``chip_arrays``)."""
+        return self.cores <= self.chip_arrays
+
+    def energy_split(self) -> dict[str, float]:
+        return {k: float(sum(s.cost.metrics[f"energy_{k}_j"] for s in self.stages)) for k in ENERGY_PARTS}
+
+    def to_dict(self) -> dict:
+        return {"network": self.network, "arch": self.arch, "pipeline": self.dataflow,
+                "duplication": self.duplication, "latency_s": self.latency_s, "throughput_ips": self.throughput_ips,
+                "energy_j": self.energy_j, "area_m2": self.area_m2,
+                "activation_memory_bytes": self.activation_memory_bytes, "cores": self.cores,
+                "chip_arrays": self.chip_arrays, "fits": self.fits, "energy_split_j": self.energy_split(),
+                "layers": [s.to_dict() for s in self.stages]}
+
+
+def _depends(layer: Layer) -> dict:
+    """How the layer's pixels wait for its producers (for scripts that recompute the schedule from JSON)."""
+    win = _window(layer)
+    if win is None or layer.kind == LayerKind.GEMM:
+        return {"kind": "all", "out_hw": [layer.out_h, layer.out_w]}
+    kh, kw, sh, sw, ph, pw = win
+    return {"kind": "window", "kernel": [kh, kw], "stride": [sh, sw], "padding": [ph, pw],
+            "out_hw": [layer.out_h, layer.out_w]}
+
+
+def _line_buffer_values(layer: Layer) -> int:
+    """Values a layer holds in the pixel dataflow before its first output: ((k_h - 1) W_in + k_w) C_in for a
+    windowed layer, its whole input for a dense or GEMM layer, nothing for a reshape."""
+    win = _window(layer)
+    if layer.kind == LayerKind.RESHAPE:
+        return 0
+    if win is None:
+        return layer.input_elems
+    kh, kw = win[0], win[1]
+    operands = int(layer.extra.get("operands", 1)) if layer.kind == LayerKind.ELEMENTWISE else 1
+    return ((kh - 1) * layer.in_w + kw) * layer.in_c * max(operands, 1)
+
+
+def schedule(network: Network, costs: Sequence[LayerCost], copies: Sequence[int], dataflow: str,
+             prods: list[list[int]] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(start_s, finish_s, stage_time_s) per layer and each layer's pixel finish times, under ``dataflow``
+    (``prods``: :func:`producers` of the network, when already known)."""
+    if dataflow not in DATAFLOWS:
+        raise ConfigError(f"pipeline = {dataflow!r}: expected one of {', '.join(DATAFLOWS)}")
+    layers = network.layers
+    t = np.array([c.metrics["pixel_time_s"] for c in costs], dtype=float)
+    p = np.array([int(c.metrics["pixels"]) for c in costs], dtype=np.int64)
+    d = np.asarray(copies, dtype=np.int64)
+    stage = -(-p // d) * t
+    if dataflow == "layer":
+        finish = np.cumsum(stage)
+        start = finish - stage
+        return start, finish, stage, []
+    prods = producers(network) if prods is None else prods
+    fins: list[np.ndarray] = []
+    first, last = np.empty(len(layers)), np.empty(len(layers))
+    for li, lay in enumerate(layers):
+        win = _window(lay)
+        ready = None
+        for pi in prods[li]:
+            prod = layers[pi]
+            if fins[pi].size != prod.out_h * prod.out_w or win is None or lay.kind == LayerKind.GEMM:
+                need = np.full(p[li], last[pi])
+            elif win == (1, 1, 1, 1, 0, 0) and (prod.out_h, prod.out_w) == (lay.out_h, lay.out_w):
+                need = fins[pi]  # pixel for pixel (activations, residual additions)
+            else:
+                need = fins[pi][dependency_pixels(lay, prod)]
+            ready = need if ready is None else np.maximum(ready, need)
+        dl = int(d[li])
+        f = _finish_times(np.zeros(p[li]) if ready is None else ready, dl, float(t[li]))
+        fins.append(f)
+        # f[q] >= f[q - d] + t: the earliest finish is among the first d pixels, the latest among the last d
+        first[li], last[li] = f[:dl].min(), f[-dl:].max()
+    return first - t, last, stage, fins
+
+
+def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
+                 duplication: str = "none") -> PipelineResult:
+    """Every layer of ``network`` on ``cfg``'s IMC core (weights on crossbars, the rest in post-processing),
+    scheduled under ``dataflow`` (``layer`` or ``pixel``) with ``duplication`` (``none``, ``balanced``,
+    ``budget:N``)."""
+    if dataflow not in DATAFLOWS:
+        raise ConfigError(f"pipeline = {dataflow!r}: expected one of {', '.join(DATAFLOWS)}")
+    if not network.layers:
+        raise ConfigError(f"network '{network.name}' has no layers")
+    costs = [imc_layer_cost(lay, cfg) for lay in network.layers]
+    arrays = [int(c.metrics["arrays"]) for c in costs]
+    pix = [int(c.metrics["pixels"]) for c in costs]
+    tpix = [float(c.metrics["pixel_time_s"]) for c in costs]
+    copies = plan_copies(duplication, arrays, pix, tpix, cfg.chip_arrays)
+    prods = producers(network)
+    start, finish, stage, _ = schedule(network, costs, copies, dataflow, prods)
+    act = cfg.activation_bytes
+    tiny = 1e-12 * float(finish.max())  # waits below this are rounding in the sums of start times
+    stages = []
+    for li, (lay, cost) in enumerate(zip(network.layers, costs)):
+        if dataflow == "pixel":
+            buf = _line_buffer_values(lay) * act
+            first = min((start[pi] + costs[pi].metrics["pixel_time_s"] for pi in prods[li]), default=0.0)
+        else:
+            buf = (sum(network.layers[pi].output_elems for pi in prods[li]) if prods[li] else lay.input_elems)
+            buf = (buf + lay.output_elems) * act
+            first = min((start[pi] for pi in prods[li]), default=0.0)
+        names = tuple(network.layers[pi].name for pi in prods[li])
+        stages.append(StageResult(cost, int(copies[li]), float(stage[li]), float(start[li]), float(finish[li]),
+                                  float(buf), float(wait if (wait := start[li] - first) > tiny else 0.0), names,
+                                  _depends(lay)))
+    if dataflow == "pixel":
+        memory = float(sum(s.buffer_bytes for s in stages))
+        bottleneck = float(stage.max())
+        throughput = 1.0 / bottleneck if bottleneck > 0 else math.inf
+    else:
+        memory = float(max(s.buffer_bytes for s in stages))
+        throughput = 1.0 / float(finish[-1]) if finish[-1] > 0 else math.inf
+    cores = int(np.sum(np.asarray(arrays) * copies))
+    area = cores * cfg.array_area_m2 + cfg.post_area_m2 + memory * cfg.memory_area_per_byte_m2
+    return PipelineResult(network.name, cfg.name, dataflow, str(duplication), tuple(stages), float(finish.max()),
+                          float(throughput), float(sum(c.energy_j for c in costs)), float(area), memory, cores,
+                          cfg.chip_arrays)
+
+
+def tradeoff(network: Network, cfg: IMCConfig, duplication: str = "none") -> list[dict]:
+    """The memory-versus-latency trade-off as data: per layer and dataflow, the activation memory the layer holds
+    (``buffer_bytes``) and the stall it causes (``wait_s``), with each dataflow's latency and throughput."""
+    rows = []
+    for flow in DATAFLOWS:
+        res = run_pipeline(network, cfg, flow, duplication)
+        for s in res.stages:
+            rows.append({"pipeline": flow, "layer": s.name, "buffer_bytes": s.buffer_bytes, "wait_s": s.wait_s,
+                         "latency_s": res.latency_s, "throughput_ips": res.throughput_ips,
+                         "activation_memory_bytes": res.activation_memory_bytes})
+    return rows

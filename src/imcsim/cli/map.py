@@ -1,0 +1,85 @@
+"""``imcsim map``: every layer of a network on a mixed-signal IMC core (weights on crossbars, the rest on its digital
+post-processing unit), scheduled layer by layer or pixel by pixel, with weight duplication.
+
+Library calls: :func:`imcsim.config.imc.load_imc`, :func:`imcsim.arch.pipeline.run_pipeline` and
+:func:`~imcsim.arch.pipeline.tradeoff`, :func:`imcsim.report.pipeline.render_map` and
+:func:`~imcsim.report.pipeline.plot_tradeoff`.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from imcsim.cli.output import emit
+from imcsim.errors import ConfigError
+
+__all__ = ["register"]
+
+
+class _Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class _Pipeline(str, Enum):
+    layer = "layer"
+    pixel = "pixel"
+
+
+def _load_core(arch: str):
+    """The IMC core of ``--arch``: a preset (isaac, puma, hermes) or a YAML file of IMCConfig fields."""
+    from imcsim.config.imc import IMCConfig, load_imc
+    from imcsim.config.presets import PRESET_DIR, load_preset
+
+    if (PRESET_DIR / f"{arch}.yaml").is_file() and not isinstance(load_preset(arch), IMCConfig):
+        raise ConfigError(f"--arch '{arch}' is not an IMC core preset; `imcsim map` takes an IMC core (isaac, puma, "
+                          f"hermes or an IMCConfig YAML file): mapping onto a whole system comes with the units work")
+    if arch in ("tpu-imc", "all-imc"):
+        raise ConfigError(f"--arch '{arch}' is a system; `imcsim map` takes an IMC core (isaac, puma, hermes or an "
+                          f"IMCConfig YAML file) for now")
+    return load_imc(arch)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("map")
+    def map_(
+        model: str = typer.Option(None, "--model", "-m", help="Zoo model name (see `imcsim models`)."),
+        topology: str = typer.Option(None, "--topology", "-t", help="SCALE-Sim topology CSV file (layers in a "
+                                     "chain)."),
+        gemm: bool = typer.Option(False, "--gemm", help="The topology file is in SCALE-Sim's GEMM (M, N, K) format."),
+        deployment: str = typer.Option(None, "--deployment", "-d", help="A deployment directory (its network)."),
+        arch: str = typer.Option("isaac", "--arch", "-a", help="IMC core preset (isaac, puma, hermes) or a YAML "
+                                 "file of IMCConfig fields."),
+        pipeline: _Pipeline = typer.Option(_Pipeline.layer, "--pipeline", "-p", help="layer: one layer at a time; "
+                                           "pixel: every layer resident, pixels flowing through."),
+        duplication: str = typer.Option("none", "--duplication", help="none, balanced (copies in proportion to "
+                                        "output pixels within the chip's arrays) or budget:N (N arrays, greedy to "
+                                        "the slowest layer)."),
+        fmt: _Format = typer.Option(_Format.table, "--format", "-f", help="Output format."),
+        plot: Path = typer.Option(None, "--plot", help="Write the memory-vs-stall figure (both dataflows) to this "
+                                  "PNG/PDF/SVG."),
+        output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file instead."),
+    ) -> None:
+        """Map every layer onto an IMC core: arrays, copies, time per output pixel, the pipeline's latency,
+        throughput, energy split, area and activation memory."""
+        from imcsim.arch.pipeline import parse_duplication, run_pipeline, tradeoff
+        from imcsim.cli.simulate import _load_network
+        from imcsim.report.pipeline import plot_tradeoff, render_map
+
+        try:
+            parse_duplication(duplication)
+        except ConfigError:
+            raise ConfigError(f"--duplication = {duplication!r}: expected none, balanced or budget:N "
+                              f"(N a positive number of crossbar arrays)") from None
+        cfg = _load_core(arch)
+        network = _load_network(model, topology, gemm, deployment)
+        res = run_pipeline(network, cfg, pipeline.value, duplication)
+        text = render_map(res, fmt.value)
+        if plot is not None:
+            plot_tradeoff(tradeoff(network, cfg, duplication), plot,
+                          title=f"{network.name} on {cfg.name}, duplication {duplication}")
+        emit(text, output)

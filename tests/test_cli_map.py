@@ -1,0 +1,119 @@
+"""``imcsim map``, in-process: the JSON a script can recompute the pipeline from, the table, the plot, user errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from imcsim.cli.app import main
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _recompute(layers: list[dict]) -> dict[str, list[float]]:
+    """The canonical rule from the JSON alone, one pixel at a time: pixel q of a layer starts after its producers'
+    receptive-field pixel (or all their pixels) and after its own pixel q - copies; it takes pixel_time_s."""
+    fin: dict[str, list[float]] = {}
+    shape = {r["name"]: r["depends"]["out_hw"] for r in layers}
+    for r in layers:
+        h, w = r["depends"]["out_hw"]
+        t, d, out = r["pixel_time_s"], r["copies"], []
+        for q in range(r["pixels"]):
+            ready = 0.0
+            for p in r["inputs"]:
+                ph, pw = shape[p]
+                if r["depends"]["kind"] == "all" or len(fin[p]) != ph * pw:
+                    ready = max(ready, max(fin[p]))
+                    continue
+                (kh, kw), (sh, sw), (pdh, pdw) = r["depends"]["kernel"], r["depends"]["stride"], r["depends"]["padding"]
+                i, j = divmod(q, w)
+                row = max(min(sh * i + kh - 1 - pdh, ph - 1), 0)
+                col = max(min(sw * j + kw - 1 - pdw, pw - 1), 0)
+                ready = max(ready, fin[p][row * pw + col])
+            if q >= d:
+                ready = max(ready, out[q - d])
+            out.append(ready + t)
+        fin[r["name"]] = out
+    return fin
+
+
+@pytest.mark.parametrize("duplication", ["none", "balanced", "budget:60"])
+def test_map_json_lets_a_script_recompute_the_pixel_pipeline(capsys, duplication):
+    code, out, err = _run(capsys, "map", "--model", "lenet5", "--arch", "isaac", "--pipeline", "pixel",
+                          "--duplication", duplication, "--format", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert {"latency_s", "throughput_ips", "energy_j", "area_m2", "activation_memory_bytes", "cores",
+            "layers"} <= set(d)
+    for r in d["layers"]:
+        assert {"name", "unit", "arrays", "copies", "pixels", "pixel_time_s", "stage_time_s", "start_s", "finish_s",
+                "energy_j"} <= set(r)
+    fin = _recompute(d["layers"])
+    assert d["latency_s"] == pytest.approx(max(max(f) for f in fin.values()), rel=1e-12)
+    for r in d["layers"]:
+        assert r["finish_s"] == pytest.approx(max(fin[r["name"]]), rel=1e-12)
+        assert r["stage_time_s"] == pytest.approx(math.ceil(r["pixels"] / r["copies"]) * r["pixel_time_s"])
+    assert d["throughput_ips"] == pytest.approx(1 / max(r["stage_time_s"] for r in d["layers"]))
+    assert d["cores"] == sum(r["arrays"] * r["copies"] for r in d["layers"])
+    assert d["energy_j"] == pytest.approx(sum(r["energy_j"] for r in d["layers"]))
+    if duplication == "budget:60":
+        assert 42 < d["cores"] <= 60  # lenet5 needs 42 arrays on isaac; copies fill the rest
+
+
+def test_map_layer_dataflow_table_and_plot(capsys, tmp_path):
+    png = tmp_path / "tradeoff.png"
+    code, out, err = _run(capsys, "map", "--model", "lenet5", "--arch", "hermes", "--plot", str(png))
+    assert code == 0, err
+    assert "lenet5 on hermes: layer pipeline" in out and "energy split" in out and "adc" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, err = _run(capsys, "map", "--model", "lenet5", "--format", "json")
+    d = json.loads(out)
+    assert d["latency_s"] == pytest.approx(sum(r["stage_time_s"] for r in d["layers"]))
+    assert d["throughput_ips"] == pytest.approx(1 / d["latency_s"])
+
+
+def test_map_topology_file(capsys):
+    code, out, err = _run(capsys, "map", "--topology", "examples/topology.csv", "--arch", "puma", "--pipeline",
+                          "pixel", "--format", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert all(r["arrays"] > 0 for r in d["layers"])
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--arch", "tpu-imac"], ["--arch 'tpu-imac'", "not an IMC core"]),
+    (["--arch", "tpu-imc"], ["--arch 'tpu-imc'", "system"]),
+    (["--arch", "nosuch"], ["unknown preset 'nosuch'"]),
+    (["--duplication", "budget:0"], ["--duplication = 'budget:0'"]),
+    (["--pipeline", "wave"], ["--pipeline"]),
+])
+def test_map_user_errors_exit_2_with_one_line(capsys, argv, words):
+    code, out, err = _run(capsys, "map", "--model", "lenet5", *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and all(w in err for w in words), err
+
+
+def test_map_a_deployment_maps_its_network(capsys, tmp_path):
+    import numpy as np
+
+    from imcsim.train.deploy import DeployedLayer, Deployment, save_deployment
+
+    layers = [DeployedLayer(name, "linear", "imac", "ternary", np.zeros((o, i)), np.zeros(o))
+              for name, i, o in (("fc1", 400, 120), ("fc2", 120, 84), ("fc3", 84, 10))]
+    dep = Deployment(model="lenet5", target="tpu-imac", input_shape=(1, 28, 28), dataset="mnist", layers=layers,
+                     config={})
+    save_deployment(dep, tmp_path / "dep")
+    code, out, err = _run(capsys, "map", "--deployment", str(tmp_path / "dep"), "--arch", "isaac", "-f", "json")
+    assert code == 0, err
+    code2, out2, _ = _run(capsys, "map", "--model", "lenet5", "--arch", "isaac", "-f", "json")
+    a, b = json.loads(out), json.loads(out2)
+    assert [r["name"] for r in a["layers"]] == [r["name"] for r in b["layers"]]
+    assert a["latency_s"] == b["latency_s"] and a["cores"] == b["cores"]
+    # fc1: 400 inputs on 128 rows -> 4 row tiles; 120 outputs x 8 slices = 960 columns -> 8 column tiles
+    assert {r["name"]: r["arrays"] for r in a["layers"]}["fc1"] == 32
