@@ -20,7 +20,7 @@ import numpy as np
 
 from imcsim.circuit.crossbar import Crossbar
 from imcsim.circuit.spice import simulate_crossbar
-from imcsim.circuit.wires import WireConfig
+from imcsim.config.wires import WireConfig
 
 
 def main(quick: bool = False) -> None:

@@ -33,11 +33,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from imcsim.circuit.amplifier import AmplifierConfig
 from imcsim.circuit.network import IMACNetwork
-from imcsim.circuit.neuron import NeuronConfig, neuron_transfer
-from imcsim.circuit.wires import WireConfig
+from imcsim.circuit.neuron import neuron_transfer
+from imcsim.config.amplifier import AmplifierConfig
 from imcsim.config.device import DeviceConfig
+from imcsim.config.neuron import NeuronConfig
+from imcsim.config.wires import WireConfig
 from imcsim.train.data import load_dataset
 
 VDD = 0.8

@@ -176,7 +176,7 @@ def test_per_layer_sampling_times():
 @settings(max_examples=15, deadline=None)
 @given(n_in=st.integers(1, 70), n_out=st.integers(1, 40), seed=st.integers(0, 2**31 - 1))
 def test_wired_energy_tiles_the_layer_and_never_exceeds_the_ideal_figure(n_in, n_out, seed):
-    from imcsim.circuit.wires import WireConfig
+    from imcsim.config.wires import WireConfig
 
     rng = np.random.default_rng(seed)
     cfg = IMACConfig(weight_precision="ternary")

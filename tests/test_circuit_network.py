@@ -5,13 +5,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imcsim.circuit.amplifier import AmplifierConfig
+from imcsim.config.amplifier import AmplifierConfig
 from imcsim.circuit.network import (IMACNetwork, load_imacsim_dataset, load_imacsim_weights, read_matrix_csv,
                                     save_imacsim_weights, write_matrix_csv)
-from imcsim.circuit.neuron import NeuronConfig, neuron_transfer
+from imcsim.circuit.neuron import neuron_transfer
 from imcsim.circuit.partition import partition_layer
-from imcsim.circuit.wires import WireConfig
 from imcsim.config.device import DeviceConfig
+from imcsim.config.neuron import NeuronConfig
+from imcsim.config.wires import WireConfig
 from imcsim.errors import DataError
 
 

@@ -8,8 +8,8 @@ import pytest
 from imcsim.circuit import spice
 from imcsim.circuit.crossbar import Crossbar
 from imcsim.circuit.network import IMACNetwork
-from imcsim.circuit.wires import WireConfig
 from imcsim.config.device import DeviceConfig
+from imcsim.config.wires import WireConfig
 
 needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice not installed")
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from imcsim.circuit.wires import WireConfig, size_effect_resistivity, tech
+from imcsim.config.wires import WireConfig, size_effect_resistivity, tech
 from imcsim.errors import ConfigError
 
 

@@ -84,8 +84,8 @@ def test_scalesim_config_and_config_yaml(capsys, topo, tmp_path):
 
 @pytest.mark.parametrize("args,pattern", [
     (["--model", "nosuchnet"], "unknown model 'nosuchnet'"),
-    (["--topology", "TOPO", "--array", "4by4"], "--array = '4by4'"),
-    (["--topology", "TOPO", "--array", "0x4"], "--array = '0x4'"),
+    (["--topology", "TOPO", "--array", "4by4"], "--array: array shape = '4by4'"),
+    (["--topology", "TOPO", "--array", "0x4"], "--array: array shape = '0x4'"),
     (["--topology", "TOPO", "--preset", "nope"], "unknown preset 'nope'"),
     (["--topology", "TOPO", "--preset", "cortex-a76"], "not a systolic array"),
     (["--topology", "TOPO", "--config", "MISSING.yaml"], "no such config file"),

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imcsim.cli.app import main
-from imcsim.report.io import dumps_json, write_atomic
+from imcsim.io import dumps_json, write_atomic
 
 CONV_HEADER = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
 

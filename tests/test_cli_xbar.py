@@ -102,7 +102,7 @@ def test_evaluate_imacsim_dir(tmp_path, capsys):
 def test_spice_network_export_runs_in_ngspice(tmp_path, capsys):
     from imcsim.circuit.network import IMACNetwork
     from imcsim.circuit.spice import run_ngspice
-    from imcsim.circuit.wires import WireConfig
+    from imcsim.config.wires import WireConfig
 
     rng = np.random.default_rng(0)
     weights = [(rng.integers(-1, 2, (4, 6)), rng.integers(-1, 2, 4)), (rng.integers(-1, 2, (2, 4)),

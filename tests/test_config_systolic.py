@@ -146,7 +146,7 @@ def test_config_validation_errors(tmp_path):
 def test_parse_array():
     assert parse_array("32x16") == (32, 16)
     for bad in ("32", "0x4", "ax4", "4x4x4", "-1x2"):
-        with pytest.raises(ConfigError, match=r"--array = "):
+        with pytest.raises(ConfigError, match=r"^array shape = "):
             parse_array(bad)
 
 

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from imcsim.errors import ImcsimError
-from imcsim.report.io import write_atomic
+from imcsim.io import write_atomic
 from imcsim.report.tables import Column, render, si_prefix
 
 ROWS = [{"name": "a", "latency_s": 2.5e-3, "energy_j": 3e-6, "util": 0.5, "cycles": 1234567},

@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 from imcsim.arch import LayerCost, NetworkCost
-from imcsim.errors import (CheckpointError, ConfigError, DataError, ImcsimError, ModelError,
+from imcsim.errors import (CheckpointError, ConfigError, DataError, ImcsimError, ModelError, OutputError,
                            TopologyError)
 from imcsim.workload import Gemm, Layer, LayerKind, Network
 
@@ -52,7 +52,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "CheckpointError", "ConfigError", "DataError", "ImcsimError", "ModelError", "TopologyError",
+    "CheckpointError", "ConfigError", "DataError", "ImcsimError", "ModelError", "OutputError", "TopologyError",
     "Gemm", "Layer", "LayerKind", "Network", "LayerCost", "NetworkCost", *_LAZY,
 ]
 

@@ -30,3 +30,7 @@ class DataError(ImcsimError):
 
 class CheckpointError(ImcsimError):
     """A checkpoint or deployment directory is missing or malformed."""
+
+
+class OutputError(ImcsimError):
+    """An output path cannot be written (its directory is missing, it is a directory, the write failed)."""

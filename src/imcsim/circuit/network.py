@@ -31,14 +31,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from imcsim.circuit.amplifier import AmplifierConfig
 from imcsim.circuit.crossbar import Crossbar
 from imcsim.circuit.devices import check_ternary, read_noise, sample_conductances, weights_to_conductances
-from imcsim.circuit.neuron import NeuronConfig, neuron_transfer
+from imcsim.circuit.neuron import neuron_transfer
 from imcsim.circuit.partition import Partition, partition_layer, row_slices
-from imcsim.circuit.wires import WireConfig
 from imcsim.config.adc import ADCConfig
+from imcsim.config.amplifier import AmplifierConfig
 from imcsim.config.device import DeviceConfig
+from imcsim.config.neuron import NeuronConfig
+from imcsim.config.wires import WireConfig
 from imcsim.errors import ConfigError, DataError
 
 __all__ = ["IMACLayer", "IMACNetwork", "EvalResult", "read_matrix_csv", "write_matrix_csv", "load_imacsim_weights",
@@ -83,7 +84,7 @@ def read_matrix_csv(path: str | Path, allowed: Sequence[float] | None = None, wh
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, creating missing parent directories (a weights directory);
     :class:`~imcsim.errors.ImcsimError` naming the path when it cannot be written."""
-    from imcsim.report.io import write_atomic
+    from imcsim.io import write_atomic
 
     p = Path(path)
     try:

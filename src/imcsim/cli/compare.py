@@ -31,7 +31,7 @@ def render_comparison(cmp, network, fmt: str = "table") -> str:
     """The ``compare`` report: JSON (``Comparison.to_dict``), CSV (one row per layer of the heterogeneous run beside
     the same layer on the digital unit alone, SI units) or a summary and a per-layer table."""
     if fmt == "json":
-        from imcsim.report.io import dumps_json
+        from imcsim.io import dumps_json
 
         return dumps_json(cmp.to_dict())
     from imcsim.report.tables import Column, render

@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         res = evaluate_run(run, mc=mc, seed=seed, overrides=ov, data_dir=str(data_dir) if data_dir else None,
                            test_limit=test_limit)
         if fmt == "json":
-            from imcsim.report.io import dumps_json
+            from imcsim.io import dumps_json
 
             typer.echo(dumps_json(res.to_dict()), nl=False)
             return

@@ -12,7 +12,7 @@ def emit(text: str, output: str | Path | None) -> None:
     if output is None:
         typer.echo(text, nl=False)
         return
-    from imcsim.report.io import write_atomic
+    from imcsim.io import write_atomic
 
     write_atomic(output, text)
     typer.echo(f"wrote {output}", err=True)

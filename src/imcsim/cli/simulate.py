@@ -16,7 +16,7 @@ import typer
 
 from imcsim.cli.output import emit
 from imcsim.errors import ConfigError
-from imcsim.report.io import dumps_json, json_safe
+from imcsim.io import dumps_json, json_safe
 
 __all__ = ["register", "systolic_config_from_options", "simulate_json", "LAYER_COLUMNS"]
 
@@ -76,7 +76,10 @@ def systolic_config_from_options(preset: str | None = None, config: str | None =
         cfg = SystolicConfig()
     changes: dict[str, Any] = {}
     if array is not None:
-        changes["rows"], changes["cols"] = parse_array(array)
+        try:
+            changes["rows"], changes["cols"] = parse_array(array)
+        except ConfigError as exc:
+            raise ConfigError(f"--array: {exc}") from None
     if dataflow is not None:
         changes["dataflow"] = dataflow
     if bandwidth is not None:

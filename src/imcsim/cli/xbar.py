@@ -12,7 +12,7 @@ import typer
 
 from imcsim.cli.output import emit
 from imcsim.errors import ConfigError, DataError
-from imcsim.report.io import dumps_json
+from imcsim.io import dumps_json
 
 xbar_app = typer.Typer(name="xbar", help="Circuit-level crossbar and IMAC network simulation (DC, with parasitics).",
                        no_args_is_help=True)
@@ -29,13 +29,21 @@ RAmpOpt = Annotated[float, typer.Option("--r-amp", help="Amplifier input resista
 TzOpt = Annotated[float, typer.Option("--transimpedance", help="Amplifier transimpedance (ohm) for v_amp.")]
 
 
-def _wires(r_in: float | None, r_out: float | None, tech: str | None) -> tuple[float, float]:
-    from imcsim.circuit.wires import tech as tech_wires
+def _tech(name: str):
+    """The WireConfig of technology ``name``; the library's error, with the flag that gave the name."""
+    from imcsim.config.wires import tech as tech_wires
 
+    try:
+        return tech_wires(name)
+    except ConfigError as exc:
+        raise ConfigError(f"--tech: {exc}") from None
+
+
+def _wires(r_in: float | None, r_out: float | None, tech: str | None) -> tuple[float, float]:
     if tech is not None:
         if r_in is not None or r_out is not None:
             raise ConfigError("--tech: give either --tech or --r-in/--r-out, not both")
-        w = tech_wires(tech)
+        w = _tech(tech)
         return w.r_in_ohm, w.r_out_ohm
     return (r_in or 0.0), (r_out or 0.0)
 
@@ -119,18 +127,16 @@ def spice(inputs: InputsOpt,
         xb, v = _crossbar_and_inputs(weights, inputs, r_in, r_out, tech, r_low, r_high, r_amp)
         _emit(crossbar_netlist(xb, v), output)
         return
-    from imcsim.circuit.amplifier import AmplifierConfig
     from imcsim.circuit.network import IMACNetwork, read_matrix_csv
-    from imcsim.circuit.wires import tech as tech_wires
+    from imcsim.config.amplifier import AmplifierConfig
     from imcsim.config.base import parse_config
     from imcsim.config.device import DeviceConfig
-
     if r_in is not None or r_out is not None:
         raise ConfigError("--r-in/--r-out: a network takes its wires from --tech (or ideal wires without it)")
     device = parse_config(DeviceConfig, {"r_low_ohm": r_low, "r_high_ohm": r_high}, source="--r-low/--r-high")
     amp = parse_config(AmplifierConfig, {"input_resistance_ohm": r_amp}, source="--r-amp")
     net = IMACNetwork.from_imacsim_dir(imacsim_dir, rows=rows, cols=cols, device=device, amplifier=amp,
-                                       wires=tech_wires(tech) if tech else None)
+                                       wires=_tech(tech) if tech else None)
     x = read_matrix_csv(inputs)
     if x.shape[1] != net.layers[0].n_in:
         raise DataError(f"{inputs}: {x.shape[1]} columns, expected {net.layers[0].n_in} (inputs of W1.csv)")
@@ -183,9 +189,9 @@ def evaluate(
 ) -> None:
     """Accuracy and mean crossbar power of an IMAC network over a whole test set."""
     from imcsim.circuit.network import IMACNetwork, load_imacsim_dataset
-    from imcsim.circuit.wires import WireConfig
     from imcsim.config.base import parse_config
     from imcsim.config.device import DeviceConfig
+    from imcsim.config.wires import WireConfig
 
     _check_format(fmt)
     for name, val in (("--rows", rows), ("--cols", cols)):

@@ -30,12 +30,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from imcsim.circuit.amplifier import AmplifierConfig
-from imcsim.circuit.neuron import NeuronConfig
-from imcsim.circuit.wires import WireConfig
 from imcsim.config.adc import ADCConfig
+from imcsim.config.amplifier import AmplifierConfig
 from imcsim.config.base import ConfigModel
 from imcsim.config.device import DeviceConfig, mtj_resistances
+from imcsim.config.neuron import NeuronConfig
+from imcsim.config.wires import WireConfig
 
 __all__ = ["DACConfig", "IMACConfig"]
 

@@ -137,9 +137,9 @@ def parse_array(text: str) -> tuple[int, int]:
     try:
         rows, cols = (int(p) for p in parts)
     except ValueError:
-        raise ConfigError(f"--array = {text!r}: expected ROWSxCOLS, e.g. 32x32") from None
+        raise ConfigError(f"array shape = {text!r}: expected ROWSxCOLS, e.g. 32x32") from None
     if rows < 1 or cols < 1:
-        raise ConfigError(f"--array = {text!r}: rows and columns must be positive integers")
+        raise ConfigError(f"array shape = {text!r}: rows and columns must be positive integers")
     return rows, cols
 
 

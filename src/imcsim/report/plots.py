@@ -27,17 +27,17 @@ _COLOURS = {"conv (digital)": "#4c72b0", "dense (digital)": "#dd8452", "dense (I
 
 
 def save_figure(fig: "plt.Figure", path: str | Path) -> Path:
-    """Write ``fig`` to ``path`` atomically (:func:`imcsim.report.io.write_atomic`) and close it; ConfigError for an
+    """Write ``fig`` to ``path`` atomically (:func:`imcsim.io.write_atomic`) and close it; ConfigError for an
     unsupported suffix or a missing directory, ImcsimError when the file cannot be written."""
-    from imcsim.report.io import write_atomic
+    from imcsim.io import write_atomic
 
     p = Path(path)
     fmt = p.suffix.lstrip(".").lower()
     try:
         if fmt not in ("png", "pdf", "svg"):
-            raise ConfigError(f"--plot: '{p}' must end in .png, .pdf or .svg")
+            raise ConfigError(f"figure path '{p}': must end in .png, .pdf or .svg")
         if not p.parent.is_dir():
-            raise ConfigError(f"--plot: directory '{p.parent}' does not exist")
+            raise ConfigError(f"figure path '{p}': directory '{p.parent}' does not exist")
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight")
     finally:

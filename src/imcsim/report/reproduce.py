@@ -200,7 +200,7 @@ def _drivers(tpu_imac: SystemConfig, cpu_imac: SystemConfig, tpu_rows: list[dict
 def render_reproduce(result: dict[str, Any], fmt: str = "table") -> str:
     """The report of :func:`reproduce`: ``json`` (the dict itself) or ``table`` (tables and the driver notes)."""
     if fmt == "json":
-        from imcsim.report.io import dumps_json
+        from imcsim.io import dumps_json
 
         return dumps_json(result)
     from imcsim.report.tables import Column, render

@@ -115,7 +115,7 @@ def render(rows: list[dict], columns: Sequence[Column], fmt: str = "table", titl
     if fmt == "table":
         return _table(rows, columns, title)
     if fmt == "json":
-        from imcsim.report.io import dumps_json
+        from imcsim.io import dumps_json
 
         return dumps_json([{c.key: r.get(c.key) for c in columns} for r in rows])
     if fmt == "csv":

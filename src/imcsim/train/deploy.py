@@ -143,8 +143,8 @@ class Deployment:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (see :func:`imcsim.report.io.write_atomic`), creating its directory."""
-    from imcsim.report.io import write_atomic
+    """Write ``data`` to ``path`` atomically (see :func:`imcsim.io.write_atomic`), creating its directory."""
+    from imcsim.io import write_atomic
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)

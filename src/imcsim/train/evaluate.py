@@ -18,7 +18,7 @@ import torch
 
 from imcsim.config.base import parse_config
 from imcsim.config.imac import IMACConfig
-from imcsim.errors import ImcsimError
+from imcsim.errors import ConfigError
 from imcsim.nn.convert import HybridModel
 from imcsim.nn.nonideal import NonIdealities
 from imcsim.train.data import Dataset, load_dataset
@@ -146,11 +146,11 @@ def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, overrides: Hardwa
             from imcsim.nn.nonideal import IR_DROP_MODES
 
             if ov.ir_drop not in IR_DROP_MODES:
-                raise ImcsimError(f"ir_drop = {ov.ir_drop!r}: choose one of {', '.join(IR_DROP_MODES)}")
+                raise ConfigError(f"ir_drop = {ov.ir_drop!r}: choose one of {', '.join(IR_DROP_MODES)}")
             ni = NonIdealities(ni.device, ni.read_noise, ov.ir_drop, ni.adc, ni.dac)
     elif mc > 0:
-        raise ImcsimError(f"{path}: target '{dep.target}' has no IMAC layers; Monte Carlo over analog "
-                          "non-idealities does not apply (use --mc 0)")
+        raise ConfigError(f"{path}: mc = {mc}: target '{dep.target}' has no IMAC layers, so Monte Carlo over analog "
+                          "non-idealities does not apply (use mc = 0)")
     ds = data if data is not None else load_dataset(dep.dataset, data_dir or train_cfg.get("data_dir"))
     ds = ds.subset(None, test_limit)
     if not isinstance(model, HybridModel):

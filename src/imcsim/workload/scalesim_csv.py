@@ -277,7 +277,7 @@ def write_topology(network: Network, path: str | os.PathLike, gemm: bool = False
         rows = [r if len(r) > len(header) else r + ["1:1"] for r in rows]  # a column present in one row, in all
         header = (*header, _SPARSITY)
     text = "".join(", ".join(str(v) for v in r) + ",\n" for r in [list(header), *rows])
-    from imcsim.report.io import write_atomic
+    from imcsim.io import write_atomic
 
     directory = Path(path).parent
     if not directory.is_dir():
