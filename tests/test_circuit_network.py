@@ -164,7 +164,7 @@ def test_imacsim_dataset(tmp_path):
 
 def test_from_deployment_uses_trained_hardware():
     from imcsim.config.imac import IMACConfig
-    from imcsim.train.deploy import DeployedLayer, Deployment
+    from imcsim.train.deploy import DeployedLayer, Deployment, DeploymentConfig
 
     rng = np.random.default_rng(6)
     weights = mlp_weights(rng, (9, 5, 3))
@@ -174,7 +174,7 @@ def test_from_deployment_uses_trained_hardware():
                             extra={"transimpedance_ohm": 250.0}),
               DeployedLayer("fc2", "linear", "imac", "ternary", weights[1][0], weights[1][1],
                             extra={"transimpedance_ohm": 400.0})]
-    dep = Deployment("mlp", "tpu-imac", (1, 2, 2), "fashion-mnist", layers, {"imac": hw.model_dump(mode="json")},
+    dep = Deployment("mlp", "tpu-imac", (1, 2, 2), "fashion-mnist", layers, DeploymentConfig(imac=hw),
                      readout="argmin")
     net = IMACNetwork.from_deployment(dep, parasitics=False)
     assert net.readout == "argmin" and len(net.layers) == 2

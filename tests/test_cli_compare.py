@@ -96,7 +96,7 @@ def test_compare_a_deployment_uses_its_weights_and_imac_config(capsys, tmp_path)
     import numpy as np
 
     from imcsim.config.imac import IMACConfig
-    from imcsim.train.deploy import DeployedLayer, Deployment, save_deployment
+    from imcsim.train.deploy import DeployedLayer, Deployment, DeploymentConfig, save_deployment
 
     rng = np.random.default_rng(0)
     imac_cfg = IMACConfig(weight_precision="ternary", sampling_time_s=3e-9)
@@ -105,7 +105,7 @@ def test_compare_a_deployment_uses_its_weights_and_imac_config(capsys, tmp_path)
     layers.append(DeployedLayer("fc3", "linear", "imac", "ternary", rng.integers(-1, 2, size=(10, 84)).astype(float),
                                 np.zeros(10)))
     dep = Deployment(model="lenet5", target="tpu-imac", input_shape=(1, 28, 28), dataset="mnist", layers=layers,
-                     config={"imac": imac_cfg.model_dump()})
+                     config=DeploymentConfig(imac=imac_cfg))
     save_deployment(dep, tmp_path / "dep")
     code, out, err = _run(capsys, "compare", "--deployment", str(tmp_path / "dep"), "-f", "json")
     assert code == 0, err

@@ -162,5 +162,8 @@ def test_deployment_with_a_bad_training_config_is_a_checkpoint_error(run, tmp_pa
     meta = json.loads((tmp_path / "deployment.json").read_text())
     meta["config"]["train"]["ir_drop"] = False
     (tmp_path / "deployment.json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match="config 'train': field 'ir_drop' = False"):
+    # the typed deployment config rejects it when the deployment is read, before any evaluation
+    with pytest.raises(CheckpointError, match=r"deployment.json config: field 'train.ir_drop' = False"):
+        load_deployment(tmp_path)
+    with pytest.raises(CheckpointError, match=r"deployment.json config: field 'train.ir_drop' = False"):
         evaluate_run(tmp_path)

@@ -20,6 +20,7 @@ from imcsim.config.base import ConfigModel
 from imcsim.config.cpu import CPUConfig
 from imcsim.config.imac import IMACConfig
 from imcsim.config.presets import load_preset
+from imcsim.report.compare import comparison_dict
 from imcsim.config.system import SystemConfig, load_system
 from imcsim.config.systolic import SystolicConfig
 from imcsim.errors import ConfigError
@@ -256,7 +257,7 @@ def test_system_area_per_unit_and_total_in_the_comparison():
     edge = (4.965 + 31.997) * 1e-6
     assert cmp.area_by_unit_m2["imac"] == pytest.approx(xbar + dacs + adcs, rel=1e-9)
     assert cmp.area_by_unit_m2["systolic"] == pytest.approx(edge, rel=1e-4)
-    d = cmp.to_dict(layers=False)
+    d = comparison_dict(cmp, layers=False)
     assert d["area_m2"] == pytest.approx(xbar + dacs + adcs + edge, rel=1e-4)
     assert d["baseline_area_m2"] == pytest.approx(edge, rel=1e-4)
 
@@ -294,7 +295,7 @@ def test_old_and_new_yaml_forms_load_to_the_same_system(tmp_path):
     assert old == new
     net = load_network("lenet5")
     a, b = System(old).compare(net), System(new).compare(net)
-    assert a.to_dict() == b.to_dict()
+    assert comparison_dict(a) == comparison_dict(b)
     assert dict(zip((lay.name for lay in net), System(new).assign(net)))["fc3"] == "systolic"
 
 

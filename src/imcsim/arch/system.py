@@ -52,10 +52,7 @@ from imcsim.errors import ConfigError
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 
-__all__ = ["System", "Comparison", "summarize", "breakdown", "weights_from_deployment", "is_dense", "CATEGORIES"]
-
-CATEGORIES = ("conv (digital)", "dense (digital)", "dense (IMAC)", "other (digital)", "transfers")
-"""The categories of :func:`breakdown`, in plotting order."""
+__all__ = ["System", "Comparison", "weights_from_deployment", "is_dense"]
 
 DIGITAL = HOST_ALIAS
 
@@ -93,6 +90,8 @@ class Comparison:
         memory_reduction: 1 - hetero weight bits / baseline weight bits (fraction).
         area_by_unit_m2: area of each unit of the system (m^2) in the heterogeneous run (:meth:`System.area`).
         baseline_area_m2: area of the host alone (m^2).
+
+    Reports (totals per unit, breakdowns, JSON, tables) are in :mod:`imcsim.report.compare`.
     """
 
     system: str
@@ -109,52 +108,6 @@ class Comparison:
     def area_m2(self) -> float:
         """Total area of the heterogeneous system (m^2): the sum of :attr:`area_by_unit_m2`."""
         return float(sum(self.area_by_unit_m2.values()))
-
-    def to_dict(self, layers: bool = True) -> dict:
-        """JSON-ready: ``{"baseline": {...}, "hetero": {...}, "speedup", "energy_saving", "memory_reduction",
-        "area_m2", "area_by_unit_m2", "baseline_area_m2"}`` (areas of the whole system and of the host alone, m^2)."""
-        return {"system": self.system, "model": self.model,
-                "baseline": summarize(self.baseline, layers), "hetero": summarize(self.hetero, layers),
-                "speedup": self.speedup, "energy_saving": self.energy_saving,
-                "memory_reduction": self.memory_reduction, "area_m2": self.area_m2,
-                "area_by_unit_m2": dict(self.area_by_unit_m2), "baseline_area_m2": self.baseline_area_m2}
-
-
-def summarize(cost: NetworkCost, layers: bool = True) -> dict:
-    """Totals of a run (SI units) with per-unit breakdowns, and optionally the per-layer rows."""
-    by_unit: dict[str, dict[str, float]] = {}
-    for c in cost.layers:
-        u = by_unit.setdefault(c.unit, {"latency_s": 0.0, "energy_j": 0.0, "weight_bits": 0})
-        u["latency_s"] += c.latency_s
-        u["energy_j"] += c.energy_j
-        u["weight_bits"] += c.weight_bits
-    d = {"latency_s": cost.latency_s, "energy_j": cost.energy_j, "weight_bits": cost.weight_bits,
-         "weight_bytes": cost.weight_bits / 8, "activation_bytes": int(sum(c.activation_bytes for c in cost.layers)),
-         "transfer_bytes": int(sum(c.activation_bytes for c in cost.layers if c.unit == "transfer")),
-         "imac_area_m2": cost.total("area_m2"), "by_unit": by_unit}
-    if layers:
-        d["layers"] = [c.to_dict() for c in cost.layers]
-    return d
-
-
-def breakdown(cost: NetworkCost, network: Network, field: str = "latency_s") -> dict[str, float]:
-    """Sum ``field`` (``latency_s`` or ``energy_j``) of a run over :data:`CATEGORIES`: layers with weights that are
-    not dense (convolutions, GEMMs), dense layers on the digital unit, dense layers on IMAC (absorbed layers
-    included), MAC-free layers on the digital unit, and transfers."""
-    out = dict.fromkeys(CATEGORIES, 0.0)
-    for c in cost.layers:
-        if c.unit == "transfer":
-            key = "transfers"
-        elif c.unit == "imac":
-            key = "dense (IMAC)"
-        else:
-            lay = network[c.name]
-            if not lay.kind.has_weights:
-                key = "other (digital)"
-            else:
-                key = "dense (digital)" if is_dense(lay) else "conv (digital)"
-        out[key] += float(getattr(c, field))
-    return out
 
 
 WeightsArg = Mapping[str, tuple[np.ndarray, np.ndarray | None]]

@@ -121,8 +121,8 @@ def _layer_rows(network, cost) -> list[dict]:
     for c in cost.layers:
         lay = by_name.get(c.name)
         row = {**c.to_dict(), "kind": lay.kind.value if lay is not None else ""}
-        if lay is not None and "precision" in lay.extra:
-            row.update(precision=lay.extra["precision"], deployed_unit=lay.extra.get("unit", ""))
+        if lay is not None and lay.precision is not None:
+            row.update(precision=lay.precision, deployed_unit=lay.unit or "")
         rows.append(row)
     return rows
 

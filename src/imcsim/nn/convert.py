@@ -31,14 +31,14 @@ from imcsim.nn.adc import ADCInstances, adc_read, ideal_adc, sample_adc
 from imcsim.nn.imac_linear import IMACLinear
 from imcsim.nn.nonideal import NonIdealities, effect_rng, sample_chip
 from imcsim.nn.quant import QuantConv2d, QuantLinear
+from imcsim.workload.ops import ACTIVATIONS
 
 __all__ = ["TARGETS", "convert", "HybridModel", "clip_latent_"]
 
 TARGETS = ("tpu-imac", "cpu-imac", "digital")
 
 # Modules that may sit between the dense layers of the IMAC chain; the analog neuron replaces them.
-_BETWEEN = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ReLU6, nn.Dropout,
-            nn.Identity)
+_BETWEEN = (*(getattr(nn, name) for name in ACTIVATIONS), nn.Dropout, nn.Identity)
 _SCORE_EPS = 1e-6
 
 

@@ -22,17 +22,22 @@ Models:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 
 from imcsim.circuit.devices import sample_conductances
 from imcsim.config.device import DeviceConfig
+from imcsim.errors import ConfigError
 
-__all__ = ["NonIdealities", "EFFECTS", "IR_DROP_MODES", "Chip", "effect_rng", "program_chip", "sample_chip",
+__all__ = ["NonIdealities", "EFFECTS", "IRDrop", "IR_DROP_MODES", "Chip", "effect_rng", "program_chip", "sample_chip",
            "ir_drop_factors", "ir_drop_exact", "read_noise_current"]
 
-IR_DROP_MODES = ("off", "first-order", "exact")
+IRDrop = Literal["off", "first-order", "exact"]
+"""The wire IR drop models: none, first order (:func:`ir_drop_factors`) or exact (:func:`ir_drop_exact`)."""
+
+IR_DROP_MODES: tuple[str, ...] = get_args(IRDrop)
 
 #: Stable ids of the random streams (part of the seed derivation: never renumber).
 EFFECTS = {"variation": 1, "stuck": 2, "read": 3, "adc": 4}
@@ -52,9 +57,13 @@ class NonIdealities:
 
     device: bool = True
     read_noise: bool = True
-    ir_drop: str = "off"
+    ir_drop: IRDrop = "off"
     adc: bool = True
     dac: bool = True
+
+    def __post_init__(self) -> None:
+        if self.ir_drop not in IR_DROP_MODES:
+            raise ConfigError(f"ir_drop = {self.ir_drop!r}: choose one of {', '.join(IR_DROP_MODES)}")
 
 
 def effect_rng(seed: int, effect: str, layer: int = 0) -> np.random.Generator:

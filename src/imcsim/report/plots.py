@@ -16,8 +16,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from imcsim.arch.system import CATEGORIES, Comparison, breakdown  # noqa: E402
+from imcsim.arch.system import Comparison  # noqa: E402
 from imcsim.errors import ConfigError  # noqa: E402
+from imcsim.report.compare import CATEGORIES, breakdown  # noqa: E402
 from imcsim.workload.network import Network  # noqa: E402
 
 __all__ = ["plot_latency_breakdown", "plot_sensitivity", "save_figure"]

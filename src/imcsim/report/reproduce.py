@@ -1,7 +1,7 @@
 """Reproducing the published TPU-IMAC and CPU-IMAC comparisons on the model zoo, with the parameters that explain
 where our figures differ and a sensitivity study of the TPU-IMAC speedup.
 
-Published headlines (REFERENCE.md section 1):
+Published headlines:
 
 * TPU-IMAC (Elbtity, Reidy, Amin, Zand, arXiv 2304.09258): up to 2.59x performance and 88% memory reduction against
   a TPU alone, over several CNNs;
@@ -19,9 +19,10 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from imcsim.arch.system import System, breakdown, is_dense
+from imcsim.arch.system import System, is_dense
 from imcsim.config.system import SystemConfig
 from imcsim.config.systolic import SystolicConfig
+from imcsim.report.compare import breakdown
 from imcsim.workload.network import Network
 
 __all__ = ["PUBLISHED", "reproduce", "sensitivity", "render_reproduce", "time_label", "ARRAY_SIZES",

@@ -26,12 +26,34 @@ import numpy as np
 import torch
 from torch import nn
 
-from imcsim.errors import CheckpointError
+from pydantic import Field, model_validator
 
-__all__ = ["DeployedLayer", "Deployment", "export_deployment", "save_deployment", "load_deployment",
-           "write_bytes_atomic", "build_run_model"]
+from imcsim.config.base import ConfigModel, parse_config
+from imcsim.config.imac import IMACConfig
+from imcsim.errors import CheckpointError, ConfigError
+from imcsim.train.config import TrainConfig, build_run_model
+
+__all__ = ["DeployedLayer", "Deployment", "DeploymentConfig", "export_deployment", "save_deployment", "load_deployment",
+           "compare_deployment", "write_bytes_atomic", "build_run_model"]
 
 _FORMAT = 1
+
+
+class DeploymentConfig(ConfigModel):
+    """The hardware and the training settings a deployment was made with (``config`` in deployment.json)."""
+
+    imac: IMACConfig | None = Field(None, description="The IMAC unit the model was trained for, with the trained "
+                                    "per-layer transimpedances; None when the target has no IMAC layers.")
+    train: TrainConfig | None = Field(None, description="The training run's settings; None for a deployment made "
+                                      "outside imcsim's trainer.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_none(cls, data: Any) -> Any:
+        """Deployments of targets without IMAC layers stored ``"imac": {}``; read that as None."""
+        if isinstance(data, dict) and data.get("imac") == {}:
+            data = {**data, "imac": None}
+        return data
 
 
 @dataclass
@@ -68,7 +90,7 @@ class Deployment:
     input_shape: tuple[int, ...]
     dataset: str
     layers: list[DeployedLayer]
-    config: dict
+    config: DeploymentConfig
     metrics: dict = field(default_factory=dict)
     readout: str = "argmax"
     num_classes: int = 10
@@ -76,31 +98,33 @@ class Deployment:
     _torch_model: Any = field(default=None, repr=False, compare=False)
     source: str = field(default="deployment.json", repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, DeploymentConfig):  # a mapping of DeploymentConfig fields
+            self.config = parse_config(DeploymentConfig, self.config, source="deployment config")
+
     def imac_layers(self) -> list[DeployedLayer]:
         """The IMAC dense layers, in order."""
         return [lay for lay in self.layers if lay.unit == "imac"]
 
-    def imac_config(self):
-        """The :class:`~imcsim.config.imac.IMACConfig` the model was trained with (trained transimpedances)."""
-        from imcsim.config.base import parse_config
-        from imcsim.config.imac import IMACConfig
+    def imac_config(self) -> IMACConfig:
+        """The :class:`~imcsim.config.imac.IMACConfig` the model was trained with (trained transimpedances); the
+        defaults when the target has no IMAC layers."""
+        return self.config.imac if self.config.imac is not None else IMACConfig()
 
-        return parse_config(IMACConfig, self.config.get("imac", {}), source="deployment config 'imac'")
-
-    def torch_model(self) -> nn.Module:
-        """The trained torch model (rebuilt from the zoo and ``model.pt``), in eval mode."""
-        if self._torch_model is None:
+    def torch_model(self, module: nn.Module | None = None) -> nn.Module:
+        """The trained torch model in eval mode: ``model.pt`` loaded into ``module`` (a freshly built model of the
+        deployed architecture, converted as the target was), or by default into the zoo model the training config
+        names (:func:`imcsim.train.config.build_run_model`)."""
+        if module is not None or self._torch_model is None:
             if self.state_dict is None:
                 raise CheckpointError(f"deployment of '{self.model}' holds no model state (model.pt)")
-            from imcsim.config.base import parse_config
-            from imcsim.errors import ConfigError
-            from imcsim.train.trainer import TrainConfig
-
-            try:
-                cfg = parse_config(TrainConfig, self.config.get("train"), source=f"{self.source} config 'train'")
-            except ConfigError as exc:
-                raise CheckpointError(str(exc)) from None
-            model = build_run_model(cfg, self.num_classes, converted=self.target != "float")
+            if module is not None:
+                model = module
+            elif self.config.train is None:
+                raise CheckpointError(f"{self.source}: no training config to rebuild '{self.model}' from; pass the "
+                                      "model to load model.pt into")
+            else:
+                model = build_run_model(self.config.train, self.num_classes, converted=self.target != "float")
             try:
                 model.load_state_dict(self.state_dict)
             except RuntimeError as exc:
@@ -120,26 +144,42 @@ class Deployment:
         h = model.features(torch.as_tensor(np.asarray(x, np.float32)))
         return model.imac[0].input_voltages(h).double().numpy()
 
-    def to_network(self):
-        """The zoo :class:`~imcsim.workload.network.Network` with ``extra['precision']`` and ``extra['unit']`` set on
-        the deployed layers."""
-        from imcsim.workload.network import Network
-        from imcsim.workload.zoo import load_network
+    def to_network(self, network=None):
+        """The deployed model's :class:`~imcsim.workload.network.Network` with :attr:`Layer.unit` and
+        :attr:`Layer.precision` set on the deployed layers.
 
-        net = load_network(self.model)
+        ``network`` is the model's workload (e.g. ``from_torch(module, input_shape)`` for a model outside the zoo);
+        by default the zoo model named ``model``."""
+        from imcsim.workload.network import Network
+
+        if network is None:
+            from imcsim.workload.zoo import load_network
+
+            network = load_network(self.model)
         by_name = {lay.name: lay for lay in self.layers}
-        missing = sorted(set(by_name) - {lay.name for lay in net.layers})
+        missing = sorted(set(by_name) - {lay.name for lay in network.layers})
         if missing:
-            raise CheckpointError(f"deployment of '{self.model}': layer '{missing[0]}' is not a layer of the zoo "
-                                  f"model (its layers: {', '.join(lay.name for lay in net.compute_layers)})")
+            raise CheckpointError(f"deployment of '{self.model}': layer '{missing[0]}' is not a layer of network "
+                                  f"'{network.name}' (its layers: "
+                                  f"{', '.join(lay.name for lay in network.compute_layers)})")
         layers = []
-        for layer in net.layers:
+        for layer in network.layers:
             d = by_name.get(layer.name)
-            extra = dict(layer.extra)
-            if d is not None:
-                extra.update(precision=d.precision, unit=d.unit)
-            layers.append(dataclasses.replace(layer, extra=extra))
-        return Network(net.name, tuple(layers), net.input_shape, dict(net.meta))
+            layers.append(layer if d is None else dataclasses.replace(layer, unit=d.unit, precision=d.precision))
+        return Network(network.name, tuple(layers), network.input_shape, dict(network.meta))
+
+
+def compare_deployment(dep: Deployment, system: "SystemConfig"):
+    """``(Comparison, Network)``: a deployment on a heterogeneous system against the system's digital unit alone.
+
+    The network is :meth:`Deployment.to_network` (each layer on the unit it was deployed to), the IMAC layers use the
+    deployed weight levels, and the system's IMAC unit is the one the model was trained for
+    (:meth:`Deployment.imac_config`)."""
+    from imcsim.arch.system import System, weights_from_deployment
+
+    network = dep.to_network()
+    system = system.replace(imac=dep.imac_config())
+    return System(system).compare(network, weights=weights_from_deployment(dep)), network
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -150,28 +190,14 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     write_atomic(path, data)
 
 
-def build_run_model(cfg, num_classes: int, converted: bool = True) -> nn.Module:
-    """A fresh model for a training config: the zoo model (seeded by ``cfg.seed``), converted to ``cfg.target``."""
-    from imcsim.nn.convert import convert
-    from imcsim.workload.zoo import build_model
-
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, num_classes=num_classes)
-    if not converted or cfg.target == "float":
-        return model
-    return convert(model, cfg.target, cfg.imac_config(), conv_bits=cfg.conv_bits, act_bits=cfg.act_bits,
-                   precision=cfg.precision, nonideal=cfg.nonidealities(), noise_seed=cfg.seed,
-                   train_transimpedance=cfg.train_transimpedance)
-
-
-def export_deployment(model: nn.Module, cfg, num_classes: int, input_shape: tuple[int, ...],
+def export_deployment(model: nn.Module, cfg: TrainConfig, num_classes: int, input_shape: tuple[int, ...],
                       metrics: dict | None = None) -> Deployment:
     """The :class:`Deployment` of a trained model built by :func:`build_run_model` for ``cfg``."""
     from imcsim.nn.convert import HybridModel
     from imcsim.nn.quant import QuantConv2d, QuantLinear, weight_scale_per_channel
 
     layers: list[DeployedLayer] = []
-    hw_dump: dict = {}
+    hw: IMACConfig | None = None
     digital_root = model.frontend if isinstance(model, HybridModel) else model
     for name, m in digital_root.named_modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -194,8 +220,8 @@ def export_deployment(model: nn.Module, cfg, num_classes: int, input_shape: tupl
                 extra["in_scale_v"] = layer.in_scale
             layers.append(DeployedLayer(layer.name, "linear", "imac", layer.precision,
                                         wq.detach().double().numpy(), bq.detach().double().numpy(), None, extra))
-        hw_dump = model.hardware_config().model_dump(mode="json")
-    config = {"imac": hw_dump, "train": cfg.model_dump(mode="json")}
+        hw = model.hardware_config()
+    config = DeploymentConfig(imac=hw, train=cfg)
     return Deployment(cfg.model, cfg.target, tuple(int(s) for s in input_shape), cfg.dataset, layers, config,
                       dict(metrics or {}), "argmax", int(num_classes),
                       {k: v.detach().clone() for k, v in model.state_dict().items()}, model)
@@ -218,7 +244,7 @@ def save_deployment(dep: Deployment, path: str | Path) -> None:
                             "shape": list(np.shape(lay.weight)), "extra": lay.extra})
     meta = {"format": _FORMAT, "model": dep.model, "target": dep.target, "input_shape": list(dep.input_shape),
             "dataset": dep.dataset, "readout": dep.readout, "num_classes": dep.num_classes, "layers": meta_layers,
-            "config": dep.config, "metrics": dep.metrics}
+            "config": dep.config.model_dump(mode="json"), "metrics": dep.metrics}
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     write_bytes_atomic(p / "weights.npz", buf.getvalue())
@@ -274,8 +300,12 @@ def load_deployment(path: str | Path) -> Deployment:
         except Exception as exc:  # torch raises several types for corrupt files
             raise CheckpointError(f"{mp}: cannot load ({type(exc).__name__})") from None
     try:
+        config = parse_config(DeploymentConfig, meta["config"], source=f"{jp} config")
+    except ConfigError as exc:
+        raise CheckpointError(str(exc)) from None
+    try:
         return Deployment(meta["model"], meta["target"], tuple(meta["input_shape"]), meta["dataset"], layers,
-                          meta["config"], meta.get("metrics", {}), meta.get("readout", "argmax"),
+                          config, meta.get("metrics", {}), meta.get("readout", "argmax"),
                           int(meta.get("num_classes", 10)), state, source=str(jp))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{jp}: malformed ({exc})") from None

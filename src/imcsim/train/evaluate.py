@@ -20,7 +20,7 @@ from imcsim.config.base import parse_config
 from imcsim.config.imac import IMACConfig
 from imcsim.errors import ConfigError
 from imcsim.nn.convert import HybridModel
-from imcsim.nn.nonideal import NonIdealities
+from imcsim.nn.nonideal import IRDrop, NonIdealities
 from imcsim.train.data import Dataset, load_dataset
 from imcsim.train.deploy import Deployment, load_deployment
 
@@ -48,7 +48,7 @@ class HardwareOverrides:
     adc_offset: float | None = None
     adc_gain: float | None = None
     dac_bits: int | None = None
-    ir_drop: str | None = None
+    ir_drop: IRDrop | None = None
 
 
 _MAP = {"variation": ("device", "variation"), "variation_kind": ("device", "variation_kind"),
@@ -137,21 +137,17 @@ def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, overrides: Hardwa
     """
     dep: Deployment = load_deployment(path)
     model = dep.torch_model()
-    train_cfg = dep.config.get("train", {})
+    train_data_dir = dep.config.train.data_dir if dep.config.train is not None else None
     ov = overrides or HardwareOverrides()
     if isinstance(model, HybridModel):  # validate the overrides before reading the data
         hw = apply_overrides(model.hw, ov)
         ni = model.nonideal
-        if ov.ir_drop is not None:
-            from imcsim.nn.nonideal import IR_DROP_MODES
-
-            if ov.ir_drop not in IR_DROP_MODES:
-                raise ConfigError(f"ir_drop = {ov.ir_drop!r}: choose one of {', '.join(IR_DROP_MODES)}")
+        if ov.ir_drop is not None:  # NonIdealities raises ConfigError naming an unknown mode
             ni = NonIdealities(ni.device, ni.read_noise, ov.ir_drop, ni.adc, ni.dac)
     elif mc > 0:
         raise ConfigError(f"{path}: mc = {mc}: target '{dep.target}' has no IMAC layers, so Monte Carlo over analog "
                           "non-idealities does not apply (use mc = 0)")
-    ds = data if data is not None else load_dataset(dep.dataset, data_dir or train_cfg.get("data_dir"))
+    ds = data if data is not None else load_dataset(dep.dataset, data_dir or train_data_dir)
     ds = ds.subset(None, test_limit)
     if not isinstance(model, HybridModel):
         from imcsim.train.trainer import evaluate_accuracy

@@ -23,73 +23,22 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
-
-from imcsim.config.base import ConfigModel, parse_config
-from imcsim.config.imac import IMACConfig
+from imcsim.config.base import parse_config
 from imcsim.errors import CheckpointError, ConfigError, ModelError
 from imcsim.nn.convert import HybridModel, clip_latent_
-from imcsim.nn.nonideal import NonIdealities
+from imcsim.train.config import TrainConfig, build_run_model
 from imcsim.train.data import Dataset, load_dataset
-from imcsim.train.deploy import build_run_model, export_deployment, save_deployment, write_bytes_atomic
+from imcsim.train.deploy import export_deployment, save_deployment, write_bytes_atomic
 
 __all__ = ["TrainConfig", "TrainResult", "train", "evaluate_accuracy", "CHECKPOINT", "METRICS"]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
-
-
-class TrainConfig(ConfigModel):
-    """Everything that determines a training run (stored in the checkpoint and the deployment)."""
-
-    model: str = Field("lenet5", description="Zoo model name (imcsim.workload.zoo).")
-    dataset: str = Field("fashion-mnist", description="Dataset name (imcsim.train.data.DATASETS).")
-    data_dir: str | None = Field(None, description="Dataset directory (default: the dataset's standard location).")
-    target: Literal["float", "tpu-imac", "cpu-imac", "digital"] = Field("tpu-imac", description="Conversion target.")
-    epochs: int = Field(10, ge=0, description="Epochs in the target's precision (float epochs for target float).")
-    pretrain_epochs: int = Field(0, ge=0, description="Float pre-training epochs before conversion.")
-    batch_size: int = Field(128, ge=1, description="Mini-batch size (examples).")
-    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="Optimizer.")
-    lr: float = Field(1e-3, gt=0, description="Learning rate of the target phase.")
-    pretrain_lr: float = Field(1e-3, gt=0, description="Learning rate of the float pre-training phase.")
-    weight_decay: float = Field(0.0, ge=0, description="Decoupled (AdamW) or L2 (SGD) weight decay.")
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
-    schedule: Literal["cosine", "step", "constant"] = Field("cosine", description="LR schedule within a phase "
-                                                            "(step: x0.1 at 1/2 and 3/4 of the phase).")
-    seed: int = Field(0, description="Seed of initialisation, data order and noise-aware draws.")
-    train_limit: int | None = Field(None, ge=1, description="Use only the first N training examples.")
-    test_limit: int | None = Field(None, ge=1, description="Use only the first N test examples.")
-    conv_bits: int = Field(8, ge=2, le=16, description="Digital weight bits.")
-    act_bits: int = Field(8, ge=2, le=16, description="Digital activation bits.")
-    precision: Literal["binary", "ternary"] | None = Field(None, description="IMAC weights (default: the IMAC "
-                                                           "config's weight_precision).")
-    train_transimpedance: bool = Field(False, description="Train the IMAC amplifiers' transimpedance after its "
-                                       "calibration (see imcsim.nn.convert.convert).")
-    init_from: str | None = Field(None, description="Run directory of a trained float run (its model.pt) whose model "
-                                  "is converted instead of a fresh one: float pre-training done by another run.")
-    noise_aware: bool = Field(False, description="Draw a fresh chip of non-idealities for every training batch.")
-    imac: dict = Field(default_factory=dict, description="IMACConfig fields (nested dicts) overriding the defaults.")
-    ir_drop: Literal["off", "first-order", "exact"] = Field("off", description="Wire IR drop model in the IMAC "
-                                                            "layers during training (see imcsim.nn.nonideal; "
-                                                            "'exact' refreshes the nodal solve every 50 batches).")
-    adc: bool = Field(True, description="Simulate the output ADC (imac.adc).")
-
-    def imac_config(self) -> IMACConfig:
-        return parse_config(IMACConfig, self.imac, source="train config 'imac'")
-
-    def nonidealities(self) -> NonIdealities:
-        return NonIdealities(ir_drop=self.ir_drop, adc=self.adc)
-
-    def phases(self) -> list[tuple[str, int]]:
-        """(phase name, epochs): ``float`` pre-training then the target phase."""
-        if self.target == "float":
-            return [("float", self.pretrain_epochs + self.epochs)]
-        return [p for p in (("float", self.pretrain_epochs), (self.target, self.epochs)) if p[1] > 0]
 
 
 @dataclass
@@ -235,7 +184,7 @@ def _build_phase_model(cfg: TrainConfig, name: str, num_classes: int, float_mode
     else:
         from imcsim.nn.convert import convert
 
-        model = convert(float_model, cfg.target, cfg.imac_config(), conv_bits=cfg.conv_bits, act_bits=cfg.act_bits,
+        model = convert(float_model, cfg.target, cfg.imac, conv_bits=cfg.conv_bits, act_bits=cfg.act_bits,
                         precision=cfg.precision, nonideal=cfg.nonidealities(), noise_seed=cfg.seed,
                         train_transimpedance=cfg.train_transimpedance)
     if isinstance(model, HybridModel):

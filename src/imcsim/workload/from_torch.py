@@ -50,6 +50,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from imcsim.errors import ModelError
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
+from imcsim.workload.ops import ACTIVATIONS
 
 __all__ = ["from_torch"]
 
@@ -59,9 +60,8 @@ _NOOP_FUNCTIONS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dro
 _NOOP_METHODS = {"contiguous", "clone", "detach", "float", "to", "type_as"}
 
 # Elementwise modules (activations and per-channel affine maps).
-_ELEMENTWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.LeakyReLU, nn.PReLU, nn.ELU,
-                        nn.SELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.Softplus,
-                        nn.Softmax, nn.LogSoftmax, nn.BatchNorm1d, nn.BatchNorm2d)
+_ELEMENTWISE_MODULES = (*(getattr(nn, name) for name in ACTIVATIONS), nn.Softmax, nn.LogSoftmax, nn.BatchNorm1d,
+                        nn.BatchNorm2d)
 _ELEMENTWISE_FUNCTIONS = {
     F.relu, torch.relu, F.relu6, F.sigmoid, torch.sigmoid, F.tanh, torch.tanh, F.hardtanh, F.leaky_relu, F.elu,
     F.selu, F.gelu, F.silu, F.hardswish, F.hardsigmoid, F.mish, F.softplus, F.softmax, torch.softmax,

@@ -8,12 +8,18 @@ differently; see :mod:`imcsim.workload.scalesim_csv`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 from imcsim.errors import TopologyError
 
-__all__ = ["LayerKind", "Layer", "Gemm", "MAX_MACS"]
+__all__ = ["LayerKind", "Layer", "Gemm", "MAX_MACS", "UNITS"]
+
+UNITS = ("digital", "imac")
+"""The units a deployment places a weight layer on (:attr:`Layer.unit`)."""
+
+_PRECISION = re.compile(r"int[1-9][0-9]*|binary|ternary|float32")
 
 #: The most multiply-accumulates one layer may do: counts up to 2**53 are exact in float64 and leave the cost models'
 #: int64 products (folds x cycles per fold, words x folds) far from overflow. The largest zoo layer does about 1e8.
@@ -74,6 +80,11 @@ class Layer:
         bias: whether the layer has a bias vector (counted in :attr:`weights`, not in :attr:`macs`).
         op: the source operation (torch module class or function name, or ``"topology"``), for reports.
         m, k: for ``gemm`` layers only, SCALE-Sim's M and K (out_c holds N).
+        extra: source-specific details (a topology file's row and sparsity, an elementwise op's operand count).
+        unit: the unit a deployment placed the layer on, :data:`UNITS` (``"digital"`` or ``"imac"``); None = let
+            the system place it.
+        precision: the deployed weight precision, ``"int<N>"``, ``"binary"``, ``"ternary"`` or ``"float32"``; None =
+            the unit's native precision.
     """
 
     name: str
@@ -96,8 +107,11 @@ class Layer:
     m: int = 0
     k: int = 0
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    unit: str | None = field(default=None, compare=False, hash=False)
+    precision: str | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
+        self._check_deployment_fields()
         for f in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kernel_h", "kernel_w", "stride_h",
                   "stride_w", "groups"):
             v = getattr(self, f)
@@ -115,6 +129,24 @@ class Layer:
         if self.kind.has_weights and self.macs > MAX_MACS:
             raise TopologyError(f"layer '{self.name}': {self.macs:.3g} multiply-accumulates, more than the 2**53 "
                                 f"the cost models count exactly (a typo in a size?)")
+
+    def _check_deployment_fields(self) -> None:
+        """Validate ``unit`` and ``precision``. Workloads written before they were fields carried them in ``extra``:
+        those are read from there, and the typed values are mirrored into a copy of ``extra`` for readers that
+        still look there (the typed fields are the source of truth)."""
+        extra = self.extra
+        unit = self.unit if self.unit is not None else extra.get("unit")
+        precision = self.precision if self.precision is not None else extra.get("precision")
+        if unit is not None and unit not in UNITS:
+            raise TopologyError(f"layer '{self.name}': field 'unit' = {unit!r}: expected one of {', '.join(UNITS)}")
+        if precision is not None and not _PRECISION.fullmatch(str(precision)):
+            raise TopologyError(f"layer '{self.name}': field 'precision' = {precision!r}: expected int<N>, binary, "
+                                "ternary or float32")
+        object.__setattr__(self, "unit", unit)
+        object.__setattr__(self, "precision", precision)
+        mirror = {k: v for k, v in (("unit", unit), ("precision", precision)) if v is not None and extra.get(k) != v}
+        if mirror:
+            object.__setattr__(self, "extra", {**extra, **mirror})
 
     # ----- constructors -------------------------------------------------------------------------------------------
     @classmethod
@@ -198,6 +230,9 @@ class Layer:
         d = asdict(self)
         d["kind"] = self.kind.value
         d.pop("extra")
+        for key in ("unit", "precision"):  # deployment fields: only when set
+            if d[key] is None:
+                d.pop(key)
         d["macs"] = self.macs
         d["weights"] = self.weights
         return d
