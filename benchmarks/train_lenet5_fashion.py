@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from imcsim.train.data import load_dataset
-from imcsim.train.evaluate import HardwareOverrides, evaluate_run
+from imcsim.train.evaluate import HardwareChanges, evaluate_run
 from imcsim.train.trainer import TrainConfig, train
 
 
@@ -75,9 +75,9 @@ def main() -> int:
     n_res = train(n_cfg, out / "tpu-imac-noise", progress=False, data=ds, log=log)
 
     print(f"4. Monte Carlo, {args.mc} chips at {args.variation:.0%} variation", flush=True)
-    ov = HardwareOverrides(variation=args.variation)
-    mc_plain = evaluate_run(out / "tpu-imac", mc=args.mc, overrides=ov, data=ds)
-    mc_noise = evaluate_run(out / "tpu-imac-noise", mc=args.mc, overrides=ov, data=ds)
+    ov = HardwareChanges(variation=args.variation)
+    mc_plain = evaluate_run(out / "tpu-imac", mc=args.mc, changes=ov, data=ds)
+    mc_noise = evaluate_run(out / "tpu-imac-noise", mc=args.mc, changes=ov, data=ds)
     nominal_noise = evaluate_run(out / "tpu-imac-noise", data=ds).accuracy
 
     sv, ss = args.stress_variation, args.stress_stuck
@@ -86,18 +86,18 @@ def main() -> int:
     s_cfg = m_cfg.model_copy(update={"noise_aware": True, "imac": {"device": {
         "variation": sv, "stuck_low_rate": ss, "stuck_high_rate": ss}}})
     train(s_cfg, out / "tpu-imac-stress", progress=False, data=ds, log=log)
-    s_ov = HardwareOverrides(variation=sv, stuck_low=ss, stuck_high=ss)
-    st_plain = evaluate_run(out / "tpu-imac", mc=args.mc, overrides=s_ov, data=ds)
-    st_noise = evaluate_run(out / "tpu-imac-stress", mc=args.mc, overrides=s_ov, data=ds)
+    s_ov = HardwareChanges(variation=sv, stuck_low=ss, stuck_high=ss)
+    st_plain = evaluate_run(out / "tpu-imac", mc=args.mc, changes=s_ov, data=ds)
+    st_noise = evaluate_run(out / "tpu-imac-stress", mc=args.mc, changes=s_ov, data=ds)
 
     ir_rows = []
     if args.ir_epochs > 0:
         print("6. wire IR drop (9 nm IMAC-Sim wires, exact nodal solve per 32x32 crossbar)", flush=True)
-        exact = HardwareOverrides(ir_drop="exact")
-        ir_plain = evaluate_run(out / "tpu-imac", data=ds, overrides=exact).accuracy
+        exact = HardwareChanges(ir_drop="exact")
+        ir_plain = evaluate_run(out / "tpu-imac", data=ds, changes=exact).accuracy
         i_cfg = m_cfg.model_copy(update={"epochs": args.ir_epochs, "ir_drop": "exact"})
         train(i_cfg, out / "tpu-imac-irdrop", progress=False, data=ds, log=log)
-        ir_aware = evaluate_run(out / "tpu-imac-irdrop", data=ds, overrides=exact).accuracy
+        ir_aware = evaluate_run(out / "tpu-imac-irdrop", data=ds, changes=exact).accuracy
         ir_rows = [("IR drop: model trained with ideal wires", f"{pts(ir_plain):.2f}%", "-", None),
                    (f"IR drop: trained IR-aware ({args.ir_epochs} epochs)", f"{pts(ir_aware):.2f}%", "-", None)]
 

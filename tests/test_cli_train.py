@@ -45,7 +45,7 @@ def test_evaluate_table(run_dir, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "RUN", "--variation", "1.5"], "device.variation"),
-    (["evaluate", "RUN", "--format", "xml"], "--format 'xml'"),
+    (["evaluate", "RUN", "--format", "xml"], "'--format' / '-f': 'xml' is not one of 'table', 'json', 'csv'"),
     (["evaluate", "RUN", "--ir-drop", "sometimes"], "ir_drop = 'sometimes'"),
     (["evaluate", "/nonexistent/run"], "deployment.json: no such file"),
     (["train", "--out", "X", "--target", "gpu"], "field 'target' = 'gpu'"),

@@ -35,7 +35,7 @@ def test_solve_tech_9nm_and_text(files, capsys):
     assert main(["xbar", "solve", "-w", str(files / "W.csv"), "-x", str(files / "X.csv"), "--tech", "9nm"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["r_in_ohm"] == pytest.approx(9.24, abs=0.005) and out["r_out_ohm"] == pytest.approx(11.55, abs=0.005)
-    assert main(["xbar", "solve", "-w", str(files / "W.csv"), "-x", str(files / "X.csv"), "--format", "text",
+    assert main(["xbar", "solve", "-w", str(files / "W.csv"), "-x", str(files / "X.csv"), "--format", "table",
                  "-o", str(files / "o.txt")]) == 0
     assert "i_plus (uA)" in (files / "o.txt").read_text()
 

@@ -10,7 +10,7 @@ from imcsim.errors import CheckpointError, ConfigError, ImcsimError
 from imcsim.nn.quant import fake_quant_weight
 from imcsim.train.data import load_dataset
 from imcsim.train.deploy import load_deployment, save_deployment
-from imcsim.train.evaluate import HardwareOverrides, apply_overrides, evaluate_run, monte_carlo
+from imcsim.train.evaluate import HardwareChanges, apply_changes, evaluate_run, monte_carlo
 from imcsim.train.trainer import TrainConfig, train
 
 
@@ -99,14 +99,14 @@ def test_malformed_deployments_raise_checkpoint_error(run, tmp_path):
 
 def test_monte_carlo_is_seeded_and_zero_variation_equals_nominal(run, data):
     out, res = run
-    a = evaluate_run(out, mc=3, seed=5, overrides=HardwareOverrides(variation=0.2, adc_bits=6, adc_inl=0.5),
+    a = evaluate_run(out, mc=3, seed=5, changes=HardwareChanges(variation=0.2, adc_bits=6, adc_inl=0.5),
                      data=data)
-    b = evaluate_run(out, mc=3, seed=5, overrides=HardwareOverrides(variation=0.2, adc_bits=6, adc_inl=0.5),
+    b = evaluate_run(out, mc=3, seed=5, changes=HardwareChanges(variation=0.2, adc_bits=6, adc_inl=0.5),
                      data=data)
     assert a.mc == b.mc and a.mc["n"] == 3
     assert a.mc["min"] - 1e-12 <= a.mc["mean"] <= a.mc["max"] + 1e-12
     assert np.isclose(a.mc["std"], np.std(a.mc["samples"], ddof=1))
-    ideal = evaluate_run(out, mc=2, data=data, overrides=HardwareOverrides(variation=0.0))
+    ideal = evaluate_run(out, mc=2, data=data, changes=HardwareChanges(variation=0.0))
     assert ideal.mc["samples"] == [ideal.accuracy, ideal.accuracy]
     # the nominal run with the training ADC equals the trainer's final test accuracy
     assert ideal.accuracy == pytest.approx(res.test_accuracy)
@@ -116,14 +116,14 @@ def test_monte_carlo_is_seeded_and_zero_variation_equals_nominal(run, data):
 def test_heavy_variation_costs_accuracy(run, data):
     out, res = run
     model = res.model
-    hw = apply_overrides(model.hw, HardwareOverrides(variation=0.9, stuck_low=0.3, stuck_high=0.3))
+    hw = apply_changes(model.hw, HardwareChanges(variation=0.9, stuck_low=0.3, stuck_high=0.3))
     r = monte_carlo(model, data.x_test, data.y_test, 3, 0, hw)
     assert r.mc["mean"] < r.accuracy
 
 
 def test_override_and_target_errors(run, tmp_path, data):
     with pytest.raises(ConfigError, match="device.variation"):
-        evaluate_run(run[0], overrides=HardwareOverrides(variation=1.5), data=data)
+        evaluate_run(run[0], changes=HardwareChanges(variation=1.5), data=data)
     cfg = TrainConfig(dataset="mnist-5k", target="digital", epochs=1, batch_size=128, test_limit=50)
     train(cfg, tmp_path, progress=False, data=data)
     assert 0 <= evaluate_run(tmp_path, data=data).accuracy <= 1

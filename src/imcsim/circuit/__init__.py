@@ -12,10 +12,10 @@ _NAMES = {
     "WireConfig": "wires", "size_effect_resistivity": "wires", "tech": "wires",
     "weights_to_conductances": "devices", "sample_conductances": "devices", "read_noise": "devices",
     "Crossbar": "crossbar",
-    "IMACNetwork": "network", "IMACLayer": "network", "EvalResult": "network",
+    "IMACNetwork": "network", "IMACLayer": "network", "CircuitEvalResult": "network",
     "load_imacsim_weights": "network", "save_imacsim_weights": "network", "load_imacsim_dataset": "network",
     "crossbar_netlist": "spice", "network_netlist": "spice", "simulate_crossbar": "spice",
-    "simulate_network": "spice", "NgspiceError": "spice", "compare_crossbar": "spice", "Comparison": "spice",
+    "simulate_network": "spice", "NgspiceError": "spice", "compare_crossbar": "spice", "NgspiceComparison": "spice",
     "AmplifierConfig": "amplifier", "NeuronConfig": "neuron", "neuron_transfer": "neuron",
     "reverse_sigmoid": "neuron", "partition_layer": "partition", "row_slices": "partition",
 }

@@ -42,7 +42,7 @@ from imcsim.config.neuron import NeuronConfig
 from imcsim.config.wires import WireConfig
 from imcsim.errors import ConfigError, DataError
 
-__all__ = ["IMACLayer", "IMACNetwork", "EvalResult", "read_matrix_csv", "write_matrix_csv", "load_imacsim_weights",
+__all__ = ["IMACLayer", "IMACNetwork", "CircuitEvalResult", "read_matrix_csv", "write_matrix_csv", "load_imacsim_weights",
            "save_imacsim_weights", "load_imacsim_dataset", "write_text_atomic"]
 
 
@@ -140,11 +140,12 @@ def save_imacsim_weights(directory: str | Path, layers: Sequence[tuple[np.ndarra
 
 
 def load_imacsim_dataset(inputs: str | Path, labels: str | Path, vdd_v: float = 0.8,
-                         binarize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                         binarize: bool = True, n_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Inputs (n, n_in) in V and integer labels (n,) from IMAC-Sim's test_data.csv / test_labels.csv.
 
     IMAC-Sim drives sign(x) * Vdd (testIMAC.py); with ``binarize=False`` the values are taken as volts. Labels are
-    one-hot rows or a single column of class indices.
+    one-hot rows or a single column of class indices; with ``n_classes`` (the network's outputs) a label outside
+    ``0 .. n_classes - 1`` is a DataError naming the file and row.
     """
     x = read_matrix_csv(inputs)
     y = read_matrix_csv(labels)
@@ -161,6 +162,10 @@ def load_imacsim_dataset(inputs: str | Path, labels: str | Path, vdd_v: float = 
         lab = y.argmax(axis=1)
     if len(lab) != len(x):
         raise DataError(f"{labels}: {len(lab)} labels for {len(x)} inputs in {inputs}")
+    if n_classes is not None and len(lab) and lab.max() >= n_classes:
+        r = int(np.argmax(lab >= n_classes))
+        raise DataError(f"{labels}: row {r + 1}: label {int(lab[r])} is not a class of the {n_classes} network "
+                        "outputs")
     return (np.sign(x) * vdd_v if binarize else x), lab
 
 
@@ -256,7 +261,7 @@ class IMACLayer:
 
 
 @dataclass(frozen=True)
-class EvalResult:
+class CircuitEvalResult:
     """Accuracy (fraction), mean and per-layer mean power (W) over the set, wall time (s), and number of inputs."""
 
     accuracy: float
@@ -401,7 +406,7 @@ class IMACNetwork:
         """Class indices (batch,) by ``readout`` of the last layer's outputs."""
         return self.classify(self.forward(x, rng))
 
-    def evaluate(self, x: np.ndarray, labels: np.ndarray, seed: int | None = 0, batch: int = 4096) -> EvalResult:
+    def evaluate(self, x: np.ndarray, labels: np.ndarray, seed: int | None = 0, batch: int = 4096) -> CircuitEvalResult:
         """Accuracy and mean crossbar power over inputs ``x`` (n, n_in) in V with integer ``labels`` (n,)."""
         t0 = time.perf_counter()
         x = np.atleast_2d(np.asarray(x, dtype=float))
@@ -425,5 +430,5 @@ class IMACNetwork:
             psum += pw.sum(axis=0)
         n = len(x)
         lp = psum / max(n, 1)
-        return EvalResult(correct / max(n, 1), float(lp.sum()), tuple(float(p) for p in lp),
+        return CircuitEvalResult(correct / max(n, 1), float(lp.sum()), tuple(float(p) for p in lp),
                           time.perf_counter() - t0, n)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from imcsim.circuit.network import IMACNetwork
 
 __all__ = ["NgspiceError", "SpiceResult", "crossbar_netlist", "network_netlist", "find_ngspice", "run_ngspice",
-           "read_raw", "simulate_crossbar", "simulate_network", "Comparison", "compare_crossbar"]
+           "read_raw", "simulate_crossbar", "simulate_network", "NgspiceComparison", "compare_crossbar"]
 
 
 class NgspiceError(ImcsimError):
@@ -211,7 +211,7 @@ def simulate_network(net: "IMACNetwork", x: np.ndarray) -> SpiceResult:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class NgspiceComparison:
     """Solver against ngspice on one circuit: the largest relative difference of the terminal currents (relative to
     the largest current magnitude of that input vector), and the wall time of each (s)."""
 
@@ -221,7 +221,7 @@ class Comparison:
     n_vectors: int
 
 
-def compare_crossbar(xb: Crossbar, v: np.ndarray) -> Comparison:
+def compare_crossbar(xb: Crossbar, v: np.ndarray) -> NgspiceComparison:
     """Solve ``xb`` for inputs ``v`` (batch, rows) with the sparse solver and with ngspice; compare the currents."""
     v = np.atleast_2d(np.asarray(v, dtype=float))
     t0 = time.perf_counter()
@@ -232,4 +232,4 @@ def compare_crossbar(xb: Crossbar, v: np.ndarray) -> Comparison:
     ref = simulate_crossbar(xb, v)
     scale = np.maximum(np.abs(np.concatenate([ref.i_plus, ref.i_minus], axis=1)).max(axis=1, keepdims=True), 1e-300)
     diff = np.concatenate([np.abs(ip - ref.i_plus), np.abs(im - ref.i_minus)], axis=1) / scale
-    return Comparison(float(diff.max()), t_solver, ref.seconds, len(v))
+    return NgspiceComparison(float(diff.max()), t_solver, ref.seconds, len(v))

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from imcsim.errors import ImcsimError
+from imcsim.cli.options import Format, check_format
 
 
 def register(app: typer.Typer) -> None:
@@ -31,18 +30,17 @@ def register(app: typer.Typer) -> None:
         ir_drop: Optional[str] = typer.Option(None, "--ir-drop", help="Wire IR drop: off, first-order or exact."),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset directory."),
         test_limit: Optional[int] = typer.Option(None, "--test-limit", min=1, help="Use the first N test images."),
-        fmt: str = typer.Option("table", "--format", help="table or json."),
+        fmt: Format = typer.Option(Format.table, "--format", "-f", help="table (for people) or json."),
     ) -> None:
         """Evaluate RUN: nominal accuracy and, with --mc N, mean/std/min over N chips."""
-        from imcsim.train.evaluate import HardwareOverrides, evaluate_run
+        from imcsim.train.evaluate import HardwareChanges, evaluate_run
 
-        if fmt not in ("table", "json"):
-            raise ImcsimError(f"--format {fmt!r}: choose table or json")
-        ov = HardwareOverrides(variation, variation_kind, stuck_low, stuck_high, read_noise, adc_bits, adc_inl,
+        check_format(fmt, ("table", "json"), "evaluate")
+        ov = HardwareChanges(variation, variation_kind, stuck_low, stuck_high, read_noise, adc_bits, adc_inl,
                                adc_dnl, adc_offset, adc_gain, None, ir_drop)
-        res = evaluate_run(run, mc=mc, seed=seed, overrides=ov, data_dir=str(data_dir) if data_dir else None,
+        res = evaluate_run(run, mc=mc, seed=seed, changes=ov, data_dir=str(data_dir) if data_dir else None,
                            test_limit=test_limit)
-        if fmt == "json":
+        if fmt == Format.json:
             from imcsim.io import dumps_json
 
             typer.echo(dumps_json(res.to_dict()), nl=False)

@@ -7,15 +7,10 @@ Library calls: :func:`imcsim.workload.zoo.model_info` (one row per model) and
 from __future__ import annotations
 
 import json
-from enum import Enum
 
 import typer
 
-
-class _Format(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
+from imcsim.cli.options import Format
 
 
 def _csv(rows: list[dict]) -> str:
@@ -69,16 +64,16 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def models(
         name: str = typer.Argument(None, help="Show this model's layers instead of the list."),
-        fmt: _Format = typer.Option(_Format.table, "--format", "-f", help="Output format."),
+        fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     ) -> None:
         """List the model zoo (dataset, input shape, parameters, MACs, layers), or one model's layers."""
         from imcsim.workload import zoo
 
         if name is not None:
             net = zoo.load_network(name)
-            if fmt == _Format.csv:
+            if fmt == Format.csv:
                 typer.echo(_csv([lay.to_dict() for lay in net.layers]), nl=False)
-            elif fmt == _Format.json:
+            elif fmt == Format.json:
                 typer.echo(json.dumps({"name": net.name, "input_shape": list(net.input_shape or ()),
                                        "macs": net.macs, "weights": net.weights,
                                        "other_params": net.meta.get("other_params", 0),
@@ -87,9 +82,9 @@ def register(app: typer.Typer) -> None:
                 _console().print(_layer_table(net))
             return
         rows = [zoo.model_info(e.name) for e in zoo.list_models()]
-        if fmt == _Format.csv:
+        if fmt == Format.csv:
             typer.echo(_csv(rows), nl=False)
-        elif fmt == _Format.json:
+        elif fmt == Format.json:
             typer.echo(json.dumps(rows, indent=2))
         else:
             _console().print(_zoo_table(rows))

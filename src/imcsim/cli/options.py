@@ -27,7 +27,7 @@ def check_format(fmt: Format | str, allowed: tuple[str, ...], command: str) -> F
     otherwise."""
     value = fmt.value if isinstance(fmt, Format) else str(fmt)
     if value not in allowed:
-        raise ConfigError(f"--format = {value!r}: {command} prints {', '.join(allowed)}")
+        raise ConfigError(f"--format {value!r}: {command} prints {', '.join(allowed)}")
     return Format(value)
 
 

@@ -14,17 +14,12 @@ from typing import Any, Optional
 
 import typer
 
+from imcsim.cli.options import Format
 from imcsim.cli.output import emit
 from imcsim.errors import ConfigError
 from imcsim.io import dumps_json, json_safe
 
 __all__ = ["register", "systolic_config_from_options", "simulate_json", "LAYER_COLUMNS"]
-
-
-class _Format(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
 
 
 class _Dataflow(str, Enum):
@@ -153,7 +148,7 @@ def register(app: typer.Typer) -> None:
         dataflow: Optional[_Dataflow] = typer.Option(None, "--dataflow", help="Dataflow override: os, ws or is."),
         bandwidth: Optional[float] = typer.Option(None, "--bandwidth", help="Shared DRAM port bandwidth override "
                                                   "(words/cycle); per-port overrides in the config still apply."),
-        fmt: _Format = typer.Option(_Format.table, "--format", "-f", help="Output format."),
+        fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
         output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the result to FILE (atomically)."),
     ) -> None:
         """Simulate a workload on a systolic array (cycles, stalls, utilization, traffic, latency, energy).
@@ -168,7 +163,7 @@ def register(app: typer.Typer) -> None:
                                            dataflow.value if dataflow is not None else None, bandwidth)
         network = _load_network(model, topology, gemm, deployment)
         cost = simulate_network(network, cfg)
-        if fmt == _Format.json:
+        if fmt == Format.json:
             text = dumps_json(simulate_json(network, cost, cfg))
         else:
             rows = _layer_rows(network, cost)
@@ -178,13 +173,13 @@ def register(app: typer.Typer) -> None:
             title = (f"{network.name} on a {cfg.rows}x{cfg.cols} {cfg.dataflow} systolic array, "
                      f"{cfg.clock_hz / 1e6:g} MHz, DRAM "
                      f"{'ideal' if bw is None else f'{bw:g} words/cycle'}")
-            text = render(rows, _columns(), fmt.value, title=title if fmt == _Format.table else None)
+            text = render(rows, _columns(), fmt.value, title=title if fmt == Format.table else None)
         emit(text, output)
 
     @app.command()
     def presets(
         name: Optional[str] = typer.Argument(None, help="Show this preset's fields; list all presets without it."),
-        fmt: _Format = typer.Option(_Format.table, "--format", "-f", help="Output format."),
+        fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     ) -> None:
         """List the hardware presets, or show one preset's fields with their units and sources."""
         from imcsim.config.presets import list_presets, load_preset
@@ -193,17 +188,17 @@ def register(app: typer.Typer) -> None:
         if name is None:
             rows = [{"name": p.name, "kind": p.kind, "description": p.description} for p in list_presets()]
             cols = [Column("name"), Column("kind"), Column("description")]
-            typer.echo(render(rows, cols, fmt.value, title="imcsim presets" if fmt == _Format.table else None),
+            typer.echo(render(rows, cols, fmt.value, title="imcsim presets" if fmt == Format.table else None),
                        nl=False)
             return
         cfg = load_preset(name)
-        if fmt == _Format.json:
+        if fmt == Format.json:
             typer.echo(dumps_json({"name": name, "kind": type(cfg).__name__, "config": cfg.model_dump()}), nl=False)
             return
         rows = _field_rows(cfg)
         cols = [Column("field"), Column("value"), Column("description", "unit / source")]
         typer.echo(render(rows, cols, fmt.value, title=f"preset {name} ({type(cfg).__name__})"
-                          if fmt == _Format.table else None), nl=False)
+                          if fmt == Format.table else None), nl=False)
 
 
 def _field_rows(cfg, prefix: str = "") -> list[dict]:

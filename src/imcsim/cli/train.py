@@ -8,7 +8,14 @@ from typing import Optional
 
 import typer
 
+from imcsim.cli.options import config_default
 from imcsim.errors import ConfigError
+from imcsim.train.config import TrainConfig
+
+
+def _d(field: str):
+    """The TrainConfig default of ``field``: flag defaults are never restated here (tests/test_cli_defaults.py)."""
+    return config_default(TrainConfig, field)
 
 
 def _imac_fields(spec: str | None) -> dict:
@@ -32,37 +39,37 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
         out: Path = typer.Option(..., "--out", help="Run directory (checkpoint, deployment, metrics)."),
-        model: str = typer.Option("lenet5", help="Zoo model."),
-        dataset: str = typer.Option("fashion-mnist", help="fashion-mnist, mnist, cifar10, mnist-5k or csv."),
+        model: str = typer.Option(_d("model"), help="Zoo model."),
+        dataset: str = typer.Option(_d("dataset"), help="fashion-mnist, mnist, cifar10, mnist-5k or csv."),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset directory."),
-        target: str = typer.Option("tpu-imac", help="tpu-imac, cpu-imac, digital or float."),
-        epochs: int = typer.Option(10, min=0, help="Epochs in the target precision."),
-        pretrain_epochs: int = typer.Option(0, "--pretrain-epochs", min=0, help="Float epochs before conversion."),
-        batch_size: int = typer.Option(128, "--batch-size", min=1),
-        optimizer: str = typer.Option("adamw", help="adamw or sgd."),
-        lr: float = typer.Option(1e-3, help="Learning rate (target phase)."),
-        pretrain_lr: float = typer.Option(1e-3, "--pretrain-lr", help="Learning rate (float phase)."),
-        weight_decay: float = typer.Option(0.0, "--weight-decay"),
-        schedule: str = typer.Option("cosine", help="cosine, step or constant."),
-        seed: int = typer.Option(0, help="Seed (initialisation, data order, noise)."),
-        train_limit: Optional[int] = typer.Option(None, "--train-limit", help="Use the first N training images."),
-        test_limit: Optional[int] = typer.Option(None, "--test-limit", help="Use the first N test images."),
-        precision: Optional[str] = typer.Option(None, help="IMAC weights: binary or ternary."),
-        conv_bits: int = typer.Option(8, "--conv-bits", help="Digital weight bits."),
-        act_bits: int = typer.Option(8, "--act-bits", help="Digital activation bits."),
+        target: str = typer.Option(_d("target"), help="tpu-imac, cpu-imac, digital or float."),
+        epochs: int = typer.Option(_d("epochs"), min=0, help="Epochs in the target precision."),
+        pretrain_epochs: int = typer.Option(_d("pretrain_epochs"), "--pretrain-epochs", min=0, help="Float epochs before conversion."),
+        batch_size: int = typer.Option(_d("batch_size"), "--batch-size", min=1),
+        optimizer: str = typer.Option(_d("optimizer"), help="adamw or sgd."),
+        lr: float = typer.Option(_d("lr"), help="Learning rate (target phase)."),
+        pretrain_lr: float = typer.Option(_d("pretrain_lr"), "--pretrain-lr", help="Learning rate (float phase)."),
+        weight_decay: float = typer.Option(_d("weight_decay"), "--weight-decay"),
+        schedule: str = typer.Option(_d("schedule"), help="cosine, step or constant."),
+        seed: int = typer.Option(_d("seed"), help="Seed (initialisation, data order, noise)."),
+        train_limit: Optional[int] = typer.Option(_d("train_limit"), "--train-limit", help="Use the first N training images."),
+        test_limit: Optional[int] = typer.Option(_d("test_limit"), "--test-limit", help="Use the first N test images."),
+        precision: Optional[str] = typer.Option(_d("precision"), help="IMAC weights: binary or ternary."),
+        conv_bits: int = typer.Option(_d("conv_bits"), "--conv-bits", help="Digital weight bits."),
+        act_bits: int = typer.Option(_d("act_bits"), "--act-bits", help="Digital activation bits."),
         imac: Optional[str] = typer.Option(None, "--imac", help="IMAC preset name or YAML file."),
         variation: Optional[float] = typer.Option(None, help="Device variation for noise-aware training."),
         adc_bits: Optional[int] = typer.Option(None, "--adc-bits", help="Output ADC resolution."),
-        noise_aware: bool = typer.Option(False, "--noise-aware", help="Fresh non-idealities every batch."),
+        noise_aware: bool = typer.Option(_d("noise_aware"), "--noise-aware", help="Fresh non-idealities every batch."),
         init_from: Optional[Path] = typer.Option(None, "--init-from", help="Convert the trained model of this float "
                                                  "run directory instead of a fresh one."),
-        ir_drop: str = typer.Option("off", "--ir-drop", help="Wire IR drop in training: off, first-order, exact."),
+        ir_drop: str = typer.Option(_d("ir_drop"), "--ir-drop", help="Wire IR drop in training: off, first-order, exact."),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or per-epoch lines."),
     ) -> None:
         """Train MODEL on DATASET for TARGET; write checkpoints every epoch and the deployment to OUT."""
         from imcsim.config.base import parse_config
-        from imcsim.train.trainer import TrainConfig, train
+        from imcsim.train.trainer import train
 
         fields = _imac_fields(imac)
         if variation is not None:

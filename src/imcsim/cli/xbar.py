@@ -10,7 +10,11 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from imcsim.cli.options import Format, check_format, config_default
 from imcsim.cli.output import emit
+from imcsim.config.amplifier import AmplifierConfig
+from imcsim.config.device import DeviceConfig
+from imcsim.config.imac import IMACConfig
 from imcsim.errors import ConfigError, DataError
 from imcsim.io import dumps_json
 
@@ -53,7 +57,6 @@ def _crossbar_and_inputs(weights: Path, inputs: Path, r_in: float | None, r_out:
     from imcsim.circuit.crossbar import Crossbar
     from imcsim.circuit.network import read_matrix_csv
     from imcsim.config.base import parse_config
-    from imcsim.config.device import DeviceConfig
 
     device = parse_config(DeviceConfig, {"r_low_ohm": r_low, "r_high_ohm": r_high}, source="--r-low/--r-high")
     w = read_matrix_csv(weights, allowed=(-1.0, 0.0, 1.0), what="weight")
@@ -69,15 +72,24 @@ def _emit(text: str, output: Path | None) -> None:
     emit(text if text.endswith("\n") else text + "\n", output)
 
 
-def _check_format(fmt: str) -> None:
-    if fmt not in ("json", "text"):
-        raise ConfigError(f"--format: {fmt!r} is not one of json, text")
+# Flag defaults are the config defaults (one source of truth; tests/test_cli_defaults.py checks them).
+R_LOW = config_default(DeviceConfig, "r_low_ohm")
+R_HIGH = config_default(DeviceConfig, "r_high_ohm")
+R_AMP = config_default(AmplifierConfig, "input_resistance_ohm")
+TRANSIMPEDANCE = config_default(AmplifierConfig, "transimpedance_ohm")[0]
+ROWS = config_default(IMACConfig, "rows")
+COLS = config_default(IMACConfig, "cols")
+FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="table (for people) or json.")]
+
+
+def _check_format(fmt: Format) -> Format:
+    return check_format(fmt, ("table", "json"), "xbar")
 
 
 @xbar_app.command("solve")
 def solve(weights: WeightsOpt, inputs: InputsOpt, r_in: RInOpt = None, r_out: ROutOpt = None, tech: TechOpt = None,
-          r_low: RLowOpt = 5e3, r_high: RHighOpt = 15e3, r_amp: RAmpOpt = 0.0, transimpedance: TzOpt = 30e3,
-          fmt: Annotated[str, typer.Option("--format", "-f", help="json or text.")] = "json",
+          r_low: RLowOpt = R_LOW, r_high: RHighOpt = R_HIGH, r_amp: RAmpOpt = R_AMP,
+          transimpedance: TzOpt = TRANSIMPEDANCE, fmt: FmtOpt = Format.json,
           output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")]
           = None) -> None:
     """Terminal currents i_plus, i_minus (A), amplifier outputs v_amp = transimpedance (I+ - I-) (V) and power (W),
@@ -90,7 +102,7 @@ def solve(weights: WeightsOpt, inputs: InputsOpt, r_in: RInOpt = None, r_out: RO
     ip, im = v @ tp.T, v @ tm.T
     power = xb.power(v)
     v_amp = transimpedance * (ip - im)
-    if fmt == "json":
+    if fmt == Format.json:
         text = dumps_json({"i_plus": ip, "i_minus": im, "v_amp": v_amp, "power_w": power, "r_in_ohm": xb.r_in_ohm,
                            "r_out_ohm": xb.r_out_ohm, "r_amp_ohm": xb.r_amp_ohm,
                            "transimpedance_ohm": transimpedance}, indent=None)
@@ -112,10 +124,10 @@ def spice(inputs: InputsOpt,
                                                           "input line, one column per output; -1, 0, +1.")] = None,
           imacsim_dir: Annotated[Optional[Path], typer.Option("--imacsim-dir", help="A whole network instead: "
                                                               "W<k>.csv, B<k>.csv (IMAC-Sim layout).")] = None,
-          rows: Annotated[int, typer.Option("--rows", min=1, help="With --imacsim-dir: crossbar rows.")] = 32,
-          cols: Annotated[int, typer.Option("--cols", min=1, help="With --imacsim-dir: crossbar columns.")] = 32,
-          r_in: RInOpt = None, r_out: ROutOpt = None, tech: TechOpt = None, r_low: RLowOpt = 5e3,
-          r_high: RHighOpt = 15e3, r_amp: RAmpOpt = 0.0) -> None:
+          rows: Annotated[int, typer.Option("--rows", min=1, help="With --imacsim-dir: crossbar rows.")] = ROWS,
+          cols: Annotated[int, typer.Option("--cols", min=1, help="With --imacsim-dir: crossbar columns.")] = COLS,
+          r_in: RInOpt = None, r_out: ROutOpt = None, tech: TechOpt = None, r_low: RLowOpt = R_LOW,
+          r_high: RHighOpt = R_HIGH, r_amp: RAmpOpt = R_AMP) -> None:
     """Write a crossbar (--weights) or a whole IMAC network (--imacsim-dir: partitions, amplifiers and neurons as
     behavioural sources) as an ngspice netlist with one operating point per input vector (results to out<k>.raw;
     crossbar terminal currents are i(vtp<j>) and i(vtm<j>), network outputs v(out<j>))."""
@@ -128,9 +140,7 @@ def spice(inputs: InputsOpt,
         _emit(crossbar_netlist(xb, v), output)
         return
     from imcsim.circuit.network import IMACNetwork, read_matrix_csv
-    from imcsim.config.amplifier import AmplifierConfig
     from imcsim.config.base import parse_config
-    from imcsim.config.device import DeviceConfig
     if r_in is not None or r_out is not None:
         raise ConfigError("--r-in/--r-out: a network takes its wires from --tech (or ideal wires without it)")
     device = parse_config(DeviceConfig, {"r_low_ohm": r_low, "r_high_ohm": r_high}, source="--r-low/--r-high")
@@ -145,15 +155,15 @@ def spice(inputs: InputsOpt,
 
 @xbar_app.command("compare")
 def compare(weights: WeightsOpt, inputs: InputsOpt, r_in: RInOpt = None, r_out: ROutOpt = None, tech: TechOpt = None,
-            r_low: RLowOpt = 5e3, r_high: RHighOpt = 15e3, r_amp: RAmpOpt = 0.0,
-            fmt: Annotated[str, typer.Option("--format", "-f", help="json or text.")] = "text") -> None:
+            r_low: RLowOpt = R_LOW, r_high: RHighOpt = R_HIGH, r_amp: RAmpOpt = R_AMP,
+            fmt: FmtOpt = Format.table) -> None:
     """Solve with the sparse solver and with ngspice; print the largest relative current difference and both times."""
     from imcsim.circuit.spice import compare_crossbar
 
     _check_format(fmt)
     xb, v = _crossbar_and_inputs(weights, inputs, r_in, r_out, tech, r_low, r_high, r_amp)
     c = compare_crossbar(xb, v)
-    if fmt == "json":
+    if fmt == Format.json:
         typer.echo(dumps_json({"max_rel_diff": c.max_rel_diff, "solver_s": c.solver_seconds,
                                "ngspice_s": c.ngspice_seconds, "vectors": c.n_vectors}, indent=None), nl=False)
     else:
@@ -173,10 +183,10 @@ def evaluate(
     = None,
     labels: Annotated[Optional[Path], typer.Option("--labels", "-y", help="With --imacsim-dir: test_labels.csv.")]
     = None,
-    rows: Annotated[Optional[int], typer.Option("--rows", help="Crossbar rows (default: the deployment's, or 32).")]
+    rows: Annotated[Optional[int], typer.Option("--rows", help="Crossbar rows (default: the deployment's, or IMACConfig's).")]
     = None,
     cols: Annotated[Optional[int], typer.Option("--cols", help="Crossbar columns (differential pairs; default: the "
-                                                "deployment's, or 32).")] = None,
+                                                "deployment's, or IMACConfig's).")] = None,
     parasitics: Annotated[bool, typer.Option("--parasitics/--no-parasitics", help="9 nm wire resistances.")] = True,
     output_adc: Annotated[bool, typer.Option("--output-adc/--analog-readout", help="With --deployment: classify "
                                              "through the deployment's output ADC (as `imcsim evaluate` does) or "
@@ -185,12 +195,11 @@ def evaluate(
                                                        "(default: the deployment's, or 0).")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the variation draw.")] = 0,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate the first N inputs only.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="json or text.")] = "text",
+    fmt: FmtOpt = Format.table,
 ) -> None:
     """Accuracy and mean crossbar power of an IMAC network over a whole test set."""
     from imcsim.circuit.network import IMACNetwork, load_imacsim_dataset
     from imcsim.config.base import parse_config
-    from imcsim.config.device import DeviceConfig
     from imcsim.config.wires import WireConfig
 
     _check_format(fmt)
@@ -203,14 +212,9 @@ def evaluate(
         if inputs is None or labels is None:
             raise ConfigError("--imacsim-dir: needs --inputs and --labels")
         device = parse_config(DeviceConfig, {"variation": variation or 0.0}, source="--variation")
-        net = IMACNetwork.from_imacsim_dir(imacsim_dir, rows=rows or 32, cols=cols or 32, device=device,
+        net = IMACNetwork.from_imacsim_dir(imacsim_dir, rows=rows or ROWS, cols=cols or COLS, device=device,
                                            wires=WireConfig() if parasitics else None, seed=seed)
-        x, y = load_imacsim_dataset(inputs, labels, vdd_v=net.vdd_v)
-        n_out = net.layers[-1].n_out
-        if len(y) and y.max() >= n_out:
-            r = int(np.argmax(y >= n_out))
-            raise DataError(f"{labels}: row {r + 1}: label {int(y[r])} is not a class of the {n_out} network outputs "
-                            f"({imacsim_dir})")
+        x, y = load_imacsim_dataset(inputs, labels, vdd_v=net.vdd_v, n_classes=net.layers[-1].n_out)
         source = str(imacsim_dir)
     elif deployment is not None:
         if dataset is None:
@@ -224,7 +228,7 @@ def evaluate(
     if limit is not None:
         x, y = x[:limit], y[:limit]
     res = net.evaluate(x, y, seed=seed)
-    if fmt == "json":
+    if fmt == Format.json:
         typer.echo(dumps_json({"source": source, "n": res.n, "accuracy": res.accuracy,
                                "mean_power_w": res.mean_power_w, "layer_power_w": list(res.layer_power_w),
                                "seconds": res.seconds, "rows": net.layers[0].partition.rows,

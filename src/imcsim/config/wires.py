@@ -34,13 +34,20 @@ The DC solver does not use capacitances; they are reported for transient estimat
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 from pydantic import Field
 
 from imcsim.config.base import ConfigModel
 from imcsim.errors import ConfigError
 
-__all__ = ["WireConfig", "size_effect_resistivity", "tech", "TECH_NODES", "EPS0_F_PER_M"]
+__all__ = ["WireConfig", "size_effect_resistivity", "tech", "TECH_NODES", "EPS0_F_PER_M", "IRDrop", "IR_DROP_MODES"]
+
+IRDrop = Literal["off", "first-order", "exact"]
+"""How the IMAC layers model wire IR drop: not at all, to first order (:func:`imcsim.nn.nonideal.ir_drop_factors`)
+or exactly (:func:`imcsim.nn.nonideal.ir_drop_exact`, the crossbar solver's transfer matrix)."""
+
+IR_DROP_MODES: tuple[str, ...] = get_args(IRDrop)
 
 EPS0_F_PER_M = 8.8541878128e-12
 """Vacuum permittivity (F/m), CODATA 2018."""

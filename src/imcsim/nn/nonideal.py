@@ -22,22 +22,18 @@ Models:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import numpy as np
 import torch
 
 from imcsim.circuit.devices import sample_conductances
 from imcsim.config.device import DeviceConfig
+from imcsim.config.wires import IR_DROP_MODES, IRDrop
 from imcsim.errors import ConfigError
 
 __all__ = ["NonIdealities", "EFFECTS", "IRDrop", "IR_DROP_MODES", "Chip", "effect_rng", "program_chip", "sample_chip",
            "ir_drop_factors", "ir_drop_exact", "read_noise_current"]
 
-IRDrop = Literal["off", "first-order", "exact"]
-"""The wire IR drop models: none, first order (:func:`ir_drop_factors`) or exact (:func:`ir_drop_exact`)."""
-
-IR_DROP_MODES: tuple[str, ...] = get_args(IRDrop)
 
 #: Stable ids of the random streams (part of the seed derivation: never renumber).
 EFFECTS = {"variation": 1, "stuck": 2, "read": 3, "adc": 4}

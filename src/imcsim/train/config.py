@@ -12,7 +12,7 @@ from pydantic import Field
 
 from imcsim.config.base import ConfigModel
 from imcsim.config.imac import IMACConfig
-from imcsim.nn.nonideal import IRDrop, NonIdealities
+from imcsim.config.wires import IRDrop
 
 __all__ = ["TrainConfig", "build_run_model"]
 
@@ -57,7 +57,10 @@ class TrainConfig(ConfigModel):
         """The IMAC config (the ``imac`` field; kept as a method for callers of the former dict field)."""
         return self.imac
 
-    def nonidealities(self) -> NonIdealities:
+    def nonidealities(self):
+        """The :class:`~imcsim.nn.nonideal.NonIdealities` simulated in training (``ir_drop``, ``adc``)."""
+        from imcsim.nn.nonideal import NonIdealities
+
         return NonIdealities(ir_drop=self.ir_drop, adc=self.adc)
 
     def phases(self) -> list[tuple[str, int]]:

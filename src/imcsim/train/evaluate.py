@@ -1,7 +1,7 @@
 """Evaluation of a trained run: nominal accuracy and Monte Carlo over non-ideality seeds.
 
 The hardware parameters are those of the run's own :class:`~imcsim.config.imac.IMACConfig` (the config the circuit
-simulator and the cost models read), with the requested overrides (variation, ADC resolution and non-linearity, ...)
+simulator and the cost models read), with the requested hardware changes (variation, ADC resolution and non-linearity, ...)
 applied. The nominal run has no random effects (ideal devices, an ideal ADC of the configured resolution); Monte
 Carlo sample ``k`` programs chip ``seed + k`` (every effect its own stream, :func:`imcsim.nn.nonideal.effect_rng`).
 The digital front end is deterministic, so it runs once and only the analog layers run per sample.
@@ -24,11 +24,11 @@ from imcsim.nn.nonideal import IRDrop, NonIdealities
 from imcsim.train.data import Dataset, load_dataset
 from imcsim.train.deploy import Deployment, load_deployment
 
-__all__ = ["HardwareOverrides", "EvalResult", "apply_overrides", "monte_carlo", "evaluate_run"]
+__all__ = ["HardwareChanges", "EvalResult", "apply_changes", "monte_carlo", "evaluate_run"]
 
 
 @dataclass(frozen=True)
-class HardwareOverrides:
+class HardwareChanges:
     """Evaluation-time changes to the run's hardware config; None keeps the trained value.
 
     Attributes map to IMACConfig fields: variation / variation_kind / stuck_low / stuck_high / read_noise ->
@@ -58,14 +58,14 @@ _MAP = {"variation": ("device", "variation"), "variation_kind": ("device", "vari
         "dac_bits": ("dac", "bits")}
 
 
-def apply_overrides(hw: IMACConfig, ov: HardwareOverrides) -> IMACConfig:
-    """``hw`` with the overrides applied (validated: a bad value raises ConfigError naming the field)."""
+def apply_changes(hw: IMACConfig, ov: HardwareChanges) -> IMACConfig:
+    """``hw`` with the changes applied (validated: a bad value raises ConfigError naming the field)."""
     data = hw.model_dump()
     for name, (section, key) in _MAP.items():
         value = getattr(ov, name)
         if value is not None:
             data[section][key] = value
-    return parse_config(IMACConfig, data, source="evaluation overrides")
+    return parse_config(IMACConfig, data, source="evaluation hardware changes")
 
 
 @dataclass
@@ -128,7 +128,7 @@ def monte_carlo(model: HybridModel, x: np.ndarray, y: np.ndarray, mc: int, seed:
         model.train(saved[2])
 
 
-def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, overrides: HardwareOverrides | None = None,
+def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, changes: HardwareChanges | None = None,
                  data: Dataset | None = None, data_dir: str | None = None, test_limit: int | None = None
                  ) -> EvalResult:
     """Evaluate the run (or deployment) directory ``path`` on its dataset's test split.
@@ -138,9 +138,9 @@ def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, overrides: Hardwa
     dep: Deployment = load_deployment(path)
     model = dep.torch_model()
     train_data_dir = dep.config.train.data_dir if dep.config.train is not None else None
-    ov = overrides or HardwareOverrides()
-    if isinstance(model, HybridModel):  # validate the overrides before reading the data
-        hw = apply_overrides(model.hw, ov)
+    ov = changes or HardwareChanges()
+    if isinstance(model, HybridModel):  # validate the changes before reading the data
+        hw = apply_changes(model.hw, ov)
         ni = model.nonideal
         if ov.ir_drop is not None:  # NonIdealities raises ConfigError naming an unknown mode
             ni = NonIdealities(ni.device, ni.read_noise, ov.ir_drop, ni.adc, ni.dac)

@@ -1,0 +1,82 @@
+"""CLI flag defaults equal the config defaults they stand for (a default lives in one place: the config model)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import typer.main
+
+from imcsim.cli.app import app
+from imcsim.cli.options import Format
+from imcsim.config.amplifier import AmplifierConfig
+from imcsim.config.device import DeviceConfig
+from imcsim.config.imac import IMACConfig
+from imcsim.train.config import TrainConfig
+
+
+def _params(*path: str) -> dict:
+    """{parameter name: default} of the command at ``path`` (e.g. "xbar", "solve")."""
+    cmd = typer.main.get_command(app)
+    for name in path:
+        cmd = cmd.commands[name]
+    return {p.name: p.default for p in cmd.params}
+
+
+def _enum_value(v):
+    return getattr(v, "value", v)
+
+
+def test_every_train_flag_default_is_the_train_config_default():
+    params = _params("train")
+    # flags that are not TrainConfig fields: where to write, how to run, and IMAC-field shortcuts (None = keep)
+    assert set(params) - set(TrainConfig.model_fields) == {"out", "resume", "quiet", "variation", "adc_bits"}
+    checked = 0
+    for name, default in params.items():
+        if name not in TrainConfig.model_fields or name == "imac":  # --imac names a preset or file; None = defaults
+            continue
+        expected = TrainConfig.model_fields[name].get_default(call_default_factory=True)
+        assert _enum_value(default) == expected, name
+        checked += 1
+    assert checked == len(TrainConfig.model_fields) - 1 - len(set(TrainConfig.model_fields) - set(params))
+    # the values the issue found restated in cli/train.py, against the config by hand
+    assert (params["epochs"], params["batch_size"], params["lr"], params["conv_bits"]) == (10, 128, 1e-3, 8)
+
+
+@pytest.mark.parametrize("command", [("xbar", "solve"), ("xbar", "spice"), ("xbar", "compare")])
+def test_xbar_device_defaults_are_the_device_config_defaults(command):
+    params = _params(*command)
+    assert params["r_low"] == DeviceConfig.model_fields["r_low_ohm"].default == 5e3
+    assert params["r_high"] == DeviceConfig.model_fields["r_high_ohm"].default == 15e3
+    assert params["r_amp"] == AmplifierConfig.model_fields["input_resistance_ohm"].default == 0.0
+
+
+def test_xbar_amplifier_and_crossbar_defaults():
+    assert _params("xbar", "solve")["transimpedance"] == AmplifierConfig().transimpedance(0) == 30e3
+    spice = _params("xbar", "spice")
+    assert (spice["rows"], spice["cols"]) == (IMACConfig().rows, IMACConfig().cols) == (32, 32)
+
+
+def test_every_command_takes_the_same_format_choices():
+    # one Format enum: every --format offers table, json and csv (commands refuse what they cannot print)
+    cmd = typer.main.get_command(app)
+    found = []
+
+    def walk(c, path):
+        for sub_name, sub in getattr(c, "commands", {}).items():
+            walk(sub, path + (sub_name,))
+        for p in getattr(c, "params", []):
+            if "--format" in getattr(p, "opts", []):
+                found.append((path, p.type_descriptor.annotation))
+
+    walk(cmd, ())
+    assert {annotation for _, annotation in found} == {Format}
+    assert [f.value for f in Format] == ["table", "json", "csv"]
+    assert len(found) == 9  # models, presets, simulate, compare, reproduce, evaluate, xbar solve/compare/evaluate
+
+
+def test_the_cli_does_not_import_torch_to_parse_flags():
+    code = "import sys, imcsim.cli.app; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
