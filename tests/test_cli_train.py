@@ -32,7 +32,18 @@ def test_evaluate_json_has_nominal_and_monte_carlo(run_dir, capsys):
                  "--test-limit", "100", "--format", "json"])
     assert code == 0
     res = json.loads(capsys.readouterr().out)
-    assert 0 <= res["accuracy"] <= 1 and res["n_test"] == 100
+    assert res["n_test"] == 100
+    # the CLI reports the library's evaluation with the same changes
+    from imcsim.train.evaluate import HardwareChanges, evaluate_run
+
+    lib = evaluate_run(run_dir, mc=3, changes=HardwareChanges(variation=0.1, adc_bits=6, adc_inl=0.5), test_limit=100)
+    assert (res["accuracy"], res["mc"]["samples"]) == (lib.accuracy, lib.mc["samples"])
+    # without changes the nominal run (the trained ADC, ideal devices) is the trainer's last test accuracy on the same
+    # 100 images
+    assert main(["evaluate", str(run_dir), "--test-limit", "100", "--format", "json"]) == 0
+    nominal = json.loads(capsys.readouterr().out)["accuracy"]
+    hist = json.loads((run_dir / "metrics.json").read_text())["history"]
+    assert nominal == pytest.approx(hist[-1]["test_accuracy"], abs=1e-12)
     assert set(res["mc"]) >= {"mean", "std", "min"} and res["mc"]["n"] == 3
     assert res["hardware"]["adc"]["inl_lsb"] == 0.5
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from imcsim.errors import CheckpointError, ConfigError, ImcsimError
+from imcsim.errors import CheckpointError, ConfigError
 from imcsim.nn.quant import fake_quant_weight
 from imcsim.train.data import load_dataset
 from imcsim.train.deploy import load_deployment, save_deployment
@@ -70,10 +70,21 @@ def test_frontend_gives_dac_voltages(run, data):
 
 
 def test_to_network_marks_units_and_precisions(run):
-    pytest.importorskip("imcsim.workload.from_torch")
     net = load_deployment(run[0]).to_network()
-    marked = {l.name: (l.extra.get("unit"), l.extra.get("precision")) for l in net.layers if l.extra}
-    assert marked["conv1"] == ("digital", "int8") and marked["fc3"] == ("imac", "binary")
+    marked = {l.name: (l.unit, l.precision) for l in net.layers if l.unit is not None}
+    assert marked == {"conv1": ("digital", "int8"), "conv2": ("digital", "int8"), "fc1": ("imac", "binary"),
+                      "fc2": ("imac", "binary"), "fc3": ("imac", "binary")}
+
+
+def test_to_network_takes_a_network_from_outside_the_zoo(run):
+    # any model's workload can carry a deployment: here LeNet-5 read through from_torch instead of the zoo
+    from imcsim.workload.from_torch import from_torch
+    from imcsim.workload.zoo import build_model
+
+    own = from_torch(build_model("lenet5"), (1, 28, 28), name="my-lenet")
+    net = load_deployment(run[0]).to_network(own)
+    assert net.name == "my-lenet" and net["fc2"].unit == "imac" and net["conv2"].precision == "int8"
+    assert [l.name for l in net.layers] == [l.name for l in own.layers]
 
 
 def test_malformed_deployments_raise_checkpoint_error(run, tmp_path):
@@ -104,8 +115,13 @@ def test_monte_carlo_is_seeded_and_zero_variation_equals_nominal(run, data):
     b = evaluate_run(out, mc=3, seed=5, changes=HardwareChanges(variation=0.2, adc_bits=6, adc_inl=0.5),
                      data=data)
     assert a.mc == b.mc and a.mc["n"] == 3
-    assert a.mc["min"] - 1e-12 <= a.mc["mean"] <= a.mc["max"] + 1e-12
-    assert np.isclose(a.mc["std"], np.std(a.mc["samples"], ddof=1))
+    # sample k is chip seed + k: each equals a one-chip run with that seed, and the statistics are theirs
+    one = [evaluate_run(out, mc=1, seed=5 + k, changes=HardwareChanges(variation=0.2, adc_bits=6, adc_inl=0.5),
+                        data=data).mc["mean"] for k in range(3)]
+    assert a.mc["samples"] == one
+    assert a.mc["mean"] == pytest.approx(sum(one) / 3, rel=1e-12)
+    assert (a.mc["min"], a.mc["max"]) == (min(one), max(one))
+    assert a.mc["std"] == pytest.approx((sum((s - sum(one) / 3) ** 2 for s in one) / 2) ** 0.5, abs=1e-12)
     ideal = evaluate_run(out, mc=2, data=data, changes=HardwareChanges(variation=0.0))
     assert ideal.mc["samples"] == [ideal.accuracy, ideal.accuracy]
     # the nominal run with the training ADC equals the trainer's final test accuracy
@@ -125,9 +141,13 @@ def test_override_and_target_errors(run, tmp_path, data):
     with pytest.raises(ConfigError, match="device.variation"):
         evaluate_run(run[0], changes=HardwareChanges(variation=1.5), data=data)
     cfg = TrainConfig(dataset="mnist-5k", target="digital", epochs=1, batch_size=128, test_limit=50)
-    train(cfg, tmp_path, progress=False, data=data)
-    assert 0 <= evaluate_run(tmp_path, data=data).accuracy <= 1
-    with pytest.raises(ImcsimError, match="no IMAC layers"):
+    res = train(cfg, tmp_path, progress=False, data=data)
+    # a digital run: the nominal accuracy is the trained model's argmax accuracy on the 50 test images, counted here
+    model = res.model.eval()
+    with torch.no_grad():
+        correct = int((model(torch.as_tensor(data.x_test[:50])).argmax(1) == torch.as_tensor(data.y_test[:50])).sum())
+    assert evaluate_run(tmp_path, data=data, test_limit=50).accuracy == correct / 50
+    with pytest.raises(ConfigError, match="mc = 2: target 'digital' has no IMAC layers"):
         evaluate_run(tmp_path, mc=2, data=data)
 
 
