@@ -34,10 +34,18 @@ print("VMHWM_KB", next(int(l.split()[1]) for l in open("/proc/self/status") if l
 """
 
 
+LOCAL_SCALESIM_PYTHON = Path(__file__).resolve().parents[1] / ".venv-scalesim" / "bin" / "python"
+"""The checkout's SCALE-Sim environment (README: "To create the SCALE-Sim reference environment")."""
+
+
 def scalesim_python() -> str | None:
-    """The Python interpreter that has ``scalesim`` installed, or None when the environment names none."""
+    """The Python interpreter that has ``scalesim`` installed: ``IMCSIM_SCALESIM_PYTHON`` when set (CI), else the
+    checkout's ``.venv-scalesim`` when it exists (so ``make test`` runs the parity tests wherever it can), else
+    None."""
     exe = os.environ.get("IMCSIM_SCALESIM_PYTHON")
-    return str(Path(exe).absolute()) if exe and Path(exe).is_file() else None
+    if exe:
+        return str(Path(exe).absolute()) if Path(exe).is_file() else None
+    return str(LOCAL_SCALESIM_PYTHON) if LOCAL_SCALESIM_PYTHON.is_file() else None
 
 
 @dataclass(frozen=True)

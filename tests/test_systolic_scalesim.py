@@ -16,7 +16,8 @@ from imcsim.workload.layer import Layer, LayerKind
 from scalesim_ref import ScaleSimLayer, run_scalesim, scalesim_python
 
 pytestmark = [pytest.mark.scalesim,
-              pytest.mark.skipif(scalesim_python() is None, reason="IMCSIM_SCALESIM_PYTHON names no SCALE-Sim")]
+              pytest.mark.skipif(scalesim_python() is None, reason="no SCALE-Sim environment (.venv-scalesim, or set "
+                                                                        "IMCSIM_SCALESIM_PYTHON)")]
 
 CONV = [ScaleSimLayer("c1", 8, 8, 3, 3, 4, 5, 1), ScaleSimLayer("c2", 11, 9, 3, 2, 3, 7, 2),
         ScaleSimLayer("c3", 6, 6, 1, 1, 16, 12, 1)]

@@ -15,6 +15,7 @@ from imcsim.errors import TopologyError
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 from imcsim.workload.scalesim_csv import read_topology, write_topology
+from scalesim_ref import scalesim_python
 
 CONV_HEADER = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
 
@@ -264,21 +265,12 @@ for m, n, k in t.get_transformed_mnk_dimensions():
 """
 
 
-def _scalesim_python() -> str | None:
-    """IMCSIM_SCALESIM_PYTHON (CI), else the checkout's .venv-scalesim when present."""
-    exe = os.environ.get("IMCSIM_SCALESIM_PYTHON")
-    if exe and Path(exe).is_file():
-        return exe
-    local = Path(__file__).resolve().parents[1] / ".venv-scalesim" / "bin" / "python"
-    return str(local) if local.is_file() else None
-
-
 @pytest.mark.scalesim
 @pytest.mark.parametrize("gemm", [False, True])
 def test_written_files_parse_identically_in_scalesim(tmp_path, gemm):
-    exe = _scalesim_python()
+    exe = scalesim_python()
     if exe is None:
-        pytest.skip("no SCALE-Sim environment (set IMCSIM_SCALESIM_PYTHON)")
+        pytest.skip("no SCALE-Sim environment (.venv-scalesim, or set IMCSIM_SCALESIM_PYTHON)")
     from imcsim.workload.zoo import load_network
 
     net = Network("mix", (*load_network("mobilenetv1").compute_layers[:6], *load_network("lenet5").compute_layers,
