@@ -50,3 +50,15 @@ def test_models_unknown_name_is_one_line_exit_2(capsys):
 def test_models_bad_format_exit_2(capsys):
     assert main(["models", "--format", "xml"]) == 2
     assert "xml" in capsys.readouterr().err
+
+
+def test_listing_the_zoo_imports_no_torch():
+    # `imcsim models` reads static listing data: no torch import, no tracing (13 s before, about 1 s now)
+    import subprocess
+    import sys
+
+    code = ("import sys; from imcsim.cli.app import main; rc = main(['models', '--format', 'json']); "
+            "print(rc, 'torch' in sys.modules, file=sys.stderr)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stderr.split()[-2:] == ["0", "False"]
+    assert [r["name"] for r in json.loads(res.stdout)] == [e.name for e in zoo.list_models()]

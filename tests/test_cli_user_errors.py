@@ -381,12 +381,12 @@ def test_empty_output_path_is_refused(capsys):
 def test_ctrl_c_exits_130_not_0(monkeypatch, capsys):
     """typer turns KeyboardInterrupt into a *returned* 130 outside standalone mode; main must pass it on."""
     from imcsim.cli.app import main
-    from imcsim.workload import zoo
+    from imcsim.workload import zoo_info
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(zoo, "list_models", interrupted)
+    monkeypatch.setattr(zoo_info, "zoo_rows", interrupted)
     assert main(["models"]) == 130
     assert "interrupted" in capsys.readouterr().err
 

@@ -168,6 +168,18 @@ def test_model_info_row():
     assert info["params"] == 11_689_512 and info["layers"] == 21 and info["input_shape"] == [3, 224, 224]
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_listing_data_matches_the_traced_network(name):
+    # zoo_info's counts let `imcsim models` list the zoo without torch; they must be those of the traced model
+    from imcsim.workload import zoo_info
+
+    info, net = zoo_info.get_info(name), zoo.load_network(name)
+    assert (info.macs, info.layers, info.all_layers) == (net.macs, len(net.compute_layers), len(net))
+    assert info.published_params == net.params
+    entry = zoo.get_model(name)
+    assert (entry.input_shape, entry.dataset, entry.num_classes) == (info.input_shape, info.dataset, info.num_classes)
+
+
 def test_network_params_and_select_keep_meta():
     from imcsim.workload.layer import LayerKind as K
 

@@ -1,6 +1,6 @@
 """``imcsim models``: list the model zoo, or show one model's layers.
 
-Library calls: :func:`imcsim.workload.zoo.model_info` (one row per model) and
+Library calls: :func:`imcsim.workload.zoo_info.zoo_rows` (one row per model, without torch) and
 :func:`imcsim.workload.zoo.load_network` (a model's layers).
 """
 
@@ -67,9 +67,9 @@ def register(app: typer.Typer) -> None:
         fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     ) -> None:
         """List the model zoo (dataset, input shape, parameters, MACs, layers), or one model's layers."""
-        from imcsim.workload import zoo
-
         if name is not None:
+            from imcsim.workload import zoo
+
             net = zoo.load_network(name)
             if fmt == Format.csv:
                 typer.echo(_csv([lay.to_dict() for lay in net.layers]), nl=False)
@@ -81,7 +81,9 @@ def register(app: typer.Typer) -> None:
             else:
                 _console().print(_layer_table(net))
             return
-        rows = [zoo.model_info(e.name) for e in zoo.list_models()]
+        from imcsim.workload import zoo_info  # static listing data: no torch, no tracing
+
+        rows = zoo_info.zoo_rows()
         if fmt == Format.csv:
             typer.echo(_csv(rows), nl=False)
         elif fmt == Format.json:

@@ -22,7 +22,8 @@ _LAZY = {
     "get_model": "imcsim.workload.zoo",
     "build_model": "imcsim.workload.zoo",
     "load_network": "imcsim.workload.zoo",
-    "model_info": "imcsim.workload.zoo",
+    "model_info": "imcsim.workload.zoo_info",
+    "zoo_rows": "imcsim.workload.zoo_info",
 }
 
 __all__ = ["Gemm", "Layer", "LayerKind", "Network", *_LAZY]

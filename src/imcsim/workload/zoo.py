@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from imcsim.errors import ModelError
+from imcsim.workload.zoo_info import ZOO, model_info
 
 if TYPE_CHECKING:  # pragma: no cover
     from imcsim.workload.network import Network
@@ -392,35 +393,14 @@ class ZooEntry:
     source: str
 
 
-_ENTRIES: tuple[ZooEntry, ...] = (
-    ZooEntry("lenet5", LeNet5, (1, 28, 28), "MNIST", 10,
-             "LeNet-5: 6@5x5 (pad 2), pool, 16@5x5, pool, dense 400-120-84-10",
-             61_706, "LeCun et al., Proc. IEEE 1998 (C1 156, C3 2,416 with full connection, F 400-120-84-10)"),
-    ZooEntry("mlp", MLP, (1, 20, 20), "MNIST", 10,
-             "IMAC-Sim MLP 400-120-84-10 on 20x20 images",
-             59_134, "IMAC-Sim (Amin, Elbtity, Zand, GLSVLSI 2023): 400x120 + 120x84 + 84x10 weights plus biases"),
-    ZooEntry("alexnet", AlexNet, (3, 224, 224), "ImageNet", 1000,
-             "AlexNet (torchvision variant)",
-             61_100_840, "torchvision AlexNet_Weights.IMAGENET1K_V1 num_params"),
-    ZooEntry("vgg9", vgg9_cifar10, (3, 32, 32), "CIFAR-10", 10,
-             "VGG-9: 6 convs 32-64-128-128-256-256, dense 4096-512-512-10",
-             3_491_530, "Wang et al., 'Federated Learning with Matched Averaging', ICLR 2020, VGG-9 details table"),
-    ZooEntry("vgg16-cifar10", vgg16_cifar10, (3, 32, 32), "CIFAR-10", 10,
-             "VGG-16 with batch norm, dense 512-10",
-             14_728_266, "kuangliu/pytorch-cifar models/vgg.py VGG('VGG16')"),
-    ZooEntry("vgg16", vgg16_imagenet, (3, 224, 224), "ImageNet", 1000,
-             "VGG-16 (configuration D), dense 25088-4096-4096-1000",
-             138_357_544, "torchvision VGG16_Weights.IMAGENET1K_V1 num_params"),
-    ZooEntry("mobilenetv1", MobileNetV1, (3, 224, 224), "ImageNet", 1000,
-             "MobileNetV1 (alpha 1): depthwise-separable convs, dense 1024-1000",
-             4_231_976, "Howard et al., arXiv 1704.04861 table 1; Keras applications.MobileNet trainable params"),
-    ZooEntry("resnet18", resnet18, (3, 224, 224), "ImageNet", 1000,
-             "ResNet-18: basic blocks 2-2-2-2",
-             11_689_512, "torchvision ResNet18_Weights.IMAGENET1K_V1 num_params"),
-    ZooEntry("resnet50", resnet50, (3, 224, 224), "ImageNet", 1000,
-             "ResNet-50 v1.5: bottleneck blocks 3-4-6-3",
-             25_557_032, "torchvision ResNet50_Weights.IMAGENET1K_V1 num_params"),
-)
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "lenet5": LeNet5, "mlp": MLP, "alexnet": AlexNet, "vgg9": vgg9_cifar10, "vgg16-cifar10": vgg16_cifar10,
+    "vgg16": vgg16_imagenet, "mobilenetv1": MobileNetV1, "resnet18": resnet18, "resnet50": resnet50}
+
+_ENTRIES: tuple[ZooEntry, ...] = tuple(
+    ZooEntry(i.name, _BUILDERS[i.name], i.input_shape, i.dataset, i.num_classes, i.description, i.published_params,
+             i.source) for i in ZOO)
+"""The zoo: each model's listing data (:data:`imcsim.workload.zoo_info.ZOO`) with its constructor."""
 
 _BY_NAME = {e.name: e for e in _ENTRIES}
 
@@ -465,15 +445,3 @@ def _load_network_cached(name: str) -> "Network":
     net = from_torch(model, entry.input_shape, name=entry.name)
     net.meta.update(dataset=entry.dataset, num_classes=entry.num_classes, published_params=entry.published_params)
     return net
-
-
-def model_info(name: str) -> dict:
-    """A summary of zoo model ``name`` for listings: ``name``, ``dataset``, ``input_shape`` (C, H, W),
-    ``num_classes``, ``params`` (the published count), ``macs`` (multiply-accumulates per image, from the traced
-    network), ``layers`` (layers with multiply-accumulates), ``all_layers``, ``description`` and ``source``."""
-    entry = get_model(name)
-    net = load_network(entry.name)
-    return {"name": entry.name, "dataset": entry.dataset, "input_shape": list(entry.input_shape),
-            "num_classes": entry.num_classes, "params": entry.published_params, "macs": net.macs,
-            "layers": len(net.compute_layers), "all_layers": len(net), "description": entry.description,
-            "source": entry.source}
