@@ -124,6 +124,11 @@ def test_presets_list_and_show(capsys):
     doc = json.loads(out)
     assert rc == 0 and doc["config"]["rows"] == 256 and doc["config"]["ifmap_dram_bandwidth_words_per_cycle"] == "inf"
     rc, out, _ = _run(capsys, "presets", "edge-tpu")
-    assert rc == 0 and "clock_hz" in out and "(Hz)" in out
+    clock = next(line for line in out.splitlines() if " clock_hz " in line)
+    # the whole field name, the value with its unit, and the preset file's own source for it (not a generic text)
+    assert [c.strip() for c in clock.split("│")[1:4]] == ["clock_hz", "488281250", "Hz"]
+    assert "edge-tpu: Hz; 4e12 op/s / (2 op/MAC x 64 x 64 MACs)" in clock
+    rc, out, _ = _run(capsys, "presets", "tpu-imac")
+    assert rc == 0 and "systolic.filter_dram_bandwidth_words_per_cycle" in out and "…" not in out
     rc, _, err = _run(capsys, "presets", "nope")
     assert rc == 2 and "unknown preset 'nope'" in err

@@ -210,3 +210,22 @@ def test_listing_survives_a_kind_whose_module_is_missing(tmp_path, monkeypatch):
     assert presets.load_preset("flat").cols == 5
     with pytest.raises(ConfigError, match="preset kind 'ghost' is not available"):
         presets.load_preset("ghost")
+
+
+def test_preset_values_carry_units_and_the_sources_of_the_preset_file():
+    from imcsim.config.presets import field_unit, preset_values
+
+    assert [field_unit(n) for n in ("clock_hz", "mac_energy_j", "sram_read_energy_j_per_byte", "ifmap_sram_bytes",
+                                    "dram_bandwidth_words_per_cycle", "mtj_ra_ohm_um2", "rows", "dataflow")] == [
+        "Hz", "J", "J/B", "B", "words/cycle", "ohm um^2", "", ""]
+    values = {v.field: v for v in preset_values("tpu-imac")}
+    # a nested config named by its preset takes that preset's comment, with the cited source expanded
+    mac = values["systolic.mac_energy_j"]
+    assert (mac.value, mac.unit) == (0.23e-12, "J")
+    assert mac.source.startswith("edge-tpu: J; 8-bit multiply 0.2 pJ + 8-bit add 0.03 pJ [horowitz]")
+    assert "[horowitz: M. Horowitz, \"Computing's energy problem" in mac.source
+    # a value the system preset sets itself, and one no preset sets (the config default and its documented source)
+    assert values["interface_energy_per_byte_j"].source.startswith("tpu-imac: J/byte; write + read of an 8 KB SRAM")
+    assert values["imac.device.r_high_ohm"].source == "default: High-resistance state (ohm). Source: IMAC-Sim " \
+                                                        "default 15 kOhm."
+    assert values["imac.device.mtj_tmr"].source == "sot-mram-imac: TMR = 200% -> R_P = 8,488 ohm, R_AP = 25,465 ohm"

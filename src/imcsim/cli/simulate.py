@@ -191,27 +191,18 @@ def register(app: typer.Typer) -> None:
             typer.echo(render(rows, cols, fmt.value, title="imcsim presets" if fmt == Format.table else None),
                        nl=False)
             return
+        from imcsim.config.presets import preset_values
+
         cfg = load_preset(name)
+        values = preset_values(name)
         if fmt == Format.json:
-            typer.echo(dumps_json({"name": name, "kind": type(cfg).__name__, "config": cfg.model_dump()}), nl=False)
+            typer.echo(dumps_json({"name": name, "kind": type(cfg).__name__, "config": cfg.model_dump(),
+                                   "values": [{"field": v.field, "value": v.value, "unit": v.unit,
+                                               "source": v.source} for v in values]}), nl=False)
             return
-        rows = _field_rows(cfg)
-        cols = [Column("field"), Column("value"), Column("description", "unit / source")]
+        rows = [{"field": v.field, "value": f"{v.value:.12g}" if isinstance(v.value, float) else str(v.value),
+                 "unit": v.unit, "source": v.source} for v in values]
+        cols = [Column("field", whole=True), Column("value", whole=True), Column("unit", whole=True),
+                Column("source")]
         typer.echo(render(rows, cols, fmt.value, title=f"preset {name} ({type(cfg).__name__})"
                           if fmt == Format.table else None), nl=False)
-
-
-def _field_rows(cfg, prefix: str = "") -> list[dict]:
-    """One row per (nested) config field: dotted name, value and the field's description (unit and source)."""
-    from imcsim.config.base import ConfigModel
-
-    rows = []
-    for fname, field in type(cfg).model_fields.items():
-        value = getattr(cfg, fname)
-        key = f"{prefix}{fname}"
-        if isinstance(value, ConfigModel):
-            rows.extend(_field_rows(value, prefix=f"{key}."))
-            continue
-        shown = f"{value:g}" if isinstance(value, float) else str(value)
-        rows.append({"field": key, "value": shown, "description": field.description or ""})
-    return rows

@@ -20,7 +20,8 @@ from typing import Any
 from imcsim.config.base import ConfigModel, parse_config, read_yaml
 from imcsim.errors import ConfigError
 
-__all__ = ["KINDS", "PresetInfo", "PRESET_DIR", "list_presets", "load_preset", "preset_path", "preset_class"]
+__all__ = ["KINDS", "PresetInfo", "PresetValue", "PRESET_DIR", "list_presets", "load_preset", "preset_path",
+           "preset_class", "preset_values", "field_unit"]
 
 PRESET_DIR = Path(__file__).with_name("presets")
 
@@ -121,3 +122,137 @@ def list_presets() -> list[PresetInfo]:
             continue
         out.append(PresetInfo(name, kind, desc))
     return out
+
+
+# ----- where each value of a preset comes from ----------------------------------------------------------------------
+
+# Field-name suffixes and the units they stand for (configs name every dimensional field with its SI unit); the
+# longest matching suffix wins.
+_UNIT_SUFFIXES = (
+    ("_j_per_byte", "J/B"), ("_per_byte_j", "J/B"), ("_per_bit_j", "J/bit"), ("_per_instruction_j", "J/instruction"),
+    ("_per_conversion_j", "J/conversion"), ("_per_mac_op_j", "J/op"), ("_bytes_per_s", "B/s"),
+    ("_bytes_per_cycle", "B/cycle"), ("_words_per_cycle", "words/cycle"), ("_per_bit_m2", "m^2/bit"),
+    ("_ohm_um2", "ohm um^2"), ("_ohm_m", "ohm m"), ("_times_s", "s"), ("_m2", "m^2"), ("_ohm", "ohm"), ("_hz", "Hz"),
+    ("_nm", "nm"), ("_lsb", "LSB"), ("_bytes", "B"), ("_j", "J"), ("_w", "W"), ("_v", "V"), ("_s", "s"), ("_m", "m"),
+)
+_UNIT_NAMES = {"bits": "bit", "ref_bits": "bit", "bytes_per_activation": "B", "bytes_per_weight": "B",
+               "word_bytes": "B", "v_high": "V", "v_low": "V", "gain": "V/V"}
+
+
+def field_unit(name: str) -> str:
+    """The unit of config field ``name`` read from its name (``clock_hz`` -> ``Hz``, ``mac_energy_j`` -> ``J``); ""
+    for dimensionless fields (counts, fractions, choices)."""
+    if name in _UNIT_NAMES:
+        return _UNIT_NAMES[name]
+    for suffix, unit in sorted(_UNIT_SUFFIXES, key=lambda su: -len(su[0])):
+        if name.endswith(suffix):
+            return unit
+    return ""
+
+
+@dataclass(frozen=True)
+class PresetValue:
+    """One value of a preset: the whole dotted field name, the value, its unit and where it comes from (the preset
+    file's comment on that line, the preset it was taken from, or the config default and its documented source)."""
+
+    field: str
+    value: Any
+    unit: str
+    source: str
+
+
+def _strip_comment(line: str) -> tuple[str, str]:
+    """(YAML text, comment) of one line; a ``#`` inside quotes is text."""
+    quote = None
+    for i, ch in enumerate(line):
+        if ch in "'\"" and quote is None:
+            quote = ch
+        elif ch == quote:
+            quote = None
+        elif ch == "#" and quote is None and (i == 0 or line[i - 1] in " \t"):
+            return line[:i].rstrip(), line[i + 1:].strip()
+    return line.rstrip(), ""
+
+
+def _line_comments(path: Path) -> dict[str, str]:
+    """{dotted key: the comment on its line} of a block-style YAML file (the presets' layout)."""
+    out: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    for raw in path.read_text().splitlines():
+        text, comment = _strip_comment(raw)
+        if not text.strip() or ":" not in text:
+            continue
+        indent = len(text) - len(text.lstrip())
+        key = text.strip().split(":", 1)[0].strip()
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, key))
+        if comment:
+            out[".".join(k for _, k in stack)] = comment
+    return out
+
+
+def _references(path: Path) -> dict[str, str]:
+    """{tag: text} of the ``[tag] text`` source list in a preset's leading comment."""
+    refs: dict[str, str] = {}
+    tag = None
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        body = line.lstrip("#").strip()
+        if body.startswith("[") and "]" in body:
+            tag, _, text = body[1:].partition("]")
+            refs[tag] = text.strip()
+        elif tag is not None and line.startswith("#   "):  # an indented continuation of the last source
+            refs[tag] += " " + body
+        else:
+            tag = None
+    return refs
+
+
+def _with_references(comment: str, refs: dict[str, str]) -> str:
+    used = [t for t in refs if f"[{t}]" in comment]
+    return comment + "".join(f" [{t}: {refs[t]}]" for t in used)
+
+
+def preset_values(name: str) -> list[PresetValue]:
+    """Every field of preset ``name``, nested configs as dotted names, with its unit and its source: the comment on
+    the preset file's line (source tags like ``[horowitz]`` expanded from the file's source list), the preset a
+    nested config names (``systolic: edge-tpu``) and that preset's comments, or ``default: <the field's documented
+    source>`` for a field the preset leaves out."""
+    path = preset_path(name)
+    kind, _, fields = _classify(name, path, read_yaml(path))
+    cfg = parse_config(preset_class(kind), fields, source=f"preset '{name}' ({path.name})")
+    return _values(cfg, fields if isinstance(fields, dict) else {}, path, "config." if _explicit(path) else "", "")
+
+
+def _explicit(path: Path) -> bool:
+    data = read_yaml(path)
+    return isinstance(data, dict) and "kind" in data and "config" in data
+
+
+def _values(cfg: ConfigModel, given: dict, path: Path, key_prefix: str, prefix: str) -> list[PresetValue]:
+    comments, refs = _line_comments(path), _references(path)
+    rows: list[PresetValue] = []
+    for fname, info in type(cfg).model_fields.items():
+        value = getattr(cfg, fname)
+        dotted = f"{prefix}{fname}"
+        comment = _with_references(comments.get(f"{key_prefix}{fname}", ""), refs)
+        if isinstance(value, ConfigModel):
+            sub = given.get(fname)
+            if isinstance(sub, str) and preset_path(sub).is_file():  # a nested config named by its preset
+                sub_path = preset_path(sub)
+                sub_fields = read_yaml(sub_path)
+                sub_fields = sub_fields.get("config", sub_fields) if isinstance(sub_fields, dict) else {}
+                rows.extend(_values(value, sub_fields, sub_path, "config." if _explicit(sub_path) else "",
+                                    f"{dotted}."))
+            else:
+                rows.extend(_values(value, sub if isinstance(sub, dict) else {}, path, f"{key_prefix}{fname}.",
+                                    f"{dotted}."))
+            continue
+        if fname in given:
+            source = f"{path.stem}: {comment}" if comment else f"{path.stem} (no comment on this value)"
+        else:
+            source = f"default: {info.description or 'no documented source'}"
+        rows.append(PresetValue(dotted, value, field_unit(fname), source))
+    return rows

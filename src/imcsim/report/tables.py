@@ -29,12 +29,14 @@ class Column:
     kind: ``"si"`` (a float in the SI unit ``unit``, shown with a prefix), ``"fraction"`` (shown in %), ``"count"``
     (an integer count, shown with separators; ``unit`` names what is counted, e.g. ``"cycles"``), ``"float"`` (a plain
     number with ``unit``) or ``"text"``.
+    whole: the human table never wraps or shortens this column's cells (names people copy, e.g. dotted field names).
     """
 
     key: str
     header: str | None = None
     kind: Literal["si", "fraction", "count", "float", "text"] = "text"
     unit: str = ""
+    whole: bool = False
 
     @property
     def title(self) -> str:
@@ -79,6 +81,7 @@ def _cell(col: Column, value: Any, scale: float) -> str:
 
 def _table(rows: list[dict], columns: Sequence[Column], title: str | None) -> str:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
@@ -88,11 +91,16 @@ def _table(rows: list[dict], columns: Sequence[Column], title: str | None) -> st
         scales.append(scale)
         unit = {"si": f"{prefix}{col.unit}", "fraction": "%"}.get(col.kind, col.unit)
         head = f"{col.title} ({unit})" if unit else col.title
-        table.add_column(head, justify="left" if col.kind == "text" else "right")
-    for r in rows:
-        table.add_row(*[_cell(c, r.get(c.key), s) for c, s in zip(columns, scales)])
+        table.add_column(escape(head), justify="left" if col.kind == "text" else "right", no_wrap=col.whole)
+    cells = [[_cell(c, r.get(c.key), s) for c, s in zip(columns, scales)] for r in rows]
+    for row in cells:
+        table.add_row(*(escape(cell) for cell in row))  # cell text is data: "[coral]" is a citation, not markup
     buf = io.StringIO()
     width = max(80, sum(max(len(c.title) + 8, 12) for c in columns) + 3 * len(columns))
+    # room for every whole column at its widest cell, beside at least 60 characters for each other column
+    whole = sum(max([len(c.title) + 2] + [len(row[i]) for row in cells]) for i, c in enumerate(columns) if c.whole)
+    if whole:
+        width = max(width, whole + 60 * sum(not c.whole for c in columns) + 3 * len(columns) + 1)
     Console(file=buf, width=width, color_system=None, force_terminal=False, legacy_windows=False).print(table)
     return buf.getvalue()
 
