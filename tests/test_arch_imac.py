@@ -28,7 +28,7 @@ def _mlp() -> Network:
 
 
 def test_mlp_400_120_84_10_partitions_on_32x32():
-    # REFERENCE.md section 2: horizontal 13/4/3, vertical 4/3/1.
+    # IMAC-Sim (GLSVLSI 2023) partitions this MLP horizontal 13/4/3, vertical 4/3/1.
     cost = imac.simulate_network(_mlp(), IMACConfig())
     assert [c.metrics["horizontal_partitions"] for c in cost.layers] == [13, 4, 3]
     assert [c.metrics["vertical_partitions"] for c in cost.layers] == [4, 3, 1]

@@ -1,4 +1,4 @@
-"""Wire size-effect resistivity and segment figures against IMAC-Sim's published 9 nm numbers (REFERENCE.md s.2)."""
+"""Wire size-effect resistivity and segment figures against IMAC-Sim's published 9 nm numbers (GLSVLSI 2023)."""
 
 import math
 

@@ -103,7 +103,8 @@ def test_csv_reader_and_errors(tmp_path):
 def test_named_dataset_errors():
     with pytest.raises(DataError, match="unknown dataset 'imagenet'"):
         load_dataset("imagenet", "/tmp")
-    with pytest.raises(DataError, match=r"no copy ships with imcsim or its dependencies; give its directory \(data_dir\)"):
+    with pytest.raises(DataError, match=r"no copy ships with imcsim or its dependencies; give its directory "
+                                        r"\(data_dir\)"):
         load_dataset("cifar10")
 
 

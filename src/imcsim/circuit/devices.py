@@ -2,7 +2,7 @@
 
 One model for circuit/ (the crossbar solver and SPICE export) and nn/ (training with non-idealities), driven by
 :class:`imcsim.config.device.DeviceConfig`. A weight is a pair of devices on the I+ and I- column lines
-(REFERENCE.md section 2, IMAC-Sim mapWB.py): +1 = (R_low, R_high), -1 = (R_high, R_low), 0 = (R_low, R_low).
+(IMAC-Sim, GLSVLSI 2023, its mapWB.py): +1 = (R_low, R_high), -1 = (R_high, R_low), 0 = (R_low, R_low).
 
 Non-idealities, each drawn from a caller-supplied :class:`numpy.random.Generator` so runs are reproducible:
 

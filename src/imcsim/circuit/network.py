@@ -2,7 +2,7 @@
 
 Each dense layer of ternary weights W (n_out, n_in) and bias b (n_out,) is cut into crossbars by
 :func:`imcsim.circuit.partition.row_slices` and ``cols`` column pairs per vertical partition (IMAC-Sim's
-partitioning, REFERENCE.md section 2). Crossbar rows are the layer inputs followed by the bias row, driven at Vdd;
+partitioning, GLSVLSI 2023). Crossbar rows are the layer inputs followed by the bias row, driven at Vdd;
 each tile holds only the cells it uses (as IMAC-Sim's netlists do), and every vertical partition drives its own copy
 of the input lines. With linear devices and wires the neuron input of a layer is linear in its inputs:
 
@@ -42,7 +42,8 @@ from imcsim.config.neuron import NeuronConfig
 from imcsim.config.wires import WireConfig
 from imcsim.errors import ConfigError, DataError
 
-__all__ = ["IMACLayer", "IMACNetwork", "CircuitEvalResult", "read_matrix_csv", "write_matrix_csv", "load_imacsim_weights",
+__all__ = ["IMACLayer", "IMACNetwork", "CircuitEvalResult", "read_matrix_csv", "write_matrix_csv",
+           "load_imacsim_weights",
            "save_imacsim_weights", "load_imacsim_dataset", "write_text_atomic"]
 
 

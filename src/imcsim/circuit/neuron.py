@@ -10,7 +10,8 @@ small-signal gain of about -3 V/V at its centre. We model it as
 so that d v_out / d v_in at v_in = 0 equals ``gain``. In normalised units, x = slope * v_in and
 y = (v_out - v_low) / (v_high - v_low), this is the "reverse sigmoid" y = 1 / (1 + e^x) that training uses.
 
-Its parameters are :class:`~imcsim.config.neuron.NeuronConfig` (re-exported here). The functions accept numpy arrays or torch tensors (anything with ``exp`` through its own namespace).
+Its parameters are :class:`~imcsim.config.neuron.NeuronConfig` (re-exported here). The functions accept numpy
+arrays or torch tensors (anything with ``exp`` through its own namespace).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ cols = differential column pairs) it is cut into
                                                           the partition outputs are summed into the neuron input)
     vertical partitions   v = ceil(n_out / cols)
 
-(REFERENCE.md section 2). The 400-120-84-10 MLP on 32 x 32 crossbars gives h = 13/4/3 and v = 4/3/1.
+(IMAC-Sim's partitioning, GLSVLSI 2023). The 400-120-84-10 MLP on 32 x 32 crossbars gives h = 13/4/3 and v = 4/3/1.
 """
 
 from __future__ import annotations

@@ -183,7 +183,8 @@ def evaluate(
     = None,
     labels: Annotated[Optional[Path], typer.Option("--labels", "-y", help="With --imacsim-dir: test_labels.csv.")]
     = None,
-    rows: Annotated[Optional[int], typer.Option("--rows", help="Crossbar rows (default: the deployment's, or IMACConfig's).")]
+    rows: Annotated[Optional[int], typer.Option("--rows", help="Crossbar rows (default: the deployment's, or "
+                                                "IMACConfig's).")]
     = None,
     cols: Annotated[Optional[int], typer.Option("--cols", help="Crossbar columns (differential pairs; default: the "
                                                 "deployment's, or IMACConfig's).")] = None,

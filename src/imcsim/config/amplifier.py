@@ -5,9 +5,9 @@ the amplifier of partition p drives
 
     v_amp[j, p] = transimpedance * (I+[j, p] - I-[j, p])        (V)
 
-The neuron input is the sum over horizontal partitions, v_n[j] = sum_p v_amp[j, p] (IMAC-Sim's partitioning, GLSVLSI 2023). With
-ideal wires and devices, a weight w in {-1, 0, +1} on input voltage v contributes w * (G_on - G_off) * v to
-I+ - I-, and the bias row is driven at Vdd, so
+The neuron input is the sum over horizontal partitions, v_n[j] = sum_p v_amp[j, p] (IMAC-Sim's partitioning,
+GLSVLSI 2023). With ideal wires and devices, a weight w in {-1, 0, +1} on input voltage v contributes
+w * (G_on - G_off) * v to I+ - I-, and the bias row is driven at Vdd, so
 
     v_n = transimpedance * (G_on - G_off) * (W @ v + b * Vdd).
 

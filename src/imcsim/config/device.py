@@ -1,6 +1,6 @@
 """Resistive synapse devices and their non-idealities: one model shared by circuit/, nn/ and arch/.
 
-A weight is a differential pair of devices on the I+ and I- column lines (REFERENCE.md section 2, IMAC-Sim):
+A weight is a differential pair of devices on the I+ and I- column lines (IMAC-Sim, GLSVLSI 2023):
 +1 = (R_low on I+, R_high on I-), -1 = (R_high, R_low), 0 = (R_low, R_low).
 """
 
@@ -19,8 +19,8 @@ __all__ = ["DeviceConfig", "mtj_resistances"]
 def mtj_resistances(ra_ohm_um2: float, width_nm: float, length_nm: float, tmr: float) -> tuple[float, float]:
     """Parallel and antiparallel resistance (ohm) of an elliptical MTJ.
 
-    R_P = RA / area with area = pi/4 * width * length, R_AP = (1 + TMR) R_P (REFERENCE.md section 2; TMR as a
-    fraction, 2.0 = 200%). The 50 nm x 30 nm, RA = 10 ohm um^2 junction gives R_P = 8,488.26 ohm and
+    R_P = RA / area with area = pi/4 * width * length, R_AP = (1 + TMR) R_P (the GLSVLSI 2022 neuron's MTJ model;
+    TMR as a fraction, 2.0 = 200%). The 50 nm x 30 nm, RA = 10 ohm um^2 junction gives R_P = 8,488.26 ohm and
     R_AP = 25,464.79 ohm at TMR = 200%, the neuron resistors of the GLSVLSI 2022 SOT-MRAM sigmoid neuron.
     """
     area_um2 = math.pi / 4.0 * (width_nm * 1e-3) * (length_nm * 1e-3)

@@ -4,7 +4,7 @@ its boundaries with the digital world.
 One config composes the shared device, wire, amplifier, neuron and ADC models (so circuit/, nn/ and arch/ read the
 same numbers) and adds what only the cost model needs: supply rails, the sampling time, converter costs, and the
 power and area of the peripheral circuits. Defaults follow IMAC-Sim (Amin, Elbtity, Zand, GLSVLSI 2023) and the
-SOT-MRAM neuron of GLSVLSI 2022 (REFERENCE.md section 2); every field names its source.
+SOT-MRAM neuron of GLSVLSI 2022 (Amin, Elbtity, Mohammadi, Zand); every field names its source.
 
 What the power figures cover (so a reader knows what is and is not counted):
 
@@ -40,7 +40,7 @@ from imcsim.config.wires import WireConfig
 __all__ = ["DACConfig", "IMACConfig"]
 
 # The GLSVLSI 2022 neuron's resistors: a 50 nm x 30 nm SOT-MRAM MTJ, RA = 10 ohm um^2, TMR = 200%, in the P state
-# (input resistor) and in the AP state (feedback resistor): 8,488.26 ohm and 25,464.79 ohm (REFERENCE.md section 2).
+# (input resistor) and in the AP state (feedback resistor): 8,488.26 ohm and 25,464.79 ohm (mtj_resistances).
 _NEURON_R_P, _NEURON_R_AP = mtj_resistances(10.0, 50.0, 30.0, 2.0)
 
 # ISAAC (Shafiee et al., ISCA 2016, Table 6): 8 x 128 one-bit DACs per in-situ multiply-accumulate unit take 4 mW and
@@ -123,7 +123,7 @@ class IMACConfig(ConfigModel):
                                "published figure exists; set it from the amplifier design you target.")
     neuron_input_resistance_ohm: float = Field(
         _NEURON_R_P, gt=0, description="Neuron input resistor (ohm): SOT-MRAM MTJ in the P state. Source: GLSVLSI "
-                                       "2022 neuron, 8,488.26 ohm (REFERENCE.md section 2).")
+                                       "2022 neuron (Amin et al.), 8,488.26 ohm.")
     neuron_feedback_resistance_ohm: float = Field(
         _NEURON_R_AP, gt=0, description="Neuron feedback resistor (ohm): SOT-MRAM MTJ in the AP state. Source: "
                                         "GLSVLSI 2022 neuron, 25,464.79 ohm.")

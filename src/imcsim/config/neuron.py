@@ -1,4 +1,4 @@
-"""Transfer-curve parameters of the analog sigmoid neuron (the curve itself is :func:`imcsim.circuit.neuron.neuron_transfer`).
+"""Transfer-curve parameters of the analog sigmoid neuron (the curve: :func:`imcsim.circuit.neuron.neuron_transfer`).
 
 The GLSVLSI 2022 neuron (Amin, Elbtity, Mohammadi, Zand, "MRAM-based Analog Sigmoid Function for In-memory
 Computing") is an inverting sigmoid saturating at ``v_low`` and ``v_high`` with a small-signal gain ``gain`` at its
@@ -17,7 +17,8 @@ __all__ = ["NeuronConfig"]
 class NeuronConfig(ConfigModel):
     """Transfer-curve parameters of the inverter-based SOT-MRAM sigmoid neuron."""
 
-    v_low: float = Field(0.0, description="Output low saturation (V). Source: GLSVLSI 2022 neuron (Amin et al.), saturates at 0 V.")
+    v_low: float = Field(0.0, description="Output low saturation (V). Source: GLSVLSI 2022 neuron (Amin et al.), "
+                         "saturates at 0 V.")
     v_high: float = Field(0.8, description="Output high saturation (V) = Vdd. Source: IMAC-Sim default Vdd 0.8 V.")
     gain: float = Field(-3.0, lt=0, description="Small-signal gain dV_out/dV_in at the centre (V/V). Source: "
                         "GLSVLSI 2022 neuron, about -3.")

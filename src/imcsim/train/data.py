@@ -200,7 +200,8 @@ def load_dataset(name: str = "fashion-mnist", data_dir: str | Path | None = None
     if key == "mnist-5k":
         return load_mnist_5k()
     if key in ("mnist", "cifar10", "csv") and not data_dir:
-        raise DataError(f"dataset '{key}': no copy ships with imcsim or its dependencies; give its directory (data_dir)")
+        raise DataError(f"dataset '{key}': no copy ships with imcsim or its dependencies; give its directory "
+                        "(data_dir)")
     if key == "mnist":
         return _idx_dataset(key, Path(data_dir))
     if key == "cifar10":

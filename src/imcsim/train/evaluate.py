@@ -1,9 +1,10 @@
 """Evaluation of a trained run: nominal accuracy and Monte Carlo over non-ideality seeds.
 
 The hardware parameters are those of the run's own :class:`~imcsim.config.imac.IMACConfig` (the config the circuit
-simulator and the cost models read), with the requested hardware changes (variation, ADC resolution and non-linearity, ...)
-applied. The nominal run has no random effects (ideal devices, an ideal ADC of the configured resolution); Monte
-Carlo sample ``k`` programs chip ``seed + k`` (every effect its own stream, :func:`imcsim.nn.nonideal.effect_rng`).
+simulator and the cost models read), with the requested hardware changes (variation, ADC resolution and
+non-linearity, ...) applied. The nominal run has no random effects (ideal devices, an ideal ADC of the configured
+resolution); Monte Carlo sample ``k`` programs chip ``seed + k`` (every effect its own stream,
+:func:`imcsim.nn.nonideal.effect_rng`).
 The digital front end is deterministic, so it runs once and only the analog layers run per sample.
 """
 

@@ -55,7 +55,7 @@ class LeNet5(nn.Sequential):
 
     ``conv1`` pads by 2, so the network sees the classic 32x32 input: 6@5x5 -> pool 2 -> 16@5x5 -> pool 2 -> a
     16x5x5 = 400-element vector -> dense 400-120-84-10. The dense part is exactly the 400-120-84-10 MLP that IMAC-Sim
-    maps onto crossbars (REFERENCE.md section 2), kept as three separate ``nn.Linear`` modules (``fc1``, ``fc2``,
+    maps onto crossbars (IMAC-Sim, GLSVLSI 2023), kept as three separate ``nn.Linear`` modules (``fc1``, ``fc2``,
     ``fc3``) behind an explicit ``flatten`` so that it can be split off and run in analog. The conv part is
     conv -> activation -> pool, the order that keeps a sigmoid-like activation ahead of the (monotone) pooling.
     Pooling is 2x2 max pooling (the modern reading; the 1998 paper used trainable sub-sampling).
@@ -93,8 +93,8 @@ class MLP(nn.Sequential):
     """IMAC-Sim's multilayer perceptron: 400-120-84-10 on 20x20 MNIST images (flattened).
 
     The network of IMAC-Sim (Amin, Elbtity, Zand, GLSVLSI 2023) and its predecessors (ISCAS 2022, JETCAS 2022),
-    REFERENCE.md section 2. Module names: flatten, fc1, act1, fc2, act2, fc3. Parameters: 48,120 + 10,164 + 850 =
-    59,134.
+    with 13/4/3 x 4/3/1 partitions on 32 x 32 crossbars. Module names: flatten, fc1, act1, fc2, act2, fc3.
+    Parameters: 48,120 + 10,164 + 850 = 59,134.
 
     Args:
         num_classes: outputs of ``fc3``.
