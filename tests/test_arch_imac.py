@@ -16,7 +16,7 @@ from imcsim.circuit.crossbar import Crossbar
 from imcsim.circuit.devices import weights_to_conductances
 from imcsim.config.base import parse_config
 from imcsim.config.imac import IMACConfig
-from imcsim.errors import ConfigError
+from imcsim.errors import ConfigError, WeightLevelError
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 
@@ -151,9 +151,9 @@ def test_user_errors_are_one_line_config_errors():
     cfg = IMACConfig()
     with pytest.raises(ConfigError, match="conv1.*cannot be mapped"):
         imac.simulate_layer(Layer.conv2d("conv1", (8, 8), 1, 4, 3), cfg)
-    with pytest.raises(ConfigError, match="weight value 0.5"):
+    with pytest.raises(WeightLevelError, match="weight value 0.5"):
         imac.device_energy_j(Layer.linear("fc", 2, 1), cfg, weights=np.array([[0.5, 1]]))
-    with pytest.raises(ConfigError, match="weight value 0.0 is not a binary level"):
+    with pytest.raises(WeightLevelError, match="weight value 0.0 is not a binary level"):
         imac.device_energy_j(Layer.linear("fc", 2, 1), cfg, weights=np.array([[0, 1]]))
     with pytest.raises(ConfigError, match=r"shape \(2, 2\), expected \(1, 2\)"):
         imac.device_energy_j(Layer.linear("fc", 2, 1), cfg, weights=np.ones((2, 2)))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from imcsim.errors import CheckpointError, ConfigError
+from imcsim.errors import CheckpointError, ConfigError, WeightLevelError
 from imcsim.nn.quant import fake_quant_weight
 from imcsim.train.data import load_dataset
 from imcsim.train.deploy import load_deployment, save_deployment
@@ -102,7 +102,7 @@ def test_malformed_deployments_raise_checkpoint_error(run, tmp_path):
     arrays = dict(np.load(tmp_path / "weights.npz"))
     arrays["fc2.weight"] = arrays["fc2.weight"] * 0.5
     np.savez(tmp_path / "weights.npz", **arrays)
-    with pytest.raises(CheckpointError, match="IMAC layer 'fc2' holds weights outside"):
+    with pytest.raises(WeightLevelError, match="IMAC layer 'fc2' holds weights outside"):
         load_deployment(tmp_path)
     with pytest.raises(CheckpointError, match="no such file"):
         load_deployment(tmp_path / "none")

@@ -11,7 +11,7 @@ from typing import Any
 
 from imcsim.arch import LayerCost, NetworkCost
 from imcsim.errors import (CheckpointError, ConfigError, DataError, ImcsimError, ModelError, OutputError,
-                           TopologyError)
+                           TopologyError, WeightLevelError)
 from imcsim.workload import Gemm, Layer, LayerKind, Network
 
 __version__ = "0.1.0"
@@ -53,6 +53,7 @@ _LAZY = {
 
 __all__ = [
     "CheckpointError", "ConfigError", "DataError", "ImcsimError", "ModelError", "OutputError", "TopologyError",
+    "WeightLevelError",
     "Gemm", "Layer", "LayerKind", "Network", "LayerCost", "NetworkCost", *_LAZY,
 ]
 

@@ -28,6 +28,11 @@ class DataError(ImcsimError):
     """A dataset file is missing or malformed."""
 
 
+class WeightLevelError(DataError):
+    """A weight or bias value is not a level of its precision (IMAC: -1, 0, +1; binary: -1, +1). Every path raises
+    this one class: a CSV of weights, a deployment's weights, an array given to the cost model or the circuit."""
+
+
 class CheckpointError(ImcsimError):
     """A checkpoint or deployment directory is missing or malformed."""
 

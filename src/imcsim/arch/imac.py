@@ -39,7 +39,7 @@ import numpy as np
 from imcsim.arch.cost import LayerCost, NetworkCost
 from imcsim.circuit.partition import Partition, partition_layer, row_slices
 from imcsim.config.imac import IMACConfig
-from imcsim.errors import ConfigError
+from imcsim.errors import ConfigError, WeightLevelError
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 
@@ -83,7 +83,7 @@ def _pair_conductance(values: np.ndarray, cfg: IMACConfig, what: str, layer: str
     bad = ~np.isin(v, allowed)
     if bad.any():
         first = float(v[bad].flat[0])
-        raise ConfigError(f"layer '{layer}': {what} value {first!r} is not a {cfg.weight_precision} level "
+        raise WeightLevelError(f"layer '{layer}': {what} value {first!r} is not a {cfg.weight_precision} level "
                           f"({', '.join(f'{a:+g}' for a in allowed)})")
     g_on, g_off = cfg.device.conductances
     return np.where(v == 0.0, 2.0 * g_on, g_on + g_off)

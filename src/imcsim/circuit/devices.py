@@ -18,18 +18,18 @@ from __future__ import annotations
 import numpy as np
 
 from imcsim.config.device import DeviceConfig
-from imcsim.errors import DataError
+from imcsim.errors import WeightLevelError
 
 __all__ = ["weights_to_conductances", "sample_conductances", "read_noise", "check_ternary"]
 
 
 def check_ternary(w: np.ndarray, source: str = "weights") -> np.ndarray:
-    """Return ``w`` as a float array, raising :class:`DataError` naming the first value not in {-1, 0, +1}."""
+    """Return ``w`` as a float array, raising :class:`WeightLevelError` naming the first value not in {-1, 0, +1}."""
     arr = np.asarray(w, dtype=float)
     bad = ~np.isin(arr, (-1.0, 0.0, 1.0))
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise DataError(f"{source}: value {float(arr[idx]):g} at index {idx} is not one of -1, 0, +1")
+        raise WeightLevelError(f"{source}: value {float(arr[idx]):g} at index {idx} is not one of -1, 0, +1")
     return arr
 
 

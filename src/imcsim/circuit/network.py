@@ -40,7 +40,7 @@ from imcsim.config.amplifier import AmplifierConfig
 from imcsim.config.device import DeviceConfig
 from imcsim.config.neuron import NeuronConfig
 from imcsim.config.wires import WireConfig
-from imcsim.errors import ConfigError, DataError
+from imcsim.errors import ConfigError, DataError, WeightLevelError
 
 __all__ = ["IMACLayer", "IMACNetwork", "CircuitEvalResult", "read_matrix_csv", "write_matrix_csv",
            "load_imacsim_weights",
@@ -52,7 +52,8 @@ def read_matrix_csv(path: str | Path, allowed: Sequence[float] | None = None, wh
     """Read a numeric CSV (no header) as a 2-D float array.
 
     Raises :class:`DataError` naming the file, the 1-based row and column and the bad cell when a cell is not a
-    number, is not finite, is not one of ``allowed``, or when rows differ in length.
+    number, is not finite or when rows differ in length, and :class:`WeightLevelError` when it is not one of
+    ``allowed``.
     """
     p = Path(path)
     if not p.is_file():
@@ -72,7 +73,7 @@ def read_matrix_csv(path: str | Path, allowed: Sequence[float] | None = None, wh
                     raise DataError(f"{p}: row {r}, column {c}: {cell.strip()!r} is not finite")
                 if allowed is not None and x not in allowed:
                     ok = ", ".join(f"{a:+g}" if a else "0" for a in allowed)
-                    raise DataError(f"{p}: row {r}, column {c}: {what} {cell.strip()!r} is not one of {ok}")
+                    raise WeightLevelError(f"{p}: row {r}, column {c}: {what} {cell.strip()!r} is not one of {ok}")
                 vals.append(x)
             if rows and len(vals) != len(rows[0]):
                 raise DataError(f"{p}: row {r} has {len(vals)} columns, expected {len(rows[0])}")

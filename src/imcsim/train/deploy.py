@@ -11,7 +11,8 @@ A deployment directory holds
 * ``model.pt``: the torch state dict of the trained model, so :meth:`Deployment.frontend` and the evaluator run the
   exact digital front end (activation ranges included).
 
-:func:`load_deployment` raises :class:`~imcsim.errors.CheckpointError` on anything missing or malformed.
+:func:`load_deployment` raises :class:`~imcsim.errors.CheckpointError` on anything missing or malformed (and
+:class:`~imcsim.errors.WeightLevelError` for IMAC weights outside {-1, 0, +1}, as every weight path does).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pydantic import Field, model_validator
 
 from imcsim.config.base import ConfigModel, parse_config
 from imcsim.config.imac import IMACConfig
-from imcsim.errors import CheckpointError, ConfigError
+from imcsim.errors import CheckpointError, ConfigError, WeightLevelError
 from imcsim.train.config import TrainConfig, build_run_model
 
 __all__ = ["DeployedLayer", "Deployment", "DeploymentConfig", "export_deployment", "save_deployment", "load_deployment",
@@ -290,7 +291,7 @@ def load_deployment(path: str | Path) -> Deployment:
             raise CheckpointError(f"{wp}: '{name}.weight' has shape {list(w.shape)}, deployment.json says "
                                   f"{lm['shape']}")
         if layer.unit == "imac" and not np.isin(w, (-1.0, 0.0, 1.0)).all():
-            raise CheckpointError(f"{wp}: IMAC layer '{name}' holds weights outside {{-1, 0, +1}}")
+            raise WeightLevelError(f"{wp}: IMAC layer '{name}' holds weights outside {{-1, 0, +1}}")
         layers.append(layer)
     state = None
     mp = p / "model.pt"
