@@ -76,6 +76,21 @@ def test_to_network_marks_units_and_precisions(run):
                       "fc2": ("imac", "binary"), "fc3": ("imac", "binary")}
 
 
+def test_a_deployment_carries_its_network_and_needs_no_zoo(run, tmp_path, monkeypatch):
+    from imcsim.workload import zoo
+
+    dep = load_deployment(run[0])
+    expected = zoo.load_network("lenet5")
+    monkeypatch.setattr(zoo, "load_network", lambda name: pytest.fail("to_network read the zoo"))
+    net = dep.to_network()
+    # the trained model's own trace: LeNet-5's layers and shapes (fc3 has the dataset's 10 classes)
+    assert [(l.name, l.kind, l.in_c, l.out_c) for l in net] == [(l.name, l.kind, l.in_c, l.out_c) for l in expected]
+    assert net["fc3"].out_c == 10 and net.meta["dataset"] == "mnist-5k"
+    save_deployment(dep, tmp_path)
+    again = load_deployment(tmp_path).to_network()
+    assert again == net and [(l.unit, l.precision) for l in again] == [(l.unit, l.precision) for l in net]
+
+
 def test_to_network_takes_a_network_from_outside_the_zoo(run):
     # any model's workload can carry a deployment: here LeNet-5 read through from_torch instead of the zoo
     from imcsim.workload.from_torch import from_torch

@@ -14,7 +14,7 @@ from imcsim.config.base import ConfigModel
 from imcsim.config.imac import IMACConfig
 from imcsim.config.wires import IRDrop
 
-__all__ = ["TrainConfig", "build_run_model"]
+__all__ = ["TrainConfig", "build_run_model", "run_network"]
 
 
 class TrainConfig(ConfigModel):
@@ -86,3 +86,18 @@ def build_run_model(cfg: TrainConfig, num_classes: int, converted: bool = True):
     return convert(model, cfg.target, cfg.imac, conv_bits=cfg.conv_bits, act_bits=cfg.act_bits,
                    precision=cfg.precision, nonideal=cfg.nonidealities(), noise_seed=cfg.seed,
                    train_transimpedance=cfg.train_transimpedance)
+
+
+def run_network(cfg: TrainConfig, num_classes: int, input_shape: tuple[int, ...]):
+    """The :class:`~imcsim.workload.network.Network` of the model ``cfg`` trains (``num_classes`` outputs), traced
+    with :func:`~imcsim.workload.from_torch.from_torch` on torch's meta device (shapes only, no weights drawn)."""
+    import torch
+
+    from imcsim.workload.from_torch import from_torch
+    from imcsim.workload.zoo import build_model
+
+    with torch.device("meta"):
+        model = build_model(cfg.model, num_classes=num_classes)
+    net = from_torch(model, tuple(input_shape), name=cfg.model)
+    net.meta.update(dataset=cfg.dataset, num_classes=num_classes)
+    return net

@@ -31,8 +31,9 @@ from pydantic import Field, model_validator
 
 from imcsim.config.base import ConfigModel, parse_config
 from imcsim.config.imac import IMACConfig
-from imcsim.errors import CheckpointError, ConfigError, WeightLevelError
+from imcsim.errors import CheckpointError, ConfigError, TopologyError, WeightLevelError
 from imcsim.train.config import TrainConfig, build_run_model
+from imcsim.workload.network import Network
 
 __all__ = ["DeployedLayer", "Deployment", "DeploymentConfig", "export_deployment", "save_deployment", "load_deployment",
            "compare_deployment", "write_bytes_atomic", "build_run_model"]
@@ -98,6 +99,7 @@ class Deployment:
     state_dict: dict | None = field(default=None, repr=False)
     _torch_model: Any = field(default=None, repr=False, compare=False)
     source: str = field(default="deployment.json", repr=False, compare=False)
+    network: Network | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.config, DeploymentConfig):  # a mapping of DeploymentConfig fields
@@ -145,14 +147,14 @@ class Deployment:
         h = model.features(torch.as_tensor(np.asarray(x, np.float32)))
         return model.imac[0].input_voltages(h).double().numpy()
 
-    def to_network(self, network=None):
+    def to_network(self, network: Network | None = None) -> Network:
         """The deployed model's :class:`~imcsim.workload.network.Network` with :attr:`Layer.unit` and
         :attr:`Layer.precision` set on the deployed layers.
 
-        ``network`` is the model's workload (e.g. ``from_torch(module, input_shape)`` for a model outside the zoo);
-        by default the zoo model named ``model``."""
-        from imcsim.workload.network import Network
-
+        The workload is ``network`` when given (e.g. ``from_torch(module, input_shape)``), else the one the deployment
+        carries (``network`` in deployment.json, written by :func:`export_deployment`), else, for deployments written
+        before they carried one, the zoo model named ``model``."""
+        network = network if network is not None else self.network
         if network is None:
             from imcsim.workload.zoo import load_network
 
@@ -192,8 +194,9 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 def export_deployment(model: nn.Module, cfg: TrainConfig, num_classes: int, input_shape: tuple[int, ...],
-                      metrics: dict | None = None) -> Deployment:
-    """The :class:`Deployment` of a trained model built by :func:`build_run_model` for ``cfg``."""
+                      metrics: dict | None = None, network: Network | None = None) -> Deployment:
+    """The :class:`Deployment` of a trained model built by :func:`build_run_model` for ``cfg``; ``network`` is the
+    model's workload (its layers' shapes), stored with the deployment so that reading it needs no model zoo."""
     from imcsim.nn.convert import HybridModel
     from imcsim.nn.quant import QuantConv2d, QuantLinear, weight_scale_per_channel
 
@@ -225,7 +228,7 @@ def export_deployment(model: nn.Module, cfg: TrainConfig, num_classes: int, inpu
     config = DeploymentConfig(imac=hw, train=cfg)
     return Deployment(cfg.model, cfg.target, tuple(int(s) for s in input_shape), cfg.dataset, layers, config,
                       dict(metrics or {}), "argmax", int(num_classes),
-                      {k: v.detach().clone() for k, v in model.state_dict().items()}, model)
+                      {k: v.detach().clone() for k, v in model.state_dict().items()}, model, network=network)
 
 
 def save_deployment(dep: Deployment, path: str | Path) -> None:
@@ -246,6 +249,8 @@ def save_deployment(dep: Deployment, path: str | Path) -> None:
     meta = {"format": _FORMAT, "model": dep.model, "target": dep.target, "input_shape": list(dep.input_shape),
             "dataset": dep.dataset, "readout": dep.readout, "num_classes": dep.num_classes, "layers": meta_layers,
             "config": dep.config.model_dump(mode="json"), "metrics": dep.metrics}
+    if dep.network is not None:
+        meta["network"] = dep.network.to_record()
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     write_bytes_atomic(p / "weights.npz", buf.getvalue())
@@ -302,11 +307,12 @@ def load_deployment(path: str | Path) -> Deployment:
             raise CheckpointError(f"{mp}: cannot load ({type(exc).__name__})") from None
     try:
         config = parse_config(DeploymentConfig, meta["config"], source=f"{jp} config")
-    except ConfigError as exc:
+        network = Network.from_record(meta["network"], source=f"{jp} network") if "network" in meta else None
+    except (ConfigError, TopologyError) as exc:
         raise CheckpointError(str(exc)) from None
     try:
         return Deployment(meta["model"], meta["target"], tuple(meta["input_shape"]), meta["dataset"], layers,
                           config, meta.get("metrics", {}), meta.get("readout", "argmax"),
-                          int(meta.get("num_classes", 10)), state, source=str(jp))
+                          int(meta.get("num_classes", 10)), state, source=str(jp), network=network)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{jp}: malformed ({exc})") from None

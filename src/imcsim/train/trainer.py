@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from imcsim.config.base import parse_config
 from imcsim.errors import CheckpointError, ConfigError, ModelError
 from imcsim.nn.convert import HybridModel, clip_latent_
-from imcsim.train.config import TrainConfig, build_run_model
+from imcsim.train.config import TrainConfig, build_run_model, run_network
 from imcsim.train.data import Dataset, load_dataset
 from imcsim.train.deploy import export_deployment, save_deployment, write_bytes_atomic
 
@@ -295,7 +295,7 @@ def _run(cfg, out, state, phases, total, ds, xtr, ytr, xte, yte, progress, log, 
     if out is not None:
         dep = export_deployment(model, cfg, num_classes, ds.input_shape,
                                 {"test_accuracy": history[-1]["test_accuracy"] if history else None,
-                                 "epochs": len(history)})
+                                 "epochs": len(history)}, run_network(cfg, num_classes, ds.input_shape))
         save_deployment(dep, out)
         write_bytes_atomic(out / METRICS, (json.dumps({"history": history}, indent=1) + "\n").encode())
     return TrainResult(model, history, out, cfg)

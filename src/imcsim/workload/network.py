@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from imcsim.errors import TopologyError
 from imcsim.workload.layer import Layer, LayerKind
@@ -75,3 +76,33 @@ class Network:
     def params(self) -> int:
         """All parameters: :attr:`weights` plus ``meta['other_params']`` (batch norm etc.; 0 when absent)."""
         return self.weights + int(self.meta.get("other_params", 0))
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict that :meth:`from_record` reads back into the same network: every field of every layer
+        (``extra``, ``unit`` and ``precision`` included), the input shape and ``meta``."""
+        layers = []
+        for lay in self.layers:
+            rec = {f.name: getattr(lay, f.name) for f in fields(Layer)}
+            rec["kind"] = lay.kind.value
+            rec["extra"] = dict(lay.extra)
+            layers.append(rec)
+        return {"name": self.name, "input_shape": list(self.input_shape) if self.input_shape else None,
+                "meta": dict(self.meta), "layers": layers}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], source: str = "network") -> "Network":
+        """The network :meth:`to_record` wrote; TopologyError naming ``source`` and the layer when it is malformed."""
+        try:
+            layers = []
+            for i, rec in enumerate(record["layers"]):
+                rec = dict(rec)
+                try:
+                    rec["kind"] = LayerKind(rec["kind"])
+                    layers.append(Layer(**rec))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise TopologyError(f"{source}: layer {i}: malformed ({exc})") from None
+            shape = record.get("input_shape")
+            return cls(str(record["name"]), tuple(layers), tuple(shape) if shape else None,
+                       dict(record.get("meta") or {}))
+        except (KeyError, TypeError) as exc:
+            raise TopologyError(f"{source}: malformed network record ({exc})") from None
