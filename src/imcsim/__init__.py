@@ -42,7 +42,7 @@ _LAZY = {
     # circuits
     "Crossbar": "imcsim.circuit.crossbar",
     "IMACNetwork": "imcsim.circuit.network",
-    "WireConfig": "imcsim.circuit.wires",
+    "WireConfig": "imcsim.config.wires",
     # hardware-aware training
     "convert": "imcsim.nn.convert",
     "TrainConfig": "imcsim.train.trainer",
