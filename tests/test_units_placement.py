@@ -20,10 +20,10 @@ from imcsim.config.base import ConfigModel
 from imcsim.config.cpu import CPUConfig
 from imcsim.config.imac import IMACConfig
 from imcsim.config.presets import load_preset
-from imcsim.report.compare import comparison_dict
 from imcsim.config.system import SystemConfig, load_system
 from imcsim.config.systolic import SystolicConfig
 from imcsim.errors import ConfigError
+from imcsim.report.compare import comparison_dict
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 from imcsim.workload.zoo import load_network

@@ -132,6 +132,7 @@ _UNIT_SUFFIXES = (
     ("_j_per_byte", "J/B"), ("_per_byte_j", "J/B"), ("_per_bit_j", "J/bit"), ("_per_instruction_j", "J/instruction"),
     ("_per_conversion_j", "J/conversion"), ("_per_mac_op_j", "J/op"), ("_bytes_per_s", "B/s"),
     ("_bytes_per_cycle", "B/cycle"), ("_words_per_cycle", "words/cycle"), ("_per_bit_m2", "m^2/bit"),
+    ("_m2_per_byte", "m^2/B"),
     ("_ohm_um2", "ohm um^2"), ("_ohm_m", "ohm m"), ("_times_s", "s"), ("_m2", "m^2"), ("_ohm", "ohm"), ("_hz", "Hz"),
     ("_nm", "nm"), ("_lsb", "LSB"), ("_bytes", "B"), ("_j", "J"), ("_w", "W"), ("_v", "V"), ("_s", "s"), ("_m", "m"),
 )
@@ -231,26 +232,37 @@ def _explicit(path: Path) -> bool:
     return isinstance(data, dict) and "kind" in data and "config" in data
 
 
+def _given(given: dict, fname: str) -> tuple[Any, str | None]:
+    """(raw value, its key path in the file) of field ``fname``: at the top of ``given`` or one mapping down (the
+    system presets name their units' presets under ``units:``); (None, None) when the file does not set it."""
+    if fname in given:
+        return given[fname], fname
+    for key, sub in given.items():
+        if isinstance(sub, dict) and fname in sub:
+            return sub[fname], f"{key}.{fname}"
+    return None, None
+
+
 def _values(cfg: ConfigModel, given: dict, path: Path, key_prefix: str, prefix: str) -> list[PresetValue]:
     comments, refs = _line_comments(path), _references(path)
     rows: list[PresetValue] = []
     for fname, info in type(cfg).model_fields.items():
         value = getattr(cfg, fname)
         dotted = f"{prefix}{fname}"
-        comment = _with_references(comments.get(f"{key_prefix}{fname}", ""), refs)
+        raw, key = _given(given, fname)
+        comment = _with_references(comments.get(f"{key_prefix}{key}", ""), refs) if key else ""
         if isinstance(value, ConfigModel):
-            sub = given.get(fname)
-            if isinstance(sub, str) and preset_path(sub).is_file():  # a nested config named by its preset
-                sub_path = preset_path(sub)
+            if isinstance(raw, str) and (PRESET_DIR / f"{raw}.yaml").is_file():  # a nested config named by its preset
+                sub_path = preset_path(raw)
                 sub_fields = read_yaml(sub_path)
                 sub_fields = sub_fields.get("config", sub_fields) if isinstance(sub_fields, dict) else {}
                 rows.extend(_values(value, sub_fields, sub_path, "config." if _explicit(sub_path) else "",
                                     f"{dotted}."))
             else:
-                rows.extend(_values(value, sub if isinstance(sub, dict) else {}, path, f"{key_prefix}{fname}.",
+                rows.extend(_values(value, raw if isinstance(raw, dict) else {}, path, f"{key_prefix}{key}.",
                                     f"{dotted}."))
             continue
-        if fname in given:
+        if key is not None:
             source = f"{path.stem}: {comment}" if comment else f"{path.stem} (no comment on this value)"
         else:
             source = f"default: {info.description or 'no documented source'}"
