@@ -4,7 +4,7 @@ For each preset (isaac, puma, hermes) one full crossbar MVM (every row driven, e
 same model the pipeline uses (:func:`imcsim.arch.imc.imc_layer_cost` on a dense layer that fills one array), then
 scaled to the chip's arrays: peak ops/s = arrays x 2 x rows x (cols / slices) / MVM time; ops/J = the same ops over
 the MVM energy (crossbar + DAC + ADC + shift-add; activation-memory traffic shown separately); ops/s/mm^2 over the
-arrays' area with their converters. Published figures (REFERENCE.md section 6): HERMES 63.1 TOPS and 9.76 TOPS/W
+arrays' area with their converters. Published figures (the papers): HERMES 63.1 TOPS and 9.76 TOPS/W
 (one-phase read), 400 GOPS/mm^2; PUMA 577 GOPS/s/mm^2 and 837 GOPS/s/W; ISAAC states only ratios to DaDianNao
 (14.8x throughput, 5.5x energy, 7.5x density), which need a DaDianNao model to compare, so for ISAAC we print its
 component figures and the ADC share of core power beside the seed's "more than 85%" (Ghosh et al.).
@@ -76,7 +76,7 @@ def main() -> None:
     print("""
 Differences explained:
 - hermes throughput equals the published 63.1 TOPS by construction: its 133 ns read time is derived from that figure
-  (REFERENCE.md section 6). Its energy efficiency is higher than the published 9.76 TOPS/W because HERMES publishes no
+  (Le Gallo et al. 2023). Its energy efficiency is higher than the published 9.76 TOPS/W because HERMES publishes no
   component breakdown: the preset's PCM conductances, read voltage, ADC energy (ISAAC's 32 nm SAR point) and DAC
   energy are assumptions, and the published figure also pays for the chip's local digital units, communication and
   static power, which this core model does not count. Its density is 8x the published 400 GOPS/mm^2 because it
@@ -86,7 +86,7 @@ Differences explained:
   837 GOPS/s/W is the node's, including its cores' digital pipelines, register files, shared memory and network.
   Its density counts only arrays with converters (PUMA's 577 GOPS/s/mm^2 includes all of the tile).
 - isaac: the ADC share of the analog core is below the seed's "more than 85%": ISAAC's 8-bit ADC at 2 mW per
-  1.28 GS/s (1.5625 pJ per conversion, REFERENCE.md section 6) against 1-bit DACs at 0.39 pJ and 0.3 mW crossbars.
+  1.28 GS/s (1.5625 pJ per conversion, Table 6 read per ADC) against 1-bit DACs at 0.39 pJ and 0.3 mW crossbars.
   The seed's figure is for Ghosh et al.'s own macro (ring-oscillator ADCs on an SRAM array); the uncorrected
   12.5 pJ ADC reading would put ISAAC above it (printed above).""")
 

@@ -1,5 +1,5 @@
 """The pipeline model against an event-driven reference simulator, duplication policies, activation memory, and the
-ResNet-32 sanity figure of REFERENCE.md section 6."""
+ResNet-32 sanity figure (Dazzi et al., Front. Comput. Neurosci. 2021; arXiv 1906.03474)."""
 
 from __future__ import annotations
 
@@ -197,7 +197,7 @@ def test_bad_duplication_names_the_value(bad):
         plan_copies(bad, [1], [1], [1.0], 1)
 
 
-# ----- ResNet-32 (REFERENCE.md section 6) ---------------------------------------------------------------------------
+# ----- ResNet-32 (Dazzi et al. 2021, arXiv 1906.03474) --------------------------------------------------------------
 
 def resnet32() -> Network:
     """ResNet-32 for CIFAR-10 (He et al. 2016): a 3x3 conv to 16 channels, 3 stages of 5 basic blocks at 16/32/64

@@ -131,7 +131,7 @@ def test_the_checks_can_fail(tmp_path):
 
 
 @pytest.mark.parametrize("old, new, name", [
-    ("imcsim.report.io", "imcsim.io", "write_atomic"),
+    ("imcsim.io", "imcsim.io", "write_atomic"),
     ("imcsim.circuit.wires", "imcsim.config.wires", "WireConfig"),
     ("imcsim.circuit.amplifier", "imcsim.config.amplifier", "AmplifierConfig"),
     ("imcsim.circuit.neuron", "imcsim.config.neuron", "NeuronConfig"),

@@ -1,6 +1,6 @@
 """The mixed-signal IMC core cost model: im2col mapping onto crossbars, and what a layer costs there (pure, numpy).
 
-Mapping (REFERENCE.md section 6; issue 10). A layer with weights is ``groups`` weight matrices of
+Mapping (ISAAC, ISCA 2016; PUMA, ASPLOS 2019). A layer with weights is ``groups`` weight matrices of
 K = k_h k_w C_in / groups rows by N = C_out / groups output channels; each output channel takes ``slices`` columns
 (``IMCConfig.slices`` bit slices). The groups sit block-diagonally in one (groups K) x (groups N slices) matrix that
 is cut into R x C crossbar arrays; an array is allocated when a diagonal block reaches into it. For ``groups == 1``

@@ -14,15 +14,11 @@ from typing import Optional
 
 import typer
 
+from imcsim.cli.options import Format, check_format
 from imcsim.cli.output import emit
 from imcsim.errors import ConfigError
 
 __all__ = ["register"]
-
-
-class _Format(str, Enum):
-    table = "table"
-    json = "json"
 
 
 class _Pipeline(str, Enum):
@@ -59,7 +55,7 @@ def register(app: typer.Typer) -> None:
         duplication: str = typer.Option("none", "--duplication", help="none, balanced (copies in proportion to "
                                         "output pixels within the chip's arrays) or budget:N (N arrays, greedy to "
                                         "the slowest layer)."),
-        fmt: _Format = typer.Option(_Format.table, "--format", "-f", help="Output format."),
+        fmt: Format = typer.Option(Format.table, "--format", "-f", help="table (for people) or json."),
         plot: Path = typer.Option(None, "--plot", help="Write the memory-vs-stall figure (both dataflows) to this "
                                   "PNG/PDF/SVG."),
         output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file instead."),
@@ -70,6 +66,7 @@ def register(app: typer.Typer) -> None:
         from imcsim.cli.simulate import _load_network
         from imcsim.report.pipeline import plot_tradeoff, render_map
 
+        check_format(fmt, ("table", "json"), "map")
         try:
             parse_duplication(duplication)
         except ConfigError:
@@ -80,6 +77,9 @@ def register(app: typer.Typer) -> None:
         res = run_pipeline(network, cfg, pipeline.value, duplication)
         text = render_map(res, fmt.value)
         if plot is not None:
-            plot_tradeoff(tradeoff(network, cfg, duplication), plot,
-                          title=f"{network.name} on {cfg.name}, duplication {duplication}")
+            try:
+                plot_tradeoff(tradeoff(network, cfg, duplication), plot,
+                              title=f"{network.name} on {cfg.name}, duplication {duplication}")
+            except ConfigError as exc:  # the figure path: name the flag that gave it
+                raise ConfigError(f"--plot: {exc}") from None
         emit(text, output)

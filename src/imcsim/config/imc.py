@@ -1,12 +1,13 @@
 """The mixed-signal in-memory computing (IMC) core: crossbars of multi-bit cells with DACs at their rows, column ADCs
 shared by several columns, digital shift-and-add, a digital post-processing unit and an activation memory (the
-ISAAC / PUMA / IBM HERMES class; REFERENCE.md section 6).
+ISAAC / PUMA / IBM HERMES class).
 
 One config holds every number the cost model (:mod:`imcsim.arch.imc`) and the pipeline model
 (:mod:`imcsim.arch.pipeline`) read. It reuses the project's shared models where they fit: the synapse device
 (:class:`~imcsim.config.device.DeviceConfig`), the ADC (:class:`~imcsim.config.adc.ADCConfig`) and the DAC
-(:class:`~imcsim.config.imac.DACConfig`). Defaults are ISAAC's (Shafiee et al., ISCA 2016) with the ADC cost read as
-REFERENCE.md section 6 corrects it: 2 mW per 8-bit ADC at 1.28 GS/s = 1.5625 pJ per conversion, 0.0012 mm^2.
+(:class:`~imcsim.config.imac.DACConfig`). Defaults are ISAAC's (Shafiee et al., ISCA 2016) with the ADC cost read
+per ADC (Table 6 lists 16 mW for the 8 ADCs of an IMA): 2 mW per 8-bit ADC at 1.28 GS/s = 1.5625 pJ per conversion,
+0.0012 mm^2.
 
 What the energy figures count (per output pixel of a layer, per crossbar array it fires):
 
@@ -35,7 +36,7 @@ from imcsim.errors import ConfigError
 
 __all__ = ["IMCConfig", "load_imc"]
 
-# ISAAC (Shafiee et al., ISCA 2016, Table 6) read as REFERENCE.md section 6 corrects it: 8 ADCs per in-situ
+# ISAAC (Shafiee et al., ISCA 2016, Table 6), read per ADC (as PUMA's simulator does): 8 ADCs per in-situ
 # multiply-accumulate unit take 16 mW and 0.0096 mm^2, i.e. per ADC 2 mW and 0.0012 mm^2 at 1.28 GS/s.
 _ISAAC_ADC = ADCConfig(bits=8, ref_bits=8, ref_energy_per_conversion_j=2e-3 / 1.28e9,
                        conversion_time_s=1 / 1.28e9, area_m2=0.0012e-6)
@@ -64,7 +65,7 @@ class IMCConfig(ConfigModel):
                               "Source: ISAAC, one ADC sweeps the 128 columns of a crossbar.")
     adc: ADCConfig = Field(default_factory=lambda: _ISAAC_ADC, description="Column ADC (bits, energy per "
                            "conversion at ref_bits, conversion time, area). Default: ISAAC's 8-bit 1.28 GS/s SAR ADC, "
-                           "2 mW = 1.5625 pJ per conversion, 0.0012 mm^2 (REFERENCE.md section 6).")
+                           "2 mW = 1.5625 pJ per conversion, 0.0012 mm^2 (Table 6: 16 mW, 0.0096 mm^2 for 8).")
     adc_floor_bits: int = Field(4, ge=1, le=16, description="Below this resolution the ADC energy per conversion "
                                 "stops falling (bits). The Walden scaling 2^bits describes the survey's state of the "
                                 "art near 8-10 bits; at low resolution comparator, clock and logic overhead dominate "

@@ -16,7 +16,7 @@ def render_map(res: PipelineResult, fmt: str = "table") -> str:
     """``json``: :meth:`PipelineResult.to_dict` (SI units; enough per layer to recompute the schedule). ``table``: a
     summary, the energy split and one row per layer."""
     if fmt == "json":
-        from imcsim.report.io import dumps_json
+        from imcsim.io import dumps_json
 
         return dumps_json(res.to_dict())
     from imcsim.report.tables import Column, render
