@@ -45,7 +45,7 @@ _LAZY = {
     "WireConfig": "imcsim.config.wires",
     # hardware-aware training
     "convert": "imcsim.nn.convert",
-    "TrainConfig": "imcsim.train.trainer",
+    "TrainConfig": "imcsim.train.config",
     "evaluate_run": "imcsim.train.evaluate",
     "load_deployment": "imcsim.train.deploy",
     "load_dataset": "imcsim.train.data",
