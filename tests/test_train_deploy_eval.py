@@ -121,6 +121,12 @@ def test_malformed_deployments_raise_checkpoint_error(run, tmp_path):
         load_deployment(tmp_path)
     with pytest.raises(CheckpointError, match="no such file"):
         load_deployment(tmp_path / "none")
+    save_deployment(dep, tmp_path)
+    meta = json.loads((tmp_path / "deployment.json").read_text())
+    meta["layers"][2]["unit"] = "gpu"
+    (tmp_path / "deployment.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="layer 'fc1': field 'unit' = 'gpu': expected one of digital, imac"):
+        load_deployment(tmp_path)
 
 
 def test_monte_carlo_is_seeded_and_zero_variation_equals_nominal(run, data):

@@ -33,6 +33,7 @@ from imcsim.config.base import ConfigModel, parse_config
 from imcsim.config.imac import IMACConfig
 from imcsim.errors import CheckpointError, ConfigError, TopologyError, WeightLevelError
 from imcsim.train.config import TrainConfig, build_run_model
+from imcsim.workload.layer import UNITS
 from imcsim.workload.network import Network
 
 __all__ = ["DeployedLayer", "Deployment", "DeploymentConfig", "export_deployment", "save_deployment", "load_deployment",
@@ -65,7 +66,7 @@ class DeployedLayer:
     Attributes:
         name: the layer's module path in the float model (matches :class:`~imcsim.workload.layer.Layer` names).
         kind: ``conv2d`` or ``linear``.
-        unit: ``digital`` (TPU / CPU) or ``imac``.
+        unit: ``digital`` (TPU / CPU) or ``imac`` (:data:`imcsim.workload.layer.UNITS`).
         precision: ``int<N>``, ``binary``, ``ternary`` or ``float32`` (float runs).
         weight: digital: integer codes (out, ...) (int32 array); IMAC: values in {-1, 0, +1} of shape (out, in).
         bias: float bias (digital) or bias weights in {-1, 0, +1} on the Vdd row (IMAC); None without bias.
@@ -292,6 +293,9 @@ def load_deployment(path: str | Path) -> Deployment:
                                   arrays.get(f"{name}.weight_scale"), dict(lm.get("extra", {})))
         except (KeyError, TypeError) as exc:
             raise CheckpointError(f"{jp}: layer {i}: missing {exc}") from None
+        if layer.unit not in UNITS:
+            raise CheckpointError(f"{jp}: layer '{name}': field 'unit' = {layer.unit!r}: expected one of "
+                                  f"{', '.join(UNITS)}")
         if list(w.shape) != list(lm.get("shape", w.shape)):
             raise CheckpointError(f"{wp}: '{name}.weight' has shape {list(w.shape)}, deployment.json says "
                                   f"{lm['shape']}")
