@@ -42,7 +42,8 @@ from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 
 __all__ = ["DATAFLOWS", "StageResult", "PipelineResult", "producers", "dependency_pixels", "parse_duplication",
-           "plan_copies", "schedule", "run_pipeline", "tradeoff"]
+           "plan_copies", "schedule", "schedule_rows", "run_pipeline", "tradeoff", "tradeoff_rows",
+           "line_buffer_values", "dependency_spec"]
 
 DATAFLOWS = ("layer", "pixel")
 
@@ -190,7 +191,9 @@ class StageResult:
         buffer_bytes: activation memory this layer holds in the dataflow (line buffer or whole maps).
         wait_s: time from its producers' first output (time 0 for the network input) to its own start: the stall
             its buffer causes.
-        inputs: names of the layers it reads.
+        inputs: names of the layers (or rows) it reads.
+        depends: how its pixels wait for its producers (``kind`` ``window`` or ``all``).
+        after: in a system's schedule, the row before it on the same digital unit or interface, or None.
     """
 
     cost: LayerCost
@@ -202,21 +205,44 @@ class StageResult:
     wait_s: float
     inputs: tuple[str, ...]
     depends: dict = field(default_factory=dict)
+    after: str | None = None
 
     @property
     def name(self) -> str:
         return self.cost.name
 
+    @property
+    def pipelined(self) -> bool:
+        """Whether the row runs pixel by pixel (a layer on an IMC core); else it runs as a whole (one piece of work
+        of its latency: a layer on a digital unit or on IMAC, a transfer)."""
+        return "pixel_time_s" in self.cost.metrics
+
+    @property
+    def pixels(self) -> int:
+        return int(self.cost.metrics["pixels"]) if self.pipelined else 1
+
+    @property
+    def pixel_time_s(self) -> float:
+        return float(self.cost.metrics["pixel_time_s"]) if self.pipelined else self.cost.latency_s
+
     def to_dict(self) -> dict:
+        """JSON-ready (SI units). A whole row has ``pixels`` 1, ``pixel_time_s`` its latency, ``engine`` its unit
+        and ``after`` the row before it on the same unit (it starts after that row finishes)."""
         m = self.cost.metrics
-        return {"name": self.name, "unit": self.cost.unit, "engine": "crossbar" if m["arrays"] else "post",
-                "arrays": int(m["arrays"]), "copies": self.copies,
-                "pixels": int(m["pixels"]), "pixel_time_s": m["pixel_time_s"], "stage_time_s": self.stage_time_s,
+        if self.pipelined:
+            engine = "crossbar" if m["arrays"] else "post"
+            split = {k: m[f"energy_{k}_j"] for k in ENERGY_PARTS}
+        else:
+            engine = self.cost.unit
+            split = {self.cost.unit: self.cost.energy_j}
+        return {"name": self.name, "unit": self.cost.unit, "engine": engine,
+                "arrays": int(m.get("arrays", 0)) if self.pipelined else 0, "copies": self.copies,
+                "pixels": self.pixels, "pixel_time_s": self.pixel_time_s, "stage_time_s": self.stage_time_s,
                 "start_s": self.start_s, "finish_s": self.finish_s, "energy_j": self.cost.energy_j,
-                "inputs": list(self.inputs), "depends": self.depends, "buffer_bytes": self.buffer_bytes,
-                "wait_s": self.wait_s, "cell_utilization": m["cell_utilization"],
-                "wasted_cells": int(m["wasted_cells"]),
-                "energy_split_j": {k: m[f"energy_{k}_j"] for k in ENERGY_PARTS}}
+                "inputs": list(self.inputs), "after": self.after, "depends": self.depends,
+                "buffer_bytes": self.buffer_bytes, "wait_s": self.wait_s,
+                "cell_utilization": m.get("cell_utilization", 0.0), "wasted_cells": int(m.get("wasted_cells", 0)),
+                "energy_split_j": split}
 
 
 @dataclass(frozen=True)
@@ -242,7 +268,16 @@ class PipelineResult:
         return self.cores <= self.chip_arrays
 
     def energy_split(self) -> dict[str, float]:
-        return {k: float(sum(s.cost.metrics[f"energy_{k}_j"] for s in self.stages)) for k in ENERGY_PARTS}
+        """Energy (J) by IMC part (:data:`~imcsim.arch.imc.ENERGY_PARTS`), then by the unit of every row that is
+        not on an IMC core (in a system's schedule: ``systolic``, ``cpu``, ``imac``, ``transfer``)."""
+        out = {k: 0.0 for k in ENERGY_PARTS}
+        for s in self.stages:
+            if s.pipelined:
+                for k in ENERGY_PARTS:
+                    out[k] += float(s.cost.metrics[f"energy_{k}_j"])
+            else:
+                out[s.cost.unit] = out.get(s.cost.unit, 0.0) + s.cost.energy_j
+        return out
 
     def to_dict(self) -> dict:
         return {"network": self.network, "arch": self.arch, "pipeline": self.dataflow,
@@ -253,7 +288,7 @@ class PipelineResult:
                 "layers": [s.to_dict() for s in self.stages]}
 
 
-def _depends(layer: Layer) -> dict:
+def dependency_spec(layer: Layer) -> dict:
     """How the layer's pixels wait for its producers (for scripts that recompute the schedule from JSON)."""
     win = _window(layer)
     if win is None or layer.kind == LayerKind.GEMM:
@@ -263,7 +298,7 @@ def _depends(layer: Layer) -> dict:
             "out_hw": [layer.out_h, layer.out_w]}
 
 
-def _line_buffer_values(layer: Layer) -> int:
+def line_buffer_values(layer: Layer) -> int:
     """Values a layer holds in the pixel dataflow before its first output: ((k_h - 1) W_in + k_w) C_in for a
     windowed layer, its whole input for a dense or GEMM layer, nothing for a reshape."""
     win = _window(layer)
@@ -280,26 +315,53 @@ def schedule(network: Network, costs: Sequence[LayerCost], copies: Sequence[int]
              prods: list[list[int]] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
     """(start_s, finish_s, stage_time_s) per layer and each layer's pixel finish times, under ``dataflow``
     (``prods``: :func:`producers` of the network, when already known)."""
-    if dataflow not in DATAFLOWS:
-        raise ConfigError(f"pipeline = {dataflow!r}: expected one of {', '.join(DATAFLOWS)}")
-    layers = network.layers
     t = np.array([c.metrics["pixel_time_s"] for c in costs], dtype=float)
     p = np.array([int(c.metrics["pixels"]) for c in costs], dtype=np.int64)
+    prods = producers(network) if prods is None and dataflow == "pixel" else prods
+    return schedule_rows(network.layers, prods or [], t, p, copies, dataflow)
+
+
+def schedule_rows(layers: Sequence[Layer | None], prods: Sequence[Sequence[int]], pixel_time_s: Sequence[float],
+                  pixels: Sequence[int], copies: Sequence[int], dataflow: str,
+                  whole: Sequence[bool] | None = None, after: Sequence[int | None] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The canonical rule (module docstring) over rows that are layers pipelined pixel by pixel, or *whole* rows.
+
+    A whole row (``whole[r]``: a layer on a digital unit, a transfer; ``layers[r]`` may be None) is one piece of work
+    of ``pixel_time_s[r]`` (``pixels[r]`` = 1): it starts when each of its producers has finished all of its pixels
+    and when the row ``after[r]`` (the previous row on the same unit, which runs one row at a time) has finished;
+    a pixel row waits for a whole producer's finish. ``layer`` dataflow: rows one after another in order.
+
+    Returns (start_s, finish_s, stage_time_s) per row and each row's pixel finish times (pixel dataflow only).
+    """
+    if dataflow not in DATAFLOWS:
+        raise ConfigError(f"pipeline = {dataflow!r}: expected one of {', '.join(DATAFLOWS)}")
+    n = len(layers)
+    t = np.asarray(pixel_time_s, dtype=float)
+    p = np.asarray(pixels, dtype=np.int64)
     d = np.asarray(copies, dtype=np.int64)
+    whole = [False] * n if whole is None else list(whole)
+    after = [None] * n if after is None else list(after)
     stage = -(-p // d) * t
     if dataflow == "layer":
         finish = np.cumsum(stage)
         start = finish - stage
         return start, finish, stage, []
-    prods = producers(network) if prods is None else prods
     fins: list[np.ndarray] = []
-    first, last = np.empty(len(layers)), np.empty(len(layers))
+    first, last = np.empty(n), np.empty(n)
     for li, lay in enumerate(layers):
+        if whole[li]:
+            waits = [last[pi] for pi in prods[li]] + ([last[after[li]]] if after[li] is not None else [])
+            f = np.array([max(waits, default=0.0) + float(stage[li])])
+            fins.append(f)
+            first[li] = last[li] = f[0]
+            continue
         win = _window(lay)
         ready = None
         for pi in prods[li]:
             prod = layers[pi]
-            if fins[pi].size != prod.out_h * prod.out_w or win is None or lay.kind == LayerKind.GEMM:
+            if (whole[pi] or fins[pi].size != prod.out_h * prod.out_w or win is None
+                    or lay.kind == LayerKind.GEMM):
                 need = np.full(p[li], last[pi])
             elif win == (1, 1, 1, 1, 0, 0) and (prod.out_h, prod.out_w) == (lay.out_h, lay.out_w):
                 need = fins[pi]  # pixel for pixel (activations, residual additions)
@@ -311,7 +373,8 @@ def schedule(network: Network, costs: Sequence[LayerCost], copies: Sequence[int]
         fins.append(f)
         # f[q] >= f[q - d] + t: the earliest finish is among the first d pixels, the latest among the last d
         first[li], last[li] = f[:dl].min(), f[-dl:].max()
-    return first - t, last, stage, fins
+    start = first - np.where(np.asarray(whole, dtype=bool), stage, t)
+    return start, last, stage, fins
 
 
 def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
@@ -335,7 +398,7 @@ def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
     stages = []
     for li, (lay, cost) in enumerate(zip(network.layers, costs)):
         if dataflow == "pixel":
-            buf = _line_buffer_values(lay) * act
+            buf = line_buffer_values(lay) * act
             first = min((start[pi] + costs[pi].metrics["pixel_time_s"] for pi in prods[li]), default=0.0)
         else:
             buf = (sum(network.layers[pi].output_elems for pi in prods[li]) if prods[li] else lay.input_elems)
@@ -344,7 +407,7 @@ def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
         names = tuple(network.layers[pi].name for pi in prods[li])
         stages.append(StageResult(cost, int(copies[li]), float(stage[li]), float(start[li]), float(finish[li]),
                                   float(buf), float(wait if (wait := start[li] - first) > tiny else 0.0), names,
-                                  _depends(lay)))
+                                  dependency_spec(lay)))
     if dataflow == "pixel":
         memory = float(sum(s.buffer_bytes for s in stages))
         bottleneck = float(stage.max())
@@ -362,11 +425,15 @@ def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
 def tradeoff(network: Network, cfg: IMCConfig, duplication: str = "none") -> list[dict]:
     """The memory-versus-latency trade-off as data: per layer and dataflow, the activation memory the layer holds
     (``buffer_bytes``) and the stall it causes (``wait_s``), with each dataflow's latency and throughput."""
+    return tradeoff_rows([run_pipeline(network, cfg, flow, duplication) for flow in DATAFLOWS])
+
+
+def tradeoff_rows(results: Sequence[PipelineResult]) -> list[dict]:
+    """The rows of :func:`tradeoff` from one result per dataflow."""
     rows = []
-    for flow in DATAFLOWS:
-        res = run_pipeline(network, cfg, flow, duplication)
+    for res in results:
         for s in res.stages:
-            rows.append({"pipeline": flow, "layer": s.name, "buffer_bytes": s.buffer_bytes, "wait_s": s.wait_s,
-                         "latency_s": res.latency_s, "throughput_ips": res.throughput_ips,
+            rows.append({"pipeline": res.dataflow, "layer": s.name, "buffer_bytes": s.buffer_bytes,
+                         "wait_s": s.wait_s, "latency_s": res.latency_s, "throughput_ips": res.throughput_ips,
                          "activation_memory_bytes": res.activation_memory_bytes})
     return rows
