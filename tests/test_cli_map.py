@@ -87,8 +87,8 @@ def test_map_topology_file(capsys):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--arch", "tpu-imac"], ["--arch 'tpu-imac'", "not an IMC core"]),
-    (["--arch", "tpu-imc"], ["--arch 'tpu-imc'", "system"]),
+    (["--arch", "edge-tpu"], ["--arch 'edge-tpu'", "not an IMC core or a system"]),
+    (["--arch", "cortex-a76"], ["--arch 'cortex-a76'", "not an IMC core or a system"]),
     (["--arch", "nosuch"], ["unknown preset 'nosuch'"]),
     (["--duplication", "budget:0"], ["--duplication = 'budget:0'"]),
     (["--pipeline", "wave"], ["--pipeline"]),
@@ -117,3 +117,17 @@ def test_map_a_deployment_maps_its_network(capsys, tmp_path):
     assert a["latency_s"] == b["latency_s"] and a["cores"] == b["cores"]
     # fc1: 400 inputs on 128 rows -> 4 row tiles; 120 outputs x 8 slices = 960 columns -> 8 column tiles
     assert {r["name"]: r["arrays"] for r in a["layers"]}["fc1"] == 32
+
+
+def test_map_a_system_yaml_file_and_its_errors(capsys, tmp_path):
+    """A YAML file whose keys are not all IMCConfig fields is read as a system; its errors name the file and field."""
+    good = tmp_path / "sys.yaml"
+    good.write_text("units: {systolic: edge-tpu, imc: hermes}\nplacement: {policy: all-analog}\n")
+    code, out, err = _run(capsys, "map", "--model", "lenet5", "--arch", str(good), "-f", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert {r["unit"] for r in d["layers"]} == {"imc", "transfer"} and d["host"] == "systolic"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("units: {systolic: edge-tpu, imc: hermes}\nplacement: {policy: sideways}\n")
+    code, out, err = _run(capsys, "map", "--model", "lenet5", "--arch", str(bad))
+    assert code == 2 and err.count("\n") == 1 and "bad.yaml" in err and "policy" in err, err

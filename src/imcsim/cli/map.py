@@ -1,8 +1,10 @@
 """``imcsim map``: every layer of a network on a mixed-signal IMC core (weights on crossbars, the rest on its digital
-post-processing unit), scheduled layer by layer or pixel by pixel, with weight duplication.
+post-processing unit), or on a system's units as its placement policy puts them, scheduled layer by layer or pixel by
+pixel, with weight duplication.
 
 Library calls: :func:`imcsim.config.imc.load_imc`, :func:`imcsim.arch.pipeline.run_pipeline` and
-:func:`~imcsim.arch.pipeline.tradeoff`, :func:`imcsim.report.pipeline.render_map` and
+:func:`~imcsim.arch.pipeline.tradeoff`, :func:`imcsim.arch.system_pipeline.run_system_pipeline` and
+:func:`~imcsim.arch.system_pipeline.system_tradeoff`, :func:`imcsim.report.pipeline.render_map` and
 :func:`~imcsim.report.pipeline.plot_tradeoff`.
 """
 
@@ -26,17 +28,25 @@ class _Pipeline(str, Enum):
     pixel = "pixel"
 
 
-def _load_core(arch: str):
-    """The IMC core of ``--arch``: a preset (isaac, puma, hermes) or a YAML file of IMCConfig fields."""
+def _load_arch(arch: str):
+    """The IMCConfig or SystemConfig of ``--arch``: an IMC core or system preset, or a YAML file of either's fields
+    (a file whose keys are all IMCConfig fields is a core)."""
+    from imcsim.config.base import read_yaml
     from imcsim.config.imc import IMCConfig, load_imc
     from imcsim.config.presets import PRESET_DIR, load_preset
+    from imcsim.config.system import SystemConfig, load_system
 
-    if (PRESET_DIR / f"{arch}.yaml").is_file() and not isinstance(load_preset(arch), IMCConfig):
-        raise ConfigError(f"--arch '{arch}' is not an IMC core preset; `imcsim map` takes an IMC core (isaac, puma, "
-                          f"hermes or an IMCConfig YAML file): mapping onto a whole system comes with the units work")
-    if arch in ("tpu-imc", "all-imc"):
-        raise ConfigError(f"--arch '{arch}' is a system; `imcsim map` takes an IMC core (isaac, puma, hermes or an "
-                          f"IMCConfig YAML file) for now")
+    if (PRESET_DIR / f"{arch}.yaml").is_file():
+        cfg = load_preset(arch)
+        if not isinstance(cfg, (IMCConfig, SystemConfig)):
+            raise ConfigError(f"--arch '{arch}' is a {type(cfg).__name__} preset, not an IMC core or a system; "
+                              f"`imcsim map` takes an IMC core (isaac, puma, hermes), a system (tpu-imc, all-imc, "
+                              f"tpu-imac, ...) or a YAML file of either")
+        return cfg
+    if arch.endswith((".yaml", ".yml")) or Path(arch).is_file():
+        data = read_yaml(arch)
+        if isinstance(data, dict) and not set(data) <= set(IMCConfig.model_fields):
+            return load_system(arch)
     return load_imc(arch)
 
 
@@ -48,8 +58,8 @@ def register(app: typer.Typer) -> None:
                                      "chain)."),
         gemm: bool = typer.Option(False, "--gemm", help="The topology file is in SCALE-Sim's GEMM (M, N, K) format."),
         deployment: str = typer.Option(None, "--deployment", "-d", help="A deployment directory (its network)."),
-        arch: str = typer.Option("isaac", "--arch", "-a", help="IMC core preset (isaac, puma, hermes) or a YAML "
-                                 "file of IMCConfig fields."),
+        arch: str = typer.Option("isaac", "--arch", "-a", help="IMC core preset (isaac, puma, hermes), system "
+                                 "preset (tpu-imc, all-imc, ...) or a YAML file of IMCConfig or SystemConfig fields."),
         pipeline: _Pipeline = typer.Option(_Pipeline.layer, "--pipeline", "-p", help="layer: one layer at a time; "
                                            "pixel: every layer resident, pixels flowing through."),
         duplication: str = typer.Option("none", "--duplication", help="none, balanced (copies in proportion to "
@@ -60,10 +70,14 @@ def register(app: typer.Typer) -> None:
                                   "PNG/PDF/SVG."),
         output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file instead."),
     ) -> None:
-        """Map every layer onto an IMC core: arrays, copies, time per output pixel, the pipeline's latency,
-        throughput, energy split, area and activation memory."""
+        """Map every layer onto an IMC core, or place it on a system by the system's policy: arrays, copies, time per
+        output pixel, the pipeline's latency, throughput, energy split, area and activation memory. On a system,
+        layers on IMC cores are pipelined, every other layer and each transfer runs as a whole on its unit."""
         from imcsim.arch.pipeline import parse_duplication, run_pipeline, tradeoff
+        from imcsim.arch.system import System
+        from imcsim.arch.system_pipeline import run_system_pipeline, system_tradeoff
         from imcsim.cli.simulate import _load_network
+        from imcsim.config.imc import IMCConfig
         from imcsim.report.pipeline import plot_tradeoff, render_map
 
         check_format(fmt, ("table", "json"), "map")
@@ -72,14 +86,19 @@ def register(app: typer.Typer) -> None:
         except ConfigError:
             raise ConfigError(f"--duplication = {duplication!r}: expected none, balanced or budget:N "
                               f"(N a positive number of crossbar arrays)") from None
-        cfg = _load_core(arch)
+        cfg = _load_arch(arch)
         network = _load_network(model, topology, gemm, deployment)
-        res = run_pipeline(network, cfg, pipeline.value, duplication)
+        if isinstance(cfg, IMCConfig):
+            res = run_pipeline(network, cfg, pipeline.value, duplication)
+            rows = tradeoff(network, cfg, duplication) if plot is not None else None
+        else:  # a system: place by its policy, then schedule
+            system = System(cfg)
+            res = run_system_pipeline(network, system, pipeline.value, duplication)
+            rows = system_tradeoff(network, system, duplication) if plot is not None else None
         text = render_map(res, fmt.value)
         if plot is not None:
             try:
-                plot_tradeoff(tradeoff(network, cfg, duplication), plot,
-                              title=f"{network.name} on {cfg.name}, duplication {duplication}")
+                plot_tradeoff(rows, plot, title=f"{network.name} on {res.arch}, duplication {duplication}")
             except ConfigError as exc:  # the figure path: name the flag that gave it
                 raise ConfigError(f"--plot: {exc}") from None
         emit(text, output)
