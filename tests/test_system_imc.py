@@ -288,7 +288,7 @@ def test_compare_cli_on_the_imc_systems(capsys, arch):
     assert set(d["area_by_unit_m2"]) == {host, "imc"}
 
 
-def test_map_cli_on_a_system(capsys):
+def test_map_cli_on_a_system(capsys, tmp_path):
     code, out, err = _run(capsys, "map", "--model", "lenet5", "--arch", "tpu-imc", "--pipeline", "pixel",
                           "--duplication", "balanced", "--format", "json")
     assert code == 0, err
@@ -299,6 +299,8 @@ def test_map_cli_on_a_system(capsys):
     for r in d["layers"]:
         assert {"name", "unit", "arrays", "copies", "pixels", "pixel_time_s", "stage_time_s", "start_s", "finish_s",
                 "energy_j"} <= set(r)
-    code, out, err = _run(capsys, "map", "--model", "lenet5", "--arch", "all-imc")
+    png = tmp_path / "tradeoff.png"
+    code, out, err = _run(capsys, "map", "--model", "lenet5", "--arch", "all-imc", "--plot", str(png))
     assert code == 0, err
     assert "lenet5 on all-imc: layer pipeline" in out and "transfer" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -27,7 +27,8 @@ def register(app: typer.Typer) -> None:
     def compare(
         model: str = typer.Option(None, "--model", "-m", help="Zoo model name (see `imcsim models`)."),
         arch: str = typer.Option("tpu-imac", "--arch", "-a",
-                                 help="System preset (tpu-imac, cpu-imac) or a YAML file of SystemConfig fields."),
+                                 help="System preset (tpu-imac, cpu-imac, tpu-imc, all-imc) or a YAML file of "
+                                      "SystemConfig fields."),
         deployment: Path = typer.Option(None, "--deployment", "-d",
                                         help="A deployment directory: its network, IMAC weights and IMAC config."),
         fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
