@@ -304,3 +304,19 @@ def test_map_cli_on_a_system(capsys, tmp_path):
     assert code == 0, err
     assert "lenet5 on all-imc: layer pipeline" in out and "transfer" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_layer_after_an_absorbed_imac_neuron_waits_for_the_transfer_that_carries_it():
+    """tpu-imac with fc2 pinned to the TPU: fc1's outputs pass IMAC's analog neuron (act3, absorbed) and cross to the
+    TPU in the transfer after fc1; fc2 reads act3, so it must wait for that transfer."""
+    cfg = load_system("tpu-imac").replace(placement={"policy": "dense-to-analog", "layers": {"fc2": "systolic"}})
+    net = load_network("lenet5")
+    res = run_system_pipeline(net, System(cfg), "pixel", "none")
+    rows = {s.name: s for s in res.stages}
+    assert rows["act3"].cost.metrics.get("absorbed") == 1
+    assert rows["fc2"].inputs == ("fc1->act3",)
+    assert rows["fc2"].start_s >= rows["fc1->act3"].finish_s
+    assert rows["fc2"].start_s == pytest.approx(rows["fc1->act3"].finish_s, rel=1e-12)
+    d = res.to_dict()
+    fin = _recompute(d["layers"])
+    assert d["latency_s"] == pytest.approx(max(max(f) for f in fin.values()), rel=1e-12)

@@ -12,8 +12,9 @@ on the host, ``...->output`` last when the last is not). Then:
   its producers have finished and after the previous whole row on the same unit (``after``); transfers share the
   one interface the same way;
 * a row reads its network producers (:func:`imcsim.arch.pipeline.producers`); where a producer sits on another unit
-  and a transfer follows it, the row reads the transfer instead; a layer that reads the network input on a unit other
-  than the host reads the input transfer.
+  and a transfer carries its output (the transfer right after it, or after the layer an absorbed layer follows), the
+  row reads the transfer instead; a layer that reads the network input on a unit other than the host reads the input
+  transfer.
 
 ``layer`` dataflow: every row one after another, stage time ceil(P / d) t for a pixel row and the latency for a whole
 row; with duplication ``none`` the latency and energy equal :meth:`System.compare`'s heterogeneous run. ``pixel``
@@ -60,6 +61,16 @@ def _row_inputs(rows, network: Network, system: System, prods: list[list[int]]) 
     """For each row, the rows it reads (see the module docstring); ``prods``: :func:`producers` of the network."""
     row_of = {r.name: i for i, r in enumerate(rows) if r.unit != "transfer"}
     index = {lay.name: i for i, lay in enumerate(network.layers)}
+    # A transfer right after a row carries that row's output, and the output of the layers absorbed after it (an
+    # IMAC neuron or flatten that costs nothing and follows the transfer in row order).
+    carried: dict[int, int] = {}
+    for i, r in enumerate(rows):
+        if r.unit == "transfer" and i > 0:
+            carried[i - 1] = i
+            j = i + 1
+            while j < len(rows) and rows[j].metrics.get("absorbed"):
+                carried[j] = i
+                j += 1
     out: list[list[int]] = []
     for i, r in enumerate(rows):
         if r.unit == "transfer":
@@ -69,8 +80,7 @@ def _row_inputs(rows, network: Network, system: System, prods: list[list[int]]) 
         reads = []
         for pi in prods[li]:
             a = row_of[network.layers[pi].name]
-            crosses = rows[a].unit != r.unit
-            reads.append(a + 1 if crosses and a + 1 < len(rows) and rows[a + 1].unit == "transfer" else a)
+            reads.append(carried[a] if rows[a].unit != r.unit and a in carried else a)
         if not prods[li] and r.unit != system.config.host and rows and rows[0].unit == "transfer" and i > 0:
             reads.append(0)
         out.append(sorted(set(reads)))
