@@ -32,7 +32,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from imcsim.arch.imc import IMCUnit
 from imcsim.arch.pipeline import (DATAFLOWS, PipelineResult, StageResult, dependency_spec, line_buffer_values,
@@ -81,7 +80,7 @@ def _row_inputs(rows, network: Network, system: System, prods: list[list[int]]) 
         for pi in prods[li]:
             a = row_of[network.layers[pi].name]
             reads.append(carried[a] if rows[a].unit != r.unit and a in carried else a)
-        if not prods[li] and r.unit != system.config.host and rows and rows[0].unit == "transfer" and i > 0:
+        if not prods[li] and r.unit != system.config.host and rows[0].unit == "transfer" and i > 0:
             reads.append(0)
         out.append(sorted(set(reads)))
     return out
