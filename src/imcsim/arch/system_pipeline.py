@@ -32,7 +32,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-
 from imcsim.arch.imc import IMCUnit
 from imcsim.arch.pipeline import (DATAFLOWS, PipelineResult, StageResult, dependency_spec, line_buffer_values,
                                   plan_copies, producers, schedule_rows, tradeoff_rows)
