@@ -1,7 +1,7 @@
 """IMC cores inside systems: the tpu-imc and all-imc presets, their comparisons against hand sums of ISAAC's published
 component figures and the transfers, and ``imcsim map`` on a system (placement, then the pipeline).
 
-Hand figures (ISAAC, Shafiee et al., ISCA 2016, Table 6, with the ADC as REFERENCE.md section 6 reads it), used below:
+Hand figures (ISAAC, Shafiee et al., ISCA 2016, Table 6: 16 mW and 0.0096 mm^2 for 8 ADCs), used below:
 
 * 128 x 128 crossbars, 2-bit cells, 16-bit weights with offset encoding -> 8 columns (slices) per weight; 16-bit
   inputs through 1-bit DACs -> 16 crossbar reads per MVM; one 8-bit ADC per 128 columns at 1.28 GS/s
