@@ -320,3 +320,20 @@ def test_a_layer_after_an_absorbed_imac_neuron_waits_for_the_transfer_that_carri
     d = res.to_dict()
     fin = _recompute(d["layers"])
     assert d["latency_s"] == pytest.approx(max(max(f) for f in fin.values()), rel=1e-12)
+
+
+def test_the_compare_breakdown_puts_imc_rows_in_their_own_categories(tmp_path):
+    """all-imc on the tiny network, latency by category: the hand figures above."""
+    from imcsim.report.compare import breakdown
+    from imcsim.report.plots import plot_latency_breakdown
+
+    net = tiny()
+    cmp = System(load_system("all-imc")).compare(net)
+    bd = breakdown(cmp.hetero, net)
+    assert bd["conv (IMC)"] == pytest.approx(CONV1[0], rel=1e-9)
+    assert bd["dense (IMC)"] == pytest.approx(FC1[0] + FC2[0], rel=1e-9)
+    assert bd["other (IMC)"] == pytest.approx(ACT1[0] + ACT2[0], rel=1e-9)
+    assert bd["transfers"] == pytest.approx((128 + 20) / BUS, rel=1e-9)
+    assert bd["conv (digital)"] == bd["dense (digital)"] == bd["other (digital)"] == bd["dense (IMAC)"] == 0
+    png = plot_latency_breakdown(cmp, net, tmp_path / "bd.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

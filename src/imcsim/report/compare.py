@@ -15,7 +15,8 @@ from imcsim.workload.network import Network
 
 __all__ = ["CATEGORIES", "summarize", "breakdown", "comparison_dict", "layer_rows", "render_comparison"]
 
-CATEGORIES = ("conv (digital)", "dense (digital)", "dense (IMAC)", "other (digital)", "transfers")
+CATEGORIES = ("conv (digital)", "dense (digital)", "dense (IMAC)", "conv (IMC)", "dense (IMC)", "other (digital)",
+              "other (IMC)", "transfers")
 """The categories of :func:`breakdown`, in plotting order."""
 
 
@@ -38,8 +39,8 @@ def summarize(cost: NetworkCost, layers: bool = True) -> dict:
 
 def breakdown(cost: NetworkCost, network: Network, field: str = "latency_s") -> dict[str, float]:
     """Sum ``field`` (``latency_s`` or ``energy_j``) of a run over :data:`CATEGORIES`: layers with weights that are
-    not dense (convolutions, GEMMs), dense layers on the digital unit, dense layers on IMAC (absorbed layers
-    included), MAC-free layers on the digital unit, and transfers."""
+    not dense (convolutions, GEMMs) and dense layers, on a digital unit or on IMC cores; dense layers on IMAC
+    (absorbed layers included); MAC-free layers on a digital unit or on the IMC cores' post-processing; transfers."""
     out = dict.fromkeys(CATEGORIES, 0.0)
     for c in cost.layers:
         if c.unit == "transfer":
@@ -48,10 +49,11 @@ def breakdown(cost: NetworkCost, network: Network, field: str = "latency_s") -> 
             key = "dense (IMAC)"
         else:
             lay = network[c.name]
+            where = "IMC" if c.unit == "imc" else "digital"
             if not lay.kind.has_weights:
-                key = "other (digital)"
+                key = f"other ({where})"
             else:
-                key = "dense (digital)" if is_dense(lay) else "conv (digital)"
+                key = f"dense ({where})" if is_dense(lay) else f"conv ({where})"
         out[key] += float(getattr(c, field))
     return out
 
@@ -103,7 +105,7 @@ def render_comparison(cmp: Comparison, network: Network, fmt: str = "table") -> 
     summary = render(totals, [Column("system"), Column("latency_s", "latency", "si", "s"),
                               Column("energy_j", "energy", "si", "J"), Column("weight_bytes", "weights", "si", "B"),
                               Column("transfer_bytes", "transfers", "count", "B"),
-                              Column("imac_area_mm2", "IMAC area", "float", "mm^2")], "table",
+                              Column("imac_area_mm2", "analog area", "float", "mm^2")], "table",
                      title=f"{network.name} on {cmp.system} vs {digital} alone (batch 1)")
     saving = "n/a (the digital unit has no energy model)" if cmp.energy_saving is None \
         else f"{cmp.energy_saving * 100:.2f}%"

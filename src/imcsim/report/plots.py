@@ -24,7 +24,8 @@ from imcsim.workload.network import Network  # noqa: E402
 __all__ = ["plot_latency_breakdown", "plot_sensitivity", "save_figure"]
 
 _COLOURS = {"conv (digital)": "#4c72b0", "dense (digital)": "#dd8452", "dense (IMAC)": "#55a868",
-            "other (digital)": "#8c8c8c", "transfers": "#c44e52"}
+            "conv (IMC)": "#8172b3", "dense (IMC)": "#64b5cd", "other (digital)": "#8c8c8c", "other (IMC)": "#ccb974",
+            "transfers": "#c44e52"}
 
 
 def save_figure(fig: "plt.Figure", path: str | Path) -> Path:
@@ -85,10 +86,11 @@ def plot_latency_breakdown(cmp: Comparison, network: Network, path: str | Path) 
     x = range(len(names))
     b_lat = [c.latency_s * 1e6 for c in cmp.baseline.layers if c.name in names]
     h_lat = [het_by[n].latency_s * 1e6 for n in names]
-    h_col = [_COLOURS["dense (IMAC)"] if het_by[n].unit == "imac" else _COLOURS["conv (digital)"] for n in names]
+    on = {"imac": _COLOURS["dense (IMAC)"], "imc": _COLOURS["conv (IMC)"]}
+    h_col = [on.get(het_by[n].unit, _COLOURS["conv (digital)"]) for n in names]
     w = 0.4
     ax2.bar([i - w / 2 for i in x], b_lat, w, color="#bbbbbb", label=f"{digital} alone")
-    ax2.bar([i + w / 2 for i in x], h_lat, w, color=h_col, label=f"{cmp.system} (green: on IMAC)")
+    ax2.bar([i + w / 2 for i in x], h_lat, w, color=h_col, label=f"{cmp.system} (green: on IMAC, purple: on IMC cores)")
     ax2.set_yscale("log")
     ax2.set_ylabel("latency (us, log)")
     ax2.set_title("layers with weights", fontsize=10)
