@@ -24,6 +24,7 @@ _COMMAND_MODULES = [
     "train",
     "evaluate",
     "map",
+    "sweep",
 ]
 
 app = typer.Typer(

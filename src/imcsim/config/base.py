@@ -11,6 +11,7 @@ import types
 import typing
 from functools import cache
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import yaml
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 
 from imcsim.errors import ConfigError
 
-__all__ = ["ConfigModel", "load_config", "parse_config", "read_yaml"]
+__all__ = ["ConfigModel", "load_config", "parse_config", "read_yaml", "set_path"]
 
 
 class ConfigModel(BaseModel):
@@ -40,6 +41,30 @@ class ConfigModel(BaseModel):
         data = self.model_dump()
         data.update(changes)
         return parse_config(type(self), data, source=f"{type(self).__name__} override")
+
+    def replace_path(self, path: str, value: Any) -> "ConfigModel":
+        """Return a validated copy with the field at dotted ``path`` (``"imac.adc.bits"``) set to ``value``.
+
+        The new value goes through the model's own validation (a preset name for a unit, bounds, cross-field
+        checks); an unknown path or a refused value raises a one-line :class:`ConfigError` naming the path and the
+        value.
+        """
+        return self.replace_paths({path: value})
+
+    def replace_paths(self, changes: Mapping[str, Any]) -> "ConfigModel":
+        """Return a validated copy with every ``{dotted path: value}`` of ``changes`` applied, validated once."""
+        data = self.model_dump()
+        for path, value in changes.items():
+            set_path(self, data, path, value)
+        if not changes:
+            return self
+        try:
+            return type(self).model_validate(data)
+        except ValidationError as exc:
+            msg = _format_validation_error(exc, f"{type(self).__name__} override")
+            if not any(f"'{p}'" in msg for p in changes):  # a check elsewhere refused: say what was set
+                msg += " (setting " + ", ".join(f"'{p}' = {v!r}" for p, v in changes.items()) + ")"
+            raise ConfigError(msg) from None
 
 
 C = TypeVar("C", bound=ConfigModel)
@@ -64,6 +89,40 @@ def _numeric_fields(cls: type[ConfigModel]) -> frozenset[str]:
     return frozenset(names)
 
 
+def set_path(model: BaseModel, data: dict, path: str, value: Any) -> None:
+    """Set dotted ``path`` in ``data`` (a ``model.model_dump()``) to ``value``, in place.
+
+    Every step of the path must name a field of the model at that level (a mapping field such as
+    ``overrides.fc3`` takes any key); ConfigError naming the path otherwise.
+    """
+    if not isinstance(path, str) or not path or any(not p for p in path.split(".")):
+        raise ConfigError(f"config path {path!r}: expected dotted field names such as 'imac.adc.bits'")
+    parts = path.split(".")
+    node: Any = data
+    current: Any = model
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(current, BaseModel):
+            if part not in type(current).model_fields:
+                where = ".".join(parts[:i]) or type(model).__name__
+                known = ", ".join(type(current).model_fields)
+                raise ConfigError(f"config path '{path}' = {value!r}: '{part}' is not a field of {where} "
+                                  f"(fields: {known})")
+            current = getattr(current, part)
+        elif isinstance(current, Mapping) and isinstance(node, dict):
+            current = current.get(part)
+        else:
+            raise ConfigError(f"config path '{path}' = {value!r}: '{'.'.join(parts[:i])}' has no fields")
+        if last:
+            node[part] = value
+        else:
+            if not isinstance(node.get(part), dict):
+                node[part] = {} if node.get(part) is None else node[part]
+            if not isinstance(node[part], dict):
+                raise ConfigError(f"config path '{path}' = {value!r}: '{'.'.join(parts[:i + 1])}' has no fields")
+            node = node[part]
+
+
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "(root)"
@@ -78,6 +137,8 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
     suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
     if not err["loc"]:  # a check across fields (model validator): the message names the fields and values
         return f"{source}: {msg}{suffix}"
+    if isinstance(value, dict):  # a check across a sub-config's fields: its message names them and their values
+        return f"{source}: field '{loc}': {msg}{suffix}"
     return f"{source}: field '{loc}' = {value!r}: {msg}{suffix}"
 
 

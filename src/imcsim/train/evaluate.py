@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from imcsim.config.base import parse_config
 from imcsim.config.imac import IMACConfig
 from imcsim.errors import ConfigError
 from imcsim.nn.convert import HybridModel
@@ -25,7 +24,7 @@ from imcsim.nn.nonideal import IRDrop, NonIdealities
 from imcsim.train.data import Dataset, load_dataset
 from imcsim.train.deploy import Deployment, load_deployment
 
-__all__ = ["HardwareChanges", "EvalResult", "apply_changes", "monte_carlo", "evaluate_run"]
+__all__ = ["CHANGE_PATHS", "HardwareChanges", "EvalResult", "apply_changes", "monte_carlo", "evaluate_run"]
 
 
 @dataclass(frozen=True)
@@ -52,21 +51,19 @@ class HardwareChanges:
     ir_drop: IRDrop | None = None
 
 
-_MAP = {"variation": ("device", "variation"), "variation_kind": ("device", "variation_kind"),
-        "stuck_low": ("device", "stuck_low_rate"), "stuck_high": ("device", "stuck_high_rate"),
-        "read_noise": ("device", "read_noise"), "adc_bits": ("adc", "bits"), "adc_inl": ("adc", "inl_lsb"),
-        "adc_dnl": ("adc", "dnl_lsb"), "adc_offset": ("adc", "offset_sigma_lsb"), "adc_gain": ("adc", "gain_sigma"),
-        "dac_bits": ("dac", "bits")}
+CHANGE_PATHS: dict[str, str] = {
+    "variation": "device.variation", "variation_kind": "device.variation_kind",
+    "stuck_low": "device.stuck_low_rate", "stuck_high": "device.stuck_high_rate",
+    "read_noise": "device.read_noise", "adc_bits": "adc.bits", "adc_inl": "adc.inl_lsb", "adc_dnl": "adc.dnl_lsb",
+    "adc_offset": "adc.offset_sigma_lsb", "adc_gain": "adc.gain_sigma", "dac_bits": "dac.bits"}
+"""The IMACConfig field (dotted path) each :class:`HardwareChanges` attribute sets; ``ir_drop`` is not a config
+field (it picks the wire model)."""
 
 
 def apply_changes(hw: IMACConfig, ov: HardwareChanges) -> IMACConfig:
     """``hw`` with the changes applied (validated: a bad value raises ConfigError naming the field)."""
-    data = hw.model_dump()
-    for name, (section, key) in _MAP.items():
-        value = getattr(ov, name)
-        if value is not None:
-            data[section][key] = value
-    return parse_config(IMACConfig, data, source="evaluation hardware changes")
+    return hw.replace_paths({path: getattr(ov, name) for name, path in CHANGE_PATHS.items()
+                             if getattr(ov, name) is not None})
 
 
 @dataclass
