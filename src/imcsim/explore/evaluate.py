@@ -19,6 +19,8 @@ import math
 import time
 from typing import Any
 
+import pydantic_core
+
 from imcsim.config.system import SystemConfig, load_system
 from imcsim.errors import ImcsimError
 from imcsim.explore.points import Point
@@ -91,8 +93,10 @@ class Evaluator:
         except ImcsimError as exc:
             return PointResult(point.key, point.workload, point.params, {}, status="failed", error=str(exc),
                                timings={"cost_s": time.perf_counter() - t0})
-        return PointResult(point.key, point.workload, point.params, objectives, config=cfg.model_dump_json(),
-                           timings=timings)
+        # infinities (an ideal DRAM bandwidth) as "Infinity" strings, which the config reads back; plain
+        # model_dump_json would write null and lose them
+        config = pydantic_core.to_json(cfg.model_dump(), inf_nan_mode="strings").decode()
+        return PointResult(point.key, point.workload, point.params, objectives, config=config, timings=timings)
 
     def _costs(self, point: Point, network: Any, cfg: SystemConfig, weights: dict | None) -> dict[str, float]:
         from imcsim.arch.system import System
