@@ -49,9 +49,12 @@ def test_the_readme_covers_every_example_file():
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_readme_command_runs(command, monkeypatch, capsys):
+def test_readme_command_runs(command, monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(ROOT)
     argv = shlex.split(command)
+    if "--store" in argv:  # a sweep store goes to a temporary directory, not into the repository
+        i = argv.index("--store") + 1
+        argv[i] = str(tmp_path / argv[i])
     if argv[0] == "imcsim":
         code = main(argv[1:])
         out, err = capsys.readouterr()
