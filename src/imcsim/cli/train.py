@@ -75,10 +75,11 @@ def register(app: typer.Typer) -> None:
         from imcsim.train.trainer import train
 
         fields = _imac_fields(imac)
-        if variation is not None:
-            fields.setdefault("device", {})["variation"] = variation
-        if adc_bits is not None:
-            fields.setdefault("adc", {})["bits"] = adc_bits
+        changes = {path: v for path, v in (("device.variation", variation), ("adc.bits", adc_bits)) if v is not None}
+        if changes:
+            from imcsim.config.imac import IMACConfig
+
+            fields = parse_config(IMACConfig, fields, source="IMAC config").replace_paths(changes).model_dump(mode="json")
         cfg = parse_config(TrainConfig, {
             "model": model, "dataset": dataset, "data_dir": str(data_dir) if data_dir else None, "target": target,
             "epochs": epochs, "pretrain_epochs": pretrain_epochs, "batch_size": batch_size, "optimizer": optimizer,

@@ -78,12 +78,12 @@ def sensitivity(tpu_imac: SystemConfig, net: Network, array_sizes: Sequence[int]
     (columns ``speedup@<t>``); every other parameter as in ``tpu_imac``."""
     rows = []
     for size in array_sizes:
-        sys_cfg = tpu_imac.replace(systolic=tpu_imac.systolic.replace(rows=size, cols=size))
+        sys_cfg = tpu_imac.replace_paths({"systolic.rows": size, "systolic.cols": size})
         base = System(sys_cfg).baseline(net)  # the baseline does not depend on the IMAC sampling time
         done = {c.name: c for c in base.layers}
         row: dict[str, Any] = {"array": f"{size}x{size}", "rows": size, "baseline_latency_s": base.latency_s}
         for t in sampling_times_s:
-            cfg_t = sys_cfg.replace(imac=sys_cfg.imac.replace(sampling_time_s=t))
+            cfg_t = sys_cfg.replace_path("imac.sampling_time_s", t)
             row[f"speedup@{t:g}"] = base.latency_s / System(cfg_t).run(net, digital_costs=done).latency_s
         ideal = System(sys_cfg.replace(systolic=_ideal_memory(sys_cfg.systolic)))
         row["ideal_memory_speedup"] = ideal.compare(net).speedup
@@ -119,7 +119,7 @@ def reproduce(models: Sequence[str] | None = None, tpu_imac: SystemConfig | None
     cpu_rows = [_row(cpu_sys, n, "cpu-imac") for n in nets]
 
     ideal = System(tpu_imac.replace(systolic=_ideal_memory(tpu_imac.systolic)))
-    cached = System(cpu_imac.replace(cpu=cpu_imac.cpu.replace(weight_source="cache")))
+    cached = System(cpu_imac.replace_path("cpu.weight_source", "cache"))
     scalesim = System(tpu_imac.replace(systolic=SystolicConfig(clock_hz=tpu_imac.systolic.clock_hz)))
     what_if = {"tpu_imac_ideal_memory_speedup": {n.name: ideal.compare(n).speedup for n in nets},
                "tpu_imac_scalesim_sample_speedup": {n.name: scalesim.compare(n).speedup for n in nets},
