@@ -152,3 +152,18 @@ def test_a_store_refuses_a_spec_on_another_system(tmp_path):
     with pytest.raises(ImcsimError, match="another store"):
         run_sweep(other, tmp_path / "r.db", workers=1)
     assert os.path.exists(tmp_path / "r.db") and not (tmp_path / "r.db.lock").exists()
+
+
+def test_topology_workload_path_is_read_from_the_spec_directory(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "examples" / "topology.csv", tmp_path / "alexnet.csv")
+    path = write_spec(tmp_path, workload={"topology": "alexnet.csv"}, axes={"systolic.rows": [16, 32]})
+    spec = load_spec(path)
+    assert spec.workload.topology == str(tmp_path / "alexnet.csv")
+    summary = run_sweep(spec, tmp_path / "r.db", workers=1)
+    assert (summary.evaluated, summary.failed) == (2, 0)
+    with open_store(tmp_path / "r.db") as st:
+        lat = {p.params["systolic.rows"]: p.objectives["latency_s"] for p in st.points()}
+    assert lat[32] < lat[16]  # SCALE-Sim conv layers, on twice the rows
