@@ -274,7 +274,16 @@ def check_axes(spec: SweepSpec, source: str = "sweep spec") -> None:
                 base.replace_paths(setting)
             except ConfigError as exc:
                 items = ", ".join(f"'{p}' = {v!r}" for p, v in setting.items())
-                raise ConfigError(f"{source}: axis {items}: {exc}") from None
+                raise ConfigError(f"{source}: axis {items}: {_reason(str(exc), setting)}") from None
+
+
+def _reason(msg: str, setting: dict[str, Any]) -> str:
+    """The refusal of an override without the path and value it repeats (the spec's message names them already)."""
+    for path, value in setting.items():
+        msg = msg.removeprefix(f"SystemConfig override: field '{path}' = {value!r}: ")
+        msg = msg.removeprefix(f"config path '{path}' = {value!r}: ")
+        msg = msg.removesuffix(f" (setting '{path}' = {value!r})")
+    return msg.removeprefix("SystemConfig override: ")
 
 
 def load_spec(path: str | Path) -> SweepSpec:
