@@ -49,6 +49,10 @@ _LAZY = {
     "evaluate_run": "imcsim.train.evaluate",
     "load_deployment": "imcsim.train.deploy",
     "load_dataset": "imcsim.train.data",
+    # design-space exploration
+    "load_spec": "imcsim.explore.spec",
+    "run_sweep": "imcsim.explore.runner",
+    "open_store": "imcsim.explore.store",
 }
 
 __all__ = [
