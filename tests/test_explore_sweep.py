@@ -73,7 +73,8 @@ def test_random_search_draws_distinct_points_reproducibly(tmp_path):
     spec = load_spec(write_spec(tmp_path, search="random:10", seed=3))
     a = random_points(spec, "lenet5", 10, 3)
     assert len({p.key for p in a}) == 10 and [p.key for p in a] == [p.key for p in random_points(spec, "lenet5", 10, 3)]
-    assert len(random_points(spec, "lenet5", 1000, 3)) == 24  # never more than the grid
+    assert [p.key for p in random_points(spec, "lenet5", 6, 3)] == [p.key for p in a[:6]]  # growing N keeps them
+    assert len({p.key for p in random_points(spec, "lenet5", 1000, 3)}) == 24  # the whole grid, never more
     assert run_sweep(spec, tmp_path / "r.db", workers=1).evaluated == 10
 
 

@@ -3,8 +3,8 @@
 A point's *key* is the SHA-256 of its canonical JSON (``{"workload": label, "config": {path: value}}`` with sorted
 keys), so the same point always has the same key whichever search proposed it; the store keeps one row per key.
 The grid enumerates every combination in a fixed order (the axes' order in the spec, the last fastest), and a random
-search draws distinct grid indices without replacement from ``numpy.random.default_rng(seed)``, so a resumed run
-regenerates exactly the same list.
+search draws distinct grid indices from ``numpy.random.default_rng(seed)``, so a resumed run regenerates exactly the
+same list.
 """
 
 from __future__ import annotations
@@ -61,10 +61,25 @@ def grid_points(spec: SweepSpec, workload: str) -> list[Point]:
 
 
 def random_points(spec: SweepSpec, workload: str, n: int, seed: int) -> list[Point]:
-    """``min(n, grid size)`` distinct grid points drawn without replacement with ``seed``."""
+    """``min(n, grid size)`` distinct grid points drawn uniformly with ``seed``.
+
+    Indices are drawn in blocks of 1024 and repeats dropped, so the points for ``n`` are the first ``n`` of those for
+    any larger ``n``: growing ``random:N`` in a spec keeps the points already stored. Asking for the whole grid or more
+    gives every point, in random order.
+    """
     shape = _shape(spec)
-    size = int(np.prod(shape))
-    flat = np.random.default_rng(seed).choice(size, size=min(n, size), replace=False)
+    size = int(np.prod(shape, dtype=np.int64))
+    rng = np.random.default_rng(seed)
+    if n >= size:
+        flat = [int(i) for i in rng.permutation(size)]
+    else:
+        seen: dict[int, None] = {}
+        while len(seen) < n:
+            for i in rng.integers(0, size, 1024):
+                seen.setdefault(int(i))
+                if len(seen) == n:
+                    break
+        flat = list(seen)
     return [point_from_indices(spec, workload, tuple(int(i) for i in np.unravel_index(f, shape))) for f in flat]
 
 
