@@ -27,6 +27,28 @@ def _stored(db: Path) -> int:
         return 0
 
 
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_kill_9_mid_sweep_then_resume(tmp_path):
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump({
@@ -37,18 +59,24 @@ def test_kill_9_mid_sweep_then_resume(tmp_path):
     spec = load_spec(spec_path)
     db = tmp_path / "killed.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    # one process, batches of 10 points: many commits, so the kill lands between two of them
+    # two worker processes, batches of 10 points: many commits, so the kill lands between two of them
     code = ("import sys; from imcsim.explore import load_spec, run_sweep; "
-            "run_sweep(load_spec(sys.argv[1]), sys.argv[2], workers=1, chunk_size=10)")
+            "run_sweep(load_spec(sys.argv[1]), sys.argv[2], workers=2, chunk_size=10)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(spec_path), str(db)], env=env)
     try:
         deadline = time.monotonic() + 120
         while _stored(db) < 30 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
+        children = _children(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
+    # the workers notice their driver is gone and leave (they would otherwise wait on their pipe for ever)
+    deadline = time.monotonic() + 10
+    while any(_running(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert children and not any(_running(c) for c in children)
     before = _stored(db)
     assert 0 < before < 360
     assert (tmp_path / "killed.db.lock").exists()  # left behind by the killed run

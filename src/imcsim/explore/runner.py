@@ -71,8 +71,17 @@ def spec_fingerprint(spec: SweepSpec) -> dict[str, Any]:
 _WORKER: dict[str, Evaluator] = {}
 
 
-def _init_worker(evaluator: Evaluator) -> None:
+def _init_worker(evaluator: Evaluator, parent: int) -> None:
     _WORKER["local"] = evaluator
+    # A worker waits for work on a pipe that outlives a driver killed with SIGKILL: leave when the driver is gone.
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _evaluate_local(points: list[Point]) -> list[PointResult]:
@@ -111,7 +120,7 @@ class _LocalPool:
 
         # spawn, not fork: the driver has torch loaded (zoo tracing), and forking its thread pools is unsafe
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_init_worker, initargs=(evaluator,))
+                                        initializer=_init_worker, initargs=(evaluator, os.getpid()))
         self.slots = workers
 
     def map(self, chunks: Iterator[list[Point]]) -> Iterator[list[PointResult]]:
