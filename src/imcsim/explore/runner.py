@@ -231,14 +231,13 @@ def run_sweep(spec: SweepSpec, store_path: str | Path, *, workers: int | None = 
                               "evaluation than this spec; use another store")
         else:
             store.set_meta("spec", spec.model_dump(mode="json"))  # axes or search may have grown
-        evaluator = Evaluator(spec)
         plan = spec.search_plan
         if plan.kind == "nsga2":
             total = (plan.n or 0) * len(spec.workload_list)
             done_before = _count_trials(store, spec)
             if progress:
                 progress(min(done_before, total), total)
-            backend = _backend(evaluator, workers, ray)
+            backend = _backend(Evaluator(spec), workers, ray)
             evaluated = _run_nsga2(spec, store, backend, progress, total, done_before)
             summary_total, from_store = total, done_before
         else:
@@ -250,7 +249,7 @@ def run_sweep(spec: SweepSpec, store_path: str | Path, *, workers: int | None = 
                 progress(from_store, len(points))
             evaluated = 0
             if pending:
-                backend = _backend(evaluator, workers, ray)
+                backend = _backend(Evaluator(spec), workers, ray)  # loads the workloads
                 size = chunk_size or max(1, min(256, math.ceil(len(pending) / (8 * backend.slots))))
                 done = from_store
                 for results in backend.map(_chunks(pending, size)):
