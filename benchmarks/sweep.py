@@ -33,7 +33,7 @@ SPEC = {
         "imac.adc.bits": [3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
     },
     "search": "grid",
-    "objectives": ["latency_s", "energy_j", "imac_area_m2"],
+    "objectives": ["latency_s", "energy_j", "area_m2"],
 }
 
 
@@ -70,19 +70,21 @@ def main() -> None:
                 print("  ray: not installed (pip install 'imcsim[ray]'); skipped")
             else:
                 timed_run(f"Ray, local ({args.workers} CPUs)", Path(d) / "ray.db", workers=args.workers, ray="local")
-    for names in (["latency_s", "energy_j"], ["latency_s", "energy_j", "imac_area_m2"]):
+    for names in (["latency_s", "energy_j"], ["latency_s", "energy_j", "area_m2"]):
         mask = front_mask(points, names)
         front = sorted((p for p, m in zip(points, mask) if m),
                        key=lambda p: tuple(p.objectives[n] for n in names))
         print(f"\nPareto front over {', '.join(names)}: {len(front)} of {len(points)} points"
               + (" (the 25 fastest shown)" if len(front) > 25 else ""))
         print(f"  {'systolic':>9s} {'imac.rows':>9s} {'adc bits':>8s} {'latency (us)':>13s} {'energy (uJ)':>12s} "
-              f"{'IMAC area (mm^2)':>17s}")
+              f"{'area (mm^2)':>12s} {'IMAC area (mm^2)':>17s}")
         for p in front[:25]:
             c = p.params
             print(f"  {c['systolic.rows']:>4d}x{c['systolic.cols']:<4d} {c['imac.rows']:>9d} "
                   f"{c['imac.adc.bits']:>8d} {p.objectives['latency_s'] * 1e6:13.2f} "
-                  f"{p.objectives['energy_j'] * 1e6:12.2f} {p.objectives['imac_area_m2'] * 1e6:17.4f}")
+                  f"{p.objectives['energy_j'] * 1e6:12.2f} {p.objectives['area_m2'] * 1e6:12.3f} "
+                  f"{p.objectives['imac_area_m2'] * 1e6:17.4f}")
+
 
 if __name__ == "__main__":
     main()

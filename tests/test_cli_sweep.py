@@ -20,7 +20,7 @@ def store(tmp_path_factory):
         "name": "cli", "workload": {"model": "lenet5"}, "system": "tpu-imac",
         "axes": {"systolic.rows": [8, 16, 32], "systolic.cols": [8, 32], "imac.rows": [16, 64],
                  "imac.adc.bits": [4, 8]},
-        "objectives": ["latency_s", "energy_j", "imac_area_m2"]}))
+        "objectives": ["latency_s", "energy_j", "area_m2"]}))
     assert main(["sweep", "run", str(spec), "--store", str(d / "r.db"), "--workers", "1", "--quiet"]) == 0
     return d
 
@@ -36,9 +36,9 @@ def test_show_json_lists_every_point_with_config_and_objectives(store, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert len(doc) == 24
     assert set(doc[0]["config"]) == {"systolic.rows", "systolic.cols", "imac.rows", "imac.adc.bits"}
-    assert all(p["latency_s"] > 0 and p["energy_j"] > 0 and p["imac_area_m2"] > 0 for p in doc)
+    assert all(p["latency_s"] > 0 and p["energy_j"] > 0 and p["area_m2"] > 0 for p in doc)
     # the marked front is the non-dominated set of the listed values (checked independently here)
-    v = np.array([[p["latency_s"], p["energy_j"], p["imac_area_m2"]] for p in doc])
+    v = np.array([[p["latency_s"], p["energy_j"], p["area_m2"]] for p in doc])
     assert [p["pareto"] for p in doc] == pareto_mask(v).tolist()
 
 

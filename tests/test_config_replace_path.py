@@ -28,8 +28,8 @@ def test_several_paths_at_once_and_a_unit_by_preset_name():
 
 
 def test_mapping_fields_take_any_key():
-    cfg = SystemConfig().replace_path("overrides.fc3", "digital")
-    assert cfg.overrides == {"fc3": "digital"}
+    cfg = SystemConfig().replace_path("placement.layers.fc3", "imac")
+    assert cfg.placement.layers == {"fc3": "imac"}
 
 
 @pytest.mark.parametrize("path, value, words", [

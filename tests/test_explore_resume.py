@@ -55,7 +55,7 @@ def test_kill_9_mid_sweep_then_resume(tmp_path):
         "name": "resume", "workload": {"model": "lenet5"}, "system": "tpu-imac",
         "axes": {"systolic.rows": [8, 16, 32, 64, 128, 256], "systolic.cols": [8, 16, 32, 64, 128, 256],
                  "imac.rows": [16, 32, 64, 128, 256], "imac.adc.bits": [4, 8]},  # 360 points
-        "objectives": ["latency_s", "energy_j", "imac_area_m2"]}))
+        "objectives": ["latency_s", "energy_j", "area_m2"]}))
     spec = load_spec(spec_path)
     db = tmp_path / "killed.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}

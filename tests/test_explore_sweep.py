@@ -48,7 +48,10 @@ def test_grid_is_complete_and_each_point_is_the_library_result(tmp_path):
         assert p.objectives["energy_j"] == pytest.approx(cmp.hetero.energy_j, rel=1e-12)
         assert p.objectives["speedup"] == pytest.approx(cmp.speedup, rel=1e-12)
         assert p.objectives["energy_saving"] == pytest.approx(cmp.energy_saving, rel=1e-12)
-        assert p.objectives["imac_area_m2"] == pytest.approx(
+        assert p.objectives["area_m2"] == pytest.approx(cmp.area_m2, rel=1e-12)
+        assert p.objectives["imac_area_m2"] == pytest.approx(cmp.area_by_unit_m2["imac"], rel=1e-12)
+        # the IMAC area is its layers' crossbars and converters, as the cost rows report them
+        assert cmp.area_by_unit_m2["imac"] == pytest.approx(
             sum(c.metrics.get("area_m2", 0.0) for c in cmp.hetero.layers if c.unit == "imac"), rel=1e-12)
         assert p.config is not None and SystemConfig.model_validate_json(p.config) == cfg
     # a second run finds everything stored and runs nothing
@@ -100,7 +103,7 @@ def test_nsga2_resumes_its_generations(tmp_path):
     ({"axes": {"imac.adc.bits": [4, 30]}}, ["imac.adc.bits", "30"]),
     ({"axes": {"imac.adc.bits": []}}, ["imac.adc.bits", "no values"]),
     ({"axes": {}}, ["no axes"]),
-    ({"objectives": ["latency_s", "area_m2"]}, ["area_m2", "imac_area_m2"]),
+    ({"objectives": ["latency_s", "latency_s"]}, ["latency_s", "twice"]),
     ({"objectives": ["speed"]}, ["speed"]),
     ({"objectives": ["accuracy"]}, ["accuracy", "evaluate"]),
     ({"search": "nsga2:0"}, ["nsga2:0"]),
@@ -121,7 +124,7 @@ def test_bad_specs_fail_before_any_point_with_one_line(tmp_path, change, words):
 
 def test_a_combination_the_config_refuses_is_stored_as_failed(tmp_path):
     # the config accepts an override for any layer name; the system refuses one lenet5 does not have when it runs
-    spec = load_spec(write_spec(tmp_path, axes={"overrides.nope": ["digital"], "imac.rows": [16, 32]}))
+    spec = load_spec(write_spec(tmp_path, axes={"placement.layers.nope": ["imac"], "imac.rows": [16, 32]}))
     summary = run_sweep(spec, tmp_path / "r.db", workers=1)
     assert summary.failed == 2
     with open_store(tmp_path / "r.db") as st:

@@ -93,7 +93,7 @@ def set_path(model: BaseModel, data: dict, path: str, value: Any) -> None:
     """Set dotted ``path`` in ``data`` (a ``model.model_dump()``) to ``value``, in place.
 
     Every step of the path must name a field of the model at that level (a mapping field such as
-    ``overrides.fc3`` takes any key); ConfigError naming the path otherwise.
+    ``placement.layers.fc3`` takes any key); ConfigError naming the path otherwise.
     """
     if not isinstance(path, str) or not path or any(not p for p in path.split(".")):
         raise ConfigError(f"config path {path!r}: expected dotted field names such as 'imac.adc.bits'")

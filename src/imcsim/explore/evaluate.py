@@ -5,9 +5,9 @@ deployment weights) and is sent once to each worker process. It calls the same l
 ``imcsim compare`` and ``imcsim evaluate``: :meth:`~imcsim.config.base.ConfigModel.replace_paths` on the system
 config, :class:`~imcsim.arch.system.System` and :func:`~imcsim.train.evaluate.monte_carlo`.
 
-Caches (per process, never sent): the costs of a unit depend only on (layer, that unit's config), so the
-digital-only baseline of a point is reused for every point whose non-IMAC settings are the same (its layer costs are
-also handed to :meth:`System.run` so the heterogeneous run does not cost the digital layers again); the accuracy of
+Caches (per process, never sent): the costs of a unit depend only on (layer, that unit's config), so the host-only
+baseline of a point is reused for every point whose host unit config is the same (its layer costs are also handed to
+:meth:`System.run`, so the heterogeneous run does not cost the host's layers again); the accuracy of
 a point depends only on the IMAC fields evaluation understands (:data:`imcsim.train.evaluate.CHANGE_PATHS`), so it
 is computed once per distinct setting of those.
 """
@@ -102,9 +102,10 @@ class Evaluator:
         from imcsim.arch.system import System
 
         system = System(cfg)
-        # The all-digital baseline never depends on the IMAC unit: key it on the other swept values only.
-        key = (point.workload, json.dumps({p: v for p, v in point.params.items() if not p.startswith("imac.")
-                                           and p != "imac"}, sort_keys=True))
+        # The host-only baseline depends on the host unit's config alone: key it on that (infinities kept).
+        host = cfg.host
+        key = (point.workload, host,
+               pydantic_core.to_json(cfg.unit_config(host).model_dump(), inf_nan_mode="strings").decode())
         hit = self._baselines.get(key)
         if hit is None:
             base = system.baseline(network)
@@ -113,10 +114,12 @@ class Evaluator:
         base, rows = hit
         het = system.run(network, weights=weights, digital_costs=rows)
         lat, energy = het.latency_s, het.energy_j
+        area = system.area(het, network)
         return {
             "latency_s": lat,
             "energy_j": energy,
-            "imac_area_m2": float(sum(c.metrics.get("area_m2", 0.0) for c in het.layers if c.unit == "imac")),
+            "area_m2": float(sum(area.values())),
+            "imac_area_m2": float(area.get("imac", 0.0)),
             "weight_bits": float(het.weight_bits),
             "speedup": base.latency_s / lat if lat > 0 else math.inf,
             "energy_saving": 1.0 - energy / base.energy_j if base.energy_j > 0 else math.nan,

@@ -12,7 +12,7 @@ A spec is YAML, the form users write::
       imac.adc.bits: [4, 6, 8]
     linked: [[systolic.rows, systolic.cols]]   # optional: these axes move together (zipped, equal lengths)
     search: grid                         # grid | random:N | nsga2:N
-    objectives: [latency_s, energy_j, imac_area_m2]
+    objectives: [latency_s, energy_j, area_m2]
     evaluate: {deployment: runs/lenet5, mc: 5, test_limit: 2000}   # optional: accuracy (maximised)
 
 Relative file paths in a spec (system YAML, topology, deployment) are read relative to the spec file's directory.
@@ -49,8 +49,10 @@ class Objective:
 OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
     Objective("latency_s", False, "s", "latency of one inference on the heterogeneous system (batch 1)"),
     Objective("energy_j", False, "J", "energy of one inference on the heterogeneous system"),
-    Objective("imac_area_m2", False, "m^2", "area of the IMAC unit (crossbars and converters, the sum of the "
-              "cost rows' area_m2); the digital unit reports no area yet, so this is not the chip's area"),
+    Objective("area_m2", False, "m^2", "area of every unit of the system (System.area: analog units sized by what "
+              "they map, digital units by their config)"),
+    Objective("imac_area_m2", False, "m^2", "area of the IMAC unit alone (crossbars and converters of the layers "
+              "it maps); 0 without one"),
     Objective("weight_bits", False, "bit", "weight storage of the heterogeneous system"),
     Objective("speedup", True, "x", "latency of the digital unit alone / latency of the heterogeneous system"),
     Objective("energy_saving", True, "fraction", "1 - energy of the heterogeneous system / of the digital unit "
@@ -152,8 +154,6 @@ class SweepSpec(ConfigModel):
     @classmethod
     def _objectives(cls, objs: list[str]) -> list[str]:
         for o in objs:
-            if o == "area_m2":
-                raise ValueError("objective 'area_m2': only the IMAC unit reports an area yet; use imac_area_m2")
             if o not in OBJECTIVES:
                 raise ValueError(f"unknown objective {o!r} (valid: {', '.join(OBJECTIVES)})")
         if len(set(objs)) != len(objs):
