@@ -5,9 +5,10 @@ deployment weights) and is sent once to each worker process. It calls the same l
 ``imcsim compare`` and ``imcsim evaluate``: :meth:`~imcsim.config.base.ConfigModel.replace_paths` on the system
 config, :class:`~imcsim.arch.system.System` and :func:`~imcsim.train.evaluate.monte_carlo`.
 
-Caches (per process, never sent): the costs of a unit depend only on (layer, that unit's config), so the host-only
-baseline of a point is reused for every point whose host unit config is the same (its layer costs are also handed to
-:meth:`System.run`, so the heterogeneous run does not cost the host's layers again); the accuracy of
+Caches (per process, never sent): the costs of a unit depend only on (layer, placement, that unit's config), so the
+host-only baseline of a point is reused for every point whose host unit config is the same (its layer costs are also
+handed to :meth:`System.run`, so the heterogeneous run does not cost the host's layers again), and the layer costs of
+every other unit (IMAC) for every point whose config of that unit is the same; the accuracy of
 a point depends only on the IMAC fields evaluation understands (:data:`imcsim.train.evaluate.CHANGE_PATHS`), so it
 is computed once per distinct setting of those.
 """
@@ -51,6 +52,35 @@ def load_workload(w: WorkloadSpec, base: SystemConfig) -> tuple[Any, SystemConfi
     return dep.to_network(), cfg, weights_from_deployment(dep)
 
 
+def _json(cfg: SystemConfig, kind: str) -> str:
+    """The config of unit ``kind`` as canonical JSON (infinities as strings, so an ideal bandwidth keeps its key)."""
+    return pydantic_core.to_json(cfg.unit_config(kind).model_dump(), inf_nan_mode="strings").decode()
+
+
+class _CachedUnit:
+    """A unit whose layer costs are looked up in ``cache`` under (``key``, layer name, placement) before they are
+    computed: a unit's layer cost is a pure function of the layer, its placement, the layer's weights (fixed per
+    workload) and the unit's config, which ``key`` names. Everything else is the unit's own."""
+
+    def __init__(self, unit: Any, cache: dict, key: tuple):
+        self._unit, self._cache, self._key = unit, cache, key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._unit, name)
+
+    def layer_cost(self, layer: Any, placement: Any = None, weights: Any = None) -> Any:
+        from imcsim.arch.unit import Placement
+
+        placement = Placement() if placement is None else placement
+        k = (self._key, layer.name, placement)
+        hit = self._cache.get(k)
+        if hit is None:
+            if len(self._cache) > 500_000:  # a very long sweep over unit configs: start again rather than grow
+                self._cache.clear()
+            hit = self._cache[k] = self._unit.layer_cost(layer, placement, weights)
+        return hit
+
+
 class Evaluator:
     """Evaluates points of one spec. Build it in the driver (it loads the workloads), send it to workers (it
     pickles without its caches) and call :meth:`evaluate`."""
@@ -63,7 +93,8 @@ class Evaluator:
         self._init_caches()
 
     def _init_caches(self) -> None:
-        self._baselines: dict[tuple[str, str], tuple[Any, dict]] = {}
+        self._baselines: dict[tuple[str, str, str], tuple[Any, dict]] = {}
+        self._unit_costs: dict[tuple, Any] = {}
         self._accuracy: dict[tuple, dict[str, float]] = {}
         self._eval_ctx: Any = None
 
@@ -102,10 +133,12 @@ class Evaluator:
         from imcsim.arch.system import System
 
         system = System(cfg)
-        # The host-only baseline depends on the host unit's config alone: key it on that (infinities kept).
         host = cfg.host
-        key = (point.workload, host,
-               pydantic_core.to_json(cfg.unit_config(host).model_dump(), inf_nan_mode="strings").decode())
+        for kind, unit in list(system.units.items()):
+            if kind != host:  # the other units' layer costs, reused across points with the same unit config
+                system.units[kind] = _CachedUnit(unit, self._unit_costs, (point.workload, kind, _json(cfg, kind)))
+        # The host-only baseline depends on the host unit's config alone: key it on that.
+        key = (point.workload, host, _json(cfg, host))
         hit = self._baselines.get(key)
         if hit is None:
             base = system.baseline(network)
