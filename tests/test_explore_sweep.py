@@ -171,3 +171,20 @@ def test_topology_workload_path_is_read_from_the_spec_directory(tmp_path):
     with open_store(tmp_path / "r.db") as st:
         lat = {p.params["systolic.rows"]: p.objectives["latency_s"] for p in st.points()}
     assert lat[32] < lat[16]  # SCALE-Sim conv layers, on twice the rows
+
+
+def test_placement_policy_as_an_axis(tmp_path):
+    spec = load_spec(write_spec(tmp_path, axes={"placement.policy": ["dense-to-analog", "all-digital"],
+                                                "systolic.rows": [16, 32]}))
+    assert run_sweep(spec, tmp_path / "r.db", workers=1).failed == 0
+    with open_store(tmp_path / "r.db") as st:
+        pts = st.points()
+    net = load_network("lenet5")
+    for p in pts:
+        if p.params["placement.policy"] == "all-digital":
+            # everything on the host, no transfers: the host-only baseline itself
+            host_only = System(load_system("tpu-imac").replace_path("systolic.rows", p.params["systolic.rows"]))
+            assert p.objectives["latency_s"] == pytest.approx(host_only.baseline(net).latency_s, rel=1e-12)
+            assert p.objectives["speedup"] == pytest.approx(1.0, rel=1e-12) and p.objectives["imac_area_m2"] == 0
+        else:
+            assert p.objectives["speedup"] > 1 and p.objectives["imac_area_m2"] > 0
