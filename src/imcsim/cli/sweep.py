@@ -48,8 +48,9 @@ def register(app: typer.Typer) -> None:
         spec: Path = typer.Argument(..., help="Sweep spec (YAML): workload, system, axes, search, objectives."),
         store: Path = typer.Option(..., "--store", "-s", help="SQLite store; the same command resumes into it."),
         workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
-                                              help="Local worker processes (default: the CPU count; 1 = in this "
-                                                   "process). With --ray local, the CPUs of the local Ray."),
+                                              help="Local worker processes (default: the CPU count, or this process "
+                                                   "for at most 1,000 analytical points; 1 = in this process). With "
+                                                   "--ray local, the CPUs of the local Ray."),
         ray: Optional[str] = typer.Option(None, "--ray", help="Run points as Ray tasks: 'local' (start a local "
                                           "Ray), 'auto' (the running cluster) or a cluster address."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -78,7 +79,8 @@ def register(app: typer.Typer) -> None:
         with open_store(store, create=False) as st:
             points = [p for p in st.points() if p.ok]
         n_front = int(front_mask(points, sweep_spec.objectives).sum()) if points else 0
-        rate = f" at {summary.rate:,.0f} points/s" if summary.evaluated else ""
+        rate = (f" in {summary.elapsed_s:.1f} s: {summary.load_s:.1f} s loading the workloads, then "
+                f"{summary.rate:,.0f} points/s" if summary.evaluated else "")
         typer.echo(f"sweep '{sweep_spec.name}': {summary.total} points ({summary.evaluated} evaluated now{rate}, "
                    f"{summary.from_store} already in {store}); {summary.failed} failed; Pareto front over "
                    f"{','.join(sweep_spec.objectives)}: {n_front} points\n"

@@ -42,19 +42,22 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class SweepSummary:
-    """What a run did: points planned, evaluated now, found in the store, failed (in the store), and the rate of
-    this run (points evaluated per second of wall time, pool start-up included)."""
+    """What a run did: points planned, evaluated now, found in the store, failed (in the store), its wall time
+    (``elapsed_s``) of which ``load_s`` went to loading the workloads, and its rate: points evaluated per second of
+    the rest (starting workers, evaluating, storing)."""
 
     total: int
     evaluated: int
     from_store: int
     failed: int
     elapsed_s: float
+    load_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
-        return self.evaluated / self.elapsed_s if self.elapsed_s > 0 else math.nan
+        run_s = self.elapsed_s - self.load_s
+        return self.evaluated / run_s if run_s > 0 else math.nan
 
 
 def spec_fingerprint(spec: SweepSpec) -> dict[str, Any]:
@@ -65,6 +68,10 @@ def spec_fingerprint(spec: SweepSpec) -> dict[str, Any]:
     return {"workloads": [w.model_dump(mode="json") for w in spec.workload_list],
             "system": load_system(spec.system).model_dump(mode="json"),
             "evaluate": None if spec.evaluate is None else spec.evaluate.model_dump(mode="json")}
+
+
+_SMALL = 1000
+"""Analytical points left at or under which the default runs them in this process (about a second of work)."""
 
 
 # ----- backends -----------------------------------------------------------------------------------------------------
@@ -198,13 +205,15 @@ def run_sweep(spec: SweepSpec, store_path: str | Path, *, workers: int | None = 
     """Run (or resume) ``spec`` into the store at ``store_path``.
 
     Args:
-        workers: local worker processes (default: the CPU count); 1 evaluates in this process. With ``ray``, the
-            CPUs of a local Ray it starts.
+        workers: local worker processes (default: the CPU count, or this process alone for an analytical sweep of
+            at most 1,000 points left, which takes less time than starting workers); 1 evaluates in this process.
+            With ``ray``, the CPUs of a local Ray it starts.
         ray: None (local processes), ``"local"``, ``"auto"`` or a Ray cluster address.
         progress: called with (points done, points in total) after every stored batch.
         note: called with one-line notes (a stale lock taken over).
         chunk_size: points per task (default: sized so each worker gets about eight tasks, at most 256).
     """
+    auto_workers = workers is None
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise ImcsimError(f"workers = {workers}: need at least 1")
@@ -232,12 +241,16 @@ def run_sweep(spec: SweepSpec, store_path: str | Path, *, workers: int | None = 
         else:
             store.set_meta("spec", spec.model_dump(mode="json"))  # axes or search may have grown
         plan = spec.search_plan
+        load_s = 0.0
         if plan.kind == "nsga2":
             total = (plan.n or 0) * len(spec.workload_list)
             done_before = _count_trials(store, spec)
             if progress:
                 progress(min(done_before, total), total)
-            backend = _backend(Evaluator(spec), workers, ray)
+            t_load = time.perf_counter()
+            evaluator = Evaluator(spec)  # loads the workloads
+            load_s = time.perf_counter() - t_load
+            backend = _backend(evaluator, workers, ray)
             evaluated = _run_nsga2(spec, store, backend, progress, total, done_before)
             summary_total, from_store = total, done_before
         else:
@@ -249,7 +262,12 @@ def run_sweep(spec: SweepSpec, store_path: str | Path, *, workers: int | None = 
                 progress(from_store, len(points))
             evaluated = 0
             if pending:
-                backend = _backend(Evaluator(spec), workers, ray)  # loads the workloads
+                if auto_workers and ray is None and spec.evaluate is None and len(pending) <= _SMALL:
+                    workers = 1  # starting worker processes would take longer than these points
+                t_load = time.perf_counter()
+                evaluator = Evaluator(spec)  # loads the workloads
+                load_s = time.perf_counter() - t_load
+                backend = _backend(evaluator, workers, ray)
                 size = chunk_size or max(1, min(256, math.ceil(len(pending) / (8 * backend.slots))))
                 done = from_store
                 for results in backend.map(_chunks(pending, size)):
@@ -259,7 +277,7 @@ def run_sweep(spec: SweepSpec, store_path: str | Path, *, workers: int | None = 
                     if progress:
                         progress(done, len(points))
         failed = int(store.conn.execute("SELECT COUNT(*) FROM points WHERE status != 'ok'").fetchone()[0])
-        return SweepSummary(summary_total, evaluated, from_store, failed, time.perf_counter() - t0, notes)
+        return SweepSummary(summary_total, evaluated, from_store, failed, time.perf_counter() - t0, load_s, notes)
     finally:
         if backend is not None:
             backend.close()
