@@ -73,8 +73,8 @@ def test_every_command_takes_the_same_format_choices():
     walk(cmd, ())
     assert {annotation for _, annotation in found} == {Format}
     assert [f.value for f in Format] == ["table", "json", "csv"]
-    # models, presets, simulate, compare, reproduce, evaluate, map, xbar solve/compare/evaluate
-    assert len(found) == 10
+    # models, presets, simulate, compare, reproduce, evaluate, map, xbar solve/compare/evaluate, sweep show
+    assert len(found) == 11
 
 
 def test_the_cli_does_not_import_torch_to_parse_flags():

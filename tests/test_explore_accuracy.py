@@ -7,7 +7,7 @@ import yaml
 
 from imcsim.explore import load_spec, open_store, run_sweep
 from imcsim.train.data import load_dataset
-from imcsim.train.evaluate import HardwareOverrides, evaluate_run
+from imcsim.train.evaluate import HardwareChanges, evaluate_run
 from imcsim.train.trainer import TrainConfig, train
 
 
@@ -35,7 +35,7 @@ def test_accuracy_objective_is_the_monte_carlo_evaluation(tmp_path, deployment):
     with open_store(tmp_path / "r.db") as st:
         pts = st.points()
     refs = {(bits, var): evaluate_run(deployment, mc=2, seed=0, test_limit=150,
-                                      overrides=HardwareOverrides(adc_bits=bits, variation=var)).mc["mean"]
+                                      changes=HardwareChanges(adc_bits=bits, variation=var)).mc["mean"]
             for bits in (2, 8) for var in (0.0, 0.3)}
     by: dict = {}
     for p in pts:

@@ -3,22 +3,16 @@ fronts and a front plot). Thin shell over :mod:`imcsim.explore` and :mod:`imcsim
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from imcsim.cli.options import Format
 from imcsim.cli.output import emit
 from imcsim.errors import ImcsimError
 
 __all__ = ["register"]
-
-
-class _Format(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
 
 
 def _progress_bar():
@@ -92,7 +86,7 @@ def register(app: typer.Typer) -> None:
         pareto: Optional[str] = typer.Option(None, "--pareto", "-p",
                                              help="Only the Pareto front over these objectives (comma-separated, "
                                                   "e.g. latency_s,energy_j)."),
-        fmt: _Format = typer.Option(_Format.table, "--format", "-f", help="Output format."),
+        fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Write the front plot to this PNG/PDF/SVG "
                                             "(the --pareto objectives, else the spec's)."),
         output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file instead."),
