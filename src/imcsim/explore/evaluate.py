@@ -97,6 +97,7 @@ class Evaluator:
         self._unit_costs: dict[tuple, Any] = {}
         self._accuracy: dict[tuple, dict[str, float]] = {}
         self._eval_ctx: Any = None
+        self.one_thread = False
 
     def __getstate__(self) -> dict:
         return {"spec": self.spec, "workloads": self.workloads}
@@ -162,6 +163,10 @@ class Evaluator:
     def _context(self) -> Any:
         """(model, x_test, y_test, hybrid) of the evaluate deployment, loaded once per process."""
         if self._eval_ctx is None:
+            if self.one_thread:  # one of several worker processes: one torch thread each, not one per core each
+                import torch
+
+                torch.set_num_threads(1)
             from imcsim.nn.convert import HybridModel
             from imcsim.train.data import load_dataset
             from imcsim.train.deploy import load_deployment

@@ -79,6 +79,7 @@ _WORKER: dict[str, Evaluator] = {}
 
 
 def _init_worker(evaluator: Evaluator, parent: int) -> None:
+    evaluator.one_thread = True
     _WORKER["local"] = evaluator
     # A worker waits for work on a pipe that outlives a driver killed with SIGKILL: leave when the driver is gone.
     import threading
@@ -102,6 +103,7 @@ def _evaluate_ray(ctx: str, ref: list, points: list[Point]) -> list[PointResult]
         import ray
 
         ev = ray.get(ref[0])
+        ev.one_thread = True  # Ray gives each task one CPU
         _WORKER.clear()
         _WORKER[ctx] = ev
     return ev.evaluate(points)

@@ -240,7 +240,7 @@ def parse_spec(data: Any, source: str = "sweep spec", base_dir: str | Path = "."
     """Validate ``data`` (the YAML mapping) as a :class:`SweepSpec`, with relative file paths resolved against
     ``base_dir``, and check every axis path and value against the system config (ConfigError naming them)."""
     spec = parse_config(SweepSpec, data, source=source)
-    base = Path(base_dir)
+    base = Path(base_dir).resolve()  # absolute: workers (Ray ones too) may run elsewhere
     sys_path = spec.system
     if sys_path.endswith((".yaml", ".yml")) or (base / sys_path).is_file():
         sys_path = _resolve(sys_path, base)  # type: ignore[assignment]
