@@ -79,7 +79,8 @@ def register(app: typer.Typer) -> None:
         if changes:
             from imcsim.config.imac import IMACConfig
 
-            fields = parse_config(IMACConfig, fields, source="IMAC config").replace_paths(changes).model_dump(mode="json")
+            hw = parse_config(IMACConfig, fields, source="IMAC config").replace_paths(changes)
+            fields = hw.model_dump(mode="json")
         cfg = parse_config(TrainConfig, {
             "model": model, "dataset": dataset, "data_dir": str(data_dir) if data_dir else None, "target": target,
             "epochs": epochs, "pretrain_epochs": pretrain_epochs, "batch_size": batch_size, "optimizer": optimizer,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import yaml
@@ -115,12 +115,13 @@ def set_path(model: BaseModel, data: dict, path: str, value: Any) -> None:
             raise ConfigError(f"config path '{path}' = {value!r}: '{'.'.join(parts[:i])}' has no fields")
         if last:
             node[part] = value
-        else:
-            if not isinstance(node.get(part), dict):
-                node[part] = {} if node.get(part) is None else node[part]
-            if not isinstance(node[part], dict):
-                raise ConfigError(f"config path '{path}' = {value!r}: '{'.'.join(parts[:i + 1])}' has no fields")
-            node = node[part]
+            return
+        child = node.get(part)
+        if child is None:  # an unset entry of a mapping field
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"config path '{path}' = {value!r}: '{'.'.join(parts[:i + 1])}' has no fields")
+        node = child
 
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:

@@ -140,10 +140,9 @@ def plot_front(points: Sequence[PointResult], objectives: Sequence[str], path: s
             f = sel & mask
             ax.scatter(xs[f], ys[f], s=22, color=c, edgecolors="black", linewidths=0.6, zorder=3,
                        label=f"{tag}Pareto front ({int(f.sum())})")
-            if len(objectives) == 2 and f.any():
+            if len(objectives) == 2 and f.any():  # two objectives: join the front in order of the first
                 order = np.argsort(xs[f])
-                ax.plot(xs[f][order], ys[f][order], color=c, linewidth=1, zorder=2, drawstyle="steps-post"
-                        if not (OBJECTIVES[objectives[a]].maximize or OBJECTIVES[objectives[b]].maximize) else "default")
+                ax.plot(xs[f][order], ys[f][order], color=c, linewidth=1, zorder=2)
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
         ax.grid(True, alpha=0.3)
