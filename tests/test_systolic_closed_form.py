@@ -203,17 +203,15 @@ def test_weight_bits_follow_precision():
        sram=st.integers(16, 4096), acc=st.booleans(), once=st.booleans())
 def test_fold_streams_sum_to_closed_form_traffic(m, n, k, groups, rows, cols, df, sram, acc, once):
     """The per-fold DRAM words the stall model uses add up to the closed-form DRAM totals it reports."""
-    from imcsim.arch.systolic import _dram_totals, _fits, _streams, fold_plan
+    from imcsim.arch.systolic import layer_traffic
 
     layer = Layer("g", LayerKind.CONV2D, m + 2, 3, k * groups, m, 1, n * groups, 3, 3, groups=groups)
     c = cfg(rows=rows, cols=cols, dataflow=df, ifmap_sram_bytes=sram, filter_sram_bytes=sram,
             ofmap_sram_bytes=sram, accumulate_partial_sums=acc, ifmap_pixels_once=once)
-    g = layer.as_gemm()
-    plan = fold_plan(g.m, g.n, g.k, rows, cols, df)
-    fits = _fits(layer, c)
     met = simulate_layer(layer, c).metrics
-    streams = _streams(layer, c, plan, fits)
-    totals = _dram_totals(layer, c, plan, fits, met["sram_ofmap_writes"])
+    tr = layer_traffic(layer, c)
+    streams = tr.streams(c)
+    totals = tr.dram
     for s, tot, key in zip(streams, totals, ("dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes")):
         assert s.total == pytest.approx(tot) == pytest.approx(met[key])
         assert (s.first_need <= s.last_need).all()

@@ -1,16 +1,10 @@
 """Systolic-array (TPU-class) performance and energy: closed forms that reproduce SCALE-Sim 3.0.0's cycle counts.
 
 A layer is a GEMM (SCALE-Sim's im2col view, :meth:`imcsim.workload.layer.Layer.as_gemm`): M output pixels, K the
-filter window, N filters. An ``R x C`` array maps it by dataflow (REFERENCE.md section 3, read from SCALE-Sim's
-``compute/systolic_compute_{os,ws,is}.py``):
-
-==========  =========  ============  ==============  ===========================  ==========================
-dataflow    rows (Sr)  columns (Sc)  streamed (T)    cycles per fold              compute-util denominator
-==========  =========  ============  ==============  ===========================  ==========================
-os          M          N             K               T + R + C - 2                T + R + C - 2
-ws          K          N             M               2R + C + T - 2               2R + 2C + T - 3
-is          K          M             N               2R + C + T - 2               2R + 2C + T - 3
-==========  =========  ============  ==============  ===========================  ==========================
+filter window, N filters; at batch B the GEMM has B x M rows. An ``R x C`` array maps it by dataflow; what the rows,
+columns and time take, the cycles per fold and which operand each fold re-fetches are one strategy object per
+dataflow in :mod:`imcsim.arch.dataflow` (REFERENCE.md section 3, read from SCALE-Sim's
+``compute/systolic_compute_{os,ws,is}.py``).
 
 Folds: ``ceil(Sr/R) * ceil(Sc/C)``, run one after another (column folds outer, row folds inner). Stall-free cycles
 are ``folds * per_fold - 1`` (SCALE-Sim reports the index of the last cycle). Mapping efficiency is the mean over
@@ -58,13 +52,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from imcsim.arch.cost import LayerCost, NetworkCost
+from imcsim.arch.dataflow import DataflowStrategy, dataflow_strategy
 from imcsim.arch.memory import OperandStream, stall_cycles
 from imcsim.config.systolic import SystolicConfig
 from imcsim.errors import ConfigError
-from imcsim.workload.layer import Layer, LayerKind
+from imcsim.workload.layer import Gemm, Layer, LayerKind
 from imcsim.workload.network import Network
 
 __all__ = ["METRIC_KEYS", "FoldPlan", "fold_plan", "simulate_layer", "simulate_network", "gemm_cycles",
+           "batched_gemm", "Traffic", "layer_traffic",
            "network_totals", "weight_bits_per_weight", "FUSED_OPS"]
 
 METRIC_KEYS = (
@@ -99,23 +95,12 @@ MAX_STALL_FOLDS = 2**24
 def fold_plan(m, n, k, rows: int, cols: int, dataflow: str) -> FoldPlan:
     """The fold plan of GEMM(s) of shape (M, N, K) on a ``rows x cols`` array (scalars or equal-shape arrays)."""
     m, n, k = (np.asarray(x, dtype=np.int64) for x in (m, n, k))
-    if dataflow == "os":
-        sr, sc, t = m, n, k
-        per_fold = t + rows + cols - 2
-        util_den = per_fold
-    elif dataflow == "ws":
-        sr, sc, t = k, n, m
-        per_fold = 2 * rows + cols + t - 2
-        util_den = 2 * rows + 2 * cols + t - 3
-    elif dataflow == "is":
-        sr, sc, t = k, m, n
-        per_fold = 2 * rows + cols + t - 2
-        util_den = 2 * rows + 2 * cols + t - 3
-    else:
-        raise ValueError(f"unknown dataflow {dataflow!r}")
+    flow = dataflow_strategy(dataflow)
+    sr, sc, t = flow.extents(m, n, k)
     row_folds = -(-sr // rows)
     col_folds = -(-sc // cols)
-    return FoldPlan(sr, sc, t, row_folds, col_folds, per_fold, util_den)
+    return FoldPlan(sr, sc, t, row_folds, col_folds, flow.cycles_per_fold(t, rows, cols),
+                    flow.util_denominator(t, rows, cols))
 
 
 def gemm_cycles(m, n, k, rows: int, cols: int, dataflow: str, groups=1) -> np.ndarray:
@@ -124,100 +109,62 @@ def gemm_cycles(m, n, k, rows: int, cols: int, dataflow: str, groups=1) -> np.nd
     return np.asarray(groups) * p.row_folds * p.col_folds * p.per_fold - 1
 
 
-def _ifmap_words(layer: Layer, cfg: SystolicConfig) -> int:
+def batched_gemm(layer: Layer, batch: int = 1) -> Gemm:
+    """The layer's GEMM at ``batch`` inputs: the batch multiplies M (a dense layer at batch 8 is an 8-row GEMM;
+    a conv's M becomes batch x output pixels, as if the images were stacked)."""
+    g = layer.as_gemm()
+    return Gemm(g.m * batch, g.n, g.k, g.groups)
+
+
+def _ifmap_words(layer: Layer, cfg: SystolicConfig, g: Gemm, batch: int) -> int:
     """Ifmap words one group fetches per pass: the padded input pixels of a conv when ``cfg.ifmap_pixels_once``,
     else the M x K im2col operand (SCALE-Sim's count)."""
-    g = layer.as_gemm()
     if layer.kind == LayerKind.CONV2D and cfg.ifmap_pixels_once:
-        return min(layer.padded_in_h * layer.padded_in_w * (layer.in_c // layer.groups), g.m * g.k)
+        return min(batch * layer.padded_in_h * layer.padded_in_w * (layer.in_c // layer.groups), g.m * g.k)
     return g.m * g.k
 
 
-def _streams(layer: Layer, cfg: SystolicConfig, plan: FoldPlan, fits: tuple[bool, bool, bool]
-             ) -> tuple[OperandStream, OperandStream, OperandStream]:
-    """Per-fold DRAM words and need times of the three operands (all groups, SCALE-Sim fold order)."""
-    g = layer.as_gemm()
-    rr, cc = cfg.rows, cfg.cols
+@dataclass(frozen=True)
+class Traffic:
+    """What one layer moves on a systolic array: its GEMM (batched), fold plan, which reused data fit their
+    scratchpads, SRAM and DRAM word counts (all groups), and the dataflow strategy that decided them."""
+
+    gemm: Gemm
+    ifmap_words: int
+    plan: FoldPlan
+    flow: DataflowStrategy
+    fits: tuple[bool, bool, bool]
+    sram: tuple[float, float, float]
+    dram: tuple[float, float, float]
+
+    def streams(self, cfg: SystolicConfig) -> tuple[OperandStream, OperandStream, OperandStream]:
+        """Per-fold DRAM words and need times of the three operands (all groups, SCALE-Sim fold order)."""
+        g, p = self.gemm, self.plan
+        fr, fc, per = int(p.row_folds), int(p.col_folds), int(p.per_fold)
+        fw = self.flow.fold_words(g.m, g.n, g.k, self.ifmap_words, cfg.rows, cfg.cols, fr, fc, self.fits)
+        # Groups run back to back, each a fresh GEMM with its own operands.
+        start = (np.arange(g.groups, dtype=float)[:, None] * (fr * fc) + np.arange(fr * fc)[None, :]).ravel() * per
+
+        def stream(w: np.ndarray, span: tuple[int, int]) -> OperandStream:
+            return OperandStream(np.tile(w, g.groups), start + span[0], start + span[1])
+
+        return (stream(fw.ifmap, fw.ifmap_span), stream(fw.filter, fw.filter_span),
+                stream(fw.ofmap, fw.ofmap_span))
+
+
+def layer_traffic(layer: Layer, cfg: SystolicConfig, batch: int = 1) -> Traffic:
+    """The :class:`Traffic` of a layer with weights at ``batch`` inputs (see :mod:`imcsim.arch.dataflow`)."""
+    g = batched_gemm(layer, batch)
+    flow = dataflow_strategy(cfg.dataflow)
+    plan = fold_plan(g.m, g.n, g.k, cfg.rows, cfg.cols, cfg.dataflow)
     fr, fc = int(plan.row_folds), int(plan.col_folds)
-    sr, sc, t, per = int(plan.sr), int(plan.sc), int(plan.t), int(plan.per_fold)
-    used_r = np.minimum(rr, sr - rr * np.arange(fr))
-    used_c = np.minimum(cc, sc - cc * np.arange(fc))
-    # Fold f = c * fr + r: column folds outer, row folds inner.
-    ur = np.tile(used_r, fc).astype(float)
-    uc = np.repeat(used_c, fr).astype(float)
-    first_c = np.repeat(np.arange(fc) == 0, fr)
-    first_r = np.tile(np.arange(fr) == 0, fc)
-    last_r = np.tile(np.arange(fr) == fr - 1, fc)
-    start = np.arange(fr * fc, dtype=float) * per
-    u_if = float(_ifmap_words(layer, cfg))
-    fit_if, fit_f, fit_o = fits
-    df = cfg.dataflow
-    if df == "os":
-        w_if = np.where(first_c | (not fit_if), u_if * ur / g.m, 0.0)
-        if_span = (0, t + rr - 2)
-        w_f = np.where(first_r | (not fit_f), g.k * uc, 0.0)
-        f_span = (0, t + cc - 2)
-        w_o = ur * uc
-    elif df == "ws":
-        w_if = np.where(first_c | (not fit_if), u_if * ur / g.k, 0.0)
-        if_span = (rr, 2 * rr + t - 2)
-        w_f = ur * uc
-        f_span = (0, rr - 1)
-        w_o = np.where(last_r | (not fit_o), g.m * uc, 0.0)
-    else:  # is
-        w_if = u_if * ur * uc / (g.k * g.m)
-        if_span = (0, rr - 1)
-        w_f = np.where(first_c | (not fit_f), ur * g.n, 0.0)
-        f_span = (rr, 2 * rr + t - 2)
-        w_o = np.where(last_r | (not fit_o), g.n * uc, 0.0)
-    n_f = fr * fc
-    # Groups run back to back, each a fresh GEMM with its own operands.
-    offs = (np.arange(g.groups, dtype=float) * n_f * per)[:, None]
-    full_start = (offs + start[None, :]).ravel()
-
-    def stream(w: np.ndarray, span: tuple[int, int]) -> OperandStream:
-        return OperandStream(np.tile(w, g.groups), full_start + span[0], full_start + span[1])
-
-    # Outputs leave the array from cycle T - 1 (os) or 2R - 1 (ws, is) of the fold to its end.
-    o_span = (t - 1 if df == "os" else 2 * rr - 1, per - 1)
-    return stream(w_if, if_span), stream(w_f, f_span), stream(w_o, o_span)
-
-
-def _dram_totals(layer: Layer, cfg: SystolicConfig, plan: FoldPlan, fits: tuple[bool, bool, bool],
-                 sram_ofmap: float) -> tuple[float, float, float]:
-    """Closed-form DRAM words (ifmap reads, filter reads, ofmap writes) of all groups; equals the streams' sums."""
-    g = layer.as_gemm()
-    u_if = _ifmap_words(layer, cfg)
-    fr, fc = int(plan.row_folds), int(plan.col_folds)
-    fit_if, fit_f, fit_o = fits
-    d_o = sram_ofmap if (cfg.dataflow != "os" and not fit_o) else float(g.m * g.n * g.groups)
-    if cfg.dataflow == "os":
-        d_if = u_if * (1 if fit_if else fc)
-        d_f = g.k * g.n * (1 if fit_f else fr)
-    elif cfg.dataflow == "ws":
-        d_if = u_if * (1 if fit_if else fc)
-        d_f = g.k * g.n
-    else:
-        d_if = u_if
-        d_f = g.k * g.n * (1 if fit_f else fc)
-    return float(d_if * g.groups), float(d_f * g.groups), d_o
-
-
-def _fits(layer: Layer, cfg: SystolicConfig) -> tuple[bool, bool, bool]:
-    """Whether reused ifmap and filter data, and the partial-sum block, stay in the active half of their
-    scratchpads between reuses (ifmap, filter, ofmap)."""
-    g = layer.as_gemm()
-    a_if = -(-(cfg.ifmap_sram_bytes // cfg.word_bytes) // 2)
-    a_f = -(-(cfg.filter_sram_bytes // cfg.word_bytes) // 2)
-    a_o = -(-(cfg.ofmap_sram_bytes // cfg.word_bytes) // 2)
-    u_if = _ifmap_words(layer, cfg)
-    acc = cfg.accumulate_partial_sums
-    if cfg.dataflow == "os":  # whole ifmap re-streamed per column fold; one K x C filter tile reused per row fold
-        return u_if <= a_if, g.k * min(cfg.cols, g.n) <= a_f, True
-    if cfg.dataflow == "ws":  # whole ifmap re-streamed per column fold; filters used once; M x C partial sums
-        return u_if <= a_if, True, acc and g.m * min(cfg.cols, g.n) <= a_o
-    # is: ifmaps used once; whole filter re-streamed per column fold; N x C partial sums
-    return True, g.k * g.n <= a_f, acc and g.n * min(cfg.cols, g.m) <= a_o
+    u_if = _ifmap_words(layer, cfg, g, batch)
+    active = tuple(-(-(b // cfg.word_bytes) // 2)
+                   for b in (cfg.ifmap_sram_bytes, cfg.filter_sram_bytes, cfg.ofmap_sram_bytes))
+    fits = flow.fits(g.m, g.n, g.k, u_if, cfg.cols, active, cfg.accumulate_partial_sums)
+    sram = tuple(float(x * g.groups) for x in flow.sram_accesses(g.m, g.n, g.k, fr, fc))
+    dram = tuple(float(x * g.groups) for x in flow.dram_words(g.m, g.n, g.k, u_if, fr, fc, fits))
+    return Traffic(g, u_if, plan, flow, fits, sram, dram)
 
 
 def weight_bits_per_weight(layer: Layer, cfg: SystolicConfig) -> int:
@@ -235,48 +182,49 @@ FUSED_OPS = frozenset({"batchnorm1d", "batchnorm2d", "relu", "relu6", "leakyrelu
                        "gelu", "silu", "hardswish", "hardsigmoid", "dropout", "identity"})
 
 
-def _mac_free_cost(layer: Layer, cfg: SystolicConfig) -> LayerCost:
+def _mac_free_cost(layer: Layer, cfg: SystolicConfig, batch: int) -> LayerCost:
     wb = cfg.word_bytes
     fused = layer.kind == LayerKind.ELEMENTWISE and layer.op.lower().replace("_", "") in FUSED_OPS
+    in_elems, out_elems = batch * layer.input_elems, batch * layer.output_elems
     if layer.kind == LayerKind.RESHAPE or fused:
         cycles, reads, writes = 0, 0, 0
     else:
         # Two operands for an element-wise op (a residual addition), one for pooling.
-        reads = layer.input_elems * (2 if layer.kind == LayerKind.ELEMENTWISE else 1)
-        writes = layer.output_elems
-        cycles = -(-max(layer.input_elems, writes) // cfg.cols)
+        reads = in_elems * (2 if layer.kind == LayerKind.ELEMENTWISE else 1)
+        writes = out_elems
+        cycles = -(-max(in_elems, writes) // cfg.cols)
     sram_e = reads * wb * cfg.sram_read_energy_j_per_byte + writes * wb * cfg.sram_write_energy_j_per_byte
     metrics = dict.fromkeys(METRIC_KEYS, 0.0)
     metrics.update(compute_cycles=float(cycles), total_cycles=float(cycles), sram_ifmap_reads=float(reads),
                    sram_ofmap_writes=float(writes), sram_energy_j=sram_e)
-    return LayerCost(layer.name, "systolic", cycles / cfg.clock_hz, sram_e, 0,
-                     (layer.input_elems + layer.output_elems) * wb, metrics)
+    return LayerCost(layer.name, "systolic", cycles / cfg.clock_hz, sram_e, 0, (in_elems + out_elems) * wb, metrics)
 
 
-def simulate_layer(layer: Layer, cfg: SystolicConfig) -> LayerCost:
-    """Cycles, utilizations, memory traffic, latency (s) and energy (J) of one layer on a systolic array.
+def _check_batch(batch: int) -> int:
+    if int(batch) != batch or batch < 1:
+        raise ConfigError(f"batch = {batch!r}: expected a positive integer")
+    return int(batch)
+
+
+def simulate_layer(layer: Layer, cfg: SystolicConfig, batch: int = 1) -> LayerCost:
+    """Cycles, utilizations, memory traffic, latency (s) and energy (J) of one layer on a systolic array, for
+    ``batch`` inputs processed together (the batch multiplies the GEMM's M; latency is that of the whole batch).
 
     Pure: no I/O. See the module docstring for the metrics and their definitions.
     """
+    batch = _check_batch(batch)
     if not layer.kind.has_weights:
-        return _mac_free_cost(layer, cfg)
-    g = layer.as_gemm()
+        return _mac_free_cost(layer, cfg, batch)
+    tr = layer_traffic(layer, cfg, batch)
+    g, plan = tr.gemm, tr.plan
     rr, cc = cfg.rows, cfg.cols
-    plan = fold_plan(g.m, g.n, g.k, rr, cc, cfg.dataflow)
     fr, fc = int(plan.row_folds), int(plan.col_folds)
     folds = g.groups * fr * fc
     compute = folds * int(plan.per_fold) - 1
     mapping = int(plan.sr) * int(plan.sc) / (fr * fc * rr * cc)
     cutil = int(plan.sr) * int(plan.sc) * int(plan.t) / (fr * fc * rr * cc * int(plan.util_den))
-    if cfg.dataflow == "os":
-        sram_if, sram_f, sram_o = fc * g.m * g.k, fr * g.k * g.n, g.m * g.n
-    elif cfg.dataflow == "ws":
-        sram_if, sram_f, sram_o = fc * g.m * g.k, g.k * g.n, fr * g.m * g.n
-    else:
-        sram_if, sram_f, sram_o = g.m * g.k, fc * g.k * g.n, fr * g.m * g.n
-    sram_if, sram_f, sram_o = (float(x * g.groups) for x in (sram_if, sram_f, sram_o))
-    fits = _fits(layer, cfg)
-    d_if, d_f, d_o = _dram_totals(layer, cfg, plan, fits, sram_o)
+    sram_if, sram_f, sram_o = tr.sram
+    d_if, d_f, d_o = tr.dram
 
     wb = cfg.word_bytes
     words = (cfg.ifmap_sram_bytes // wb, cfg.filter_sram_bytes // wb, cfg.ofmap_sram_bytes // wb)
@@ -291,7 +239,7 @@ def simulate_layer(layer: Layer, cfg: SystolicConfig) -> LayerCost:
             raise ConfigError(f"layer '{layer.name}': {folds:,} folds on a {rr}x{cc} array, more than the "
                               f"{MAX_STALL_FOLDS:,} the per-fold stall model holds in memory; use ideal memory (no "
                               f"DRAM bandwidth) or a larger array")
-        stalls = stall_cycles(*_streams(layer, cfg, plan, fits), words, bws)
+        stalls = stall_cycles(*tr.streams(cfg), words, bws)
     total = compute + stalls
     macs = g.macs
     mac_e = macs * cfg.mac_energy_j
@@ -309,12 +257,13 @@ def simulate_layer(layer: Layer, cfg: SystolicConfig) -> LayerCost:
     }
     return LayerCost(layer.name, "systolic", total / cfg.clock_hz, mac_e + sram_e + dram_e,
                      weight_bits=layer.weights * weight_bits_per_weight(layer, cfg),
-                     activation_bytes=(layer.input_elems + layer.output_elems) * wb, metrics=metrics)
+                     activation_bytes=batch * (layer.input_elems + layer.output_elems) * wb, metrics=metrics)
 
 
-def simulate_network(network: Network, cfg: SystolicConfig) -> NetworkCost:
-    """Every layer of ``network`` on the array, one after another at batch 1 (MAC-free layers included)."""
-    return NetworkCost(network.name, [simulate_layer(layer, cfg) for layer in network.layers])
+def simulate_network(network: Network, cfg: SystolicConfig, batch: int = 1) -> NetworkCost:
+    """Every layer of ``network`` on the array, one after another (MAC-free layers included), each on ``batch``
+    inputs at once: the latency is per batch; throughput is ``batch / latency_s`` inferences per second."""
+    return NetworkCost(network.name, [simulate_layer(layer, cfg, batch) for layer in network.layers])
 
 
 _SUMMED = ("compute_cycles", "stall_cycles", "total_cycles", "folds", "macs", "sram_ifmap_reads",

@@ -1,0 +1,220 @@
+"""One strategy object per systolic dataflow: what the array's rows, columns and time take, and which operand is
+re-fetched per fold.
+
+A layer is a GEMM of (M x K) ifmap by (K x N) filter (:meth:`imcsim.workload.layer.Layer.as_gemm`); an ``R x C``
+array maps it by dataflow (REFERENCE.md section 3, read from SCALE-Sim 3.0.0's ``compute/systolic_compute_*.py``):
+
+==========  =========  ============  ==============  ===========================  ==========================
+dataflow    rows (Sr)  columns (Sc)  streamed (T)    cycles per fold              compute-util denominator
+==========  =========  ============  ==============  ===========================  ==========================
+os          M          N             K               T + R + C - 2                T + R + C - 2
+ws          K          N             M               2R + C + T - 2               2R + 2C + T - 3
+is          K          M             N               2R + C + T - 2               2R + 2C + T - 3
+==========  =========  ============  ==============  ===========================  ==========================
+
+Folds run column folds outer, row folds inner (SCALE-Sim's order). What each fold fetches:
+
+- ``os``: outputs stay in the PEs. The ifmap rows of a row fold (``ur`` of the M rows, all K) stream in; the whole
+  ifmap is re-streamed by every column fold. The filter tile of a column fold (K x ``uc``) is reused by each of its
+  row folds.
+- ``ws``: the filter tile (``ur`` x ``uc`` of K x N) is loaded once. The ifmap's K-slice of a row fold (M x ``ur``)
+  streams in; the whole ifmap is re-streamed by every column fold. Each row fold writes a partial-sum block
+  (M x ``uc``).
+- ``is``: the ifmap tile (``ur`` of K by ``uc`` of M) is loaded once. The filter's K-slice of a row fold
+  (``ur`` x N) streams in; the whole filter is re-streamed by every column fold. Each row fold writes a partial-sum
+  block (N x ``uc``).
+
+A strategy is stateless; :func:`dataflow_strategy` returns the one for a name. Counts are words, per group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+__all__ = ["DataflowStrategy", "OutputStationary", "WeightStationary", "InputStationary", "DATAFLOWS",
+           "dataflow_strategy", "FoldWords"]
+
+
+@dataclass(frozen=True)
+class FoldWords:
+    """DRAM words each fold of one group moves, and when (stall-free cycles after the fold starts) it needs them.
+
+    Attributes:
+        ifmap, filter, ofmap: shape (F,) words per fold (F = row folds x column folds, column folds outer).
+        ifmap_span, filter_span, ofmap_span: (first, last) cycle of the fold at which the fold needs its first and
+            last word of the operand (reads) or writes its first and last output word.
+    """
+
+    ifmap: np.ndarray
+    filter: np.ndarray
+    ofmap: np.ndarray
+    ifmap_span: tuple[int, int]
+    filter_span: tuple[int, int]
+    ofmap_span: tuple[int, int]
+
+
+class DataflowStrategy:
+    """How one dataflow maps a GEMM on the array and what it fetches (see the module docstring).
+
+    Arguments named ``m, n, k`` are the GEMM's dimensions (per group), ``rows, cols`` the array's, ``fr, fc`` the
+    row and column fold counts, ``u_if`` the ifmap words one pass of the GEMM fetches (M x K, or fewer when a conv
+    fetches pixels once).
+    """
+
+    name: ClassVar[str]
+    #: The operand the column-fold loop re-streams in full ("ifmap" or "filter").
+    restreamed: ClassVar[str]
+    #: Whether each row fold writes a partial-sum block (the reduction is split over row folds).
+    partial_sums: ClassVar[bool]
+
+    def extents(self, m, n, k):
+        """(Sr, Sc, T): the operand extents along array rows and columns and the streamed extent."""
+        raise NotImplementedError
+
+    def cycles_per_fold(self, t, rows: int, cols: int):
+        """Stall-free cycles of one fold streaming ``t`` (SCALE-Sim's demand-matrix length)."""
+        return 2 * rows + cols + t - 2
+
+    def util_denominator(self, t, rows: int, cols: int):
+        """SCALE-Sim's per-fold compute-utilization denominator (it counts the ws/is column skew twice)."""
+        return 2 * rows + 2 * cols + t - 3
+
+    def sram_accesses(self, m: int, n: int, k: int, fr: int, fc: int) -> tuple[int, int, int]:
+        """(ifmap reads, filter reads, ofmap writes) of the array on its scratchpads (SCALE-Sim's SRAM counts)."""
+        raise NotImplementedError
+
+    def fits(self, m: int, n: int, k: int, u_if: int, cols: int, active: tuple[int, int, int],
+             accumulate: bool) -> tuple[bool, bool, bool]:
+        """Whether the data each operand reuses stays in the active half (``active`` words: ifmap, filter, ofmap)
+        between its reuses: (ifmap, filter, ofmap partial sums)."""
+        raise NotImplementedError
+
+    def dram_words(self, m: int, n: int, k: int, u_if: int, fr: int, fc: int, fits: tuple[bool, bool, bool]
+                   ) -> tuple[int, int, int]:
+        """(ifmap reads, filter reads, ofmap writes) over the DRAM ports of one group; equals the sums of
+        :meth:`fold_words`."""
+        raise NotImplementedError
+
+    def fold_words(self, m: int, n: int, k: int, u_if: int, rows: int, cols: int, fr: int, fc: int,
+                   fits: tuple[bool, bool, bool]) -> FoldWords:
+        """Per-fold DRAM words of one group and the cycles each fold needs them (see :class:`FoldWords`)."""
+        raise NotImplementedError
+
+
+def _fold_grid(sr: int, sc: int, rows: int, cols: int, fr: int, fc: int):
+    """Per-fold (column folds outer) used rows, used columns, and first-column/first-row/last-row flags."""
+    used_r = np.minimum(rows, sr - rows * np.arange(fr))
+    used_c = np.minimum(cols, sc - cols * np.arange(fc))
+    ur = np.tile(used_r, fc).astype(float)
+    uc = np.repeat(used_c, fr).astype(float)
+    first_c = np.repeat(np.arange(fc) == 0, fr)
+    first_r = np.tile(np.arange(fr) == 0, fc)
+    last_r = np.tile(np.arange(fr) == fr - 1, fc)
+    return ur, uc, first_c, first_r, last_r
+
+
+class OutputStationary(DataflowStrategy):
+    name = "os"
+    restreamed = "ifmap"
+    partial_sums = False
+
+    def extents(self, m, n, k):
+        return m, n, k
+
+    def cycles_per_fold(self, t, rows, cols):
+        return t + rows + cols - 2
+
+    def util_denominator(self, t, rows, cols):
+        return t + rows + cols - 2
+
+    def sram_accesses(self, m, n, k, fr, fc):
+        return fc * m * k, fr * k * n, m * n
+
+    def fits(self, m, n, k, u_if, cols, active, accumulate):
+        # Whole ifmap re-streamed per column fold; one K x C filter tile reused by every row fold.
+        return u_if <= active[0], k * min(cols, n) <= active[1], True
+
+    def dram_words(self, m, n, k, u_if, fr, fc, fits):
+        return u_if * (1 if fits[0] else fc), k * n * (1 if fits[1] else fr), m * n
+
+    def fold_words(self, m, n, k, u_if, rows, cols, fr, fc, fits):
+        sr, sc, t = self.extents(m, n, k)
+        ur, uc, first_c, first_r, _ = _fold_grid(sr, sc, rows, cols, fr, fc)
+        w_if = np.where(first_c | (not fits[0]), u_if * ur / m, 0.0)
+        w_f = np.where(first_r | (not fits[1]), k * uc, 0.0)
+        per = int(self.cycles_per_fold(t, rows, cols))
+        # Outputs leave the array from cycle T - 1 of the fold to its end.
+        return FoldWords(w_if, w_f, ur * uc, (0, t + rows - 2), (0, t + cols - 2), (t - 1, per - 1))
+
+
+class WeightStationary(DataflowStrategy):
+    name = "ws"
+    restreamed = "ifmap"
+    partial_sums = True
+
+    def extents(self, m, n, k):
+        return k, n, m
+
+    def sram_accesses(self, m, n, k, fr, fc):
+        return fc * m * k, k * n, fr * m * n
+
+    def fits(self, m, n, k, u_if, cols, active, accumulate):
+        # Whole ifmap re-streamed per column fold; filters used once; an M x C partial-sum block per row fold.
+        return u_if <= active[0], True, accumulate and m * min(cols, n) <= active[2]
+
+    def dram_words(self, m, n, k, u_if, fr, fc, fits):
+        return u_if * (1 if fits[0] else fc), k * n, (m * n if fits[2] else fr * m * n)
+
+    def fold_words(self, m, n, k, u_if, rows, cols, fr, fc, fits):
+        sr, sc, t = self.extents(m, n, k)
+        ur, uc, first_c, _, last_r = _fold_grid(sr, sc, rows, cols, fr, fc)
+        w_if = np.where(first_c | (not fits[0]), u_if * ur / k, 0.0)
+        w_o = np.where(last_r | (not fits[2]), m * uc, 0.0)
+        per = int(self.cycles_per_fold(t, rows, cols))
+        # Weights load in the first R cycles; inputs stream from cycle R; outputs leave from cycle 2R - 1.
+        return FoldWords(w_if, ur * uc, w_o, (rows, 2 * rows + t - 2), (0, rows - 1), (2 * rows - 1, per - 1))
+
+
+class InputStationary(DataflowStrategy):
+    name = "is"
+    restreamed = "filter"
+    partial_sums = True
+
+    def extents(self, m, n, k):
+        return k, m, n
+
+    def sram_accesses(self, m, n, k, fr, fc):
+        return m * k, fc * k * n, fr * m * n
+
+    def fits(self, m, n, k, u_if, cols, active, accumulate):
+        # Ifmaps used once; whole filter re-streamed per column fold; an N x C partial-sum block per row fold.
+        return True, k * n <= active[1], accumulate and n * min(cols, m) <= active[2]
+
+    def dram_words(self, m, n, k, u_if, fr, fc, fits):
+        return u_if, k * n * (1 if fits[1] else fc), (m * n if fits[2] else fr * m * n)
+
+    def fold_words(self, m, n, k, u_if, rows, cols, fr, fc, fits):
+        sr, sc, t = self.extents(m, n, k)
+        ur, uc, first_c, _, last_r = _fold_grid(sr, sc, rows, cols, fr, fc)
+        w_f = np.where(first_c | (not fits[1]), ur * n, 0.0)
+        w_o = np.where(last_r | (not fits[2]), n * uc, 0.0)
+        per = int(self.cycles_per_fold(t, rows, cols))
+        # Inputs load in the first R cycles; filters stream from cycle R; outputs leave from cycle 2R - 1.
+        return FoldWords(u_if * ur * uc / (k * m), w_f, w_o, (0, rows - 1), (rows, 2 * rows + t - 2),
+                         (2 * rows - 1, per - 1))
+
+
+#: The strategy of each dataflow name (SystolicConfig.dataflow).
+DATAFLOWS: dict[str, DataflowStrategy] = {s.name: s for s in (OutputStationary(), WeightStationary(),
+                                                               InputStationary())}
+
+
+def dataflow_strategy(name: str) -> DataflowStrategy:
+    """The strategy of dataflow ``name`` ("os", "ws" or "is"); ValueError otherwise (configs validate the name)."""
+    try:
+        return DATAFLOWS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataflow {name!r}; expected one of {sorted(DATAFLOWS)}") from None
