@@ -271,10 +271,11 @@ _SUMMED = ("compute_cycles", "stall_cycles", "total_cycles", "folds", "macs", "s
            "mac_energy_j", "sram_energy_j", "dram_energy_j")
 
 
-def network_totals(cost: NetworkCost, cfg: SystolicConfig) -> dict[str, float]:
-    """Whole-network figures: sums of the counts, cycles, latency (s) and energy (J); overall utilization of the
-    whole run (MACs / (total cycles * PEs)); mapping efficiency and compute utilization averaged over all folds of
-    all layers (SCALE-Sim's per-layer definition extended to the network)."""
+def network_totals(cost: NetworkCost, cfg: SystolicConfig, batch: int = 1) -> dict[str, float]:
+    """Whole-network figures: sums of the counts, cycles, latency (s, per batch) and energy (J); overall utilization
+    of the whole run (MACs / (total cycles * PEs)); mapping efficiency and compute utilization averaged over all folds
+    of all layers (SCALE-Sim's per-layer definition extended to the network); ``batch`` (the batch ``cost`` was
+    simulated at) and ``throughput_per_s`` (inferences per second, batch / latency)."""
     tot: dict[str, float] = {k: cost.total(k) for k in _SUMMED}
     folds = tot["folds"]
     tot["overall_util"] = tot["macs"] / (tot["total_cycles"] * cfg.pes) if tot["total_cycles"] else 0.0
@@ -282,5 +283,6 @@ def network_totals(cost: NetworkCost, cfg: SystolicConfig) -> dict[str, float]:
         tot[key] = (sum(c.metrics.get(key, 0.0) * c.metrics.get("folds", 0.0) for c in cost.layers) / folds
                     if folds else 0.0)
     tot.update(latency_s=cost.latency_s, energy_j=cost.energy_j, weight_bits=float(cost.weight_bits),
-               activation_bytes=float(sum(c.activation_bytes for c in cost.layers)))
+               activation_bytes=float(sum(c.activation_bytes for c in cost.layers)), batch=float(batch),
+               throughput_per_s=batch / cost.latency_s if cost.latency_s > 0 else float("inf"))
     return tot

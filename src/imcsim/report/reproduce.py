@@ -25,8 +25,8 @@ from imcsim.config.systolic import SystolicConfig
 from imcsim.report.compare import breakdown
 from imcsim.workload.network import Network
 
-__all__ = ["PUBLISHED", "reproduce", "sensitivity", "render_reproduce", "time_label", "ARRAY_SIZES",
-           "SAMPLING_TIMES_S"]
+__all__ = ["PUBLISHED", "reproduce", "sensitivity", "batch_rows", "render_reproduce", "time_label", "ARRAY_SIZES",
+           "SAMPLING_TIMES_S", "BATCHES"]
 
 PUBLISHED = {
     "tpu-imac": {"source": "Elbtity et al., arXiv 2304.09258 (GLSVLSI 2023)", "speedup": 2.59,
@@ -44,6 +44,11 @@ ARRAY_SIZES = (8, 16, 32, 64, 128)
 
 SAMPLING_TIMES_S = (1e-9, 10e-9, 100e-9, 1e-6)
 """IMAC sampling times of the sensitivity table (s); 1 ns is IMAC-Sim's default."""
+
+
+BATCHES = (1, 8, 64)
+"""Batch sizes of the TPU-IMAC batch table: on the systolic array a batch multiplies every GEMM's M (dense layers
+fill more array rows), while the IMAC unit takes the batch's vectors one after another."""
 
 
 def _dense_weight_share(net: Network) -> float:
@@ -91,6 +96,22 @@ def sensitivity(tpu_imac: SystemConfig, net: Network, array_sizes: Sequence[int]
     return rows
 
 
+def batch_rows(tpu_imac: SystemConfig, nets: Sequence[Network], batches: Sequence[int] = BATCHES
+               ) -> list[dict[str, Any]]:
+    """TPU-IMAC against the TPU alone at each of ``batches``: latency per batch (s), throughput (inferences/s) of
+    both, and the speedup, one row per (model, batch)."""
+    system = System(tpu_imac)
+    rows = []
+    for net in nets:
+        for b in batches:
+            cmp = system.compare(net, batch=b)
+            rows.append({"model": net.name, "batch": b, "baseline_latency_s": cmp.baseline.latency_s,
+                         "hetero_latency_s": cmp.hetero.latency_s,
+                         "baseline_throughput_per_s": cmp.baseline_throughput,
+                         "hetero_throughput_per_s": cmp.hetero_throughput, "speedup": cmp.speedup})
+    return rows
+
+
 def _ideal_memory(systolic_cfg: SystolicConfig) -> SystolicConfig:
     """The systolic config with ideal DRAM (no stalls), SCALE-Sim's CALC mode."""
     return systolic_cfg.replace(dram_bandwidth_words_per_cycle=None, ifmap_dram_bandwidth_words_per_cycle=None,
@@ -98,11 +119,13 @@ def _ideal_memory(systolic_cfg: SystolicConfig) -> SystolicConfig:
 
 
 def reproduce(models: Sequence[str] | None = None, tpu_imac: SystemConfig | None = None,
-              cpu_imac: SystemConfig | None = None, sensitivity_model: str | None = None) -> dict[str, Any]:
+              cpu_imac: SystemConfig | None = None, sensitivity_model: str | None = None,
+              batches: Sequence[int] = BATCHES) -> dict[str, Any]:
     """Every zoo model (or ``models``) on TPU-IMAC and CPU-IMAC against their digital baselines.
 
-    Returns ``{"tpu_imac": [rows], "cpu_imac": [rows], "what_if": {...}, "sensitivity": {"model", "rows"},
-    "drivers": [sentences], "published": PUBLISHED}``. ``what_if`` reruns with the parameters that drive our
+    Returns ``{"tpu_imac": [rows], "cpu_imac": [rows], "batch": [rows], "what_if": {...}, "sensitivity":
+    {"model", "rows"}, "drivers": [sentences], "published": PUBLISHED}``; ``batch`` is :func:`batch_rows` over the
+    models at ``batches``. ``what_if`` reruns with the parameters that drive our
     departures from the papers: the systolic array's DRAM bandwidth set to ideal (SCALE-Sim's CALC mode); SCALE-Sim's
     sample array (32x32, output stationary, ideal DRAM) at the preset's clock; and the CPU's weights resident on chip
     (``weight_source = cache``). ``sensitivity_model`` defaults to the CNN with the largest TPU-IMAC speedup.
@@ -138,7 +161,8 @@ def reproduce(models: Sequence[str] | None = None, tpu_imac: SystemConfig | None
     sens_net = nets[names.index(pick)] if pick in names else load_network(pick)
     sens = {"model": sens_net.name, "systolic": tpu_imac.systolic.model_dump(), "rows": sensitivity(tpu_imac,
                                                                                                   sens_net)}
-    return {"tpu_imac": tpu_rows, "cpu_imac": cpu_rows, "what_if": what_if, "sensitivity": sens,
+    return {"tpu_imac": tpu_rows, "cpu_imac": cpu_rows, "batch": batch_rows(tpu_imac, nets, batches),
+            "what_if": what_if, "sensitivity": sens,
             "drivers": _drivers(tpu_imac, cpu_imac, tpu_rows, cnn_rows, cpu_rows, what_if),
             "published": PUBLISHED}
 
@@ -216,6 +240,10 @@ def render_reproduce(result: dict[str, Any], fmt: str = "table") -> str:
                 Column("hetero_energy_j", "CPU-IMAC", "si", "J"), Column("energy_saving", "E saved", "fraction"),
                 Column("energy_saving_weights_cached", "E saved, W cached", "fraction"),
                 Column("speedup", "x", "float"), Column("published", "paper")]
+    cols_batch = [Column("model"), Column("batch", "batch", "count"),
+                  Column("baseline_latency_s", "TPU", "si", "s"), Column("hetero_latency_s", "TPU-IMAC", "si", "s"),
+                  Column("baseline_throughput_per_s", "TPU", "count", "inf/s"),
+                  Column("hetero_throughput_per_s", "TPU-IMAC", "count", "inf/s"), Column("speedup", "x", "float")]
     cpu_rows = result["cpu_imac"]
     sens = result["sensitivity"]
     times = [k for k in sens["rows"][0] if k.startswith("speedup@")] if sens["rows"] else []
@@ -228,6 +256,9 @@ def render_reproduce(result: dict[str, Any], fmt: str = "table") -> str:
                      "memory)"),
         render(cpu_rows, cols_cpu, "table",
                title=f"CPU-IMAC vs CPU alone ({PUBLISHED['cpu-imac']['source']}: {_cpu_headline()})"),
+        render(result.get("batch", []), cols_batch, "table",
+               title="TPU-IMAC vs TPU alone by batch size (latency per batch; IMAC takes the batch's vectors in "
+                     "sequence)"),
         render(sens["rows"], cols_sens, "table",
                title=f"Sensitivity of the TPU-IMAC speedup, {sens['model']}: TPU array size x IMAC sampling time"),
         "Where our figures differ, and why:\n"
