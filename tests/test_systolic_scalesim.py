@@ -102,3 +102,14 @@ def test_finite_bandwidth_conv_read_bound_within_5_percent(dataflow, kb):
     m = simulate_layer(_ours(layer), cfg).metrics
     assert ref[0]["Stall Cycles"] > 0 and m["stall_cycles"] > 0
     assert m["total_cycles"] == pytest.approx(ref[0]["Total Cycles"], rel=0.05)
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_dense_batch_equals_scalesim_gemm(dataflow):
+    """A 24 -> 10 dense layer at batch 5 is SCALE-Sim's 5 x 10 x 24 GEMM (a batch multiplies M)."""
+    ref, _ = run_scalesim([ScaleSimLayer("b5", gemm=(5, 10, 24))], 4, 3, dataflow)
+    m = simulate_layer(Layer.linear("fc", 24, 10, bias=False), SystolicConfig(rows=4, cols=3, dataflow=dataflow),
+                       5).metrics
+    assert m["compute_cycles"] == ref[0]["Total Cycles"]
+    assert m["sram_ifmap_reads"] == ref[0]["SRAM IFMAP Reads"]
+    assert m["sram_filter_reads"] == ref[0]["SRAM Filter Reads"]
