@@ -1,9 +1,12 @@
 """imcsim's systolic model against SCALE-Sim 3.0.0 itself on small layers (runs when IMCSIM_SCALESIM_PYTHON is set).
 
 Ideal memory: stall-free cycles, overall utilization, mapping efficiency, compute utilization and SRAM accesses are
-equal for all three dataflows, square and non-square arrays, conv and GEMM layers. Finite bandwidth: total cycles
-within 5% where stalls come from draining the ofmap scratchpad (see imcsim.arch.memory for the read-side regime in
-which SCALE-Sim's circular prefetch re-fetches whole operands and the two differ).
+equal for all three dataflows, square and non-square arrays, conv and GEMM layers. Finite bandwidth, physical memory
+model: total cycles within 5% where stalls come from draining the ofmap scratchpad or an im2col ifmap streamed once
+per pass (see imcsim.arch.memory for the read-side regime in which SCALE-Sim's sliding prefetch window re-fetches
+whole operands and the two differ). Finite bandwidth, ``memory_model = "scalesim"``: total cycles, stall cycles and
+DRAM reads and writes equal SCALE-Sim's over 1-64 kB scratchpads, 1-16 words/cycle, all dataflows, square and
+non-square arrays, conv and GEMM layers.
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ def test_finite_bandwidth_within_5_percent(dataflow):
         m = simulate_layer(_ours(s), cfg).metrics
         assert m["total_cycles"] == pytest.approx(r["Total Cycles"], rel=0.05), s.name
         stalled += r["Stall Cycles"] > 0
+        # memory_model = "scalesim" with the same per-port bandwidths: equal.
+        ms = simulate_layer(_ours(s), cfg.replace(memory_model="scalesim")).metrics
+        assert (ms["total_cycles"], ms["dram_ofmap_writes"]) == (r["Total Cycles"], r["DRAM OFMAP Writes"]), s.name
     if dataflow != "os":  # ws and is drain a partial sum per row fold: these layers are drain-bound in both tools
         assert stalled == len(DRAIN)
 
@@ -88,6 +94,8 @@ def test_read_thrash_regime_direction():
         m = simulate_layer(_ours(s), cfg).metrics
         assert m["compute_cycles"] < m["total_cycles"] < r["Total Cycles"]
         assert r["DRAM IFMAP Reads"] > m["dram_ifmap_reads"]
+        ms = simulate_layer(_ours(s), cfg.replace(memory_model="scalesim")).metrics
+        assert (ms["total_cycles"], ms["dram_ifmap_reads"]) == (r["Total Cycles"], r["DRAM IFMAP Reads"])
         assert m["total_cycles"] >= max(m["dram_ifmap_reads"] - 2048, m["dram_ofmap_writes"] - 4096)
 
 
@@ -102,6 +110,9 @@ def test_finite_bandwidth_conv_read_bound_within_5_percent(dataflow, kb):
     m = simulate_layer(_ours(layer), cfg).metrics
     assert ref[0]["Stall Cycles"] > 0 and m["stall_cycles"] > 0
     assert m["total_cycles"] == pytest.approx(ref[0]["Total Cycles"], rel=0.05)
+    ms = simulate_layer(_ours(layer), cfg.replace(memory_model="scalesim")).metrics
+    assert ms["total_cycles"] == ref[0]["Total Cycles"]
+    assert ms["dram_ifmap_reads"] == ref[0]["DRAM IFMAP Reads"]
 
 
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
@@ -113,3 +124,31 @@ def test_dense_batch_equals_scalesim_gemm(dataflow):
     assert m["compute_cycles"] == ref[0]["Total Cycles"]
     assert m["sram_ifmap_reads"] == ref[0]["SRAM IFMAP Reads"]
     assert m["sram_filter_reads"] == ref[0]["SRAM Filter Reads"]
+
+
+# memory_model = "scalesim" against SCALE-Sim 3.0.0 under finite memory: SRAMs 1-64 kB, bandwidths 1-16 words/cycle,
+# all dataflows, square and non-square arrays, conv and GEMM layers (tiny layers: each case is one SCALE-Sim process).
+CONV_FM = [ScaleSimLayer("f1", 10, 10, 3, 3, 6, 12, 1), ScaleSimLayer("f2", 11, 9, 3, 2, 5, 7, 2),
+           ScaleSimLayer("f3", 7, 7, 1, 1, 24, 20, 1)]
+GEMM_FM = [ScaleSimLayer("h1", gemm=(40, 20, 48)), ScaleSimLayer("h2", gemm=(1, 30, 100)),
+           ScaleSimLayer("h3", gemm=(70, 9, 16))]
+GRID = [((8, 8), 1, 1), ((4, 6), 2, 4), ((8, 4), 4, 2), ((16, 8), 64, 16)]
+
+
+@pytest.mark.parametrize("array,kb,bw", GRID, ids=[f"{r}x{c}-{kb}kB-{bw}w" for (r, c), kb, bw in GRID])
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+@pytest.mark.parametrize("layers", [CONV_FM, GEMM_FM], ids=["conv", "gemm"])
+def test_scalesim_memory_model_equals_scalesim(layers, dataflow, array, kb, bw):
+    rows, cols = array
+    ref, _ = run_scalesim(layers, rows, cols, dataflow, ifmap_kb=kb, filter_kb=kb, ofmap_kb=kb, bandwidth=bw)
+    cfg = SystolicConfig(rows=rows, cols=cols, dataflow=dataflow, ifmap_sram_bytes=kb * 1024,
+                         filter_sram_bytes=kb * 1024, ofmap_sram_bytes=kb * 1024, dram_bandwidth_words_per_cycle=bw,
+                         memory_model="scalesim")
+    for s, r in zip(layers, ref):
+        m = simulate_layer(_ours(s), cfg).metrics
+        assert m["total_cycles"] == r["Total Cycles"], s.name
+        assert m["stall_cycles"] == r["Stall Cycles"], s.name
+        assert m["dram_ifmap_reads"] == r["DRAM IFMAP Reads"], s.name
+        assert m["dram_filter_reads"] == r["DRAM Filter Reads"], s.name
+        assert m["dram_ofmap_writes"] == r["DRAM OFMAP Writes"], s.name
+

@@ -54,6 +54,7 @@ import numpy as np
 from imcsim.arch.cost import LayerCost, NetworkCost
 from imcsim.arch.dataflow import DataflowStrategy, dataflow_strategy
 from imcsim.arch.memory import OperandStream, stall_cycles
+from imcsim.arch.scalesim_memory import ifmap_addresses, simulate_scalesim_memory
 from imcsim.config.systolic import SystolicConfig
 from imcsim.errors import ConfigError
 from imcsim.workload.layer import Gemm, Layer, LayerKind
@@ -206,6 +207,44 @@ def _check_batch(batch: int) -> int:
     return int(batch)
 
 
+#: The most array reads and writes (words, one group) the ``scalesim`` memory model materialises for one layer:
+#: its address streams take a few int64 arrays of this length (about 2 GB at this size).
+MAX_SCALESIM_WORDS = 5 * 10**7
+
+
+def _scalesim_memory(layer: Layer, cfg: SystolicConfig, tr: Traffic, batch: int
+                     ) -> tuple[int, tuple[float, float, float]]:
+    """Stall cycles and DRAM (ifmap, filter, ofmap) words of ``layer`` under SCALE-Sim 3.0.0's memory system
+    (:mod:`imcsim.arch.scalesim_memory`); groups run as independent layers, one after another."""
+    bws = cfg.read_bandwidths()
+    names = ("ifmap", "filter", "ofmap")
+    for name, bw in zip(names, bws):
+        if bw is None or bw != int(bw):
+            raise ConfigError(f"memory_model = 'scalesim': the {name} DRAM port bandwidth = {bw!r}; SCALE-Sim "
+                              "3.0.0 needs an integer words/cycle on every port (no ideal port beside a finite one)")
+    g = tr.gemm
+    words = sum(tr.sram) / g.groups
+    if words > MAX_SCALESIM_WORDS:
+        raise ConfigError(f"layer '{layer.name}': {words:,.0f} array reads and writes, more than the "
+                          f"{MAX_SCALESIM_WORDS:,} memory_model = 'scalesim' materialises; use memory_model = "
+                          "'physical'")
+    conv = None
+    if layer.kind == LayerKind.CONV2D:
+        conv = (layer.padded_in_h, layer.padded_in_w, layer.in_c // layer.groups, layer.kernel_h, layer.kernel_w,
+                layer.stride_h, layer.stride_w, layer.out_w)
+    wb = cfg.word_bytes
+    res = simulate_scalesim_memory(
+        cfg.dataflow, ifmap_addresses(g.m, g.k, conv, batch), g.n, cfg.rows, cfg.cols,
+        (cfg.ifmap_sram_bytes // wb, cfg.filter_sram_bytes // wb, cfg.ofmap_sram_bytes // wb),
+        tuple(int(b) for b in bws))
+    per_group = int(tr.plan.row_folds * tr.plan.col_folds * tr.plan.per_fold)
+    # Groups back to back: each ends at its own "Total Cycles" and the next starts on the following cycle.
+    total = g.groups * (res.total_cycles + 1) - 1
+    stalls = total - (g.groups * per_group - 1)
+    return stalls, (float(res.dram_ifmap_reads * g.groups), float(res.dram_filter_reads * g.groups),
+                    float(res.dram_ofmap_writes * g.groups))
+
+
 def simulate_layer(layer: Layer, cfg: SystolicConfig, batch: int = 1) -> LayerCost:
     """Cycles, utilizations, memory traffic, latency (s) and energy (J) of one layer on a systolic array, for
     ``batch`` inputs processed together (the batch multiplies the GEMM's M; latency is that of the whole batch).
@@ -234,7 +273,9 @@ def simulate_layer(layer: Layer, cfg: SystolicConfig, batch: int = 1) -> LayerCo
     bws = tuple(b if b is not None and total > lim else None
                 for b, total, lim in zip(cfg.read_bandwidths(), (d_if, d_f, d_o), limits))
     stalls = 0
-    if any(b is not None for b in bws):
+    if cfg.memory_model == "scalesim" and any(b is not None for b in cfg.read_bandwidths()):
+        stalls, (d_if, d_f, d_o) = _scalesim_memory(layer, cfg, tr, batch)
+    elif any(b is not None for b in bws):
         if folds > MAX_STALL_FOLDS:
             raise ConfigError(f"layer '{layer.name}': {folds:,} folds on a {rr}x{cc} array, more than the "
                               f"{MAX_STALL_FOLDS:,} the per-fold stall model holds in memory; use ideal memory (no "

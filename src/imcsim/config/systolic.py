@@ -76,6 +76,14 @@ class SystolicConfig(ConfigModel):
         False, description="Convolution ifmap traffic: True fetches each input pixel once per pass (the scratchpad "
         "holds pixels and the feeder forms the overlapping windows); False fetches the im2col operand, every "
         "window's copy of a pixel, which is how SCALE-Sim 3.0.0 counts ifmap DRAM reads and fills its scratchpad.")
+    memory_model: Literal["physical", "scalesim"] = Field(
+        "physical", description="How finite DRAM bandwidth is charged. 'physical': what a double-buffered scratchpad "
+        "needs (each operand fetched once, or once per reuse pass when the reused data exceed the active half; "
+        "imcsim.arch.memory). 'scalesim': SCALE-Sim 3.0.0's scratchpad bookkeeping with its artefacts (sliding set "
+        "window that re-reads an operand about once per fold, double-counted waits, whole request lines; "
+        "imcsim.arch.scalesim_memory), equal to SCALE-Sim's total cycles and DRAM counts; needs integer bandwidths "
+        "on all three ports and ignores accumulate_partial_sums and ifmap_pixels_once. Ideal memory is the same in "
+        "both.")
     word_bytes: int = Field(1, ge=1, description="Bytes per operand word (1 = int8). Default 1: SCALE-Sim fixes "
                             "1-byte words.")
     clock_hz: float = Field(1e9, gt=0, description="Array clock (Hz); converts cycles to seconds. Default 1 GHz is "

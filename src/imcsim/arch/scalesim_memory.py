@@ -1,0 +1,427 @@
+"""``memory_model = "scalesim"``: SCALE-Sim 3.0.0's double-buffered scratchpads (USER bandwidth mode), artefacts
+included, re-implemented as an event-driven state machine over operand address streams.
+
+The physical model (:mod:`imcsim.arch.memory`) charges what a double buffer needs. SCALE-Sim 3.0.0 differs where its
+bookkeeping, not the hardware, decides; this module reproduces that bookkeeping so that sizing runs can be compared
+with SCALE-Sim's numbers. What it reproduces (read from SCALE-Sim's ``memory/read_buffer.py``, ``write_buffer.py``,
+``double_buffered_scratchpad_mem.py`` and ``compute/systolic_compute_{os,ws,is}.py``; our own code):
+
+1. **Operand order.** Each read operand has a *prefetch order*: the fold tiles stacked (os: ifmap per row fold and
+   filter per column fold; ws: ifmap per row fold and filter per column fold; is: ifmap per column fold and filter per
+   row fold) and, for os (both), ws (ifmap) and is (filter), unrolled along anti-diagonals of the stacked matrix, so
+   that one fold's last words and the next fold's first words are interleaved.
+2. **Sets and a sliding window.** The prefetch order is cut into sets of ``ceil(S/100)`` words (1% of the
+   scratchpad, duplicates counted). ``ceil(A/set)`` sets (A = ``ceil(S/2)`` words) form the active window; a demanded
+   address that is in no set of the window makes the window slide forward by ``ceil(P/set)`` sets (P = S - A),
+   wrapping round the operand, one prefetch per slide, until it is. Because of (1), a fold's first words can sit in a
+   set the window has already left: the window then travels once round the whole operand to find them. SCALE-Sim
+   thus re-reads an operand larger than half its scratchpad about once per fold. Figure: the 400 -> 120 dense layer
+   under ws on 8x8 with 2 kB scratchpads and 4 words/cycle. SCALE-Sim 3.0.0 (and this mode): 1,486,713 cycles and
+   5,923,840 filter words read from DRAM for a 48,000-word filter (123 reads of each word). Physical: 17,249 cycles
+   without stalls, 48,000 filter words (each 8x8 fold needs 64 new filter words, 16 cycles at 4 words/cycle, while
+   it computes for 23). tests/test_scalesim_memory.py checks both.
+3. **Prefetch timing.** A prefetch issues ``ceil(P/B)`` request lines at one per cycle after the previous prefetch's
+   last response, each answered one cycle later. A demand line that waits for a prefetch adds the wait to its offset
+   twice (``offset += stall`` and again ``if stall > 0``); an early prefetch (negative wait) pulls the offset back.
+4. **DRAM reads** count whole request lines: ``min(ceil(A/B), lines) B`` to fill the active half, then
+   ``ceil(P/B) B`` per prefetch, whether or not the words are new.
+5. **Write side.** Outputs enter rows of ``B`` words; once more than ``D = S - ceil(S/2)`` words are held and no
+   drain is running, the partial row is closed and a drain of ``ceil(D/B)`` rows starts, one row per cycle. Its words
+   are credited as free space when it starts (counting a partial row that is not the drain's last as full); the array
+   waits only when the scratchpad is full during a drain. The final drain after the last output is not counted in the
+   layer's cycles.
+6. **Stalls** add up per demand line: each cycle's stall is the largest of the three operands' waits, and the layer's
+   total is the last output line's cycle.
+
+Groups run as independent layers (fresh scratchpads; SCALE-Sim's ``DP`` layers). Run time grows with the number of
+stall events, not with the cycles, but the address streams are materialised: this mode is for parity runs on
+layers of moderate size, not for sweeps (use the physical model there).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ScaleSimResult", "simulate_scalesim_memory", "ifmap_addresses"]
+
+
+@dataclass(frozen=True)
+class ScaleSimResult:
+    """SCALE-Sim 3.0.0's memory-system figures for one GEMM (one group).
+
+    Attributes:
+        total_cycles: SCALE-Sim's "Total Cycles" (the cycle of the last output line, stalls included).
+        stall_cycles: SCALE-Sim's "Stall Cycles".
+        dram_ifmap_reads, dram_filter_reads, dram_ofmap_writes: words over the DRAM ports as SCALE-Sim counts them.
+    """
+
+    total_cycles: int
+    stall_cycles: int
+    dram_ifmap_reads: int
+    dram_filter_reads: int
+    dram_ofmap_writes: int
+
+
+def ifmap_addresses(m: int, k: int, conv: tuple[int, int, int, int, int, int, int, int] | None = None,
+                    batch: int = 1) -> np.ndarray:
+    """The (M x K) ifmap address matrix as SCALE-Sim lays it out (row-major pixels, channels innermost; -1 where a
+    window leaves the input).
+
+    ``conv`` = (H, W, C, kernel_h, kernel_w, stride_h, stride_w, out_w) of a (pre-padded) convolution, M = batch x
+    output pixels; None for a GEMM (address ``m K + k``). Images of a batch follow each other in memory.
+    """
+    if conv is None:
+        return np.arange(m * k, dtype=np.int64).reshape(m, k)
+    h, w, c, kh, kw, sh, sw, ow = conv
+    per_img = m // batch
+    i = np.arange(m, dtype=np.int64)[:, None]
+    j = np.arange(k, dtype=np.int64)[None, :]
+    img, pix = np.divmod(i, per_img)
+    orow, ocol = np.divmod(pix, ow)
+    r0, c0 = orow * sh, ocol * sw
+    crow, rem = np.divmod(j, kw * c)
+    ccol, ch = np.divmod(rem, c)
+    valid = (crow + r0 < h) & (ccol + c0 < w)
+    addr = ((r0 + crow) * w + (c0 + ccol)) * c + ch + img * (h * w * c)
+    return np.where(valid, addr, -1)
+
+
+def _antidiagonal(mat: np.ndarray) -> np.ndarray:
+    """``mat`` read along anti-diagonals (row + col ascending), each from its highest row down (SCALE-Sim's unroll)."""
+    r, c = np.indices(mat.shape)
+    order = np.lexsort((-r.ravel(), (r + c).ravel()))
+    return mat.ravel()[order]
+
+
+def _pad_cols(mat: np.ndarray, width: int) -> np.ndarray:
+    if mat.shape[1] == width:
+        return mat
+    return np.hstack([mat, np.full((mat.shape[0], width - mat.shape[1]), -1, dtype=mat.dtype)])
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """One read operand: its prefetch order (addresses, -1 = none) and its demand (line, address) in order."""
+
+    prefetch: np.ndarray
+    lines: np.ndarray
+    addrs: np.ndarray
+
+
+def _demand(per_fold_fn, fr: int, fc: int, per: int):
+    """Concatenate per-fold (line offset, column, value) triples over folds (column folds outer), sorted by line then
+    column; entries with value -1 dropped."""
+    lines, vals = [], []
+    for f_c in range(fc):
+        for f_r in range(fr):
+            ln, col, v = per_fold_fn(f_r, f_c)
+            keep = v.ravel() >= 0
+            ln = ln.ravel()[keep]
+            col = col.ravel()[keep]
+            v = v.ravel()[keep]
+            order = np.lexsort((col, ln))
+            lines.append(ln[order] + (f_c * fr + f_r) * per)
+            vals.append(v[order])
+    return np.concatenate(lines), np.concatenate(vals)
+
+
+def _build(dataflow: str, ifm: np.ndarray, n: int, rows: int, cols: int):
+    m, k = ifm.shape
+    filt = (np.arange(n, dtype=np.int64)[None, :] * k + np.arange(k, dtype=np.int64)[:, None]) + 10_000_000
+    R, C = rows, cols
+    if dataflow == "os":
+        sr, sc, t = m, n, k
+    elif dataflow == "ws":
+        sr, sc, t = k, n, m
+    else:
+        sr, sc, t = k, m, n
+    fr, fc = -(-sr // R), -(-sc // C)
+    per = (t + R + C - 2) if dataflow == "os" else (2 * R + C + t - 2)
+
+    def rsl(f):
+        return slice(f * R, min(f * R + R, sr))
+
+    def csl(f):
+        return slice(f * C, min(f * C + C, sc))
+
+    if dataflow == "os":
+        ift = ifm.T  # K x M
+        if_pref = _antidiagonal(np.vstack([_pad_cols(ift[:, rsl(f)], R) for f in range(fr)]))
+        f_pref = _antidiagonal(np.vstack([_pad_cols(filt[:, csl(f)], C) for f in range(fc)]))
+
+        def if_fold(f_r, f_c):
+            x = ift[:, rsl(f_r)]  # T x ur: element (t, j) at line t + j
+            tt, jj = np.indices(x.shape)
+            return tt + jj, jj, x
+
+        def f_fold(f_r, f_c):
+            y = filt[:, csl(f_c)]
+            tt, cc = np.indices(y.shape)
+            return tt + cc, cc, y
+
+        def o_fold(f_r, f_c):
+            ur = min(R, sr - f_r * R)
+            uc = min(C, sc - f_c * C)
+            jj, cc = np.indices((ur, uc))
+            return (t - 1) + (R - 1 - jj) + cc, cc, np.zeros((ur, uc), dtype=np.int64)
+    elif dataflow == "ws":
+        if_pref = _antidiagonal(np.vstack([_pad_cols(ifm[:, rsl(f)], R) for f in range(fr)]))
+        f_pref = np.vstack([_pad_cols(filt[:, csl(f)], C) for f in range(fc)]).ravel()
+
+        def if_fold(f_r, f_c):
+            x = ifm[:, rsl(f_r)]  # M x ur: element (m, j) at line R + m + j
+            mm, jj = np.indices(x.shape)
+            return R + mm + jj, jj, x
+
+        def f_fold(f_r, f_c):
+            y = filt[rsl(f_r), csl(f_c)]  # flipped vertically, no skew: (j, c) at line R - 1 - j
+            jj, cc = np.indices(y.shape)
+            return R - 1 - jj, cc, y
+
+        def o_fold(f_r, f_c):
+            uc = min(C, sc - f_c * C)
+            mm, cc = np.indices((t, uc))
+            return 2 * R - 1 + mm + cc, cc, np.zeros((t, uc), dtype=np.int64)
+    else:  # is
+        ift = ifm.T  # K x M
+        if_pref = np.vstack([_pad_cols(ift[:, csl(f)], C) for f in range(fc)]).ravel()
+        f_pref = _antidiagonal(np.vstack([_pad_cols(filt[rsl(f), :].T, R) for f in range(fr)]))
+
+        def if_fold(f_r, f_c):
+            x = ift[rsl(f_r), csl(f_c)]  # flipped vertically: (j, c) at line R - 1 - j
+            jj, cc = np.indices(x.shape)
+            return R - 1 - jj, cc, x
+
+        def f_fold(f_r, f_c):
+            y = filt[rsl(f_r), :].T  # N x ur: (n, j) at line R + n + j
+            nn, jj = np.indices(y.shape)
+            return R + nn + jj, jj, y
+
+        def o_fold(f_r, f_c):
+            uc = min(C, sc - f_c * C)
+            nn, cc = np.indices((t, uc))
+            return 2 * R - 1 + nn + cc, cc, np.zeros((t, uc), dtype=np.int64)
+
+    if_lines, if_addrs = _demand(if_fold, fr, fc, per)
+    f_lines, f_addrs = _demand(f_fold, fr, fc, per)
+    o_lines, _ = _demand(o_fold, fr, fc, per)
+    n_lines = fr * fc * per
+    return _Stream(if_pref, if_lines, if_addrs), _Stream(f_pref, f_lines, f_addrs), o_lines, n_lines
+
+
+class _ReadBuffer:
+    """SCALE-Sim's read buffer (USER mode) over one operand: the set window and the prefetch clock."""
+
+    def __init__(self, stream: _Stream, size_words: int, bw: int):
+        self.bw = bw
+        active = math.ceil(size_words * 0.5)
+        prefetch = size_words - active
+        eps = math.ceil(size_words / 100)
+        pref = stream.prefetch
+        valid = pref >= 0
+        addrs = pref[valid]
+        set_id = np.arange(addrs.size, dtype=np.int64) // eps
+        self.n_sets = addrs.size // eps + 1  # SCALE-Sim keeps a trailing (possibly empty) set
+        self.a_sets = min(math.ceil(active / eps), self.n_sets)
+        self.p_sets = min(math.ceil(prefetch / eps), self.n_sets - self.a_sets)
+        self.lines_per_prefetch = math.ceil(prefetch / bw)
+        fetch_rows = math.ceil(pref.size / bw)
+        self.dram_reads = min(math.ceil(active / bw), fetch_rows) * bw
+        # Each address's sets (an im2col address can sit in several): a padded (unique address, dup) table, and
+        # each demand element's row in it.
+        order = np.argsort(addrs, kind="stable")
+        sa, ss = addrs[order], set_id[order]
+        uniq, first = np.unique(sa, return_index=True)
+        counts = np.diff(np.append(first, sa.size))
+        width = int(counts.max()) if counts.size else 1
+        idx = first[:, None] + np.arange(width)[None, :]
+        self.table = np.where(idx < (first + counts)[:, None], ss[np.minimum(idx, sa.size - 1)], -1)
+        self.row = np.searchsorted(uniq, stream.addrs)
+        self.lines = stream.lines
+        self.start = 0      # first set of the active window
+        self.last = -1      # cycle of the last prefetch response (the initial fill ends at -1)
+        self.ptr = 0        # next demand element to check
+
+    def advances(self, sl: slice) -> np.ndarray:
+        """Window slides each demand element in ``sl`` needs from the current window (0 = a hit)."""
+        s = self.table[self.row[sl]]
+        if self.p_sets == 0:
+            return np.zeros(s.shape[0], dtype=np.int64)
+        d = (s - self.start) % self.n_sets
+        j = np.where(d < self.a_sets, 0, (d - self.a_sets) // self.p_sets + 1)
+        j = np.where(s >= 0, j, np.iinfo(np.int64).max)
+        return j.min(axis=1)
+
+    def next_event_line(self) -> int | None:
+        """The line of the next demand element that misses the current window, or None."""
+        n = self.lines.size
+        step = 256
+        p = self.ptr
+        while p < n:
+            q = min(n, p + step)
+            miss = np.flatnonzero(self.advances(slice(p, q)) > 0)
+            if miss.size:
+                return int(self.lines[p + miss[0]])
+            p = q
+            step = min(step * 4, 1 << 16)
+        return None
+
+    def service_line(self, line: int, cycle: int) -> int:
+        """Serve demand line ``line`` at ``cycle``; returns its stall (may be negative). Advances the pointer."""
+        lo = self.ptr
+        hi = int(np.searchsorted(self.lines, line, "right"))
+        offset = 1
+        for e in range(lo, hi):
+            j = int(self.advances(slice(e, e + 1))[0])
+            for _ in range(j):
+                self.start = (self.start + self.p_sets) % self.n_sets
+                self.last += self.lines_per_prefetch + 1
+                self.dram_reads += self.lines_per_prefetch * self.bw
+                wait = self.last - (cycle + offset)
+                offset += wait
+                if wait > 0:
+                    offset += wait
+        self.ptr = hi
+        return offset - 1
+
+    def skip_to(self, line: int) -> None:
+        """Mark every demand element before ``line`` as served (all hits)."""
+        self.ptr = int(np.searchsorted(self.lines, line, "left"))
+
+
+class _WriteBuffer:
+    """SCALE-Sim's ofmap write buffer: rows of ``bw`` words, drains of ``ceil(D/bw)`` rows credited at start."""
+
+    def __init__(self, lines: np.ndarray, size_words: int, bw: int):
+        self.bw = bw
+        self.size = size_words
+        self.drain = size_words - math.ceil(size_words * 0.5)
+        self.rows_per_drain = math.ceil(self.drain / bw)
+        self.free = size_words
+        self.drain_end = 0
+        self.line_idx = 0               # words in the open row
+        self.rows: deque[list[int]] = deque()   # closed rows not yet drained: [words per row, count]
+        self.writes = 0
+        self.lines = lines
+        self.ptr = 0
+
+    def _store(self, n: int) -> None:
+        self.free -= n
+        total = self.line_idx + n
+        full, self.line_idx = divmod(total, self.bw)
+        if full:
+            self._push(self.bw, full)
+
+    def _push(self, words: int, count: int) -> None:
+        if self.rows and self.rows[-1][0] == words:
+            self.rows[-1][1] += count
+        else:
+            self.rows.append([words, count])
+
+    def _start_drain(self, cycle: int) -> int:
+        if self.line_idx:
+            self._push(self.line_idx, 1)
+            self.line_idx = 0
+        take = self.rows_per_drain
+        n = 0
+        last = 0
+        while take and self.rows:
+            words, count = self.rows[0]
+            k = min(take, count)
+            n += k
+            take -= k
+            last = words
+            if k == count:
+                self.rows.popleft()
+            else:
+                self.rows[0][1] -= k
+        data = (n - 1) * self.bw + last if n else 0
+        self.writes += data
+        self.free += data
+        return cycle + n - 1
+
+    def next_event_line(self, stall: int) -> int | None:
+        """The line of the next output word that starts a drain or waits for one, given the current stall.
+
+        Both conditions are monotone along the stream (free space only falls between events, cycles only rise), so
+        the first event is found by position: while a drain runs, the word that fills the scratchpad; after it, the
+        word that takes the held words past D."""
+        n = self.lines.size
+        p = self.ptr
+        if p >= n:
+            return None
+        # First word (relative to p) whose cycle is at or after the running drain's end.
+        k_a = max(int(np.searchsorted(self.lines, self.drain_end - stall, "left")) - p, 0)
+        cands = []
+        fill = max(self.free - 1, 0)                      # word after which free space is <= 0
+        if fill < k_a:
+            cands.append(fill)
+        cands.append(max(k_a, self.free - (self.size - self.drain), 0))  # free after < size - D
+        e = min(cands)
+        return int(self.lines[p + e]) if e < n - p else None
+
+    def skip_to(self, line: int) -> None:
+        q = int(np.searchsorted(self.lines, line, "left"))
+        self._store(q - self.ptr)
+        self.ptr = q
+
+    def service_line(self, line: int, cycle: int) -> int:
+        """Write demand line ``line`` at ``cycle``; returns its stall (>= 0)."""
+        lo = self.ptr
+        hi = int(np.searchsorted(self.lines, line, "right"))
+        cur = cycle
+        for _ in range(lo, hi):
+            self._store(1)
+            if cur < self.drain_end:
+                if self.free <= 0:
+                    cur = self.drain_end
+            elif self.free < self.size - self.drain:
+                self.drain_end = self._start_drain(cur)
+        self.ptr = hi
+        return cur - cycle
+
+    def finish(self) -> None:
+        """The drains after the last output (counted in DRAM writes, not in cycles)."""
+        if self.line_idx:
+            self._push(self.line_idx, 1)
+            self.line_idx = 0
+        while self.rows:
+            self._start_drain(0)
+
+
+def simulate_scalesim_memory(dataflow: str, ifmap: np.ndarray, n: int, rows: int, cols: int,
+                             sram_words: tuple[int, int, int], bandwidths: tuple[int, int, int]
+                             ) -> ScaleSimResult:
+    """SCALE-Sim 3.0.0's memory system for one GEMM: ``ifmap`` is the (M x K) address matrix
+    (:func:`ifmap_addresses`), ``n`` the filters, ``sram_words`` the (ifmap, filter, ofmap) scratchpad sizes in
+    words and ``bandwidths`` their DRAM ports (integer words/cycle, as SCALE-Sim reads them)."""
+    if_s, f_s, o_lines, n_lines = _build(dataflow, ifmap, n, rows, cols)
+    rd_if = _ReadBuffer(if_s, sram_words[0], bandwidths[0])
+    rd_f = _ReadBuffer(f_s, sram_words[1], bandwidths[1])
+    wr = _WriteBuffer(o_lines, sram_words[2], bandwidths[2])
+    stall = 0
+    line = 0
+    last_out = None
+    while line < n_lines:
+        events = [e for e in (rd_if.next_event_line(), rd_f.next_event_line(), wr.next_event_line(stall))
+                  if e is not None]
+        nxt = min(events) if events else n_lines - 1
+        nxt = max(nxt, line)
+        rd_if.skip_to(nxt)
+        rd_f.skip_to(nxt)
+        wr.skip_to(nxt)
+        cycle = nxt + stall
+        s_if = rd_if.service_line(nxt, cycle)
+        s_f = rd_f.service_line(nxt, cycle)
+        s_o = wr.service_line(nxt, cycle)
+        if nxt == n_lines - 1:
+            last_out = cycle + s_o
+        stall += int(max(s_if, s_f, s_o))
+        line = nxt + 1
+    wr.finish()
+    total = last_out if last_out is not None else n_lines - 1 + stall
+    return ScaleSimResult(int(total), int(stall), int(rd_if.dram_reads), int(rd_f.dram_reads), int(wr.writes))

@@ -1,0 +1,96 @@
+"""``memory_model = "scalesim"`` without SCALE-Sim at hand: recorded SCALE-Sim 3.0.0 figures, the prefetch order,
+errors, and how groups and batches compose. (The live comparison over the grid is in test_systolic_scalesim.py.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imcsim.arch.scalesim_memory import _antidiagonal, ifmap_addresses
+from imcsim.arch.systolic import simulate_layer
+from imcsim.config.systolic import SystolicConfig
+from imcsim.errors import ConfigError
+from imcsim.workload.layer import Layer
+
+KEYS = ("compute_cycles", "stall_cycles", "total_cycles", "dram_ifmap_reads", "dram_filter_reads",
+        "dram_ofmap_writes")
+
+
+def _cfg(**kw) -> SystolicConfig:
+    base = dict(rows=8, cols=8, dataflow="ws", ifmap_sram_bytes=2048, filter_sram_bytes=2048, ofmap_sram_bytes=2048,
+                dram_bandwidth_words_per_cycle=4)
+    return SystolicConfig(**{**base, **kw})
+
+
+def test_issue_dense_layer_figures():
+    """The 400 -> 120 dense layer, ws, 8x8, 2 kB scratchpads, 4 words/cycle. SCALE-Sim 3.0.0 reports (run as a GEMM
+    M=1, N=120, K=400): Total Cycles 1,486,713, Stall Cycles 1,469,464, DRAM IFMAP Reads 400, DRAM Filter Reads
+    5,923,840, DRAM OFMAP Writes 6,003 (issue 13 quotes the 1,486,713)."""
+    layer = Layer.linear("fc", 400, 120, bias=False)
+    s = simulate_layer(layer, _cfg(memory_model="scalesim")).metrics
+    assert [s[k] for k in KEYS] == [17249, 1469464, 1486713, 400, 5923840, 6003]
+    # Physical: each of the 750 folds needs 64 new filter words, 16 cycles at 4 words/cycle, while it computes for
+    # 2*8 + 8 + 1 - 2 = 23: no stalls; the 48,000 filter words are read once; every one of the 50 row folds drains
+    # a 1 x 120 partial-sum row: 6,000 words.
+    p = simulate_layer(layer, _cfg()).metrics
+    assert [p[k] for k in KEYS] == [17249, 0, 17249, 400, 48000, 6000]
+
+
+def test_antidiagonal_order():
+    # [[0, 1], [2, 3], [4, 5]] read along anti-diagonals, each from its highest row: 0 | 2 1 | 4 3 | 5.
+    assert _antidiagonal(np.arange(6).reshape(3, 2)).tolist() == [0, 2, 1, 4, 3, 5]
+
+
+def test_ifmap_addresses_conv_windows():
+    # 4x4x2 input, 3x3 window, stride 1, 2x2 outputs. Output pixel 3 (row 1, col 1) starts at input (1, 1): its
+    # first words are pixel (1, 1) channels 0 and 1 = addresses (1*4 + 1)*2 + {0, 1} = 10, 11; its last, pixel
+    # (3, 3) channel 1 = (3*4 + 3)*2 + 1 = 31. With SCALE-Sim's rounded-up output size (3 columns) the third
+    # column's window leaves the input: -1.
+    a = ifmap_addresses(4, 18, (4, 4, 2, 3, 3, 1, 1, 2))
+    assert a[3, :2].tolist() == [10, 11] and a[3, -1] == 31 and (a >= 0).all()
+    b = ifmap_addresses(6, 18, (4, 4, 2, 3, 3, 1, 1, 3))
+    assert b[2, -1] == -1
+    # Batch 2: the second image's addresses follow the first's 32 words.
+    assert (ifmap_addresses(8, 18, (4, 4, 2, 3, 3, 1, 1, 2), batch=2)[4:] == a + 32).all()
+
+
+def test_ideal_memory_is_the_same_in_both_models():
+    layer = Layer.conv2d("c", (10, 10), 4, 6, 3)
+    ideal = _cfg(dram_bandwidth_words_per_cycle=None)
+    assert simulate_layer(layer, ideal.replace(memory_model="scalesim")) == simulate_layer(layer, ideal)
+
+
+def test_groups_run_back_to_back():
+    # Two groups: each is the 1-group layer with half the channels, on fresh scratchpads, the second starting the
+    # cycle after the first's last: total = 2 * (t1 + 1) - 1, DRAM counts doubled.
+    grouped = Layer.conv2d("g", (9, 9), 8, 8, 3, groups=2)
+    single = Layer.conv2d("s", (9, 9), 4, 4, 3)
+    cfg = _cfg(dataflow="os", ifmap_sram_bytes=1024, filter_sram_bytes=1024, ofmap_sram_bytes=1024,
+               dram_bandwidth_words_per_cycle=2, memory_model="scalesim")
+    g, s = simulate_layer(grouped, cfg).metrics, simulate_layer(single, cfg).metrics
+    assert s["stall_cycles"] > 0
+    assert g["total_cycles"] == 2 * (s["total_cycles"] + 1) - 1
+    for k in ("dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes"):
+        assert g[k] == 2 * s[k]
+
+
+def test_batch_in_scalesim_mode_is_an_m_row_gemm():
+    cfg = _cfg(memory_model="scalesim", dataflow="os")
+    dense = simulate_layer(Layer.linear("fc", 100, 30, bias=False), cfg, 8).metrics
+    assert dense == simulate_layer(Layer.gemm("fc", 8, 30, 100), cfg).metrics
+
+
+@pytest.mark.parametrize("kw,field", [
+    (dict(dram_bandwidth_words_per_cycle=2.5), "ifmap"),
+    (dict(ofmap_dram_bandwidth_words_per_cycle=float("inf")), "ofmap"),
+])
+def test_scalesim_mode_needs_integer_finite_ports(kw, field):
+    with pytest.raises(ConfigError, match=f"memory_model = 'scalesim': the {field} DRAM port"):
+        simulate_layer(Layer.linear("fc", 40, 12), _cfg(memory_model="scalesim", **kw))
+
+
+def test_unknown_memory_model_is_a_config_error():
+    from imcsim.config.base import parse_config
+
+    with pytest.raises(ConfigError, match="memory_model"):
+        parse_config(SystolicConfig, {"memory_model": "magic"}, source="t.yaml")
