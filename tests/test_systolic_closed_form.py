@@ -73,9 +73,13 @@ def test_dram_traffic_fits_and_spills():
     # A 200-byte ifmap scratchpad (active half 100 words) cannot keep the 256-word ifmap: re-read per column fold.
     m = simulate_layer(CONV, cfg(rows=4, cols=4, dataflow="os", ifmap_sram_bytes=200, ifmap_pixels_once=True)).metrics
     assert m["dram_ifmap_reads"] == 2 * 256
-    # A filter scratchpad whose active half (50 words) is below one K x C tile (36 x 4 = 144) re-reads the filters
-    # for every row fold (9).
+    # A filter scratchpad whose active half (50 words) is below the first column fold's K x C tile (36 x 4 = 144)
+    # re-reads that tile for every row fold (9); the second column fold's tile (36 x 1 = 36 words) fits and is read
+    # once: 9 * 144 + 36.
     m = simulate_layer(CONV, cfg(rows=4, cols=4, dataflow="os", filter_sram_bytes=100)).metrics
+    assert m["dram_filter_reads"] == 9 * 144 + 36
+    # With a 40-word half neither tile fits: every row fold re-reads both, 9 * 180.
+    m = simulate_layer(CONV, cfg(rows=4, cols=4, dataflow="os", filter_sram_bytes=70)).metrics
     assert m["dram_filter_reads"] == 9 * 180
     # ws drains every partial sum by default (SCALE-Sim), only final outputs with accumulating scratchpads.
     m = simulate_layer(CONV, cfg(rows=4, cols=4, dataflow="ws")).metrics

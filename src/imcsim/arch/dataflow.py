@@ -87,21 +87,34 @@ class DataflowStrategy:
         raise NotImplementedError
 
     def fits(self, m: int, n: int, k: int, u_if: int, cols: int, active: tuple[int, int, int],
-             accumulate: bool) -> tuple[bool, bool, bool]:
+             accumulate: bool) -> tuple:
         """Whether the data each operand reuses stays in the active half (``active`` words: ifmap, filter, ofmap)
-        between its reuses: (ifmap, filter, ofmap partial sums)."""
+        between its reuses: (ifmap, filter, ofmap partial sums). A whole operand re-streamed per column fold gives
+        one bool; a tile reused within a column fold gives one bool per column fold (shape (Fc,)), since the last
+        column fold's tile can be narrower."""
         raise NotImplementedError
 
-    def dram_words(self, m: int, n: int, k: int, u_if: int, fr: int, fc: int, fits: tuple[bool, bool, bool]
+    def dram_words(self, m: int, n: int, k: int, u_if: int, cols: int, fr: int, fc: int, fits: tuple
                    ) -> tuple[int, int, int]:
         """(ifmap reads, filter reads, ofmap writes) over the DRAM ports of one group; equals the sums of
         :meth:`fold_words`."""
         raise NotImplementedError
 
     def fold_words(self, m: int, n: int, k: int, u_if: int, rows: int, cols: int, fr: int, fc: int,
-                   fits: tuple[bool, bool, bool]) -> FoldWords:
+                   fits: tuple) -> FoldWords:
         """Per-fold DRAM words of one group and the cycles each fold needs them (see :class:`FoldWords`)."""
         raise NotImplementedError
+
+
+def _col_fold_widths(sc: int, cols: int) -> np.ndarray:
+    """Columns each column fold uses, shape (Fc,)."""
+    fc = -(-sc // cols)
+    return np.minimum(cols, sc - cols * np.arange(fc))
+
+
+def _per_col(x, fr: int, fc: int) -> np.ndarray:
+    """A per-column-fold array (or bool) spread over the folds (column folds outer)."""
+    return np.repeat(np.broadcast_to(np.asarray(x), (fc,)), fr)
 
 
 def _fold_grid(sr: int, sc: int, rows: int, cols: int, fr: int, fc: int):
@@ -134,17 +147,18 @@ class OutputStationary(DataflowStrategy):
         return fc * m * k, fr * k * n, m * n
 
     def fits(self, m, n, k, u_if, cols, active, accumulate):
-        # Whole ifmap re-streamed per column fold; one K x C filter tile reused by every row fold.
-        return u_if <= active[0], k * min(cols, n) <= active[1], True
+        # Whole ifmap re-streamed per column fold; one K x (used columns) filter tile reused by every row fold.
+        return u_if <= active[0], k * _col_fold_widths(n, cols) <= active[1], True
 
-    def dram_words(self, m, n, k, u_if, fr, fc, fits):
-        return u_if * (1 if fits[0] else fc), k * n * (1 if fits[1] else fr), m * n
+    def dram_words(self, m, n, k, u_if, cols, fr, fc, fits):
+        uc = _col_fold_widths(n, cols)
+        return u_if * (1 if fits[0] else fc), int((k * uc * np.where(fits[1], 1, fr)).sum()), m * n
 
     def fold_words(self, m, n, k, u_if, rows, cols, fr, fc, fits):
         sr, sc, t = self.extents(m, n, k)
         ur, uc, first_c, first_r, _ = _fold_grid(sr, sc, rows, cols, fr, fc)
         w_if = np.where(first_c | (not fits[0]), u_if * ur / m, 0.0)
-        w_f = np.where(first_r | (not fits[1]), k * uc, 0.0)
+        w_f = np.where(first_r | ~_per_col(fits[1], fr, fc), k * uc, 0.0)
         per = int(self.cycles_per_fold(t, rows, cols))
         # Outputs leave the array from cycle T - 1 of the fold to its end.
         return FoldWords(w_if, w_f, ur * uc, (0, t + rows - 2), (0, t + cols - 2), (t - 1, per - 1))
@@ -162,17 +176,19 @@ class WeightStationary(DataflowStrategy):
         return fc * m * k, k * n, fr * m * n
 
     def fits(self, m, n, k, u_if, cols, active, accumulate):
-        # Whole ifmap re-streamed per column fold; filters used once; an M x C partial-sum block per row fold.
-        return u_if <= active[0], True, accumulate and m * min(cols, n) <= active[2]
+        # Whole ifmap re-streamed per column fold; filters used once; an M x (used columns) partial-sum block per
+        # row fold.
+        return u_if <= active[0], True, accumulate & (m * _col_fold_widths(n, cols) <= active[2])
 
-    def dram_words(self, m, n, k, u_if, fr, fc, fits):
-        return u_if * (1 if fits[0] else fc), k * n, (m * n if fits[2] else fr * m * n)
+    def dram_words(self, m, n, k, u_if, cols, fr, fc, fits):
+        uc = _col_fold_widths(n, cols)
+        return u_if * (1 if fits[0] else fc), k * n, int((m * uc * np.where(fits[2], 1, fr)).sum())
 
     def fold_words(self, m, n, k, u_if, rows, cols, fr, fc, fits):
         sr, sc, t = self.extents(m, n, k)
         ur, uc, first_c, _, last_r = _fold_grid(sr, sc, rows, cols, fr, fc)
         w_if = np.where(first_c | (not fits[0]), u_if * ur / k, 0.0)
-        w_o = np.where(last_r | (not fits[2]), m * uc, 0.0)
+        w_o = np.where(last_r | ~_per_col(fits[2], fr, fc), m * uc, 0.0)
         per = int(self.cycles_per_fold(t, rows, cols))
         # Weights load in the first R cycles; inputs stream from cycle R; outputs leave from cycle 2R - 1.
         return FoldWords(w_if, ur * uc, w_o, (rows, 2 * rows + t - 2), (0, rows - 1), (2 * rows - 1, per - 1))
@@ -190,17 +206,19 @@ class InputStationary(DataflowStrategy):
         return m * k, fc * k * n, fr * m * n
 
     def fits(self, m, n, k, u_if, cols, active, accumulate):
-        # Ifmaps used once; whole filter re-streamed per column fold; an N x C partial-sum block per row fold.
-        return True, k * n <= active[1], accumulate and n * min(cols, m) <= active[2]
+        # Ifmaps used once; whole filter re-streamed per column fold; an N x (used columns) partial-sum block per
+        # row fold.
+        return True, k * n <= active[1], accumulate & (n * _col_fold_widths(m, cols) <= active[2])
 
-    def dram_words(self, m, n, k, u_if, fr, fc, fits):
-        return u_if, k * n * (1 if fits[1] else fc), (m * n if fits[2] else fr * m * n)
+    def dram_words(self, m, n, k, u_if, cols, fr, fc, fits):
+        uc = _col_fold_widths(m, cols)
+        return u_if, k * n * (1 if fits[1] else fc), int((n * uc * np.where(fits[2], 1, fr)).sum())
 
     def fold_words(self, m, n, k, u_if, rows, cols, fr, fc, fits):
         sr, sc, t = self.extents(m, n, k)
         ur, uc, first_c, _, last_r = _fold_grid(sr, sc, rows, cols, fr, fc)
         w_f = np.where(first_c | (not fits[1]), ur * n, 0.0)
-        w_o = np.where(last_r | (not fits[2]), n * uc, 0.0)
+        w_o = np.where(last_r | ~_per_col(fits[2], fr, fc), n * uc, 0.0)
         per = int(self.cycles_per_fold(t, rows, cols))
         # Inputs load in the first R cycles; filters stream from cycle R; outputs leave from cycle 2R - 1.
         return FoldWords(u_if * ur * uc / (k * m), w_f, w_o, (0, rows - 1), (rows, 2 * rows + t - 2),

@@ -134,7 +134,7 @@ class Traffic:
     ifmap_words: int
     plan: FoldPlan
     flow: DataflowStrategy
-    fits: tuple[bool, bool, bool]
+    fits: tuple
     sram: tuple[float, float, float]
     dram: tuple[float, float, float]
 
@@ -164,7 +164,7 @@ def layer_traffic(layer: Layer, cfg: SystolicConfig, batch: int = 1) -> Traffic:
                    for b in (cfg.ifmap_sram_bytes, cfg.filter_sram_bytes, cfg.ofmap_sram_bytes))
     fits = flow.fits(g.m, g.n, g.k, u_if, cfg.cols, active, cfg.accumulate_partial_sums)
     sram = tuple(float(x * g.groups) for x in flow.sram_accesses(g.m, g.n, g.k, fr, fc))
-    dram = tuple(float(x * g.groups) for x in flow.dram_words(g.m, g.n, g.k, u_if, fr, fc, fits))
+    dram = tuple(float(x * g.groups) for x in flow.dram_words(g.m, g.n, g.k, u_if, cfg.cols, fr, fc, fits))
     return Traffic(g, u_if, plan, flow, fits, sram, dram)
 
 
