@@ -94,3 +94,24 @@ def test_unknown_memory_model_is_a_config_error():
 
     with pytest.raises(ConfigError, match="memory_model"):
         parse_config(SystolicConfig, {"memory_model": "magic"}, source="t.yaml")
+
+
+def test_prefetch_runs_in_closed_form_equal_step_by_step():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from imcsim.arch.scalesim_memory import _prefetches
+
+    @settings(max_examples=300, deadline=None)
+    @given(x=st.integers(-50, 400), last=st.integers(-50, 400), step=st.integers(1, 60), j=st.integers(0, 40))
+    def check(x, last, step, j):
+        xx, ll = x, last
+        for _ in range(j):  # SCALE-Sim's loop, one prefetch at a time
+            ll += step
+            wait = ll - xx
+            xx += wait
+            if wait > 0:
+                xx += wait
+        assert _prefetches(x, last, step, j) == (xx, ll)
+
+    check()
