@@ -3,12 +3,16 @@
 Both tools read the same SCALE-Sim topology file (written from the zoo's ResNet-18 by
 :func:`imcsim.workload.scalesim_csv.write_topology`, pre-padded inputs) in their own processes. SCALE-Sim runs one
 layer per process so that a time budget can stop it between layers; imcsim then runs the layers SCALE-Sim finished,
-in one process. Printed: per-layer cycles and utilizations of both tools and whether they are equal; wall time of each
-tool (SCALE-Sim per layer including its process start, imcsim for the whole set, process start included, and the
-model call alone); peak resident memory of each tool's process.
+in one process. Printed: per-layer cycles and utilizations of both tools and whether they are equal; with a finite
+``--bandwidth``, per-layer total cycles and DRAM reads (ifmap + filter) of SCALE-Sim and of imcsim's two memory models
+(``scalesim`` and ``physical``) with their ratios to SCALE-Sim; wall time of each tool (SCALE-Sim per layer including
+its process start, imcsim for the whole set, process start included, and the model call alone); peak resident memory
+of each tool's process; and imcsim's time for all of ResNet-50 with ideal and finite memory.
 
 Usage: python benchmarks/systolic_vs_scalesim.py [--model resnet18] [--array 32x32] [--dataflow os]
-       [--budget-s 600] [--bandwidth BW --sram-kb KB]
+       [--budget-s 600] [--bandwidth BW --sram-kb KB] [--layers N]
+Takes the SCALE-Sim budget plus a few seconds; with small scratchpads and a finite bandwidth SCALE-Sim needs minutes
+per full-size layer (use --layers or --budget-s).
 Needs IMCSIM_SCALESIM_PYTHON (or .venv-scalesim/bin/python) for SCALE-Sim.
 """
 
@@ -42,7 +46,7 @@ cfg = SystolicConfig(**json.loads(cfg_json))
 t1 = time.perf_counter()
 cost = simulate_network(net, cfg)
 t2 = time.perf_counter()
-reps = 20
+reps = 20 if cfg.memory_model == "physical" else 1
 for _ in range(reps):
     simulate_network(net, cfg)
 t3 = time.perf_counter()
@@ -66,6 +70,7 @@ def main() -> int:
     ap.add_argument("--budget-s", type=float, default=600.0, help="stop starting SCALE-Sim layers after this")
     ap.add_argument("--bandwidth", type=int, default=None, help="USER bandwidth (words/cycle); default CALC")
     ap.add_argument("--sram-kb", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=None, help="run only the first N conv/linear layers")
     args = ap.parse_args()
     if not os.environ.get("IMCSIM_SCALESIM_PYTHON"):
         os.environ["IMCSIM_SCALESIM_PYTHON"] = str(ROOT / ".venv-scalesim/bin/python")
@@ -82,7 +87,10 @@ def main() -> int:
     r50 = load_network("resnet50")
     for label, c in (("32x32 os, ideal memory", SystolicConfig()), ("edge-tpu preset", load_preset("edge-tpu")),
                      ("32x32 os, 8 KiB, 4 words/cycle", SystolicConfig(ifmap_sram_bytes=8192, filter_sram_bytes=8192,
-                                                                       dram_bandwidth_words_per_cycle=4.0))):
+                                                                       dram_bandwidth_words_per_cycle=4.0)),
+                     ("32x32 os, 2 KiB scratchpads, 4 words/cycle (target < 100 ms)",
+                      SystolicConfig(ifmap_sram_bytes=2048, filter_sram_bytes=2048, ofmap_sram_bytes=2048,
+                                     dram_bandwidth_words_per_cycle=4.0))):
         simulate_network(r50, c)
         t0 = time.perf_counter()
         for _ in range(20):
@@ -91,7 +99,7 @@ def main() -> int:
               f"{(time.perf_counter() - t0) / 20 * 1e3:.2f} ms per network")
 
     net = load_network(args.model)
-    table = to_rows(net)
+    table = to_rows(net)[:args.layers]
     tmp = Path(tempfile.mkdtemp(prefix="imcsim-bench-"))
     topo = tmp / f"{args.model}.csv"
     write_topology(net, topo)
@@ -123,12 +131,24 @@ def main() -> int:
     cfg = {"rows": rows, "cols": cols, "dataflow": args.dataflow, "ifmap_sram_bytes": args.sram_kb * 1024,
            "filter_sram_bytes": args.sram_kb * 1024, "ofmap_sram_bytes": args.sram_kb * 1024,
            "dram_bandwidth_words_per_cycle": args.bandwidth}
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _OURS, str(topo), json.dumps(cfg), str(n)], capture_output=True,
-                          text=True, check=True)
-    ours_wall = time.perf_counter() - t0
-    ours = json.loads(proc.stdout)
 
+    def run_ours(memory_model: str) -> tuple[dict, float]:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", _OURS, str(topo), json.dumps({**cfg, "memory_model":
+                                                                                   memory_model}), str(n)],
+                              capture_output=True, text=True, check=True)
+        return json.loads(proc.stdout), time.perf_counter() - t0
+
+    ours, ours_wall = run_ours("physical")
+    if args.bandwidth is not None:
+        mirror, mirror_wall = run_ours("scalesim")
+        _finite_table(ref, mirror, ours)
+        print(f"imcsim memory_model=scalesim: {mirror['call_s']:.2f} s for {n} layers "
+              f"({mirror_wall:.2f} s as a process); SCALE-Sim {sum(ref_times):.1f} s: speed ratio "
+              f"{sum(ref_times) / mirror['call_s']:,.1f}x")
+
+    if args.bandwidth is not None:
+        print("imcsim's physical memory model against SCALE-Sim (cycles and utilizations):")
     print(f"\n{'layer':<22}{'SCALE-Sim cycles':>17}{'imcsim cycles':>15}{'ratio':>8}{'equal':>7}"
           f"{'util SS %':>11}{'util ours %':>12}{'map eff SS/ours %':>20}{'SS s':>8}")
     equal = 0
@@ -159,6 +179,29 @@ def main() -> int:
     if n < len(table):
         print(f"budget: SCALE-Sim stopped after {n} of {len(table)} layers ({args.budget_s:.0f} s budget)")
     return 0
+
+
+def _finite_table(ref: list[dict], mirror: dict, phys: dict) -> None:
+    """Per-layer total cycles and DRAM reads (ifmap + filter) of SCALE-Sim and imcsim's two memory models."""
+    print(f"\n{'layer':<14}{'cycles SS':>13}{'scalesim':>13}{'ratio':>8}{'physical':>13}{'ratio':>8}"
+          f"{'DRAM rd SS':>14}{'scalesim':>14}{'ratio':>8}{'physical':>13}{'ratio':>8}")
+    sums = [0.0] * 6
+    within = [0, 0]
+    for r, s, p in zip(ref, mirror["layers"], phys["layers"]):
+        vals = (r["Total Cycles"], s["total_cycles"], p["total_cycles"],
+                r["DRAM IFMAP Reads"] + r["DRAM Filter Reads"], s["dram_ifmap_reads"] + s["dram_filter_reads"],
+                p["dram_ifmap_reads"] + p["dram_filter_reads"])
+        sums = [a + b for a, b in zip(sums, vals)]
+        within[0] += abs(vals[1] / vals[0] - 1) <= 0.05 and abs(vals[4] / vals[3] - 1) <= 0.05
+        within[1] += abs(vals[2] / vals[0] - 1) <= 0.05 and abs(vals[5] / vals[3] - 1) <= 0.05
+        print(f"{s['name'][:13]:<14}{int(vals[0]):>13,}{int(vals[1]):>13,}{vals[1] / vals[0]:>8.4f}"
+              f"{int(vals[2]):>13,}{vals[2] / vals[0]:>8.4f}{int(vals[3]):>14,}{int(vals[4]):>14,}"
+              f"{vals[4] / vals[3]:>8.4f}{int(vals[5]):>13,}{vals[5] / vals[3]:>8.4f}")
+    print(f"{'total':<14}{int(sums[0]):>13,}{int(sums[1]):>13,}{sums[1] / sums[0]:>8.4f}{int(sums[2]):>13,}"
+          f"{sums[2] / sums[0]:>8.4f}{int(sums[3]):>14,}{int(sums[4]):>14,}{sums[4] / sums[3]:>8.4f}"
+          f"{int(sums[5]):>13,}{sums[5] / sums[3]:>8.4f}")
+    print(f"within 5% of SCALE-Sim in both cycles and DRAM reads: memory_model=scalesim {within[0]}/{len(ref)} layers, "
+          f"physical {within[1]}/{len(ref)}\n")
 
 
 if __name__ == "__main__":

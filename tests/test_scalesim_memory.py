@@ -115,3 +115,22 @@ def test_prefetch_runs_in_closed_form_equal_step_by_step():
         assert _prefetches(x, last, step, j) == (xx, ll)
 
     check()
+
+
+def test_cli_memory_model(tmp_path, capsys):
+    import json
+
+    from imcsim.cli.app import main
+
+    yaml = tmp_path / "sa.yaml"
+    yaml.write_text("rows: 8\ncols: 8\ndataflow: ws\nifmap_sram_bytes: 2048\nfilter_sram_bytes: 2048\n"
+                    "ofmap_sram_bytes: 2048\ndram_bandwidth_words_per_cycle: 4\n")
+    topo = tmp_path / "fc.csv"
+    topo.write_text("Layer Name, M, N, K,\nfc, 1, 120, 400,\n")
+    args = ["simulate", "--topology", str(topo), "--gemm", "--config", str(yaml), "--format", "json"]
+    assert main(args + ["--memory-model", "scalesim"]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"][0]["total_cycles"] == 1486713  # SCALE-Sim 3.0.0
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["layers"][0]["total_cycles"] == 17249
+    assert main(args + ["--memory-model", "magic"]) == 2
+    assert "memory_model" in capsys.readouterr().err
