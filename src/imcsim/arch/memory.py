@@ -1,16 +1,23 @@
-"""Scratchpad and DRAM model of a systolic array: DRAM traffic per fold and the stalls a finite bandwidth causes.
+"""The physical scratchpad and DRAM model of a systolic array (``memory_model = "physical"``, the default): DRAM
+traffic per fold and the stalls a finite bandwidth causes. ``memory_model = "scalesim"`` replaces it with SCALE-Sim
+3.0.0's own bookkeeping, artefacts included (:mod:`imcsim.arch.scalesim_memory`).
 
 Pure numpy functions over the fold schedule built by :mod:`imcsim.arch.systolic` (folds in SCALE-Sim's order:
-column folds outer, row folds inner). Counts are in words.
+column folds outer, row folds inner); which operand each fold fetches is the dataflow's strategy
+(:mod:`imcsim.arch.dataflow`). Counts are in words.
 
-Traffic (what DRAM must deliver): an operand tile that the inner (row-fold) loop reuses is fetched once when it fits
-in its scratchpad and once per reuse otherwise; an operand re-streamed by every column fold is fetched once when the
-whole operand fits, else once per column fold. A convolution's ifmap is by default its im2col operand (each window's
-copy of a pixel is fetched, as SCALE-Sim counts it); with ``ifmap_pixels_once`` each padded input pixel is fetched
-once per pass (the scratchpad holds pixels and the feeder forms the windows). Outputs go to DRAM once; under ws and is the array
-writes a partial sum per row fold; by default every partial sum is drained to DRAM, as SCALE-Sim does, and with
-``accumulate_partial_sums`` they accumulate in the ofmap scratchpad when the partial-sum block fits in its active
-half (an accumulator memory, as in TPU v1), so only final outputs are written.
+Traffic (what DRAM must deliver): an operand tile that the inner (row-fold) loop reuses is fetched once per column
+fold when it fits in the active half of its scratchpad and once per reuse otherwise (decided per column fold: the
+last one's tile can be narrower); an operand re-streamed by every column fold is fetched once when the whole operand
+fits, else once per column fold. A convolution's ifmap is by default its im2col operand (each window's copy of a
+pixel is fetched, as SCALE-Sim counts it); with ``ifmap_pixels_once`` each padded input pixel is fetched once per
+pass (the scratchpad holds pixels and the feeder forms the windows). Outputs go to DRAM once; under ws and is the
+array writes a partial sum per row fold; by default every partial sum is drained to DRAM, as SCALE-Sim does, and
+with ``accumulate_partial_sums`` they accumulate in the ofmap scratchpad when the partial-sum block fits in its
+active half (an accumulator memory, as in TPU v1), so only final outputs are written. Evidence: a brute-force
+simulator that passes every demanded address, cycle by cycle, through least-recently-used caches of the active
+halves counts the same DRAM words (tests/test_scratchpad_bruteforce.py, 1,500 random GEMMs, arrays and scratchpads
+checked while writing it).
 
 Stalls (double buffering as in SCALE-Sim 3.0.0's ``read_buffer``/``write_buffer``): each scratchpad is an active half
 (``ceil(S/2)`` words, filled before cycle 0, as SCALE-Sim does) and a prefetch half of ``P = S - ceil(S/2)`` words.
@@ -21,29 +28,26 @@ cycle the array needs them stalls the whole array; the ofmap side stalls when th
 scratchpad plus what its port has drained. Because stalls shift every later demand by the same amount, the stall
 count of a layer is the largest lateness over all folds and operands: ``max(0, max_f (ready_f - need_f))``.
 
-Where this differs from SCALE-Sim 3.0.0 (documented, measured in tests/ and benchmarks/):
+Where this differs from SCALE-Sim 3.0.0 (``memory_model = "scalesim"`` reproduces each of these exactly; the
+figures are from benchmarks/systolic_vs_scalesim.py and tests/test_systolic_scalesim.py):
 - SCALE-Sim counts a positive read stall twice (``offset += stall`` then again ``if stall > 0``) and lets a
   negative one pull the request earlier; over many prefetches these oscillate around the rate limit, which is what
   we compute (short layers can differ by about one prefetch).
-- Read side, when an operand is larger than the active half: SCALE-Sim's read buffer keeps the operand's addresses
-  in sets of 1% of the scratchpad, in prefetch order, treats half of them as the active window and, on a miss, moves
-  the window forward by half a scratchpad, wrapping round the operand. Its prefetch order unrolls the operand along
-  diagonals across fold boundaries, so a fold's first words share a set with the previous fold's last words; once
-  the window has moved past that set the next fold misses on it and the window wraps all the way round the operand,
-  one prefetch per half-buffer, to find it again. SCALE-Sim thus re-reads such an operand about once per fold: its
-  DRAM reads grow with (operand / half buffer)^2 (measured: the 16,384-word ifmap of a 256x64 by 64x8 GEMM through
-  a 4 KiB scratchpad costs 131,072 words of DRAM reads) and its total cycles approach those reads divided by the bandwidth. We
-  charge what a double buffer needs (one read, or one per reuse pass when the reused data does not fit), so in this
-  regime we report far fewer stalls than SCALE-Sim (never more on the cases we measured). It is the common regime
-  for full-size layers: on ResNet-18's first three layers on 32x32 os with 64 KiB scratchpads at 10 words/cycle
-  SCALE-Sim's totals are 4.5x ours (``benchmarks/systolic_vs_scalesim.py --bandwidth 10``), although both agree
-  exactly without stalls. Where stalls come from
-  the ofmap drain, or from an im2col ifmap streamed once per pass, the two agree within 5% on the layers in
-  tests/test_systolic_scalesim.py; on a sweep of three conv layers x three dataflows x 16/64 KiB scratchpads at
-  10 words/cycle on 16x16, 12 of 18 totals agree within 5% (9 of them exactly, with no stalls in either tool) and
-  the other 6 are below SCALE-Sim's by 7% to 67% (ratios 0.93, 0.80, 0.79, 0.73, 0.72 and, thrashing, 0.33).
-- DRAM read counts: SCALE-Sim rounds them up to its 1%-of-scratchpad sets (and in CALC mode re-counts addresses
-  that leave its bookkeeping window); ours are exact word counts of the traffic model above.
+- Read side, when an operand is larger than the active half: SCALE-Sim keeps the operand's addresses in sets of 1%
+  of the scratchpad, in an order that unrolls the fold tiles along anti-diagonals, and slides a window of half the
+  scratchpad over them, wrapping round the operand. A fold's first words share sets with the previous fold's last
+  words; once the window has left those sets the next fold misses and the window travels once round the whole
+  operand to find them. SCALE-Sim thus re-reads such an operand about once per fold: the 400 -> 120 dense layer
+  under ws on 8x8 with 2 kB scratchpads at 4 words/cycle costs it 5,923,840 filter reads (123 per filter word) and
+  1,486,713 cycles; we charge 48,000 reads and 17,249 cycles (no stalls: each fold's 64 filter words take 16 cycles
+  at 4 words/cycle while it computes for 23). It is the common regime for full-size layers with small scratchpads:
+  on LeNet-5 on 8x8 os with 2 kB at 4 words/cycle SCALE-Sim's total is 3.0x ours (81,159 against 27,089 cycles,
+  DRAM reads 2.8x). Where stalls come from the ofmap drain, or from an im2col ifmap streamed once per pass, the two
+  agree within 5% on the layers in tests/test_systolic_scalesim.py.
+- DRAM read counts: SCALE-Sim counts whole request lines of ``B`` words (the initial fill of the active half and
+  ``ceil(P/B) B`` per prefetch, new words or not); ours are exact word counts of the traffic model above.
+- Ofmap drains: SCALE-Sim credits a drain's space when it starts and counts a partially filled row as full when it
+  is not the drain's last; we drain the words produced.
 """
 
 from __future__ import annotations
