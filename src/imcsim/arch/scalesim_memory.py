@@ -46,6 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imcsim.arch.dataflow import dataflow_strategy
+
 __all__ = ["ScaleSimResult", "simulate_scalesim_memory", "ifmap_addresses"]
 
 
@@ -129,88 +131,118 @@ def _demand(per_fold_fn, fr: int, fc: int, per: int):
     return np.concatenate(lines), np.concatenate(vals)
 
 
+@dataclass(frozen=True)
+class _Geometry:
+    """One GEMM on the array, as the dataflow strategy maps it: extents (Sr, Sc, T), folds and lines per fold."""
+
+    rows: int
+    cols: int
+    sr: int
+    sc: int
+    t: int
+    fr: int
+    fc: int
+    per: int
+
+    def rsl(self, f: int) -> slice:
+        """The operand rows of row fold ``f``."""
+        return slice(f * self.rows, min(f * self.rows + self.rows, self.sr))
+
+    def csl(self, f: int) -> slice:
+        """The operand columns of column fold ``f``."""
+        return slice(f * self.cols, min(f * self.cols + self.cols, self.sc))
+
+    def used(self, f_r: int, f_c: int) -> tuple[int, int]:
+        return min(self.rows, self.sr - f_r * self.rows), min(self.cols, self.sc - f_c * self.cols)
+
+
+# SCALE-Sim's operand layouts, one function per dataflow: (ifmap prefetch order, filter prefetch order, and per-fold
+# (line, column, address) of ifmap reads, filter reads and output writes). ``ifm`` is M x K, ``filt`` K x N.
+
+def _os_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray):
+    R, C, t = g.rows, g.cols, g.t
+    ift = ifm.T  # K x M
+    if_pref = _antidiagonal(np.vstack([_pad_cols(ift[:, g.rsl(f)], R) for f in range(g.fr)]))
+    f_pref = _antidiagonal(np.vstack([_pad_cols(filt[:, g.csl(f)], C) for f in range(g.fc)]))
+
+    def if_fold(f_r, f_c):  # T x ur, skewed: (t, j) at line t + j
+        x = ift[:, g.rsl(f_r)]
+        tt, jj = np.indices(x.shape)
+        return tt + jj, jj, x
+
+    def f_fold(f_r, f_c):  # T x uc, skewed: (t, c) at line t + c
+        y = filt[:, g.csl(f_c)]
+        tt, cc = np.indices(y.shape)
+        return tt + cc, cc, y
+
+    def o_fold(f_r, f_c):  # R x C outputs, flipped, after T - 1 lines, skewed
+        jj, cc = np.indices(g.used(f_r, f_c))
+        return (t - 1) + (R - 1 - jj) + cc, cc, np.zeros(jj.shape, dtype=np.int64)
+
+    return if_pref, f_pref, if_fold, f_fold, o_fold
+
+
+def _ws_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray):
+    R, C, t = g.rows, g.cols, g.t
+    if_pref = _antidiagonal(np.vstack([_pad_cols(ifm[:, g.rsl(f)], R) for f in range(g.fr)]))
+    f_pref = np.vstack([_pad_cols(filt[:, g.csl(f)], C) for f in range(g.fc)]).ravel()
+
+    def if_fold(f_r, f_c):  # M x ur after R lines, skewed: (m, j) at line R + m + j
+        x = ifm[:, g.rsl(f_r)]
+        mm, jj = np.indices(x.shape)
+        return R + mm + jj, jj, x
+
+    def f_fold(f_r, f_c):  # ur x uc tile, flipped, not skewed: (j, c) at line R - 1 - j
+        y = filt[g.rsl(f_r), g.csl(f_c)]
+        jj, cc = np.indices(y.shape)
+        return R - 1 - jj, cc, y
+
+    def o_fold(f_r, f_c):  # M x uc partial sums after 2R - 1 lines, skewed
+        mm, cc = np.indices((t, g.used(f_r, f_c)[1]))
+        return 2 * R - 1 + mm + cc, cc, np.zeros(mm.shape, dtype=np.int64)
+
+    return if_pref, f_pref, if_fold, f_fold, o_fold
+
+
+def _is_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray):
+    R, C, t = g.rows, g.cols, g.t
+    ift = ifm.T  # K x M
+    if_pref = np.vstack([_pad_cols(ift[:, g.csl(f)], C) for f in range(g.fc)]).ravel()
+    f_pref = _antidiagonal(np.vstack([_pad_cols(filt[g.rsl(f), :].T, R) for f in range(g.fr)]))
+
+    def if_fold(f_r, f_c):  # ur x uc tile, flipped, not skewed: (j, c) at line R - 1 - j
+        x = ift[g.rsl(f_r), g.csl(f_c)]
+        jj, cc = np.indices(x.shape)
+        return R - 1 - jj, cc, x
+
+    def f_fold(f_r, f_c):  # N x ur after R lines, skewed: (n, j) at line R + n + j
+        y = filt[g.rsl(f_r), :].T
+        nn, jj = np.indices(y.shape)
+        return R + nn + jj, jj, y
+
+    def o_fold(f_r, f_c):  # N x uc partial sums after 2R - 1 lines, skewed
+        nn, cc = np.indices((t, g.used(f_r, f_c)[1]))
+        return 2 * R - 1 + nn + cc, cc, np.zeros(nn.shape, dtype=np.int64)
+
+    return if_pref, f_pref, if_fold, f_fold, o_fold
+
+
+_LAYOUTS = {"os": _os_layout, "ws": _ws_layout, "is": _is_layout}
+
+
 def _build(dataflow: str, ifm: np.ndarray, n: int, rows: int, cols: int):
+    """(ifmap stream, filter stream, output-write lines, lines in all) of the GEMM with ifmap addresses ``ifm``
+    (M x K) and ``n`` filters (addresses ``n K + k`` past an offset, as SCALE-Sim lays them out)."""
     m, k = ifm.shape
     filt = (np.arange(n, dtype=np.int64)[None, :] * k + np.arange(k, dtype=np.int64)[:, None]) + 10_000_000
-    R, C = rows, cols
-    if dataflow == "os":
-        sr, sc, t = m, n, k
-    elif dataflow == "ws":
-        sr, sc, t = k, n, m
-    else:
-        sr, sc, t = k, m, n
-    fr, fc = -(-sr // R), -(-sc // C)
-    per = (t + R + C - 2) if dataflow == "os" else (2 * R + C + t - 2)
-
-    def rsl(f):
-        return slice(f * R, min(f * R + R, sr))
-
-    def csl(f):
-        return slice(f * C, min(f * C + C, sc))
-
-    if dataflow == "os":
-        ift = ifm.T  # K x M
-        if_pref = _antidiagonal(np.vstack([_pad_cols(ift[:, rsl(f)], R) for f in range(fr)]))
-        f_pref = _antidiagonal(np.vstack([_pad_cols(filt[:, csl(f)], C) for f in range(fc)]))
-
-        def if_fold(f_r, f_c):
-            x = ift[:, rsl(f_r)]  # T x ur: element (t, j) at line t + j
-            tt, jj = np.indices(x.shape)
-            return tt + jj, jj, x
-
-        def f_fold(f_r, f_c):
-            y = filt[:, csl(f_c)]
-            tt, cc = np.indices(y.shape)
-            return tt + cc, cc, y
-
-        def o_fold(f_r, f_c):
-            ur = min(R, sr - f_r * R)
-            uc = min(C, sc - f_c * C)
-            jj, cc = np.indices((ur, uc))
-            return (t - 1) + (R - 1 - jj) + cc, cc, np.zeros((ur, uc), dtype=np.int64)
-    elif dataflow == "ws":
-        if_pref = _antidiagonal(np.vstack([_pad_cols(ifm[:, rsl(f)], R) for f in range(fr)]))
-        f_pref = np.vstack([_pad_cols(filt[:, csl(f)], C) for f in range(fc)]).ravel()
-
-        def if_fold(f_r, f_c):
-            x = ifm[:, rsl(f_r)]  # M x ur: element (m, j) at line R + m + j
-            mm, jj = np.indices(x.shape)
-            return R + mm + jj, jj, x
-
-        def f_fold(f_r, f_c):
-            y = filt[rsl(f_r), csl(f_c)]  # flipped vertically, no skew: (j, c) at line R - 1 - j
-            jj, cc = np.indices(y.shape)
-            return R - 1 - jj, cc, y
-
-        def o_fold(f_r, f_c):
-            uc = min(C, sc - f_c * C)
-            mm, cc = np.indices((t, uc))
-            return 2 * R - 1 + mm + cc, cc, np.zeros((t, uc), dtype=np.int64)
-    else:  # is
-        ift = ifm.T  # K x M
-        if_pref = np.vstack([_pad_cols(ift[:, csl(f)], C) for f in range(fc)]).ravel()
-        f_pref = _antidiagonal(np.vstack([_pad_cols(filt[rsl(f), :].T, R) for f in range(fr)]))
-
-        def if_fold(f_r, f_c):
-            x = ift[rsl(f_r), csl(f_c)]  # flipped vertically: (j, c) at line R - 1 - j
-            jj, cc = np.indices(x.shape)
-            return R - 1 - jj, cc, x
-
-        def f_fold(f_r, f_c):
-            y = filt[rsl(f_r), :].T  # N x ur: (n, j) at line R + n + j
-            nn, jj = np.indices(y.shape)
-            return R + nn + jj, jj, y
-
-        def o_fold(f_r, f_c):
-            uc = min(C, sc - f_c * C)
-            nn, cc = np.indices((t, uc))
-            return 2 * R - 1 + nn + cc, cc, np.zeros((t, uc), dtype=np.int64)
-
-    if_lines, if_addrs = _demand(if_fold, fr, fc, per)
-    f_lines, f_addrs = _demand(f_fold, fr, fc, per)
-    o_lines, _ = _demand(o_fold, fr, fc, per)
-    n_lines = fr * fc * per
-    return _Stream(if_pref, if_lines, if_addrs), _Stream(f_pref, f_lines, f_addrs), o_lines, n_lines
+    flow = dataflow_strategy(dataflow)
+    sr, sc, t = (int(x) for x in flow.extents(m, n, k))
+    g = _Geometry(rows, cols, sr, sc, t, -(-sr // rows), -(-sc // cols), int(flow.cycles_per_fold(t, rows, cols)))
+    if_pref, f_pref, if_fold, f_fold, o_fold = _LAYOUTS[dataflow](g, ifm, filt)
+    if_lines, if_addrs = _demand(if_fold, g.fr, g.fc, g.per)
+    f_lines, f_addrs = _demand(f_fold, g.fr, g.fc, g.per)
+    o_lines, _ = _demand(o_fold, g.fr, g.fc, g.per)
+    return _Stream(if_pref, if_lines, if_addrs), _Stream(f_pref, f_lines, f_addrs), o_lines, g.fr * g.fc * g.per
 
 
 def _prefetches(x: int, last: int, step: int, j: int) -> tuple[int, int]:
