@@ -275,6 +275,9 @@ def _prefetches(x: int, last: int, step: int, j: int) -> tuple[int, int]:
     return last + slack[rest % 2], last
 
 
+_NO_SET = np.iinfo(np.int64).max  # a padding entry of the set table: never the nearest set
+
+
 class _ReadBuffer:
     """SCALE-Sim's read buffer (USER mode) over one operand: the set window and the prefetch clock."""
 
@@ -315,7 +318,7 @@ class _ReadBuffer:
             return np.zeros(s.shape[0], dtype=np.int64)
         d = (s - self.start) % self.n_sets
         j = np.where(d < self.a_sets, 0, (d - self.a_sets) // self.p_sets + 1)
-        j = np.where(s >= 0, j, np.iinfo(np.int64).max)
+        j = np.where(s >= 0, j, _NO_SET)
         return j.min(axis=1)
 
     def next_event_line(self) -> int | None:
@@ -337,12 +340,18 @@ class _ReadBuffer:
         lo = self.ptr
         hi = int(np.searchsorted(self.lines, line, "right"))
         x = cycle + 1  # the line's service cycle: request cycle plus the hit latency
-        for e in range(lo, hi):
-            j = int(self.advances(slice(e, e + 1))[0])
-            if j:
-                self.start = (self.start + j * self.p_sets) % self.n_sets
-                self.dram_reads += j * self.lines_per_prefetch * self.bw
-                x, self.last = _prefetches(x, self.last, self.lines_per_prefetch + 1, j)
+        e = lo
+        while e < hi:  # the line's words in order; each miss slides the window until that word is in it
+            need = self.advances(slice(e, hi))
+            miss = np.flatnonzero(need)
+            if not miss.size:
+                break
+            e += int(miss[0])
+            j = int(need[miss[0]])
+            self.start = (self.start + j * self.p_sets) % self.n_sets
+            self.dram_reads += j * self.lines_per_prefetch * self.bw
+            x, self.last = _prefetches(x, self.last, self.lines_per_prefetch + 1, j)
+            e += 1
         self.ptr = hi
         return x - cycle - 1
 
