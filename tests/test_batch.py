@@ -97,7 +97,9 @@ def test_system_batch_imac_in_sequence_systolic_batched():
     base_fc = next(c for c in eight.baseline.layers if c.name == "fc")
     assert base_fc.metrics == simulate_layer(Layer.gemm("fc", 8, 10, 180), sys_cfg.systolic).metrics
     assert eight.hetero_throughput == pytest.approx(8 / eight.hetero.latency_s)
-    assert eight.to_dict(layers=False)["batch"] == 8
+    from imcsim.report.compare import comparison_dict
+
+    assert comparison_dict(eight, layers=False)["batch"] == 8
 
 
 def test_cli_simulate_batch(capsys, tmp_path: Path):

@@ -30,7 +30,11 @@ form one analog segment; the unit converts only where data enter it (``Placement
 configured interface bandwidth and energy per byte. Transfers are :class:`LayerCost` rows with ``unit = "transfer"``
 and name ``"<from>-><to>"``, placed right after the producing layer (``input`` / ``output`` at the network's ends).
 
-Totals are sums over rows (layers run one after another at batch 1). The baseline runs every layer on the host with
+Totals are sums over rows (layers run one after another). Batch (``batch`` argument, default 1): a unit whose
+``batches`` attribute is True (the systolic array) costs each layer on the whole batch at once (the batch multiplies
+the GEMM's M); every other unit, and every transfer, takes the batch's inputs one after another, so its rows cost
+``batch`` times one input's. Latencies are per batch; :attr:`Comparison.hetero_throughput` and
+:attr:`Comparison.baseline_throughput` are inferences per second. The baseline runs every layer on the host with
 no transfers; for a systolic host it is exactly the systolic model's ``simulate_network``. Area (:meth:`System.area`)
 is per unit: a unit whose rows report ``metrics["area_m2"]`` (an analog unit sized by what it maps) sums them, any
 other unit is sized by ``Unit.area_m2``; every unit of the system counts, used or not.
@@ -90,6 +94,7 @@ class Comparison:
         memory_reduction: 1 - hetero weight bits / baseline weight bits (fraction).
         area_by_unit_m2: area of each unit of the system (m^2) in the heterogeneous run (:meth:`System.area`).
         baseline_area_m2: area of the host alone (m^2).
+        batch: inputs per run; latencies and energies are per batch.
 
     Reports (totals per unit, breakdowns, JSON, tables) are in :mod:`imcsim.report.compare`.
     """
@@ -103,6 +108,17 @@ class Comparison:
     memory_reduction: float
     area_by_unit_m2: Mapping[str, float] = field(default_factory=dict)
     baseline_area_m2: float | None = None
+    batch: int = 1
+
+    @property
+    def baseline_throughput(self) -> float:
+        """Inferences per second of the host alone (batch / latency per batch)."""
+        return self.batch / self.baseline.latency_s if self.baseline.latency_s > 0 else math.inf
+
+    @property
+    def hetero_throughput(self) -> float:
+        """Inferences per second of the heterogeneous system (batch / latency per batch)."""
+        return self.batch / self.hetero.latency_s if self.hetero.latency_s > 0 else math.inf
 
     @property
     def area_m2(self) -> float:
@@ -111,6 +127,32 @@ class Comparison:
 
 
 WeightsArg = Mapping[str, tuple[np.ndarray, np.ndarray | None]]
+
+
+def _check_batch(batch: int) -> int:
+    if int(batch) != batch or batch < 1:
+        raise ConfigError(f"batch = {batch!r}: expected a positive integer")
+    return int(batch)
+
+
+def _in_sequence(cost: LayerCost, batch: int) -> LayerCost:
+    """``cost`` for ``batch`` inputs taken one after another: latency, energy, and the per-input metrics (energies
+    ``*_j``, times ``*_s``, byte counts, conversions, operations) times ``batch``; weights, hardware counts and
+    areas unchanged."""
+    if batch == 1:
+        return cost
+    per_input = ("_j", "_s", "bytes", "_conversions", "ops")
+    metrics = {k: (v * batch if k.endswith(per_input) else v) for k, v in cost.metrics.items()}
+    return LayerCost(cost.name, cost.unit, cost.latency_s * batch, cost.energy_j * batch, cost.weight_bits,
+                     cost.activation_bytes * batch, metrics)
+
+
+def _unit_cost(unit: Unit, layer: Layer, placement: Placement, weights: LayerWeights | None, batch: int
+               ) -> LayerCost:
+    """``layer`` on ``unit`` for ``batch`` inputs: batched by the unit when it ``batches``, else in sequence."""
+    if batch > 1 and getattr(unit, "batches", False):
+        return unit.layer_cost(layer, placement, weights, batch=batch)
+    return _in_sequence(unit.layer_cost(layer, placement, weights), batch)
 
 
 @dataclass(frozen=True)
@@ -155,13 +197,14 @@ class System:
         systems)."""
         return self.host.kind
 
-    def digital_layer(self, layer: Layer) -> LayerCost:
-        """One layer on the host."""
-        return self.host.layer_cost(layer, Placement())
+    def digital_layer(self, layer: Layer, batch: int = 1) -> LayerCost:
+        """One layer on the host for ``batch`` inputs."""
+        return _unit_cost(self.host, layer, Placement(), None, _check_batch(batch))
 
-    def baseline(self, network: Network) -> NetworkCost:
-        """Every layer on the host, no transfers (the host-only reference)."""
-        return NetworkCost(network.name, [self.host.layer_cost(lay, Placement()) for lay in network])
+    def baseline(self, network: Network, batch: int = 1) -> NetworkCost:
+        """Every layer on the host for ``batch`` inputs, no transfers (the host-only reference)."""
+        batch = _check_batch(batch)
+        return NetworkCost(network.name, [_unit_cost(self.host, lay, Placement(), None, batch) for lay in network])
 
     # ----- placement ----------------------------------------------------------------------------------------------
     def _kind(self, name: str) -> str:
@@ -244,9 +287,10 @@ class System:
                          metrics={"bytes": n_bytes})
 
     def _coster(self, layers: list[Layer], weights: WeightsArg, inputs_v: np.ndarray | None,
-                digital_costs: Mapping[str, LayerCost]):
-        """A cached ``cost(position, kind, placement) -> LayerCost``. A digital unit's cost does not depend on the
-        placement (it converts nothing), so its rows are computed once per layer, or taken from ``digital_costs``."""
+                digital_costs: Mapping[str, LayerCost], batch: int = 1):
+        """A cached ``cost(position, kind, placement) -> LayerCost`` for ``batch`` inputs (also ``cost.batch``). A
+        digital unit's cost does not depend on the placement (it converts nothing), so its rows are computed once per
+        layer, or taken from ``digital_costs``."""
         cache: dict[tuple, LayerCost] = {}
 
         def cost(i: int, kind: str, placement: Placement) -> LayerCost:
@@ -264,10 +308,11 @@ class System:
                 w, b = weights.get(lay.name, (None, None))
                 v = inputs_v if (kind == self._first_chain and placement.convert_in and placement.index == 0) else None
                 lw = LayerWeights(w, b, v) if unit.analog_chain or is_analog(unit) else None
-                row = unit.layer_cost(lay, placement, lw)
+                row = _unit_cost(unit, lay, placement, lw, batch)
             cache[key] = row
             return row
 
+        cost.batch = batch  # transfers carry the batch's inputs one after another
         return cost
 
     def _finish(self, layers: list[Layer], cost, pending: _Step, nxt_unit: str | None, nxt_index: int
@@ -283,7 +328,7 @@ class System:
         dest = self.config.host if nxt_unit is None else nxt_unit
         if dest != pending.unit:
             after = layers[pending.index + 1].name if pending.index + 1 < len(layers) else "output"
-            rows.append(self._transfer(lay.name, after, int(unit.output_bytes(lay))))
+            rows.append(self._transfer(lay.name, after, int(unit.output_bytes(lay)) * cost.batch))
         rows += [LayerCost(name=layers[j].name, unit=pending.unit, latency_s=0.0, energy_j=0.0,
                            metrics={"absorbed": 1}) for j in range(pending.index + 1, nxt_index)]
         return rows, chain
@@ -296,7 +341,8 @@ class System:
         if pending is None:
             rows = []
             if kind != self.config.host:
-                rows.append(self._transfer("input", layers[i].name, int(self.units[kind].input_bytes(layers[i]))))
+                rows.append(self._transfer("input", layers[i].name,
+                                           int(self.units[kind].input_bytes(layers[i])) * cost.batch))
             chain = False
         else:
             rows, chain = self._finish(layers, cost, pending, kind, i)
@@ -421,9 +467,10 @@ class System:
 
     # ----- the heterogeneous run ----------------------------------------------------------------------------------
     def _plan(self, network: Network, weights: WeightsArg | None = None, inputs_v: np.ndarray | None = None,
-              digital_costs: Mapping[str, LayerCost] | None = None) -> tuple[list[LayerCost], list[str]]:
+              digital_costs: Mapping[str, LayerCost] | None = None, batch: int = 1
+              ) -> tuple[list[LayerCost], list[str]]:
         layers = list(network)
-        cost = self._coster(layers, weights or {}, inputs_v, digital_costs or {})
+        cost = self._coster(layers, weights or {}, inputs_v, digital_costs or {}, _check_batch(batch))
         cands = self._candidates(network)
         pins = self._pinned(network)
         if any(len(c) > 1 for c in cands):
@@ -444,8 +491,8 @@ class System:
         return [DIGITAL if k == self.config.host else k for k in self.assign(network)]
 
     def run(self, network: Network, *, weights: WeightsArg | None = None, inputs_v: np.ndarray | None = None,
-            digital_costs: Mapping[str, LayerCost] | None = None) -> NetworkCost:
-        """Per-layer costs of ``network`` on the system, transfers included.
+            digital_costs: Mapping[str, LayerCost] | None = None, batch: int = 1) -> NetworkCost:
+        """Per-layer costs of ``network`` on the system for ``batch`` inputs, transfers included.
 
         Args:
             network: the workload.
@@ -453,10 +500,11 @@ class System:
                 layers not listed use the expected weight mix.
             inputs_v: input voltages (V) of the first layer on the first analog-chain unit (IMAC), shape
                 (batch, n_in), e.g. ``Deployment.frontend(x)``; used for that layer's device energy.
-            digital_costs: costs of layers on a digital unit already computed (by layer name, e.g. the baseline's
-                rows), reused when their unit matches instead of simulated again.
+            digital_costs: costs of layers on a digital unit already computed at the same ``batch`` (by layer name,
+                e.g. the baseline's rows), reused when their unit matches instead of simulated again.
+            batch: inputs per run (see the module docstring).
         """
-        return NetworkCost(network.name, self._plan(network, weights, inputs_v, digital_costs)[0])
+        return NetworkCost(network.name, self._plan(network, weights, inputs_v, digital_costs, batch)[0])
 
     def area(self, cost: NetworkCost, network: Network) -> dict[str, float]:
         """Area (m^2) of each unit of the system in run ``cost`` of ``network``, by kind: the sum of its rows'
@@ -472,14 +520,15 @@ class System:
         return out
 
     def compare(self, network: Network, *, weights: WeightsArg | None = None,
-                inputs_v: np.ndarray | None = None) -> Comparison:
-        """The heterogeneous run against the host-only baseline (speedup, energy saving, memory reduction, area)."""
-        base = self.baseline(network)
+                inputs_v: np.ndarray | None = None, batch: int = 1) -> Comparison:
+        """The heterogeneous run against the host-only baseline for ``batch`` inputs (speedup, energy saving, memory
+        reduction, area, throughputs)."""
+        base = self.baseline(network, batch)
         het = self.run(network, weights=weights, inputs_v=inputs_v,
-                       digital_costs={c.name: c for c in base.layers})
+                       digital_costs={c.name: c for c in base.layers}, batch=batch)
         speedup = base.latency_s / het.latency_s if het.latency_s > 0 else math.inf
         saving = 1.0 - het.energy_j / base.energy_j if base.energy_j > 0 else None
         mem = 1.0 - het.weight_bits / base.weight_bits if base.weight_bits > 0 else 0.0
         base_area = float(self.host.area_m2(list(network)))
         return Comparison(self.config.name, network.name, base, het, float(speedup), saving, float(mem),
-                          self.area(het, network), base_area)
+                          self.area(het, network), base_area, batch)

@@ -29,13 +29,14 @@ class SystolicUnit:
     kind: ClassVar[str] = "systolic"
     analog_chain: ClassVar[bool] = False
     analog: ClassVar[bool] = False
+    batches: ClassVar[bool] = True
 
     def why_not(self, layer: Layer) -> str | None:
         return None
 
     def layer_cost(self, layer: Layer, placement: Placement = Placement(),
-                   weights: LayerWeights | None = None) -> LayerCost:
-        return systolic.simulate_layer(layer, self.config)
+                   weights: LayerWeights | None = None, batch: int = 1) -> LayerCost:
+        return systolic.simulate_layer(layer, self.config, batch)
 
     def area_m2(self, layers: Sequence[Layer]) -> float:
         return self.config.array_area_m2

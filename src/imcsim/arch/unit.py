@@ -80,6 +80,9 @@ class Unit(Protocol):
         analog_chain: consecutive layers on this unit may pass analog data without converters between them.
         analog: the unit computes in the analog domain (placement policies send layers to it; analog budgets count
             it). Optional: :func:`is_analog` falls back to ``analog_chain``.
+        batches: optional; True when ``layer_cost`` takes a ``batch=`` keyword and costs a batch of inputs processed
+            together (the systolic array: the batch multiplies the GEMM's M). Units without it take a batch's inputs
+            one after another (the system scales their rows).
     """
 
     kind: str

@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
                                       "SystemConfig fields."),
         deployment: Path = typer.Option(None, "--deployment", "-d",
                                         help="A deployment directory: its network, IMAC weights and IMAC config."),
+        batch: int = typer.Option(1, "--batch", min=1, help="Inputs per run (latency per batch)."),
         fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
         plot: Path = typer.Option(None, "--plot", help="Write the per-layer latency breakdown to this PNG/PDF/SVG."),
         output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file instead."),
@@ -45,13 +46,13 @@ def register(app: typer.Typer) -> None:
         if deployment is not None:
             from imcsim.train.deploy import compare_deployment, load_deployment
 
-            cmp, network = compare_deployment(load_deployment(deployment), system_cfg)
+            cmp, network = compare_deployment(load_deployment(deployment), system_cfg, batch)
         else:
             from imcsim.arch.system import System
             from imcsim.workload.zoo import load_network
 
             network = load_network(model)
-            cmp = System(system_cfg).compare(network)
+            cmp = System(system_cfg).compare(network, batch=batch)
         text = render_comparison(cmp, network, fmt.value)
         if plot is not None:
             from imcsim.report.plots import plot_latency_breakdown
@@ -66,6 +67,7 @@ def register(app: typer.Typer) -> None:
         sensitivity_model: str = typer.Option(None, "--sensitivity-model",
                                               help="Model of the sensitivity table (default: the CNN with the "
                                                    "largest TPU-IMAC speedup)."),
+        batch: str = typer.Option("1,8,64", "--batch", help="Comma-separated batch sizes of the batch table."),
         plot: Path = typer.Option(None, "--plot", help="Write the sensitivity figure to this PNG/PDF/SVG."),
         output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file instead."),
     ) -> None:
@@ -81,7 +83,13 @@ def register(app: typer.Typer) -> None:
             names = [m.strip() for m in models.split(",") if m.strip()]
             if not names:
                 raise ConfigError(f"--models = {models!r}: no model names (give e.g. lenet5,alexnet)")
-        result = run(names, sensitivity_model=sensitivity_model)
+        try:
+            batches = [int(b) for b in batch.split(",") if b.strip()]
+        except ValueError:
+            batches = []
+        if not batches or min(batches) < 1:
+            raise ConfigError(f"--batch = {batch!r}: expected positive integers separated by commas, e.g. 1,8,64")
+        result = run(names, sensitivity_model=sensitivity_model, batches=batches)
         text = render_reproduce(result, fmt.value)
         if plot is not None:
             from imcsim.report.plots import plot_sensitivity

@@ -48,9 +48,11 @@ LAYER_COLUMNS = [c.key for c in _columns()]
 
 def systolic_config_from_options(preset: str | None = None, config: str | None = None,
                                  scalesim_config: str | None = None, array: str | None = None,
-                                 dataflow: str | None = None, bandwidth: float | None = None):
+                                 dataflow: str | None = None, bandwidth: float | None = None,
+                                 memory_model: str | None = None):
     """The SystolicConfig the ``simulate`` flags describe: one source (preset, YAML or SCALE-Sim .cfg; default the
-    SCALE-Sim sample config), then the ``--array``, ``--dataflow`` and ``--bandwidth`` overrides."""
+    SCALE-Sim sample config), then the ``--array``, ``--dataflow``, ``--bandwidth`` and ``--memory-model``
+    overrides."""
     from imcsim.config.presets import load_preset
     from imcsim.config.scalesim_cfg import read_scalesim_cfg
     from imcsim.config.systolic import SystolicConfig, load_systolic_config, parse_array
@@ -81,11 +83,14 @@ def systolic_config_from_options(preset: str | None = None, config: str | None =
         if not bandwidth > 0:
             raise ConfigError(f"--bandwidth = {bandwidth!r}: must be a positive number of words per cycle")
         changes["dram_bandwidth_words_per_cycle"] = bandwidth
+    if memory_model is not None:
+        changes["memory_model"] = memory_model
     if not changes:
         return cfg
     from imcsim.config.base import parse_config
 
-    flags = [f for f, v in (("--array", array), ("--dataflow", dataflow), ("--bandwidth", bandwidth)) if v is not None]
+    flags = [f for f, v in (("--array", array), ("--dataflow", dataflow), ("--bandwidth", bandwidth),
+                            ("--memory-model", memory_model)) if v is not None]
     return parse_config(type(cfg), {**cfg.model_dump(), **changes}, source="/".join(flags))
 
 
@@ -122,14 +127,14 @@ def _layer_rows(network, cost) -> list[dict]:
     return rows
 
 
-def simulate_json(network, cost, cfg) -> dict:
+def simulate_json(network, cost, cfg, batch: int = 1) -> dict:
     """The ``--format json`` object: ``{"network", "config", "layers": [...], "totals": {...}}`` in SI units and
     fractions."""
     from imcsim.arch.systolic import network_totals
 
     layers = _layer_rows(network, cost)
     return json_safe({"network": network.name, "config": cfg.model_dump(), "layers": layers,
-                      "totals": network_totals(cost, cfg)})
+                      "batch": batch, "totals": network_totals(cost, cfg, batch)})
 
 
 def register(app: typer.Typer) -> None:
@@ -148,6 +153,10 @@ def register(app: typer.Typer) -> None:
         dataflow: Optional[_Dataflow] = typer.Option(None, "--dataflow", help="Dataflow override: os, ws or is."),
         bandwidth: Optional[float] = typer.Option(None, "--bandwidth", help="Shared DRAM port bandwidth override "
                                                   "(words/cycle); per-port overrides in the config still apply."),
+        memory_model: Optional[str] = typer.Option(None, "--memory-model", help="physical (default) or scalesim: "
+                                                   "SCALE-Sim 3.0.0's scratchpad bookkeeping, for parity runs."),
+        batch: int = typer.Option(1, "--batch", min=1, help="Inputs per run: multiplies every GEMM's M; latency "
+                                  "is per batch."),
         fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
         output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the result to FILE (atomically)."),
     ) -> None:
@@ -160,19 +169,20 @@ def register(app: typer.Typer) -> None:
         from imcsim.report.tables import render
 
         cfg = systolic_config_from_options(preset, config, scalesim_config, array,
-                                           dataflow.value if dataflow is not None else None, bandwidth)
+                                           dataflow.value if dataflow is not None else None, bandwidth, memory_model)
         network = _load_network(model, topology, gemm, deployment)
-        cost = simulate_network(network, cfg)
+        cost = simulate_network(network, cfg, batch)
         if fmt == Format.json:
-            text = dumps_json(simulate_json(network, cost, cfg))
+            text = dumps_json(simulate_json(network, cost, cfg, batch))
         else:
             rows = _layer_rows(network, cost)
-            totals = network_totals(cost, cfg)
+            totals = network_totals(cost, cfg, batch)
             rows.append({"name": "TOTAL", "kind": "", **totals})
             bw = cfg.dram_bandwidth_words_per_cycle
             title = (f"{network.name} on a {cfg.rows}x{cfg.cols} {cfg.dataflow} systolic array, "
                      f"{cfg.clock_hz / 1e6:g} MHz, DRAM "
-                     f"{'ideal' if bw is None else f'{bw:g} words/cycle'}")
+                     f"{'ideal' if bw is None else f'{bw:g} words/cycle, {cfg.memory_model} memory model'}, "
+                     f"batch {batch} ({totals['throughput_per_s']:,.1f} inferences/s)")
             text = render(rows, _columns(), fmt.value, title=title if fmt == Format.table else None)
         emit(text, output)
 

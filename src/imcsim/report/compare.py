@@ -60,13 +60,16 @@ def breakdown(cost: NetworkCost, network: Network, field: str = "latency_s") -> 
 
 def comparison_dict(cmp: Comparison, layers: bool = True) -> dict:
     """JSON-ready: ``{"system", "model", "baseline": {...}, "hetero": {...}, "speedup", "energy_saving",
-    "memory_reduction", "area_m2", "area_by_unit_m2", "baseline_area_m2"}`` (SI units, fractions; areas of the whole
-    system and of the host alone, m^2), with the per-layer rows of both runs when ``layers``."""
+    "memory_reduction", "area_m2", "area_by_unit_m2", "baseline_area_m2", "batch", "baseline_throughput_per_s",
+    "hetero_throughput_per_s"}`` (SI units, fractions; areas of the whole system and of the host alone, m^2;
+    latencies per batch, throughputs in inferences per second), with the per-layer rows of both runs when
+    ``layers``."""
     return {"system": cmp.system, "model": cmp.model,
             "baseline": summarize(cmp.baseline, layers), "hetero": summarize(cmp.hetero, layers),
             "speedup": cmp.speedup, "energy_saving": cmp.energy_saving, "memory_reduction": cmp.memory_reduction,
             "area_m2": cmp.area_m2, "area_by_unit_m2": dict(cmp.area_by_unit_m2),
-            "baseline_area_m2": cmp.baseline_area_m2}
+            "baseline_area_m2": cmp.baseline_area_m2, "batch": cmp.batch,
+            "baseline_throughput_per_s": cmp.baseline_throughput, "hetero_throughput_per_s": cmp.hetero_throughput}
 
 
 def layer_rows(cmp: Comparison) -> list[dict[str, Any]]:
@@ -106,11 +109,13 @@ def render_comparison(cmp: Comparison, network: Network, fmt: str = "table") -> 
                               Column("energy_j", "energy", "si", "J"), Column("weight_bytes", "weights", "si", "B"),
                               Column("transfer_bytes", "transfers", "count", "B"),
                               Column("imac_area_mm2", "analog area", "float", "mm^2")], "table",
-                     title=f"{network.name} on {cmp.system} vs {digital} alone (batch 1)")
+                     title=f"{network.name} on {cmp.system} vs {digital} alone (batch {cmp.batch}, latency per "
+                           "batch)")
     saving = "n/a (the digital unit has no energy model)" if cmp.energy_saving is None \
         else f"{cmp.energy_saving * 100:.2f}%"
     headline = (f"speedup {cmp.speedup:.3f}x, energy saving {saving}, "
-                f"weight memory reduction {cmp.memory_reduction * 100:.2f}%\n")
+                f"weight memory reduction {cmp.memory_reduction * 100:.2f}%, throughput "
+                f"{cmp.baseline_throughput:,.1f} -> {cmp.hetero_throughput:,.1f} inferences/s\n")
     per_layer = render(rows, [Column("layer"), Column("unit"),
                               Column("base_latency_s", f"{digital} latency", "si", "s"),
                               Column("latency_s", "latency", "si", "s"),

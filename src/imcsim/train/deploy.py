@@ -173,17 +173,17 @@ class Deployment:
         return Network(network.name, tuple(layers), network.input_shape, dict(network.meta))
 
 
-def compare_deployment(dep: Deployment, system: "SystemConfig"):
+def compare_deployment(dep: Deployment, system: "SystemConfig", batch: int = 1):
     """``(Comparison, Network)``: a deployment on a heterogeneous system against the system's digital unit alone.
 
     The network is :meth:`Deployment.to_network` (each layer on the unit it was deployed to), the IMAC layers use the
     deployed weight levels, and the system's IMAC unit is the one the model was trained for
-    (:meth:`Deployment.imac_config`)."""
+    (:meth:`Deployment.imac_config`); ``batch`` inputs per run (:meth:`imcsim.arch.system.System.compare`)."""
     from imcsim.arch.system import System, weights_from_deployment
 
     network = dep.to_network()
     system = system.replace(imac=dep.imac_config())
-    return System(system).compare(network, weights=weights_from_deployment(dep)), network
+    return System(system).compare(network, weights=weights_from_deployment(dep), batch=batch), network
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
