@@ -2,7 +2,8 @@
 re-fetched per fold.
 
 A layer is a GEMM of (M x K) ifmap by (K x N) filter (:meth:`imcsim.workload.layer.Layer.as_gemm`); an ``R x C``
-array maps it by dataflow (REFERENCE.md section 3, read from SCALE-Sim 3.0.0's ``compute/systolic_compute_*.py``):
+array maps it by dataflow (read from SCALE-Sim 3.0.0's ``compute/systolic_compute_*.py``; Samajdar et al., ISPASS
+2020):
 
 ==========  =========  ============  ==============  ===========================  ==========================
 dataflow    rows (Sr)  columns (Sc)  streamed (T)    cycles per fold              compute-util denominator

@@ -3,8 +3,8 @@
 A layer is a GEMM (SCALE-Sim's im2col view, :meth:`imcsim.workload.layer.Layer.as_gemm`): M output pixels, K the
 filter window, N filters; at batch B the GEMM has B x M rows. An ``R x C`` array maps it by dataflow; what the rows,
 columns and time take, the cycles per fold and which operand each fold re-fetches are one strategy object per
-dataflow in :mod:`imcsim.arch.dataflow` (REFERENCE.md section 3, read from SCALE-Sim's
-``compute/systolic_compute_{os,ws,is}.py``).
+dataflow in :mod:`imcsim.arch.dataflow` (read from SCALE-Sim 3.0.0's ``compute/systolic_compute_{os,ws,is}.py``;
+Samajdar et al., ISPASS 2020).
 
 Folds: ``ceil(Sr/R) * ceil(Sc/C)``, run one after another (column folds outer, row folds inner). Stall-free cycles
 are ``folds * per_fold - 1`` (SCALE-Sim reports the index of the last cycle). Mapping efficiency is the mean over
