@@ -197,8 +197,8 @@ def _layers(n: _Node, matmul_bias: bool) -> list[Layer]:
         if any(d != 1 for d in n.attrs.get("dilations", [])):
             raise n.error(f"with dilations {n.attrs['dilations']}")
         kernel = n.attrs["kernel_shape"]
-        return [shapes.pool_layer(n.name, op, x, y, kernel, n.attrs.get("strides") or kernel,
-                                  _begin_pads(n, x, y, kernel, n.attrs.get("strides") or [1] * len(kernel)))]
+        strides = n.attrs.get("strides") or [1] * len(kernel)  # ONNX's default stride is 1, not the window
+        return [shapes.pool_layer(n.name, op, x, y, kernel, strides, _begin_pads(n, x, y, kernel, strides))]
     if op in _REDUCE:
         axes = n.attrs.get("axes")
         if axes is None and n.has(1):
