@@ -45,6 +45,8 @@ and shape arithmetic such as ``x.size(0)`` carries none), so that a residual add
 
 from __future__ import annotations
 
+import contextlib
+import io
 import operator
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -141,7 +143,8 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
     flags = {m: m.training for m in model.modules()}
     try:
         gm.eval()  # batch norm in training mode refuses batch 1 at 1x1 spatial size; eval is the inference shape
-        with torch.no_grad():
+        # ShapeProp prints the failing node's traceback before it raises; the one-line ModelError below says it
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             ShapeProp(gm).propagate(torch.zeros((1, *shape), device=_device(model)))
     except ModelError:
         raise
