@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import operator
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -111,7 +112,8 @@ _REDUCE_FUNCTIONS = {torch.mean, torch.sum}
 _REDUCE_METHODS = {"mean", "sum"}
 
 # Pure-Python value functions (shape arithmetic) that may appear when their operands are ints.
-_VALUE_FUNCTIONS = {operator.getitem, getattr, operator.floordiv, operator.mod, len}
+_VALUE_FUNCTIONS = {operator.getitem, getattr, operator.floordiv, operator.mod, len, math.sqrt, math.ceil,
+                    math.floor, math.log, math.log2, math.prod, int, float}
 
 
 def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = None) -> Network:
