@@ -198,7 +198,8 @@ def test_layernorm_softmax_gelu_and_symbolic_batch():
              helper.make_node("Softmax", ["n"], ["s"], axis=-1),
              helper.make_node("Gelu", ["s"], ["y"])]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F32, ["N", 5, 8])],
-                              [helper.make_tensor_value_info("y", F32, None)], initializer=[_init("g", 8), _init("b", 8)])
+                              [helper.make_tensor_value_info("y", F32, None)],
+                              initializer=[_init("g", 8), _init("b", 8)])
     net = from_onnx(onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[
         helper.make_opsetid("", 20)])))
     assert [lay.op for lay in net] == ["LayerNormalization", "Softmax", "Gelu"]
@@ -216,7 +217,7 @@ def test_input_shape_fixes_symbolic_dimensions():
     assert (layer.out_h, layer.out_w) == (8, 10)
 
 
-# ----- errors ----------------------------------------------------------------------------------------------------------
+# ----- errors -------------------------------------------------------------------------------------------------------
 
 def test_unsupported_op_names_node_and_op():
     nodes = [helper.make_node("Relu", ["x"], ["r"], name="act"),

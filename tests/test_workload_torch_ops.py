@@ -180,3 +180,24 @@ def test_weight_matmul_and_functional_linear_are_dense():
     # 4 rows of 6 -> 5 (120 MACs) then 4 rows of 5 -> 3 (60 MACs).
     assert [(lay.kind, lay.in_c, lay.out_c, lay.macs) for lay in net] == [
         (LayerKind.LINEAR, 6, 5, 120), (LayerKind.LINEAR, 5, 3, 60)]
+
+
+def test_multihead_attention_is_its_products():
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(16, 4, batch_first=True)
+
+        def forward(self, x):
+            return self.attn(x, x, x, need_weights=False)[0]
+
+    model = Encoder()
+    net = from_torch(model, (10, 16))
+    # L = S = 10 tokens, E = 16, H = 4 heads of 4: in_proj 10*16*48 = 7680, scores and context 4*10*10*4 = 1600 each,
+    # out_proj 10*16*16 = 2560; every parameter is a projection's.
+    assert [(lay.name, lay.kind, lay.macs) for lay in net if lay.kind.has_weights] == [
+        ("attn.in_proj", LayerKind.LINEAR, 7680), ("attn.scores", LayerKind.GEMM, 1600),
+        ("attn.context", LayerKind.GEMM, 1600), ("attn.out_proj", LayerKind.LINEAR, 2560)]
+    assert net.weights == sum(p.numel() for p in model.parameters()) and net.meta["other_params"] == 0
+    units = dict(zip((lay.name for lay in net), System(load_system("tpu-imac")).place(net)))
+    assert (units["attn.in_proj"], units["attn.scores"], units["attn.out_proj"]) == ("imac", "digital", "imac")

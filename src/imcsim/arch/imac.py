@@ -47,8 +47,8 @@ from imcsim.errors import ConfigError, WeightLevelError
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 
-__all__ = ["dense_shape", "mvm_count", "map_layer", "expected_pair_conductance_s", "device_energy_j", "device_energy_wired_j",
-           "simulate_layer", "simulate_network"]
+__all__ = ["dense_shape", "mvm_count", "map_layer", "expected_pair_conductance_s", "device_energy_j",
+           "device_energy_wired_j", "simulate_layer", "simulate_network"]
 
 
 def dense_shape(layer: Layer) -> tuple[int, int]:

@@ -146,7 +146,8 @@ class _Node:
     """A node with its shapes and attributes at hand."""
 
     def __init__(self, label: str, node: onnx.NodeProto, name: str, known: dict, static: set, consts: dict):
-        self.label, self.node, self.name, self.known, self.static, self.consts = label, node, name, known, static, consts
+        self.label, self.node, self.name = label, node, name
+        self.known, self.static, self.consts = known, static, consts
         self.op = node.op_type
         self.attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 

@@ -10,6 +10,8 @@ Each graph node that computes on tensors becomes one :class:`~imcsim.workload.la
   ``nn.Conv1d`` (a 1-high image: (1, C, L) is 1 x L);
 * ``linear``: ``nn.Linear`` and ``F.linear`` on (batch, features) or on token rows (batch, T, features), each row
   one matrix-vector product with the same weights; ``x @ W`` / ``torch.matmul`` with a parameter operand is the same;
+* ``nn.MultiheadAttention``: its projections (``linear`` on the token rows), per-head score and context products
+  (dynamic ``gemm``) and softmax, one layer each;
 * ``gemm``: ``nn.ConvTranspose2d`` / ``nn.ConvTranspose1d`` as the product they are computed with (input pixels x
   in/groups by in/groups x out/groups * window, then overlap-added), and a matmul of two activations (``q @ k``,
   ``torch.bmm``: a *dynamic* GEMM, one group per leading dimension such as an attention head, digital units only);
@@ -177,6 +179,8 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
                     other_params -= sum(p.numel() for p in (mod.weight, mod.bias) if p is not None)
                 elif isinstance(mod, _CONV_TRANSPOSE_MODULES):  # the bias is added after the overlap-add
                     other_params -= mod.weight.numel()
+                elif isinstance(mod, nn.MultiheadAttention):  # every parameter is a projection's
+                    other_params -= sum(p.numel() for p in mod.parameters())
         elif node.op == "call_function":
             layer = _function_layer(node, _unique(node.name, calls), static)
         elif node.op == "call_method":
@@ -185,7 +189,12 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
             raise ModelError(f"unsupported op '{node.op}' at node '{node.name}'")
         reads = tuple(dict.fromkeys(n for a in _flat_args(node) if isinstance(a, fx.Node)
                                     for n in sources.get(a, ())))
-        if layer is not None:
+        if isinstance(layer, list):  # a module that is several layers (nn.MultiheadAttention), chained inside
+            for part in layer:
+                part.extra.setdefault("inputs", list(reads))
+            layers.extend(layer)
+            sources[node] = (layer[-1].name,)
+        elif layer is not None:
             layer.extra["inputs"] = list(reads)
             layers.append(layer)
             sources[node] = (layer.name,)
@@ -201,10 +210,12 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
 
 # ----- node -> layer ------------------------------------------------------------------------------------------------
 
-def _module_layer(node: fx.Node, mod: nn.Module, name: str) -> Layer | None:
+def _module_layer(node: fx.Node, mod: nn.Module, name: str) -> Layer | list[Layer] | None:
     op = type(mod).__name__
     if isinstance(mod, _NOOP_MODULES):
         return None
+    if isinstance(mod, nn.MultiheadAttention):
+        return _attention_layers(node, mod, name)
     if isinstance(mod, (*_CONV_MODULES, *_CONV_TRANSPOSE_MODULES)):
         if any(d != 1 for d in mod.dilation):
             raise ModelError(f"unsupported op '{op}' with dilation {tuple(mod.dilation)} at node '{node.name}'")
@@ -287,6 +298,42 @@ def _method_layer(node: fx.Node, name: str, static: set[fx.Node]) -> Layer | Non
     raise ModelError(f"unsupported op '{meth}' at node '{node.name}'")
 
 
+def _attention_layers(node: fx.Node, mod: nn.MultiheadAttention, name: str) -> list[Layer]:
+    """``nn.MultiheadAttention`` as the layers it computes: the input projections (one packed E -> 3E layer on the
+    L query tokens for self-attention, else q, k and v layers on their own tokens), the scores (a dynamic GEMM per
+    head: (L x E/H) @ (E/H x S)), the softmax, the context (per head (L x S) @ (S x E/H)) and the output projection.
+    Names are the module path plus ``.in_proj`` (or ``.q_proj``, ``.k_proj``, ``.v_proj``), ``.scores``,
+    ``.softmax``, ``.context`` and ``.out_proj``."""
+    op = "MultiheadAttention"
+    if mod.bias_k is not None or mod.add_zero_attn:
+        raise ModelError(f"unsupported op '{op}' with add_bias_kv or add_zero_attn at node '{node.name}'")
+    kw = _normalized(node)
+    args = list(node.args) + [None] * 3
+    q, k, v = (args[i] if args[i] is not None else kw.get(key) for i, key in enumerate(("query", "key", "value")))
+    shapes_ = [_node_shape(x) for x in (q, k, v)]
+    if any(len(sh) != 3 for sh in shapes_):
+        raise ModelError(f"unsupported op '{op}' on inputs of shapes {shapes_} at node '{node.name}' (batched "
+                         "(batch, tokens, features) or (tokens, batch, features) inputs only)")
+    tok = 1 if mod.batch_first else 0
+    n_q, n_kv = shapes_[0][tok], shapes_[1][tok]
+    e, h = mod.embed_dim, mod.num_heads
+    bias = mod.in_proj_bias is not None
+    if q is k is v and mod._qkv_same_embed_dim:
+        proj = [Layer.linear(f"{name}.in_proj", e, 3 * e, bias=bias, op=op, tokens=n_q)]
+    else:
+        proj = [Layer.linear(f"{name}.{p}_proj", sh[-1], e, bias=bias, op=op, tokens=n)
+                for p, sh, n in (("q", shapes_[0], n_q), ("k", shapes_[1], n_kv), ("v", shapes_[2], n_kv))]
+    scores = Layer.gemm(f"{name}.scores", m=n_q, n=n_kv, k=e // h, groups=h, dynamic=True, op=op)
+    softmax = shapes.shape_layer(f"{name}.softmax", LayerKind.ELEMENTWISE, "softmax", (1, h, n_q, n_kv),
+                                 [(1, h, n_q, n_kv)])
+    context = Layer.gemm(f"{name}.context", m=n_q, n=e // h, k=n_kv, groups=h, dynamic=True, op=op)
+    out = Layer.linear(f"{name}.out_proj", e, e, bias=mod.out_proj.bias is not None, op=op, tokens=n_q)
+    # Which layers each reads (the projections read the module's inputs, set by the caller).
+    for layer, reads in ((scores, proj), (softmax, [scores]), (context, [softmax, *proj]), (out, [context])):
+        layer.extra["inputs"] = [r.name for r in reads]
+    return [*proj, scores, softmax, context, out]
+
+
 def _pool_layer(node: fx.Node, name: str, op: str, kernel: Any, stride: Any, padding: Any) -> Layer:
     """A pool layer over a 4-d or 3-d input (see :func:`imcsim.workload.shapes.pool_layer`)."""
     in_shape = _in_shape(node)
@@ -336,8 +383,9 @@ class _Tracer(fx.Tracer):
 
 
 def _is_leaf(model: nn.Module) -> bool:
-    return isinstance(model, (*_CONV_MODULES, *_CONV_TRANSPOSE_MODULES, nn.Linear, *_POOL_MODULES,
-                              *_ELEMENTWISE_MODULES, *_RESHAPE_MODULES, *_RESIZE_MODULES, *_NOOP_MODULES))
+    return isinstance(model, (*_CONV_MODULES, *_CONV_TRANSPOSE_MODULES, nn.Linear, nn.MultiheadAttention,
+                              *_POOL_MODULES, *_ELEMENTWISE_MODULES, *_RESHAPE_MODULES, *_RESIZE_MODULES,
+                              *_NOOP_MODULES))
 
 
 def _static_nodes(graph: fx.Graph) -> set[fx.Node]:
