@@ -87,6 +87,11 @@ def test_token_model_export_matches_from_torch():
     assert [_geometry(lay) for lay in net] == [_geometry(lay) for lay in ref]
     assert [lay.bias for lay in net] == [lay.bias for lay in ref]  # the MatMul + Add pairs are biased dense layers
     assert net.weights == ref.weights and net.meta["other_params"] == ref.meta["other_params"]
+    # Which layer reads which (extra["inputs"], for the pixel pipeline) is the same graph, by position.
+    from imcsim.arch.pipeline import producers
+
+    assert producers(net) == producers(ref)
+    assert net["/q/MatMul"].extra["inputs"] == ["/norm/LayerNormalization"]  # the query projection reads the norm
 
 
 # ----- hand-built graphs, one per op ---------------------------------------------------------------------------------
@@ -252,3 +257,9 @@ def test_unsupported_op_on_the_command_line_exits_2(tmp_path, capsys):
     path.write_bytes(_graph([helper.make_node("Det", ["x"], ["y"], name="d")], [1, 3, 3]).SerializeToString())
     assert main(["compare", "--model", str(path)]) == 2
     assert capsys.readouterr().err == f"error: {path}: unsupported op 'Det' at node 'd'\n"
+
+
+def test_map_pipelines_an_onnx_file(capsys):
+    # The example file's layers chain through extra["inputs"], so the pixel pipeline schedules it.
+    assert main(["map", "--model", "examples/tiny_cnn.onnx", "--pipeline", "pixel", "--format", "json"]) == 0
+    assert '"fc2"' in capsys.readouterr().out

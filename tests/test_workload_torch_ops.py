@@ -201,3 +201,23 @@ def test_multihead_attention_is_its_products():
     assert net.weights == sum(p.numel() for p in model.parameters()) and net.meta["other_params"] == 0
     units = dict(zip((lay.name for lay in net), System(load_system("tpu-imac")).place(net)))
     assert (units["attn.in_proj"], units["attn.scores"], units["attn.out_proj"]) == ("imac", "digital", "imac")
+
+
+def test_units_refuse_activation_products_and_move_every_token_row():
+    from imcsim.arch.imac_unit import IMACUnit
+    from imcsim.arch.imc import IMCUnit, imc_layer_cost
+    from imcsim.config.imc import load_imc
+    from imcsim.errors import ConfigError
+
+    scores = Layer.gemm("scores", m=16, n=16, k=8, groups=2, dynamic=True)
+    core = load_imc("isaac")
+    assert "two activations" in IMCUnit(core).why_not(scores)
+    assert "two activations" in IMACUnit(load_preset("sot-mram-imac")).why_not(scores)
+    with pytest.raises(ConfigError, match="'scores': a product of two activations"):
+        imc_layer_cost(scores, core)
+    # 10 token rows of 64 -> 32 cross the IMAC boundary as 10 * 64 DAC words in and 10 * 32 ADC codes out.
+    cfg = load_preset("sot-mram-imac")
+    unit = IMACUnit(cfg)
+    many = Layer.linear("fc", 64, 32, tokens=10)
+    assert unit.input_bytes(many) == 10 * 64 * -(-cfg.dac.bits // 8)
+    assert unit.output_bytes(many) == 10 * 32 * -(-cfg.adc.bits // 8)

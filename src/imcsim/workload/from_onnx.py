@@ -27,7 +27,8 @@ constants and shapes only (``Shape`` -> ``Gather`` -> ``Concat`` chains, weight 
 ONNX. Layer names are the node names (``/layer1/layer1.0/conv1/Conv`` for a torch export), or ``<OpType>_<index>``
 for unnamed nodes.
 
-Parameters: a layer's weights are its weight (and bias) initializers. ``meta["other_params"]`` counts the scale and
+Each layer's ``extra["inputs"]`` names the layers whose outputs it reads (``[]`` for the graph input), as from_torch
+records them. Parameters: a layer's weights are its weight (and bias) initializers. ``meta["other_params"]`` counts the scale and
 shift of normalisation nodes, ``PRelu`` slopes and transposed-convolution biases; ``meta["source"]`` is the file.
 A torch export folds batch norm into the preceding convolution (which then has a bias), so the layers with
 multiply-accumulates match ``from_torch``'s while its batch-norm layers have no ONNX counterpart.
@@ -121,9 +122,14 @@ def from_onnx(source: str | os.PathLike | bytes | onnx.ModelProto, input_shape: 
     other_params = 0
     seen_params: set[str] = set()
     used: dict[str, int] = {}
+    sources: dict[str, tuple[str, ...]] = {}  # tensor -> the layers whose outputs it carries
     for i, node in enumerate(inferred.graph.node):
         op = node.op_type
+        reads = tuple(dict.fromkeys(n for x in node.input if x for n in sources.get(x, ())))
         if op in _NOOP or op in _SHAPE_OPS or all(x in static for x in node.input if x) or i in absorbed:
+            # a no-op or a dense layer's bias passes its producers on; constants and shapes carry no data
+            for o in node.output:
+                sources[o] = () if (op in _SHAPE_OPS or o in static) else reads
             continue
         lname = _unique(_node_name(node, i), used)
         ctx = _Node(label, node, lname, known, static, consts)
@@ -133,7 +139,11 @@ def from_onnx(source: str | os.PathLike | bytes | onnx.ModelProto, input_shape: 
                 other_params += int(math.prod(init[node.input[idx]].dims))
         if op == "ConvTranspose" and len(node.input) > 2 and node.input[2] in init:
             other_params += int(math.prod(init[node.input[2]].dims))  # added after the overlap-add
-        layers.extend(_layers(ctx, node.output[0] in biased))
+        made = _layers(ctx, node.output[0] in biased)
+        for o, layer in zip([o for o in node.output if o] if op == "Split" else node.output[:1], made):
+            layer.extra["inputs"] = list(reads)
+            sources[o] = (layer.name,)
+        layers.extend(made)
     meta = {"other_params": other_params, "source": label, "format": "onnx",
             "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)}
     net_name = name or (Path(label).stem if not label.startswith("<") else (graph.name or "onnx"))
