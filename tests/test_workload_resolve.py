@@ -148,3 +148,14 @@ def test_train_a_file_model_and_refuse_one_that_does_not_fit(model_py, tmp_path,
     assert "gives (1, 5) on dataset 'mnist-5k'" in capsys.readouterr().err
     assert main(["train", "--model", spec, "--input-shape", "3,32,32", "--out", str(tmp_path / "r3"), *common]) == 2
     assert "meant for inputs of shape (3, 32, 32)" in capsys.readouterr().err
+
+
+def test_models_shows_a_file_models_layers(capsys, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    assert main(["models", "examples/tiny_cnn.onnx", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    # conv1 28*28*8*9 + conv2 7*7*16*72 + fc1 16*32 + fc2 32*10
+    assert doc["macs"] == 56_448 + 56_448 + 512 + 320 and doc["input_shape"] == [1, 28, 28]
+    assert main(["models", "--input-shape", "1,28,28"]) == 2
