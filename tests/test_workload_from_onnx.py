@@ -263,3 +263,26 @@ def test_map_pipelines_an_onnx_file(capsys):
     # The example file's layers chain through extra["inputs"], so the pixel pipeline schedules it.
     assert main(["map", "--model", "examples/tiny_cnn.onnx", "--pipeline", "pixel", "--format", "json"]) == 0
     assert '"fc2"' in capsys.readouterr().out
+
+
+def test_multihead_attention_export_folds_its_shape_arithmetic():
+    # torch exports nn.MultiheadAttention with Shape -> Slice -> Concat -> Reshape chains that ONNX's own data
+    # propagation cannot resolve; the reader evaluates them. The products are then from_torch's: packed in_proj
+    # 10*16*48, scores and context 4 heads * 10*10*4 each, out_proj 10*16*16.
+    from imcsim.arch.system import is_dense
+    from imcsim.workload.from_torch import from_torch
+
+    class Encoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = torch.nn.MultiheadAttention(16, 4, batch_first=True)
+
+        def forward(self, x):
+            return self.attn(x, x, x, need_weights=False)[0]
+
+    model = Encoder()
+    net, ref = from_onnx(_export(model, (10, 16))), from_torch(model, (10, 16))
+    assert net.macs == ref.macs == 7680 + 2 * 1600 + 2560
+    assert net.weights == ref.weights == sum(p.numel() for p in model.parameters())
+    dense = sorted(lay.macs for lay in net if lay.kind.has_weights and is_dense(lay))
+    assert dense == sorted(lay.macs for lay in ref if lay.kind.has_weights and is_dense(lay)) == [2560, 7680]

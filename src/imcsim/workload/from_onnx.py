@@ -110,12 +110,10 @@ def from_onnx(source: str | os.PathLike | bytes | onnx.ModelProto, input_shape: 
             if not all(x in static for x in node.input if x):
                 op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
                 raise ModelError(f"{label}: unsupported op '{op}' at node '{_node_name(node, i)}'")
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=True, data_prop=True)
-    except Exception as exc:  # InferenceError, ValidationError
-        raise ModelError(f"{label}: ONNX shape inference failed ({_first_line(exc)})") from None
-    known = _known_shapes(inferred.graph, init)
-    consts = _constants(inferred.graph, init)
+    inferred = _fold_shape_arithmetic(label, model, static)
+    all_init = {t.name: t for t in inferred.graph.initializer}
+    known = _known_shapes(inferred.graph, all_init)
+    consts = _constants(inferred.graph, all_init)
     biased, absorbed = _matmul_biases(inferred.graph, static, known)
 
     layers: list[Layer] = []
@@ -288,6 +286,58 @@ def _begin_pads(n: _Node, x: Sequence[int], y: Sequence[int], kernel: Sequence[i
 
 
 # ----- graph-level passes -------------------------------------------------------------------------------------------
+
+def _infer(label: str, model: onnx.ModelProto) -> onnx.ModelProto:
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=True, data_prop=True)
+    except Exception as exc:  # InferenceError, ValidationError
+        raise ModelError(f"{label}: ONNX shape inference failed ({_first_line(exc)})") from None
+
+
+def _fold_shape_arithmetic(label: str, model: onnx.ModelProto, static: set[str], rounds: int = 16
+                           ) -> onnx.ModelProto:
+    """Shape inference, with the shape arithmetic exporters emit (``Shape`` -> ``Slice`` / ``Mod`` / ``Concat`` ->
+    ``Reshape``, as in torch's ``nn.MultiheadAttention``) evaluated to constants where ONNX's own data propagation
+    stops: every node computed from constants and shapes only is run once the shapes it reads are known
+    (``onnx.reference``), its outputs become initializers, and inference runs again, until nothing changes."""
+    from onnx.reference import ReferenceEvaluator
+
+    inferred = _infer(label, model)
+    for _ in range(rounds):
+        graph = inferred.graph
+        init = {t.name: t for t in graph.initializer}
+        known = _known_shapes(graph, init)
+        values = _constants(graph, init)
+        folded: dict[str, np.ndarray] = {}
+        for node in graph.node:
+            if not any(o in static for o in node.output) or node.op_type == "Constant":
+                continue
+            if node.op_type == "Shape":
+                shape = known.get(node.input[0])
+                if shape is None:
+                    continue
+                attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+                out = [np.asarray(shape[attrs.get("start", 0):attrs.get("end")], dtype=np.int64)]
+            elif all(x in values for x in node.input if x):
+                try:
+                    out = ReferenceEvaluator(node).run(None, {x: values[x] for x in node.input if x})
+                except Exception:  # an op the reference runtime lacks: leave it to shape inference
+                    continue
+            else:
+                continue
+            for name, val in zip(node.output, out):
+                values[name] = folded[name] = np.asarray(val)
+        if not folded:
+            return inferred
+        keep = [n for n in graph.node if not all(o in folded or not o for o in n.output)]
+        new = onnx.ModelProto()
+        new.CopyFrom(model)
+        del new.graph.node[:]
+        new.graph.node.extend(keep)
+        new.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in folded.items())
+        model = new
+        inferred = _infer(label, model)
+    return inferred
 
 def _static_tensors(graph: onnx.GraphProto, init: dict) -> set[str]:
     """Tensors computed from initializers, constants and shapes only (no activation values)."""

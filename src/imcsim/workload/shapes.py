@@ -37,8 +37,10 @@ def hwc(shape: Shape) -> tuple[int, int, int]:
 
 def token_grid(shape: Shape) -> tuple[int, int]:
     """The (H, W) grid of token rows of a dense layer's input (1, *rows, features): 1 x 1 for (1, F), 1 x T for
-    (1, T, F), A x B for (1, A, B, F), 1 x prod(rows) beyond."""
-    rows = [int(d) for d in shape[1:-1]]
+    (1, T, F), A x B for (1, A, B, F), 1 x prod(rows) beyond. A leading dimension other than 1 is a row dimension
+    too (a sequence-first tensor (T, 1, F) inside an exported graph: T x 1)."""
+    lead = shape[1:-1] if int(shape[0]) == 1 else shape[:-1]
+    rows = [int(d) for d in lead]
     if len(rows) == 2:
         return rows[0], rows[1]
     return 1, max(math.prod(rows), 1)
@@ -172,7 +174,7 @@ def matmul_layer(name: str, op: str, a_shape: Shape, b_shape: Shape, weight: str
     if weight == "a":
         if len(a) != 2:
             raise ModelError(f"unsupported op '{op}' with a {len(a)}-d weight {tuple(a)} at node '{name}'")
-        cols = math.prod(b[1:-2]) * b[-1]  # every column of every leading slice is one product
+        cols = math.prod(b[:-2]) * b[-1]  # every column of every leading slice is one product
         return Layer.linear(name, a[1], a[0], bias=False, op=op, tokens=max(cols, 1))
     lead_a, lead_b = a[:-2], b[:-2]
     n = max(len(lead_a), len(lead_b))
