@@ -95,9 +95,14 @@ def from_onnx(source: str | os.PathLike | bytes | onnx.ModelProto, input_shape: 
             inference fails; or a node uses an unsupported op (``"model.onnx: unsupported op 'LSTM' at node
             'lstm_1'"``).
     """
-    label, model = _load(source)
+    label, full = _load(source)
+    init = {t.name: t for t in full.graph.initializer}  # dims and sizes of every weight
+    model = _light(full)  # what checking and shape inference see: large weights as typed inputs, no data
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:  # ValidationError
+        raise ModelError(f"{label}: not a valid ONNX model ({_first_line(exc)})") from None
     graph = model.graph
-    init = {t.name: t for t in graph.initializer}
     data_inputs = [i for i in graph.input if i.name not in init]
     if len(data_inputs) != 1:
         names = ", ".join(i.name for i in data_inputs) or "none"
@@ -405,8 +410,7 @@ def _matmul_biases(graph: onnx.GraphProto, static: set, known: dict) -> tuple[se
 def _load(source: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[str, onnx.ModelProto]:
     """(label for messages, checked model)."""
     if isinstance(source, onnx.ModelProto):
-        label, model = "<onnx model>", onnx.ModelProto()
-        model.CopyFrom(source)  # the input shape is fixed in place below
+        label, model = "<onnx model>", source  # not changed: checking and inference work on a light copy
     else:
         if isinstance(source, (bytes, bytearray)):
             label, data = "<onnx bytes>", bytes(source)
@@ -427,11 +431,35 @@ def _load(source: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[str, onn
             raise ModelError(f"{label}: not an ONNX model or truncated ({_first_line(exc)})") from None
     if model.ir_version < 1 or not model.HasField("graph") or not model.graph.node:
         raise ModelError(f"{label}: not an ONNX model or truncated (no graph nodes)")
-    try:
-        onnx.checker.check_model(model)
-    except Exception as exc:  # ValidationError
-        raise ModelError(f"{label}: not a valid ONNX model ({_first_line(exc)})") from None
     return label, model
+
+
+#: Initializers with more elements than this are weights, never shape arithmetic: checking and shape inference see
+#: them as typed graph inputs without data (a 550 MB VGG-16 file is not copied through them; external data files
+#: are never read).
+_LIGHT_LIMIT = 4096
+
+
+def _light(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with every initializer of more than :data:`_LIGHT_LIMIT` elements replaced by a graph input of its
+    type and shape."""
+    light = onnx.ModelProto()
+    light.ir_version = model.ir_version
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    g, lg = model.graph, light.graph
+    lg.name = g.name
+    lg.node.extend(g.node)
+    lg.input.extend(g.input)
+    lg.output.extend(g.output)
+    lg.value_info.extend(g.value_info)
+    inputs = {i.name for i in g.input}
+    for t in g.initializer:
+        if math.prod(t.dims) <= _LIGHT_LIMIT and t.data_location != onnx.TensorProto.EXTERNAL:
+            lg.initializer.append(t)
+        elif t.name not in inputs:
+            lg.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    return light
 
 
 def _fix_input(label: str, vi: onnx.ValueInfoProto, input_shape: Sequence[int] | None) -> tuple[int, ...]:

@@ -37,10 +37,9 @@ def hwc(shape: Shape) -> tuple[int, int, int]:
 
 def token_grid(shape: Shape) -> tuple[int, int]:
     """The (H, W) grid of token rows of a dense layer's input (1, *rows, features): 1 x 1 for (1, F), 1 x T for
-    (1, T, F), A x B for (1, A, B, F), 1 x prod(rows) beyond. A leading dimension other than 1 is a row dimension
-    too (a sequence-first tensor (T, 1, F) inside an exported graph: T x 1)."""
-    lead = shape[1:-1] if int(shape[0]) == 1 else shape[:-1]
-    rows = [int(d) for d in lead]
+    (1, T, F), A x B for (1, A, B, F), 1 x prod(rows) beyond. Dimensions of 1 are dropped first, so that a
+    sequence-first tensor inside an exported graph, (T, 1, F), is the same 1 x T rows."""
+    rows = [int(d) for d in shape[:-1] if int(d) != 1]
     if len(rows) == 2:
         return rows[0], rows[1]
     return 1, max(math.prod(rows), 1)
