@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
             fields = hw.model_dump(mode="json")
         cfg = parse_config(TrainConfig, {
             "model": model, "dataset": dataset, "data_dir": str(data_dir) if data_dir else None, "target": target,
-            "model_args": args, "input_shape": list(shape) if shape else None,
+            "model_args": args or None, "input_shape": list(shape) if shape else None,
             "epochs": epochs, "pretrain_epochs": pretrain_epochs, "batch_size": batch_size, "optimizer": optimizer,
             "lr": lr, "pretrain_lr": pretrain_lr, "weight_decay": weight_decay, "schedule": schedule, "seed": seed,
             "train_limit": train_limit, "test_limit": test_limit, "precision": precision, "conv_bits": conv_bits,

@@ -22,8 +22,8 @@ class TrainConfig(ConfigModel):
 
     model: str = Field("lenet5", description="Zoo model name (imcsim.workload.zoo) or path/to/file.py:ClassName (a "
                        "torch.nn.Module built with model_args; see imcsim.workload.resolve).")
-    model_args: dict = Field(default_factory=dict, description="Constructor keyword arguments of the model (a zoo "
-                             "model also gets the dataset's num_classes).")
+    model_args: dict | None = Field(None, description="Constructor keyword arguments of the model (None: none; a zoo "
+                                    "model also gets the dataset's num_classes).")
     input_shape: list[int] | None = Field(None, description="The input shape (C, H, W) the model is meant for; "
                                           "checked against the dataset's (None: the dataset's).")
     dataset: str = Field("fashion-mnist", description="Dataset name (imcsim.train.data.DATASETS).")
