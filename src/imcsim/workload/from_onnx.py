@@ -28,8 +28,9 @@ ONNX. Layer names are the node names (``/layer1/layer1.0/conv1/Conv`` for a torc
 for unnamed nodes.
 
 Each layer's ``extra["inputs"]`` names the layers whose outputs it reads (``[]`` for the graph input), as from_torch
-records them. Parameters: a layer's weights are its weight (and bias) initializers. ``meta["other_params"]`` counts the scale and
-shift of normalisation nodes, ``PRelu`` slopes and transposed-convolution biases; ``meta["source"]`` is the file.
+records them. Parameters: a layer's weights are its weight (and bias) initializers. ``meta["other_params"]`` counts
+the scale and shift of normalisation nodes, ``PRelu`` slopes and transposed-convolution biases; ``meta["source"]`` is
+the file.
 A torch export folds batch norm into the preceding convolution (which then has a bias), so the layers with
 multiply-accumulates match ``from_torch``'s while its batch-norm layers have no ONNX counterpart.
 """
