@@ -2,11 +2,11 @@
 :func:`imcsim.arch.imac.simulate_layer`.
 
 It runs dense layers only (``linear`` on one or more token rows, or a GEMM of weights with M = 1) and is an analog
-chain: consecutive dense layers pass
-neuron voltages without converters, so :class:`~imcsim.arch.unit.Placement` sets its DACs (``convert_in``) and ADCs
-(``convert_out``), and ``Placement.index`` picks the layer's amplifier gain and sampling time. Area is sized by the
-mapped layers (crossbars plus converters, :func:`imcsim.arch.imac.simulate_layer`'s ``metrics["area_m2"]``). Boundary
-bytes: ``n_in`` DAC words in, ``n_out`` ADC codes out, each ``ceil(bits / 8)`` bytes, per token row.
+chain: consecutive dense layers pass neuron voltages without converters, so :class:`~imcsim.arch.unit.Placement`
+sets its DACs (``convert_in``) and ADCs (``convert_out``), and ``Placement.index`` picks the layer's amplifier gain
+and sampling time. Area is sized by the mapped layers (crossbars plus converters,
+:func:`imcsim.arch.imac.simulate_layer`'s ``metrics["area_m2"]``). Boundary bytes: ``n_in`` DAC words in, ``n_out``
+ADC codes out, each ``ceil(bits / 8)`` bytes, per token row.
 """
 
 from __future__ import annotations
