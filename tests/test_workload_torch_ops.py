@@ -221,3 +221,29 @@ def test_units_refuse_activation_products_and_move_every_token_row():
     many = Layer.linear("fc", 64, 32, tokens=10)
     assert unit.input_bytes(many) == 10 * 64 * -(-cfg.dac.bits // 8)
     assert unit.output_bytes(many) == 10 * 32 * -(-cfg.adc.bits // 8)
+
+
+@pytest.mark.scalesim
+@pytest.mark.parametrize("gemm", [False, True])
+def test_token_and_head_layers_parse_in_scalesim_as_their_products(tmp_path, gemm):
+    import subprocess
+
+    from imcsim.workload.network import Network
+    from imcsim.workload.scalesim_csv import write_topology
+    from scalesim_ref import scalesim_python
+
+    exe = scalesim_python()
+    if exe is None:
+        pytest.skip("no SCALE-Sim environment (.venv-scalesim, or set IMCSIM_SCALESIM_PYTHON)")
+    parser = ("import sys\nfrom scalesim.topology_utils import topologies\nt = topologies()\n"
+              "t.load_arrays(sys.argv[1], mnk_inputs=sys.argv[2] == '1')\n"
+              "for m, n, k in t.get_transformed_mnk_dimensions():\n    print(m // n, n, k)\n")
+    net = Network("tokens", (Layer.linear("tok", 12, 5, tokens=7),
+                             Layer.gemm("heads", m=6, n=6, k=4, groups=2, dynamic=True)))
+    path = tmp_path / "tokens.csv"
+    write_topology(net, path, gemm=gemm)
+    out = subprocess.run([exe, "-c", parser, str(path), "1" if gemm else "0"], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    # 7 token rows of a 12 -> 5 layer: M = 7, N = 5, K = 12; two heads of (6 x 4) @ (4 x 6), one row each.
+    assert [tuple(int(v) for v in line.split()) for line in out.splitlines() if line.strip()] == [
+        (7, 5, 12), (6, 6, 4), (6, 6, 4)]
