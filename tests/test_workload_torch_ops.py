@@ -247,3 +247,17 @@ def test_token_and_head_layers_parse_in_scalesim_as_their_products(tmp_path, gem
     # 7 token rows of a 12 -> 5 layer: M = 7, N = 5, K = 12; two heads of (6 x 4) @ (4 x 6), one row each.
     assert [tuple(int(v) for v in line.split()) for line in out.splitlines() if line.strip()] == [
         (7, 5, 12), (6, 6, 4), (6, 6, 4)]
+
+
+def test_scaled_dot_product_attention_is_its_two_products():
+    class Attend(nn.Module):
+        def forward(self, x):                               # x (1, 12, 8) -> 2 heads of 4
+            q = x.reshape(1, 12, 2, 4).transpose(1, 2)     # (1, 2, 12, 4)
+            return F.scaled_dot_product_attention(q, q, q)
+
+    net = from_torch(Attend(), (12, 8))
+    # Per head: scores (12 x 4) @ (4 x 12) and context (12 x 12) @ (12 x 4), 576 MACs each, 2 heads.
+    gemms = [(lay.name, lay.groups, lay.m, lay.k, lay.out_c, lay.macs) for lay in net if lay.kind == LayerKind.GEMM]
+    assert gemms == [("scaled_dot_product_attention.scores", 2, 12, 4, 12, 1152),
+                     ("scaled_dot_product_attention.context", 2, 12, 12, 4, 1152)]
+    assert all(lay.dynamic for lay in net if lay.kind == LayerKind.GEMM)

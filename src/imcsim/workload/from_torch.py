@@ -11,7 +11,8 @@ Each graph node that computes on tensors becomes one :class:`~imcsim.workload.la
 * ``linear``: ``nn.Linear`` and ``F.linear`` on (batch, features) or on token rows (batch, T, features), each row
   one matrix-vector product with the same weights; ``x @ W`` / ``torch.matmul`` with a parameter operand is the same;
 * ``nn.MultiheadAttention``: its projections (``linear`` on the token rows), per-head score and context products
-  (dynamic ``gemm``) and softmax, one layer each;
+  (dynamic ``gemm``) and softmax, one layer each; ``F.scaled_dot_product_attention`` likewise (scores, softmax,
+  context);
 * ``gemm``: ``nn.ConvTranspose2d`` / ``nn.ConvTranspose1d`` as the product they are computed with (input pixels x
   in/groups by in/groups x out/groups * window, then overlap-added), and a matmul of two activations (``q @ k``,
   ``torch.bmm``: a *dynamic* GEMM, one group per leading dimension such as an attention head, digital units only);
@@ -191,7 +192,9 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
                                     for n in sources.get(a, ())))
         if isinstance(layer, list):  # a module that is several layers (nn.MultiheadAttention), chained inside
             for part in layer:
-                part.extra.setdefault("inputs", list(reads))
+                inner = part.extra.get("inputs", [])
+                also = part.extra.pop("_and_node_inputs", False)  # reads the node's operands besides inner layers
+                part.extra["inputs"] = [*inner, *reads] if (also or not inner) else inner
             layers.extend(layer)
             sources[node] = (layer[-1].name,)
         elif layer is not None:
@@ -243,7 +246,7 @@ def _module_layer(node: fx.Node, mod: nn.Module, name: str) -> Layer | list[Laye
     raise ModelError(f"unsupported op '{op}' at node '{node.name}'")
 
 
-def _function_layer(node: fx.Node, name: str, static: set[fx.Node]) -> Layer | None:
+def _function_layer(node: fx.Node, name: str, static: set[fx.Node]) -> Layer | list[Layer] | None:
     fn = node.target
     op = getattr(fn, "__name__", str(fn))
     if fn in _NOOP_FUNCTIONS:
@@ -278,7 +281,26 @@ def _function_layer(node: fx.Node, name: str, static: set[fx.Node]) -> Layer | N
         return shapes.linear_layer(name, op, _node_shape(x), n_in, n_out, b is not None)
     if fn in _REDUCE_FUNCTIONS:
         return _reduce_layer(node, name, op)
+    if fn is F.scaled_dot_product_attention:
+        return _sdpa_layers(node, name)
     raise ModelError(f"unsupported op '{op}' at node '{node.name}'")
+
+
+def _sdpa_layers(node: fx.Node, name: str) -> list[Layer]:
+    """``F.scaled_dot_product_attention(q, k, v)``: the scores q k^T (a dynamic GEMM per leading index, e.g. per
+    head: (L x E) @ (E x S)), the softmax over them, and the context (L x S) @ (S x Ev); named ``<node>.scores``,
+    ``<node>.softmax`` and ``<node>.context``."""
+    q, k, v = (_node_shape(a) for a in node.args[:3])
+    if min(len(q), len(k), len(v)) < 2:
+        raise ModelError(f"unsupported op 'scaled_dot_product_attention' on shapes {q}, {k}, {v} at node "
+                         f"'{node.name}'")
+    scores = shapes.matmul_layer(f"{name}.scores", "scaled_dot_product_attention", q, (*k[:-2], k[-1], k[-2]), None)
+    lead = (*q[:-1], k[-2])
+    softmax = shapes.shape_layer(f"{name}.softmax", LayerKind.ELEMENTWISE, "softmax", lead, [lead])
+    context = shapes.matmul_layer(f"{name}.context", "scaled_dot_product_attention", lead, v, None)
+    softmax.extra["inputs"] = [scores.name]
+    context.extra.update(inputs=[softmax.name], _and_node_inputs=True)  # and v
+    return [scores, softmax, context]
 
 
 def _method_layer(node: fx.Node, name: str, static: set[fx.Node]) -> Layer | None:
