@@ -159,3 +159,35 @@ def test_models_shows_a_file_models_layers(capsys, monkeypatch):
     # conv1 28*28*8*9 + conv2 7*7*16*72 + fc1 16*32 + fc2 32*10
     assert doc["macs"] == 56_448 + 56_448 + 512 + 320 and doc["input_shape"] == [1, 28, 28]
     assert main(["models", "--input-shape", "1,28,28"]) == 2
+
+
+def test_sweep_workloads_take_onnx_and_python_files_relative_to_the_spec(tmp_path, model_py):
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    from imcsim.arch.system import System
+    from imcsim.config.system import load_system
+    from imcsim.explore import load_spec, open_store, run_sweep
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "examples" / "tiny_cnn.onnx", tmp_path / "tiny.onnx")
+    spec_path = tmp_path / "s.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "name": "files", "system": "tpu-imac", "axes": {"systolic.rows": [16, 32]},
+        "objectives": ["latency_s", "energy_j"],
+        "workloads": [{"model": "tiny.onnx"},
+                      {"model": f"{model_py.name}:Small", "input_shape": [1, 28, 28], "model_args": {"width": 2}}]}))
+    spec = load_spec(spec_path)
+    assert [w.model for w in spec.workload_list] == [str(tmp_path / "tiny.onnx"), f"{model_py}:Small"]
+    summary = run_sweep(spec, tmp_path / "r.db", workers=1)
+    assert (summary.evaluated, summary.failed) == (4, 0)
+    # each point is System.compare on the network the resolver gives
+    net = load_workload(f"{model_py}:Small", (1, 28, 28), {"width": 2})
+    base = load_system("tpu-imac")
+    with open_store(tmp_path / "r.db") as st:
+        small = {p.params["systolic.rows"]: p.objectives["latency_s"] for p in st.points()
+                 if p.workload.endswith(":Small")}
+    for rows, lat in small.items():
+        cfg = base.replace(systolic=base.systolic.replace(rows=rows))
+        assert lat == pytest.approx(System(cfg).compare(net).hetero.latency_s, rel=1e-12)
