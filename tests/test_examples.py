@@ -100,3 +100,12 @@ def test_xbar_example_solves_to_json(monkeypatch, capsys):
     assert code == 0, err
     doc = json.loads(out)
     assert len(doc["v_amp"]) == 4 and len(doc["v_amp"][0]) == 8
+
+
+def test_make_onnx_writes_the_committed_file(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "tiny.onnx"
+    monkeypatch.setattr("sys.argv", ["make_onnx.py", str(out)])
+    runpy.run_path(str(EXAMPLES / "make_onnx.py"), run_name="__main__")
+    assert out.read_bytes() == (EXAMPLES / "tiny_cnn.onnx").read_bytes()
+    # conv1 28*28*8*9 + conv2 7*7*16*72 + fc1 16*32 + fc2 32*10 multiply-accumulates
+    assert "113,728 MACs" in capsys.readouterr().out

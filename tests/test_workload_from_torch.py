@@ -150,12 +150,12 @@ def test_unsupported_module_names_op_and_node():
 
 
 def test_unsupported_function_names_op_and_node():
-    class Attn(nn.Module):
+    class Running(nn.Module):
         def forward(self, x):
-            return torch.matmul(x, x.transpose(1, 2))
+            return torch.cumsum(x, 1)
 
-    with pytest.raises(ModelError, match=r"^unsupported op 'matmul' at node 'matmul'$"):
-        from_torch(Attn(), (3, 4))
+    with pytest.raises(ModelError, match=r"^unsupported op 'cumsum' at node 'cumsum'$"):
+        from_torch(Running(), (3, 4))
 
 
 def test_dilated_conv_is_refused():
@@ -163,9 +163,12 @@ def test_dilated_conv_is_refused():
         from_torch(nn.Sequential(nn.Conv2d(1, 1, 3, dilation=2)), (1, 9, 9))
 
 
-def test_linear_on_sequence_is_refused():
-    with pytest.raises(ModelError, match="Linear"):
-        from_torch(nn.Sequential(nn.Linear(4, 2)), (3, 4))
+def test_linear_on_sequence_is_one_product_per_row():
+    # (1, 3, 4) -> (1, 3, 2): 3 token rows, each a 4 -> 2 matrix-vector product: 3 * 4 * 2 = 24 MACs, 4 * 2 + 2
+    # parameters.
+    (layer,) = from_torch(nn.Sequential(nn.Linear(4, 2)), (3, 4)).layers
+    assert (layer.kind, layer.in_h, layer.in_w, layer.in_c, layer.out_c) == (LayerKind.LINEAR, 1, 3, 4, 2)
+    assert (layer.macs, layer.weights) == (24, 10)
 
 
 def test_untraceable_model_and_bad_input_shape():

@@ -20,6 +20,8 @@ __version__ = "0.1.0"
 _LAZY = {
     # workloads
     "from_torch": "imcsim.workload.from_torch",
+    "from_onnx": "imcsim.workload.from_onnx",
+    "load_workload": "imcsim.workload.resolve",
     "load_network": "imcsim.workload.zoo",
     "build_model": "imcsim.workload.zoo",
     "list_models": "imcsim.workload.zoo",

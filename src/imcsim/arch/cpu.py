@@ -1,7 +1,8 @@
 """Analytical cost of a layer on a mobile CPU (roofline with per-operation energies).
 
 For a layer with ``ops`` operations (multiply-accumulates for conv/dense/GEMM layers; one per output element per
-window element for pooling; one per output element for element-wise layers; none for reshapes):
+window element for pooling; one per element read or written, whichever is more, for element-wise layers (a
+residual addition or an upsampling: the output; a reduction such as a token mean: the input); none for reshapes):
 
     t_compute = ops / (clock * cores * simd_lanes * simd_issue_per_cycle * simd_efficiency)
     bytes_w   = weights * bytes_per_weight;  bytes_a = (input + output elements) * bytes_per_activation
@@ -35,7 +36,7 @@ def layer_ops(layer: Layer) -> int:
     if layer.kind == LayerKind.POOL:
         return layer.output_elems * layer.kernel_h * layer.kernel_w
     if layer.kind == LayerKind.ELEMENTWISE:
-        return layer.output_elems
+        return max(layer.input_elems, layer.output_elems)
     return 0
 
 

@@ -26,6 +26,10 @@ Per layer (all SI):
   their areas are configured (no published figure, so not counted by default);
 * weight memory = weights (bias included) * bits per weight (1 binary, 2 ternary).
 
+A dense layer applied to T token rows (a ``linear`` layer with ``in_h * in_w = T``, a transformer's projection) keeps
+its weights in the crossbars and runs T matrix-vector products one after another: latency, energy and conversions
+are T times those of one product; area and weight memory are those of one.
+
 The functions are pure: numpy in, :class:`~imcsim.arch.cost.LayerCost` out.
 """
 
@@ -43,19 +47,30 @@ from imcsim.errors import ConfigError, WeightLevelError
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 
-__all__ = ["dense_shape", "map_layer", "expected_pair_conductance_s", "device_energy_j", "device_energy_wired_j",
-           "simulate_layer", "simulate_network"]
+__all__ = ["dense_shape", "mvm_count", "map_layer", "expected_pair_conductance_s", "device_energy_j",
+           "device_energy_wired_j", "simulate_layer", "simulate_network"]
 
 
 def dense_shape(layer: Layer) -> tuple[int, int]:
-    """(n_in, n_out) of a layer the IMAC unit can run: a dense layer, or a GEMM with M = 1 (a matrix-vector product).
+    """(n_in, n_out) of a layer the IMAC unit can run: a dense layer (on one or more token rows), or a GEMM of stored
+    weights with M = 1 and one group (a matrix-vector product).
 
-    Raises :class:`ConfigError` for anything else (convolutions run on the digital unit).
+    Raises :class:`ConfigError` for anything else (convolutions, and products of two activations, run on the digital
+    unit).
     """
-    if layer.kind == LayerKind.LINEAR or (layer.kind == LayerKind.GEMM and layer.m == 1):
+    if layer.kind == LayerKind.GEMM and layer.dynamic:
+        raise ConfigError(f"layer '{layer.name}': a product of two activations cannot be mapped to the IMAC unit "
+                          "(its crossbars hold stored weights)")
+    if layer.kind == LayerKind.LINEAR or (layer.kind == LayerKind.GEMM and layer.m == 1 and layer.groups == 1):
         return layer.in_c if layer.kind == LayerKind.LINEAR else layer.k, layer.out_c
     raise ConfigError(f"layer '{layer.name}': a {layer.kind.value} layer cannot be mapped to the IMAC unit "
                       "(dense layers only)")
+
+
+def mvm_count(layer: Layer) -> int:
+    """Matrix-vector products a dense layer runs at batch 1: its token rows (1 for a plain dense layer)."""
+    dense_shape(layer)
+    return layer.in_h * layer.in_w if layer.kind == LayerKind.LINEAR else 1
 
 
 def map_layer(layer: Layer, cfg: IMACConfig) -> Partition:
@@ -195,11 +210,14 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
         adc_out: the layer's outputs go to the digital side (an ADC per neuron).
         weights, bias, inputs_v: actual values for the device energy, see :func:`device_energy_j`.
 
-    ``metrics`` (SI units or counts): horizontal_partitions, vertical_partitions, crossbars, devices, amplifiers,
+    A layer on T token rows runs T products back to back (see the module docstring).
+
+    ``metrics`` (SI units or counts): mvms, horizontal_partitions, vertical_partitions, crossbars, devices, amplifiers,
     neurons, dacs, adcs, dac_conversions, adc_conversions, sampling_time_s, dac_time_s, adc_time_s,
     device_energy_j, amplifier_energy_j, neuron_energy_j, dac_energy_j, adc_energy_j, area_m2, crossbar_area_m2.
     """
     n_in, n_out = dense_shape(layer)
+    mvms = mvm_count(layer)
     part = partition_layer(n_in, n_out, cfg.rows, cfg.cols)
     t_s = cfg.sampling_time(imac_index)
 
@@ -208,11 +226,11 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
     dac_time = min(cfg.inputs_per_dac, n_in) * cfg.dac.conversion_time_s if dac_in else 0.0
     adc_time = min(cfg.outputs_per_adc, n_out) * cfg.adc.conversion_time_s if adc_out else 0.0
 
-    e_dev = device_energy_j(layer, cfg, weights, bias, inputs_v, t_s)
-    e_amp = part.amplifiers * cfg.amplifier_power_w(imac_index) * t_s
-    e_neu = part.neurons * cfg.neuron_power_w * t_s
-    e_dac = n_in * cfg.dac.energy_per_conversion_j if dac_in else 0.0
-    e_adc = n_out * cfg.adc.energy_per_conversion_j if adc_out else 0.0
+    e_dev = mvms * device_energy_j(layer, cfg, weights, bias, inputs_v, t_s)
+    e_amp = mvms * part.amplifiers * cfg.amplifier_power_w(imac_index) * t_s
+    e_neu = mvms * part.neurons * cfg.neuron_power_w * t_s
+    e_dac = mvms * n_in * cfg.dac.energy_per_conversion_j if dac_in else 0.0
+    e_adc = mvms * n_out * cfg.adc.energy_per_conversion_j if adc_out else 0.0
 
     xbar_area = part.crossbars * cfg.rows * 2 * cfg.cols * cfg.cell_area_m2
     area = (xbar_area + part.amplifiers * (cfg.amplifier_area_m2 or 0.0) + part.neurons * (cfg.neuron_area_m2 or 0.0)
@@ -221,19 +239,19 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
     adc_bytes = math.ceil(cfg.adc.bits / 8)
     dac_bytes = math.ceil(cfg.dac.bits / 8)
     metrics = {
-        "horizontal_partitions": part.horizontal, "vertical_partitions": part.vertical,
+        "mvms": mvms, "horizontal_partitions": part.horizontal, "vertical_partitions": part.vertical,
         "crossbars": part.crossbars, "devices": part.devices, "amplifiers": part.amplifiers,
         "neurons": part.neurons, "dacs": dacs, "adcs": adcs,
-        "dac_conversions": n_in if dac_in else 0, "adc_conversions": n_out if adc_out else 0,
+        "dac_conversions": mvms * n_in if dac_in else 0, "adc_conversions": mvms * n_out if adc_out else 0,
         "sampling_time_s": t_s, "dac_time_s": dac_time, "adc_time_s": adc_time,
         "device_energy_j": e_dev, "amplifier_energy_j": e_amp, "neuron_energy_j": e_neu,
         "dac_energy_j": e_dac, "adc_energy_j": e_adc, "area_m2": area, "crossbar_area_m2": xbar_area,
     }
     return LayerCost(
-        name=layer.name, unit="imac", latency_s=dac_time + t_s + adc_time,
+        name=layer.name, unit="imac", latency_s=mvms * (dac_time + t_s + adc_time),
         energy_j=e_dev + e_amp + e_neu + e_dac + e_adc,
         weight_bits=layer.weights * cfg.bits_per_weight,
-        activation_bytes=(n_in * dac_bytes if dac_in else 0) + (n_out * adc_bytes if adc_out else 0),
+        activation_bytes=mvms * ((n_in * dac_bytes if dac_in else 0) + (n_out * adc_bytes if adc_out else 0)),
         metrics=metrics)
 
 

@@ -1,11 +1,12 @@
 """The fully analog IMAC unit as a :class:`~imcsim.arch.unit.Unit` (kind ``"imac"``): a thin adapter over
 :func:`imcsim.arch.imac.simulate_layer`.
 
-It runs dense layers only (``linear``, or a GEMM with M = 1) and is an analog chain: consecutive dense layers pass
-neuron voltages without converters, so :class:`~imcsim.arch.unit.Placement` sets its DACs (``convert_in``) and ADCs
-(``convert_out``), and ``Placement.index`` picks the layer's amplifier gain and sampling time. Area is sized by the
-mapped layers (crossbars plus converters, :func:`imcsim.arch.imac.simulate_layer`'s ``metrics["area_m2"]``). Boundary
-bytes: ``n_in`` DAC words in, ``n_out`` ADC codes out, each ``ceil(bits / 8)`` bytes.
+It runs dense layers only (``linear`` on one or more token rows, or a GEMM of weights with M = 1) and is an analog
+chain: consecutive dense layers pass neuron voltages without converters, so :class:`~imcsim.arch.unit.Placement`
+sets its DACs (``convert_in``) and ADCs (``convert_out``), and ``Placement.index`` picks the layer's amplifier gain
+and sampling time. Area is sized by the mapped layers (crossbars plus converters,
+:func:`imcsim.arch.imac.simulate_layer`'s ``metrics["area_m2"]``). Boundary bytes: ``n_in`` DAC words in, ``n_out``
+ADC codes out, each ``ceil(bits / 8)`` bytes, per token row.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class IMACUnit:
     analog: ClassVar[bool] = True
 
     def why_not(self, layer: Layer) -> str | None:
-        if layer.kind == LayerKind.LINEAR or (layer.kind == LayerKind.GEMM and layer.m == 1):
+        if layer.kind == LayerKind.GEMM and layer.dynamic:
+            return "a product of two activations; crossbars hold stored weights"
+        if layer.kind == LayerKind.LINEAR or (layer.kind == LayerKind.GEMM and layer.m == 1 and layer.groups == 1):
             return None
         return "dense layers only"
 
@@ -51,10 +54,10 @@ class IMACUnit:
         return float(sum(self.layer_cost(lay, Placement(index=i)).metrics["area_m2"] for i, lay in enumerate(dense)))
 
     def input_bytes(self, layer: Layer) -> int:
-        return imac.dense_shape(layer)[0] * math.ceil(self.config.dac.bits / 8)
+        return imac.mvm_count(layer) * imac.dense_shape(layer)[0] * math.ceil(self.config.dac.bits / 8)
 
     def output_bytes(self, layer: Layer) -> int:
-        return imac.dense_shape(layer)[1] * math.ceil(self.config.adc.bits / 8)
+        return imac.mvm_count(layer) * imac.dense_shape(layer)[1] * math.ceil(self.config.adc.bits / 8)
 
 
 register_unit("imac", IMACUnit)

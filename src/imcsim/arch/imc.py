@@ -36,6 +36,7 @@ import numpy as np
 from imcsim.arch.cost import LayerCost
 from imcsim.arch.unit import LayerWeights, Placement, register_unit
 from imcsim.config.imc import IMCConfig
+from imcsim.errors import ConfigError
 from imcsim.workload.layer import Layer, LayerKind
 
 __all__ = ["ENERGY_PARTS", "LayerMapping", "map_layer", "post_ops_per_pixel", "pixels", "imc_layer_cost",
@@ -134,6 +135,9 @@ def post_ops_per_pixel(layer: Layer) -> int:
 def imc_layer_cost(layer: Layer, cfg: IMCConfig) -> LayerCost:
     """What ``layer`` costs on one copy of its arrays of ``cfg``'s IMC core, or on its post-processing unit when it
     has no weights (see the module docstring for the metrics)."""
+    if layer.dynamic:
+        raise ConfigError(f"layer '{layer.name}': a product of two activations cannot be mapped onto IMC crossbars "
+                          "(they hold stored weights)")
     p = pixels(layer)
     act = cfg.activation_bytes
     if not layer.kind.has_weights:
@@ -186,7 +190,9 @@ class IMCUnit:
         self.config = config
 
     def why_not(self, layer: Layer) -> str | None:
-        return None  # any layer: weights on crossbars, the rest in post-processing
+        if layer.dynamic:  # attention's Q K^T: both operands change with every input
+            return "a product of two activations; crossbars hold stored weights"
+        return None  # any other layer: weights on crossbars, the rest in post-processing
 
     def layer_cost(self, layer: Layer, placement: Placement = Placement(),
                    weights: LayerWeights | None = None) -> LayerCost:

@@ -14,9 +14,10 @@ Placement (:meth:`System.assign`, unit kinds in network order):
   the host) goes where its deployment put it; ``placement.layers`` pins layers by name over both (ConfigError, with
   the unit's reason, when the unit cannot run the layer);
 * a MAC-free layer follows the unit of the layer before it: after a layer on an analog chain (IMAC) an activation is
-  the analog neuron itself and a flatten or dropout is wiring, so it costs nothing there (``metrics["absorbed"] = 1``);
-  after a digital unit it runs there if that unit can run it, else on the host; pooling never runs on an analog
-  chain (it goes to the host).
+  the analog neuron itself and a flatten or dropout is wiring, so it costs nothing there (``metrics["absorbed"] = 1``;
+  :func:`absorbable` says which); after a digital unit it runs there if that unit can run it, else on the host;
+  pooling, normalisations, softmax, residual additions, concatenations, means and resizing never run on an analog
+  chain (they go to the host).
 
 ``auto`` minimises latency, energy or energy-delay product over every placement of the layers with weights on units
 that can run them, under an analog area and crossbar budget, exactly: a dynamic programme over the layers whose state
@@ -55,15 +56,34 @@ from imcsim.config.system import HOST_ALIAS, SystemConfig
 from imcsim.errors import ConfigError
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
+from imcsim.workload.ops import ACTIVATION_OPS
 
-__all__ = ["System", "Comparison", "weights_from_deployment", "is_dense"]
+__all__ = ["System", "Comparison", "weights_from_deployment", "is_dense", "absorbable"]
 
 DIGITAL = HOST_ALIAS
 
 
+#: Element-wise ops an analog neuron implements (the activations nn.convert replaces by the neuron), and no-ops.
+ANALOG_ACTIVATIONS = ACTIVATION_OPS | {"clip", "dropout", "identity"}  # ONNX writes ReLU6 as Clip
+_MIXING_RESHAPES = frozenset({"cat", "concat", "stack"})
+
+
+def absorbable(layer: Layer) -> bool:
+    """Whether a MAC-free layer after a layer on an analog chain is part of the chain at no cost: an activation the
+    neuron implements (:data:`ANALOG_ACTIVATIONS`; a layer that names no op is taken for one) or a reshape that is
+    wiring (not a concatenation, which mixes in other data). Normalisations, softmax, residual additions, means,
+    resizing and pooling are not."""
+    op = layer.op.lower().replace("_", "")
+    if layer.kind == LayerKind.ELEMENTWISE:
+        return op in ANALOG_ACTIVATIONS or not op
+    return layer.kind == LayerKind.RESHAPE and op not in _MIXING_RESHAPES
+
+
 def is_dense(layer: Layer) -> bool:
-    """A matrix-vector product at batch 1: a linear layer or a GEMM with M = 1."""
-    return layer.kind == LayerKind.LINEAR or (layer.kind == LayerKind.GEMM and layer.m == 1)
+    """Matrix-vector products with stored weights at batch 1: a linear layer (one product per token row) or a GEMM
+    of weights with M = 1 and one group. A product of two activations (``dynamic``) is not dense."""
+    return layer.kind == LayerKind.LINEAR or (layer.kind == LayerKind.GEMM and layer.m == 1 and layer.groups == 1
+                                              and not layer.dynamic)
 
 
 def weights_from_deployment(deployment: Any) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
@@ -272,7 +292,7 @@ class System:
                 return pinned, True
             self._check_runs(layer, pinned)
             return pinned, False
-        if prev_chain and layer.kind != LayerKind.POOL:
+        if prev_chain and absorbable(layer):
             return prev, True
         if not prev_chain and self.units[prev].why_not(layer) is None:
             return prev, False

@@ -16,6 +16,7 @@ import typer
 
 from imcsim.cli.options import Format, check_format
 from imcsim.cli.output import emit
+from imcsim.cli.workload import input_shape_option, model_args_option, model_option
 from imcsim.config.system import load_system
 from imcsim.errors import ConfigError
 
@@ -25,7 +26,9 @@ __all__ = ["register"]
 def register(app: typer.Typer) -> None:
     @app.command()
     def compare(
-        model: str = typer.Option(None, "--model", "-m", help="Zoo model name (see `imcsim models`)."),
+        model: Optional[str] = model_option(),
+        input_shape: Optional[str] = input_shape_option(),
+        model_args: Optional[str] = model_args_option(),
         arch: str = typer.Option("tpu-imac", "--arch", "-a",
                                  help="System preset (tpu-imac, cpu-imac, tpu-imc, all-imc) or a YAML file of "
                                       "SystemConfig fields."),
@@ -42,6 +45,8 @@ def register(app: typer.Typer) -> None:
 
         if (model is None) == (deployment is None):
             raise ConfigError("give exactly one of --model and --deployment")
+        if model is None and (input_shape is not None or model_args is not None):
+            raise ConfigError("--input-shape and --model-args apply to --model only")
         system_cfg = load_system(arch)
         if deployment is not None:
             from imcsim.train.deploy import compare_deployment, load_deployment
@@ -49,9 +54,9 @@ def register(app: typer.Typer) -> None:
             cmp, network = compare_deployment(load_deployment(deployment), system_cfg, batch)
         else:
             from imcsim.arch.system import System
-            from imcsim.workload.zoo import load_network
+            from imcsim.cli.workload import load_from_options
 
-            network = load_network(model)
+            network = load_from_options(model, input_shape, model_args)
             cmp = System(system_cfg).compare(network, batch=batch)
         text = render_comparison(cmp, network, fmt.value)
         if plot is not None:

@@ -18,6 +18,7 @@ import typer
 
 from imcsim.cli.options import Format, check_format
 from imcsim.cli.output import emit
+from imcsim.cli.workload import input_shape_option, model_args_option, model_option
 from imcsim.errors import ConfigError
 
 __all__ = ["register"]
@@ -53,7 +54,9 @@ def _load_arch(arch: str):
 def register(app: typer.Typer) -> None:
     @app.command("map")
     def map_(
-        model: str = typer.Option(None, "--model", "-m", help="Zoo model name (see `imcsim models`)."),
+        model: Optional[str] = model_option(),
+        input_shape: Optional[str] = input_shape_option(),
+        model_args: Optional[str] = model_args_option(),
         topology: str = typer.Option(None, "--topology", "-t", help="SCALE-Sim topology CSV file (layers in a "
                                      "chain)."),
         gemm: bool = typer.Option(False, "--gemm", help="The topology file is in SCALE-Sim's GEMM (M, N, K) format."),
@@ -87,7 +90,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--duplication = {duplication!r}: expected none, balanced or budget:N "
                               f"(N a positive number of crossbar arrays)") from None
         cfg = _load_arch(arch)
-        network = _load_network(model, topology, gemm, deployment)
+        network = _load_network(model, topology, gemm, deployment, input_shape, model_args)
         if isinstance(cfg, IMCConfig):
             res = run_pipeline(network, cfg, pipeline.value, duplication)
             rows = tradeoff(network, cfg, duplication) if plot is not None else None

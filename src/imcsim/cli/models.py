@@ -1,16 +1,20 @@
-"""``imcsim models``: list the model zoo, or show one model's layers.
+"""``imcsim models``: list the model zoo, or show one model's layers (a zoo model, an ONNX file or a model class in a
+Python file).
 
 Library calls: :func:`imcsim.workload.zoo_info.zoo_rows` (one row per model, without torch) and
-:func:`imcsim.workload.zoo.load_network` (a model's layers).
+:func:`imcsim.workload.resolve.load_workload` (a model's layers).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 import typer
 
 from imcsim.cli.options import Format
+from imcsim.cli.workload import input_shape_option, load_from_options, model_args_option
+from imcsim.errors import ConfigError
 
 
 def _csv(rows: list[dict]) -> str:
@@ -63,14 +67,17 @@ def _layer_table(net):
 def register(app: typer.Typer) -> None:
     @app.command()
     def models(
-        name: str = typer.Argument(None, help="Show this model's layers instead of the list."),
+        name: str = typer.Argument(None, help="Show this model's layers instead of the list: a zoo name, FILE.onnx or "
+                                   "path/to/file.py:ClassName."),
+        input_shape: Optional[str] = input_shape_option(),
+        model_args: Optional[str] = model_args_option(),
         fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     ) -> None:
         """List the model zoo (dataset, input shape, parameters, MACs, layers), or one model's layers."""
+        if name is None and (input_shape is not None or model_args is not None):
+            raise ConfigError("--input-shape and --model-args apply to a named model")
         if name is not None:
-            from imcsim.workload import zoo
-
-            net = zoo.load_network(name)
+            net = load_from_options(name, input_shape, model_args)
             if fmt == Format.csv:
                 typer.echo(_csv([lay.to_dict() for lay in net.layers]), nl=False)
             elif fmt == Format.json:

@@ -16,6 +16,7 @@ import typer
 
 from imcsim.cli.options import Format
 from imcsim.cli.output import emit
+from imcsim.cli.workload import input_shape_option, model_args_option, model_option
 from imcsim.errors import ConfigError
 from imcsim.io import dumps_json, json_safe
 
@@ -94,9 +95,12 @@ def systolic_config_from_options(preset: str | None = None, config: str | None =
     return parse_config(type(cfg), {**cfg.model_dump(), **changes}, source="/".join(flags))
 
 
-def _load_network(model: str | None, topology: str | None, gemm: bool, deployment: str | None = None):
+def _load_network(model: str | None, topology: str | None, gemm: bool, deployment: str | None = None,
+                  input_shape: str | None = None, model_args: str | None = None):
     if sum(x is not None for x in (model, topology, deployment)) != 1:
         raise ConfigError("give exactly one workload: --model NAME, --topology FILE or --deployment DIR")
+    if model is None and (input_shape is not None or model_args is not None):
+        raise ConfigError("--input-shape and --model-args apply to --model only")
     if deployment is not None:
         if gemm:
             raise ConfigError("--gemm applies to --topology files only")
@@ -109,9 +113,9 @@ def _load_network(model: str | None, topology: str | None, gemm: bool, deploymen
         return read_topology(topology, gemm=gemm)
     if gemm:
         raise ConfigError("--gemm applies to --topology files only")
-    from imcsim.workload.zoo import load_network
+    from imcsim.cli.workload import load_from_options
 
-    return load_network(model)
+    return load_from_options(model, input_shape, model_args)
 
 
 def _layer_rows(network, cost) -> list[dict]:
@@ -140,7 +144,9 @@ def simulate_json(network, cost, cfg, batch: int = 1) -> dict:
 def register(app: typer.Typer) -> None:
     @app.command()
     def simulate(
-        model: Optional[str] = typer.Option(None, "--model", "-m", help="Zoo model name (see `imcsim models`)."),
+        model: Optional[str] = model_option(),
+        input_shape: Optional[str] = input_shape_option(),
+        model_args: Optional[str] = model_args_option(),
         topology: Optional[str] = typer.Option(None, "--topology", "-t", help="SCALE-Sim topology CSV file."),
         gemm: bool = typer.Option(False, "--gemm", help="The topology file is in SCALE-Sim's GEMM (M, N, K) format."),
         deployment: Optional[str] = typer.Option(None, "--deployment", "-d", help="A trained deployment directory "
@@ -170,7 +176,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = systolic_config_from_options(preset, config, scalesim_config, array,
                                            dataflow.value if dataflow is not None else None, bandwidth, memory_model)
-        network = _load_network(model, topology, gemm, deployment)
+        network = _load_network(model, topology, gemm, deployment, input_shape, model_args)
         cost = simulate_network(network, cfg, batch)
         if fmt == Format.json:
             text = dumps_json(simulate_json(network, cost, cfg, batch))

@@ -1,4 +1,4 @@
-"""``imcsim train``: hardware-aware mixed-precision training of a zoo model on a real dataset (thin shell over
+"""``imcsim train``: hardware-aware mixed-precision training of a zoo or file model on a real dataset (thin shell over
 :func:`imcsim.train.trainer.train`)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from imcsim.cli.options import config_default
+from imcsim.cli.workload import input_shape_option, model_args_option, model_option, parse_options
 from imcsim.errors import ConfigError
 from imcsim.train.config import TrainConfig
 
@@ -39,7 +40,10 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
         out: Path = typer.Option(..., "--out", help="Run directory (checkpoint, deployment, metrics)."),
-        model: str = typer.Option(_d("model"), help="Zoo model."),
+        model: str = model_option(_d("model"), help="Zoo model name or path/to/file.py:ClassName (a torch.nn.Module "
+                                  "whose input and class count fit the dataset)."),
+        input_shape: Optional[str] = input_shape_option(),
+        model_args: Optional[str] = model_args_option(),
         dataset: str = typer.Option(_d("dataset"), help="fashion-mnist, mnist, cifar10, mnist-5k or csv."),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset directory."),
         target: str = typer.Option(_d("target"), help="tpu-imac, cpu-imac, digital or float."),
@@ -74,6 +78,7 @@ def register(app: typer.Typer) -> None:
         from imcsim.config.base import parse_config
         from imcsim.train.trainer import train
 
+        shape, args = parse_options(input_shape, model_args)
         fields = _imac_fields(imac)
         changes = {path: v for path, v in (("device.variation", variation), ("adc.bits", adc_bits)) if v is not None}
         if changes:
@@ -83,6 +88,7 @@ def register(app: typer.Typer) -> None:
             fields = hw.model_dump(mode="json")
         cfg = parse_config(TrainConfig, {
             "model": model, "dataset": dataset, "data_dir": str(data_dir) if data_dir else None, "target": target,
+            "model_args": args or None, "input_shape": list(shape) if shape else None,
             "epochs": epochs, "pretrain_epochs": pretrain_epochs, "batch_size": batch_size, "optimizer": optimizer,
             "lr": lr, "pretrain_lr": pretrain_lr, "weight_decay": weight_decay, "schedule": schedule, "seed": seed,
             "train_limit": train_limit, "test_limit": test_limit, "precision": precision, "conv_bits": conv_bits,

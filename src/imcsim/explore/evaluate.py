@@ -35,9 +35,9 @@ def load_workload(w: WorkloadSpec, base: SystemConfig) -> tuple[Any, SystemConfi
     """(network, system config, IMAC weights or None) of a workload, as ``imcsim compare`` builds them: a
     deployment brings its network, its IMAC weights and the IMAC config it was trained for."""
     if w.model is not None:
-        from imcsim.workload.zoo import load_network
+        from imcsim.workload.resolve import load_workload as resolve
 
-        return load_network(w.model), base, None
+        return resolve(w.model, w.input_shape, w.model_args), base, None
     if w.topology is not None:
         from imcsim.workload.scalesim_csv import read_topology
 

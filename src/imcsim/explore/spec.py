@@ -15,7 +15,9 @@ A spec is YAML, the form users write::
     objectives: [latency_s, energy_j, area_m2]
     evaluate: {deployment: runs/lenet5, mc: 5, test_limit: 2000}   # optional: accuracy (maximised)
 
-Relative file paths in a spec (system YAML, topology, deployment) are read relative to the spec file's directory.
+A workload's ``model`` is a zoo name, ``FILE.onnx`` or ``path/to/file.py:ClassName`` (with ``input_shape: [C, H,
+W]`` and optionally ``model_args: {...}``), as ``--model`` takes them. Relative file paths in a spec (system YAML,
+model files, topology, deployment) are read relative to the spec file's directory.
 :func:`load_spec` checks everything that can be checked before a point runs: the keys, every axis path and every
 axis value against the system config (one line naming the path and the value), the objectives and the search.
 """
@@ -65,9 +67,14 @@ default Pareto front; every point stores all of them (accuracy only with ``evalu
 
 
 class WorkloadSpec(ConfigModel):
-    """One workload: exactly one of a zoo model, a SCALE-Sim topology file or a deployment directory."""
+    """One workload: exactly one of a model (a zoo name, an ONNX file or a Python file's module class), a SCALE-Sim
+    topology file or a deployment directory."""
 
-    model: str | None = Field(None, description="Zoo model name (`imcsim models`).")
+    model: str | None = Field(None, description="Zoo model name (`imcsim models`), FILE.onnx or "
+                              "path/to/file.py:ClassName (imcsim.workload.load_workload).")
+    input_shape: list[int] | None = Field(None, description="One input's shape without the batch, e.g. [3, 32, 32] "
+                                          "(needed by a file.py:ClassName model).")
+    model_args: dict | None = Field(None, description="Constructor keyword arguments of a zoo or Python-file model.")
     topology: str | None = Field(None, description="SCALE-Sim topology CSV file.")
     gemm: bool = Field(False, description="The topology file is in the GEMM format (Layer Name, M, N, K).")
     deployment: str | None = Field(None, description="Deployment (or run) directory written by `imcsim train`: its "
@@ -80,6 +87,8 @@ class WorkloadSpec(ConfigModel):
             raise ValueError(f"give exactly one of model, topology, deployment (got {', '.join(given) or 'none'})")
         if self.gemm and self.topology is None:
             raise ValueError("gemm = True needs a topology file")
+        if self.model is None and (self.input_shape is not None or self.model_args is not None):
+            raise ValueError("input_shape and model_args need a model")
         return self
 
     @property
@@ -236,6 +245,18 @@ def _resolve(path: str | None, base: Path) -> str | None:
     return str(p if p.is_absolute() else base / p)
 
 
+def _resolve_model(model: str | None, base: Path) -> str | None:
+    """A model spec with its file (FILE.onnx, path/to/file.py of file.py:ClassName) resolved; zoo names as given."""
+    from imcsim.workload.resolve import workload_kind
+
+    if model is None or workload_kind(model) == "zoo":
+        return model
+    if workload_kind(model) == "onnx":
+        return _resolve(model, base)
+    path, _, cls = model.rpartition(":")
+    return f"{_resolve(path, base)}:{cls}"
+
+
 def parse_spec(data: Any, source: str = "sweep spec", base_dir: str | Path = ".") -> SweepSpec:
     """Validate ``data`` (the YAML mapping) as a :class:`SweepSpec`, with relative file paths resolved against
     ``base_dir``, and check every axis path and value against the system config (ConfigError naming them)."""
@@ -244,7 +265,8 @@ def parse_spec(data: Any, source: str = "sweep spec", base_dir: str | Path = "."
     sys_path = spec.system
     if sys_path.endswith((".yaml", ".yml")) or (base / sys_path).is_file():
         sys_path = _resolve(sys_path, base)  # type: ignore[assignment]
-    wls = [w.model_copy(update={"topology": _resolve(w.topology, base), "deployment": _resolve(w.deployment, base)})
+    wls = [w.model_copy(update={"model": _resolve_model(w.model, base), "topology": _resolve(w.topology, base),
+                                "deployment": _resolve(w.deployment, base)})
            for w in spec.workload_list]
     update: dict[str, Any] = {"system": sys_path}
     if spec.workloads is not None:

@@ -20,7 +20,12 @@ __all__ = ["TrainConfig", "build_run_model", "run_network"]
 class TrainConfig(ConfigModel):
     """Everything that determines a training run (stored in the checkpoint and the deployment)."""
 
-    model: str = Field("lenet5", description="Zoo model name (imcsim.workload.zoo).")
+    model: str = Field("lenet5", description="Zoo model name (imcsim.workload.zoo) or path/to/file.py:ClassName (a "
+                       "torch.nn.Module built with model_args; see imcsim.workload.resolve).")
+    model_args: dict | None = Field(None, description="Constructor keyword arguments of the model (None: none; a zoo "
+                                    "model also gets the dataset's num_classes).")
+    input_shape: list[int] | None = Field(None, description="The input shape (C, H, W) the model is meant for; "
+                                          "checked against the dataset's (None: the dataset's).")
     dataset: str = Field("fashion-mnist", description="Dataset name (imcsim.train.data.DATASETS).")
     data_dir: str | None = Field(None, description="Dataset directory (default: the dataset's standard location).")
     target: Literal["float", "tpu-imac", "cpu-imac", "digital"] = Field("tpu-imac", description="Conversion target.")
@@ -71,16 +76,17 @@ class TrainConfig(ConfigModel):
 
 
 def build_run_model(cfg: TrainConfig, num_classes: int, converted: bool = True):
-    """A fresh model (a ``torch.nn.Module``) for a training config: the zoo model ``cfg.model`` initialised under
+    """A fresh model (a ``torch.nn.Module``) for a training config: the zoo model or the model class of a Python file
+    ``cfg.model`` (built with ``cfg.model_args``; a zoo model also gets ``num_classes``) initialised under
     ``torch.manual_seed(cfg.seed)``, converted to ``cfg.target`` unless ``converted`` is False or the target is
     float."""
     import torch
 
     from imcsim.nn.convert import convert
-    from imcsim.workload.zoo import build_model
+    from imcsim.workload.resolve import load_module
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, num_classes=num_classes)
+    model = load_module(cfg.model, cfg.model_args, num_classes=num_classes)
     if not converted or cfg.target == "float":
         return model
     return convert(model, cfg.target, cfg.imac, conv_bits=cfg.conv_bits, act_bits=cfg.act_bits,
@@ -89,13 +95,19 @@ def build_run_model(cfg: TrainConfig, num_classes: int, converted: bool = True):
 
 
 def run_network(cfg: TrainConfig, num_classes: int, input_shape: tuple[int, ...]):
-    """The :class:`~imcsim.workload.network.Network` of the model ``cfg`` trains (``num_classes`` outputs), traced
-    with :func:`~imcsim.workload.from_torch.from_torch` on torch's meta device (shapes only, no weights drawn)."""
+    """The :class:`~imcsim.workload.network.Network` of the model ``cfg`` trains (``num_classes`` outputs for a zoo
+    model), traced with :func:`~imcsim.workload.from_torch.from_torch` on torch's meta device (shapes only, no weights
+    drawn)."""
     import torch
 
     from imcsim.workload.from_torch import from_torch
+    from imcsim.workload.resolve import load_workload, workload_kind
     from imcsim.workload.zoo import build_model
 
+    if workload_kind(cfg.model) != "zoo":  # a file's model class, built as written
+        net = load_workload(cfg.model, tuple(input_shape), cfg.model_args)
+        net.meta.update(dataset=cfg.dataset, num_classes=num_classes)
+        return net
     with torch.device("meta"):
         model = build_model(cfg.model, num_classes=num_classes)
     net = from_torch(model, tuple(input_shape), name=cfg.model)

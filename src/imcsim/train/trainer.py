@@ -134,6 +134,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: bool = Fa
         progress = sys.stderr.isatty()
     ds = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
     ds = ds.subset(cfg.train_limit, cfg.test_limit)
+    check_model_fits(cfg, ds)
     xtr, ytr = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
     xte, yte = ds.x_test, ds.y_test
 
@@ -159,6 +160,32 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: bool = Fa
         return _run(cfg, out, state, phases, total, ds, xtr, ytr, xte, yte, progress, log, stop_after)
     finally:
         torch.use_deterministic_algorithms(det)
+
+
+def check_model_fits(cfg: TrainConfig, ds: Dataset) -> None:
+    """ModelError unless ``cfg``'s model maps one of ``ds``'s inputs to ``ds.num_classes`` scores (a model from a
+    file is built as written, so its input size and class count must fit the dataset)."""
+    from imcsim.workload.resolve import load_module, workload_kind
+
+    if cfg.input_shape is not None and tuple(cfg.input_shape) != ds.input_shape:
+        raise ModelError(f"model '{cfg.model}' is meant for inputs of shape {tuple(cfg.input_shape)}; dataset "
+                         f"'{ds.name}' has {ds.input_shape}")
+    if workload_kind(cfg.model) == "zoo":
+        return  # zoo models are built for the dataset's class count; their layers adapt to its input below
+    model = load_module(cfg.model, cfg.model_args)
+    shape = (1, *ds.input_shape)
+    try:
+        model.eval()
+        with torch.no_grad():
+            out = model(torch.zeros(shape))
+    except Exception as exc:
+        raise ModelError(f"model '{cfg.model}' does not take dataset '{ds.name}' inputs of shape {shape} "
+                         f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") \
+            from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, ds.num_classes):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ModelError(f"model '{cfg.model}' gives {got} on dataset '{ds.name}' inputs of shape {shape}; training "
+                         f"needs (1, {ds.num_classes}) class scores (set its class count with model_args)")
 
 
 def _phase_at(phases: list[tuple[str, int]], epoch: int) -> tuple[int, str, int, int]:

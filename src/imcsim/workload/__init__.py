@@ -1,7 +1,8 @@
-"""Workloads: layers and networks, from torch models, SCALE-Sim topology files or the zoo.
+"""Workloads: layers and networks, from torch models, ONNX files, SCALE-Sim topology files or the zoo.
 
-``Layer`` and ``Network`` import without torch (arch/ code uses them). The zoo, ``from_torch`` (both need torch) and
-the topology reader/writer are imported on first use of their names (``imcsim.workload.get_model`` etc.).
+``Layer`` and ``Network`` import without torch (arch/ code uses them). The zoo, ``from_torch`` (both need torch),
+``from_onnx``, the topology reader/writer and ``load_workload`` (one resolver for a zoo name, ``FILE.onnx`` or
+``path/to/file.py:ClassName``) are imported on first use of their names (``imcsim.workload.get_model`` etc.).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ _LAZY = {
     "read_topology": "imcsim.workload.scalesim_csv",
     "write_topology": "imcsim.workload.scalesim_csv",
     "from_torch": "imcsim.workload.from_torch",
+    "from_onnx": "imcsim.workload.from_onnx",
+    "load_workload": "imcsim.workload.resolve",
+    "load_module": "imcsim.workload.resolve",
     "ZooEntry": "imcsim.workload.zoo",
     "list_models": "imcsim.workload.zoo",
     "get_model": "imcsim.workload.zoo",

@@ -6,19 +6,31 @@ through :class:`torch.fx.passes.shape_prop.ShapeProp`, which records every node'
 device: a model built on the ``meta`` device is traced without allocating or computing anything).
 Each graph node that computes on tensors becomes one :class:`~imcsim.workload.layer.Layer`, in graph order:
 
-* ``conv2d``: ``nn.Conv2d`` (any padding, stride, non-square kernels, groups / depthwise; dilation 1 only);
-* ``linear``: ``nn.Linear`` on a (batch, features) input;
-* ``pool``: ``nn.MaxPool2d``, ``nn.AvgPool2d``, ``nn.AdaptiveAvgPool2d``, ``nn.AdaptiveMaxPool2d``, their functional
-  forms, and ``x.mean((2, 3))`` (a global average pool);
-* ``elementwise``: ``nn.BatchNorm2d`` / ``nn.BatchNorm1d``, activations (``nn.ReLU``, ``nn.ReLU6``, ``nn.Sigmoid``,
-  ``nn.Tanh``, ... and their functional / method forms), residual additions (``+``, ``torch.add``), products and
-  differences of tensors;
-* ``reshape``: ``nn.Flatten``, ``torch.flatten``, ``view``, ``reshape``, ``torch.cat``, slices (``x[:, :4]``) and
-  the parts of ``chunk`` / ``split`` (one layer per part taken).
+* ``conv2d``: ``nn.Conv2d`` (any padding, stride, non-square kernels, groups / depthwise; dilation 1 only) and
+  ``nn.Conv1d`` (a 1-high image: (1, C, L) is 1 x L);
+* ``linear``: ``nn.Linear`` and ``F.linear`` on (batch, features) or on token rows (batch, T, features), each row
+  one matrix-vector product with the same weights; ``x @ W`` / ``torch.matmul`` with a parameter operand is the same;
+* ``nn.MultiheadAttention``: its projections (``linear`` on the token rows), per-head score and context products
+  (dynamic ``gemm``) and softmax, one layer each; ``F.scaled_dot_product_attention`` likewise (scores, softmax,
+  context);
+* ``gemm``: ``nn.ConvTranspose2d`` / ``nn.ConvTranspose1d`` as the product they are computed with (input pixels x
+  in/groups by in/groups x out/groups * window, then overlap-added), and a matmul of two activations (``q @ k``,
+  ``torch.bmm``: a *dynamic* GEMM, one group per leading dimension such as an attention head, digital units only);
+* ``pool``: ``nn.MaxPool2d``, ``nn.AvgPool2d``, ``nn.AdaptiveAvgPool2d``, ``nn.AdaptiveMaxPool2d``, their 1-d forms,
+  their functional forms, and a mean over the spatial dimensions (``x.mean((2, 3))``, a global average pool);
+* ``elementwise``: ``nn.BatchNorm2d`` / ``nn.BatchNorm1d``, ``nn.LayerNorm``, ``nn.GroupNorm``, activations
+  (``nn.ReLU``, ``nn.ReLU6``, ``nn.Sigmoid``, ``nn.Tanh``, ``nn.GELU``, ``nn.Softmax``, ... and their functional /
+  method forms), residual additions (``+``, ``torch.add``), products and differences of tensors, interpolation
+  (``F.interpolate``, ``nn.Upsample``: from the input's shape to the output's), and any other mean or sum (over the
+  features of a token, the tokens of a sequence: from the input's shape to the output's);
+* ``reshape``: ``nn.Flatten``, ``torch.flatten``, ``view``, ``reshape``, ``transpose``, ``torch.cat``, slices
+  (``x[:, :4]``) and the parts of ``chunk`` / ``split`` (one layer per part taken).
 
 ``nn.Dropout`` and ``nn.Identity`` (and their functional forms) do nothing at inference and are left out. Nodes that
-compute only Python values (``x.size(0)``, ``x.shape[1] * 2``) are left out too. Anything else raises
-:class:`~imcsim.errors.ModelError` naming the op and the node.
+compute only Python values (``x.size(0)``, ``x.shape[1] * 2``) are left out too, and so are nodes that compute only
+on parameters (``self.weight.t()``: they are part of the weight they feed). Anything else raises
+:class:`~imcsim.errors.ModelError` naming the op and the node. The shape rules are those of
+:mod:`imcsim.workload.shapes`, shared with the ONNX reader.
 
 Layer names are the module paths for module calls (``layer1.0.conv1``; a module called a second time gets ``_1``,
 ``_2``, ... appended) and the fx node names for function and method calls (``add``, ``flatten``, ``relu_1``). A
@@ -36,6 +48,8 @@ and shape arithmetic such as ``x.size(0)`` carries none), so that a residual add
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import operator
 from collections import OrderedDict
@@ -48,6 +62,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from imcsim.errors import ModelError
+from imcsim.workload import shapes
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 from imcsim.workload.ops import ACTIVATIONS
@@ -61,16 +76,18 @@ _NOOP_METHODS = {"contiguous", "clone", "detach", "float", "to", "type_as"}
 
 # Elementwise modules (activations and per-channel affine maps).
 _ELEMENTWISE_MODULES = (*(getattr(nn, name) for name in ACTIVATIONS), nn.Softmax, nn.LogSoftmax, nn.BatchNorm1d,
-                        nn.BatchNorm2d)
+                        nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
 _ELEMENTWISE_FUNCTIONS = {
     F.relu, torch.relu, F.relu6, F.sigmoid, torch.sigmoid, F.tanh, torch.tanh, F.hardtanh, F.leaky_relu, F.elu,
     F.selu, F.gelu, F.silu, F.hardswish, F.hardsigmoid, F.mish, F.softplus, F.softmax, torch.softmax,
     F.log_softmax, torch.log_softmax, F.relu_, torch.relu_,
     operator.add, operator.iadd, torch.add, operator.sub, operator.isub, torch.sub, operator.mul, operator.imul,
-    torch.mul, operator.truediv, torch.div, operator.neg, torch.neg,
+    torch.mul, operator.truediv, torch.div, operator.neg, torch.neg, F.layer_norm, F.group_norm, torch.exp,
+    torch.sqrt, torch.rsqrt, torch.erf, operator.pow, torch.pow, torch.where, torch.masked_fill,
 }
 _ELEMENTWISE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "add", "add_", "sub", "sub_",
-                        "mul", "mul_", "div", "div_", "neg", "softmax", "clamp", "clamp_"}
+                        "mul", "mul_", "div", "div_", "neg", "softmax", "clamp", "clamp_", "exp", "sqrt", "rsqrt",
+                        "pow", "masked_fill", "masked_fill_", "erf"}
 
 _RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
 _RESHAPE_FUNCTIONS = {torch.flatten, torch.reshape, torch.cat, torch.concat, torch.stack, torch.squeeze,
@@ -78,13 +95,28 @@ _RESHAPE_FUNCTIONS = {torch.flatten, torch.reshape, torch.cat, torch.concat, tor
 _SPLIT_FUNCTIONS = {torch.chunk, torch.split, torch.unbind}
 _SPLIT_METHODS = {"chunk", "split", "unbind"}
 _RESHAPE_METHODS = {"view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "expand",
-                    "view_as", "reshape_as"}
+                    "view_as", "reshape_as", "t"}
 
-_POOL_MODULES = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
-_POOL_FUNCTIONS = {F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.adaptive_max_pool2d, torch.max_pool2d}
+_POOL_MODULES = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.MaxPool1d, nn.AvgPool1d,
+                 nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
+_ADAPTIVE_POOL_MODULES = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
+_POOL_FUNCTIONS = {F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.adaptive_max_pool2d, torch.max_pool2d,
+                   F.max_pool1d, F.avg_pool1d, F.adaptive_avg_pool1d, F.adaptive_max_pool1d}
+_ADAPTIVE_POOL_FUNCTIONS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d, F.adaptive_avg_pool1d,
+                            F.adaptive_max_pool1d}
+
+_CONV_MODULES = (nn.Conv2d, nn.Conv1d)
+_CONV_TRANSPOSE_MODULES = (nn.ConvTranspose2d, nn.ConvTranspose1d)
+_RESIZE_MODULES = (nn.Upsample,)  # UpsamplingNearest2d / UpsamplingBilinear2d subclass it
+_RESIZE_FUNCTIONS = {F.interpolate}
+_MATMUL_FUNCTIONS = {torch.matmul, operator.matmul, torch.bmm, torch.mm}
+_MATMUL_METHODS = {"matmul", "bmm", "mm"}
+_REDUCE_FUNCTIONS = {torch.mean, torch.sum}
+_REDUCE_METHODS = {"mean", "sum"}
 
 # Pure-Python value functions (shape arithmetic) that may appear when their operands are ints.
-_VALUE_FUNCTIONS = {operator.getitem, getattr, operator.floordiv, operator.mod, len}
+_VALUE_FUNCTIONS = {operator.getitem, getattr, operator.floordiv, operator.mod, len, math.sqrt, math.ceil,
+                    math.floor, math.log, math.log2, math.prod, int, float}
 
 
 def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = None) -> Network:
@@ -116,7 +148,8 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
     flags = {m: m.training for m in model.modules()}
     try:
         gm.eval()  # batch norm in training mode refuses batch 1 at 1x1 spatial size; eval is the inference shape
-        with torch.no_grad():
+        # ShapeProp prints the failing node's traceback before it raises; the one-line ModelError below says it
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             ShapeProp(gm).propagate(torch.zeros((1, *shape), device=_device(model)))
     except ModelError:
         raise
@@ -132,8 +165,9 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
     counted: set[int] = set()
     calls: dict[str, int] = {}
     sources: dict[fx.Node, tuple[str, ...]] = {}  # node -> the layers whose outputs it carries
+    static = _static_nodes(gm.graph)
     for node in gm.graph.nodes:
-        if node.op in ("placeholder", "output", "get_attr"):
+        if node.op in ("placeholder", "output", "get_attr") or node in static:
             continue
         if node.op == "call_module":
             mod = gm.get_submodule(node.target)
@@ -141,18 +175,29 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
             if id(mod) not in counted:  # a module called twice holds its parameters once
                 counted.add(id(mod))
                 other_params += sum(p.numel() for p in mod.parameters())
-                if isinstance(mod, (nn.Conv2d, nn.Linear)):
+                if isinstance(mod, (*_CONV_MODULES, nn.Linear)):
                     # weight and bias are the layer's; what a subclass adds (a learned scale) is not
                     other_params -= sum(p.numel() for p in (mod.weight, mod.bias) if p is not None)
+                elif isinstance(mod, _CONV_TRANSPOSE_MODULES):  # the bias is added after the overlap-add
+                    other_params -= mod.weight.numel()
+                elif isinstance(mod, nn.MultiheadAttention):  # every parameter is a projection's
+                    other_params -= sum(p.numel() for p in mod.parameters())
         elif node.op == "call_function":
-            layer = _function_layer(node, _unique(node.name, calls))
+            layer = _function_layer(node, _unique(node.name, calls), static)
         elif node.op == "call_method":
-            layer = _method_layer(node, _unique(node.name, calls))
+            layer = _method_layer(node, _unique(node.name, calls), static)
         else:  # pragma: no cover - fx has no other node kinds
             raise ModelError(f"unsupported op '{node.op}' at node '{node.name}'")
         reads = tuple(dict.fromkeys(n for a in _flat_args(node) if isinstance(a, fx.Node)
                                     for n in sources.get(a, ())))
-        if layer is not None:
+        if isinstance(layer, list):  # a module that is several layers (nn.MultiheadAttention), chained inside
+            for part in layer:
+                inner = part.extra.get("inputs", [])
+                also = part.extra.pop("_and_node_inputs", False)  # reads the node's operands besides inner layers
+                part.extra["inputs"] = [*inner, *reads] if (also or not inner) else inner
+            layers.extend(layer)
+            sources[node] = (layer[-1].name,)
+        elif layer is not None:
             layer.extra["inputs"] = list(reads)
             layers.append(layer)
             sources[node] = (layer.name,)
@@ -168,28 +213,32 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
 
 # ----- node -> layer ------------------------------------------------------------------------------------------------
 
-def _module_layer(node: fx.Node, mod: nn.Module, name: str) -> Layer | None:
+def _module_layer(node: fx.Node, mod: nn.Module, name: str) -> Layer | list[Layer] | None:
     op = type(mod).__name__
     if isinstance(mod, _NOOP_MODULES):
         return None
-    if isinstance(mod, nn.Conv2d):
-        if tuple(mod.dilation) != (1, 1):
+    if isinstance(mod, nn.MultiheadAttention):
+        return _attention_layers(node, mod, name)
+    if isinstance(mod, (*_CONV_MODULES, *_CONV_TRANSPOSE_MODULES)):
+        if any(d != 1 for d in mod.dilation):
             raise ModelError(f"unsupported op '{op}' with dilation {tuple(mod.dilation)} at node '{node.name}'")
-        (_, c, h, w), out = _in_shape(node, 4), _out_shape(node, 4)
-        pad_h, pad_w = _conv_padding(mod)
-        return Layer(name, LayerKind.CONV2D, h, w, c, out[2], out[3], out[1], mod.kernel_size[0],
-                     mod.kernel_size[1], mod.stride[0], mod.stride[1], pad_h, pad_w, mod.groups,
-                     mod.bias is not None, op)
+        ndim = 4 if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d)) else 3
+        in_shape, out = _in_shape(node, ndim), _out_shape(node, ndim)
+        if isinstance(mod, _CONV_TRANSPOSE_MODULES):
+            layer = shapes.conv_transpose_layer(name, op, in_shape, mod.out_channels, mod.kernel_size, mod.groups)
+            layer.extra.update(out_shape=tuple(out))
+            return layer
+        return shapes.conv_layer(name, op, in_shape, out, mod.kernel_size, mod.stride, _conv_padding(mod),
+                                 mod.groups, mod.bias is not None)
     if isinstance(mod, nn.Linear):
-        in_shape, out = _in_shape(node), _out_shape(node)
-        if len(in_shape) != 2:
-            raise ModelError(f"unsupported op '{op}' on a {len(in_shape)}-d input {tuple(in_shape)} at node "
-                             f"'{node.name}' (only (batch, features) inputs)")
-        return Layer(name, LayerKind.LINEAR, 1, 1, in_shape[1], 1, 1, out[1], bias=mod.bias is not None, op=op)
+        return shapes.linear_layer(name, op, _in_shape(node), mod.in_features, mod.out_features,
+                                   mod.bias is not None)
     if isinstance(mod, _POOL_MODULES):
-        if isinstance(mod, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        if isinstance(mod, _ADAPTIVE_POOL_MODULES):
             return _pool_layer(node, name, op, None, None, 0)
         return _pool_layer(node, name, op, mod.kernel_size, mod.stride, mod.padding)
+    if isinstance(mod, _RESIZE_MODULES):
+        return shapes.resize_layer(name, op, _in_shape(node), _out_shape(node))
     if isinstance(mod, _ELEMENTWISE_MODULES):
         return _shape_layer(node, name, op, LayerKind.ELEMENTWISE)
     if isinstance(mod, _RESHAPE_MODULES):
@@ -197,7 +246,7 @@ def _module_layer(node: fx.Node, mod: nn.Module, name: str) -> Layer | None:
     raise ModelError(f"unsupported op '{op}' at node '{node.name}'")
 
 
-def _function_layer(node: fx.Node, name: str) -> Layer | None:
+def _function_layer(node: fx.Node, name: str, static: set[fx.Node]) -> Layer | list[Layer] | None:
     fn = node.target
     op = getattr(fn, "__name__", str(fn))
     if fn in _NOOP_FUNCTIONS:
@@ -214,15 +263,47 @@ def _function_layer(node: fx.Node, name: str) -> Layer | None:
         return _shape_layer(node, name, op, LayerKind.RESHAPE)
     if fn in _POOL_FUNCTIONS:
         kw = _normalized(node)
-        if fn in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
+        if fn in _ADAPTIVE_POOL_FUNCTIONS:
             return _pool_layer(node, name, op, None, None, 0)
         kernel = kw.get("kernel_size", node.args[1] if len(node.args) > 1 else None)
         stride = kw.get("stride") or None
         return _pool_layer(node, name, op, kernel, stride, kw.get("padding", 0))
+    if fn in _RESIZE_FUNCTIONS:
+        return shapes.resize_layer(name, op, _in_shape(node), _out_shape(node))
+    if fn in _MATMUL_FUNCTIONS:
+        return _matmul_layer(node, name, op, static)
+    if fn is F.linear:
+        x, w = node.args[0], node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
+        b = node.args[2] if len(node.args) > 2 else node.kwargs.get("bias")
+        if w not in static:
+            raise ModelError(f"unsupported op 'linear' with a weight computed from the input at node '{node.name}'")
+        n_out, n_in = _node_shape(w)
+        return shapes.linear_layer(name, op, _node_shape(x), n_in, n_out, b is not None)
+    if fn in _REDUCE_FUNCTIONS:
+        return _reduce_layer(node, name, op)
+    if fn is F.scaled_dot_product_attention:
+        return _sdpa_layers(node, name)
     raise ModelError(f"unsupported op '{op}' at node '{node.name}'")
 
 
-def _method_layer(node: fx.Node, name: str) -> Layer | None:
+def _sdpa_layers(node: fx.Node, name: str) -> list[Layer]:
+    """``F.scaled_dot_product_attention(q, k, v)``: the scores q k^T (a dynamic GEMM per leading index, e.g. per
+    head: (L x E) @ (E x S)), the softmax over them, and the context (L x S) @ (S x Ev); named ``<node>.scores``,
+    ``<node>.softmax`` and ``<node>.context``."""
+    q, k, v = (_node_shape(a) for a in node.args[:3])
+    if min(len(q), len(k), len(v)) < 2:
+        raise ModelError(f"unsupported op 'scaled_dot_product_attention' on shapes {q}, {k}, {v} at node "
+                         f"'{node.name}'")
+    scores = shapes.matmul_layer(f"{name}.scores", "scaled_dot_product_attention", q, (*k[:-2], k[-1], k[-2]), None)
+    lead = (*q[:-1], k[-2])
+    softmax = shapes.shape_layer(f"{name}.softmax", LayerKind.ELEMENTWISE, "softmax", lead, [lead])
+    context = shapes.matmul_layer(f"{name}.context", "scaled_dot_product_attention", lead, v, None)
+    softmax.extra["inputs"] = [scores.name]
+    context.extra.update(inputs=[softmax.name], _and_node_inputs=True)  # and v
+    return [scores, softmax, context]
+
+
+def _method_layer(node: fx.Node, name: str, static: set[fx.Node]) -> Layer | None:
     meth = str(node.target)
     if meth in _NOOP_METHODS or not _is_tensor(node):
         if meth in _NOOP_METHODS or meth in _SPLIT_METHODS or meth in ("size", "dim", "numel"):
@@ -232,40 +313,75 @@ def _method_layer(node: fx.Node, name: str) -> Layer | None:
         return _shape_layer(node, name, meth, LayerKind.ELEMENTWISE)
     if meth in _RESHAPE_METHODS:
         return _shape_layer(node, name, meth, LayerKind.RESHAPE)
-    if meth == "mean":
-        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
-        in_shape = _in_shape(node)
-        if len(in_shape) == 4 and dims is not None and sorted(d % 4 for d in _as_tuple(dims)) == [2, 3]:
-            return _pool_layer(node, name, "mean", (in_shape[2], in_shape[3]), (in_shape[2], in_shape[3]), 0)
+    if meth in _REDUCE_METHODS:
+        return _reduce_layer(node, name, meth)
+    if meth in _MATMUL_METHODS:
+        return _matmul_layer(node, name, meth, static)
     raise ModelError(f"unsupported op '{meth}' at node '{node.name}'")
 
 
-def _pool_layer(node: fx.Node, name: str, op: str, kernel: Any, stride: Any, padding: Any) -> Layer:
-    """A pool layer; ``kernel=None`` means adaptive: the window is derived from the input and output sizes
-    (``ceil(in / out)`` wide with stride ``floor(in / out)``, exact when ``out`` divides ``in``)."""
-    (_, c, h, w), out = _in_shape(node, 4), _out_shape(node)
-    if len(out) == 2:  # a global pool that dropped the spatial dimensions (x.mean((2, 3)))
-        out = (out[0], out[1], 1, 1)
-    out = _check_ndim(node, out, 4, "output")
-    if kernel is None:
-        kh, kw = math.ceil(h / out[2]), math.ceil(w / out[3])
-        sh, sw = max(h // out[2], 1), max(w // out[3], 1)
+def _attention_layers(node: fx.Node, mod: nn.MultiheadAttention, name: str) -> list[Layer]:
+    """``nn.MultiheadAttention`` as the layers it computes: the input projections (one packed E -> 3E layer on the
+    L query tokens for self-attention, else q, k and v layers on their own tokens), the scores (a dynamic GEMM per
+    head: (L x E/H) @ (E/H x S)), the softmax, the context (per head (L x S) @ (S x E/H)) and the output projection.
+    Names are the module path plus ``.in_proj`` (or ``.q_proj``, ``.k_proj``, ``.v_proj``), ``.scores``,
+    ``.softmax``, ``.context`` and ``.out_proj``."""
+    op = "MultiheadAttention"
+    if mod.bias_k is not None or mod.add_zero_attn:
+        raise ModelError(f"unsupported op '{op}' with add_bias_kv or add_zero_attn at node '{node.name}'")
+    kw = _normalized(node)
+    args = list(node.args) + [None] * 3
+    q, k, v = (args[i] if args[i] is not None else kw.get(key) for i, key in enumerate(("query", "key", "value")))
+    shapes_ = [_node_shape(x) for x in (q, k, v)]
+    if any(len(sh) != 3 for sh in shapes_):
+        raise ModelError(f"unsupported op '{op}' on inputs of shapes {shapes_} at node '{node.name}' (batched "
+                         "(batch, tokens, features) or (tokens, batch, features) inputs only)")
+    tok = 1 if mod.batch_first else 0
+    n_q, n_kv = shapes_[0][tok], shapes_[1][tok]
+    e, h = mod.embed_dim, mod.num_heads
+    bias = mod.in_proj_bias is not None
+    if q is k is v and mod._qkv_same_embed_dim:
+        proj = [Layer.linear(f"{name}.in_proj", e, 3 * e, bias=bias, op=op, tokens=n_q)]
     else:
-        kh, kw = _pair(kernel)
-        sh, sw = _pair(stride) if stride is not None else (kh, kw)
-    ph, pw = _pair(padding)
-    return Layer(name, LayerKind.POOL, h, w, c, out[2], out[3], out[1], kh, kw, sh, sw, ph, pw, op=op)
+        proj = [Layer.linear(f"{name}.{p}_proj", sh[-1], e, bias=bias, op=op, tokens=n)
+                for p, sh, n in (("q", shapes_[0], n_q), ("k", shapes_[1], n_kv), ("v", shapes_[2], n_kv))]
+    scores = Layer.gemm(f"{name}.scores", m=n_q, n=n_kv, k=e // h, groups=h, dynamic=True, op=op)
+    softmax = shapes.shape_layer(f"{name}.softmax", LayerKind.ELEMENTWISE, "softmax", (1, h, n_q, n_kv),
+                                 [(1, h, n_q, n_kv)])
+    context = Layer.gemm(f"{name}.context", m=n_q, n=e // h, k=n_kv, groups=h, dynamic=True, op=op)
+    out = Layer.linear(f"{name}.out_proj", e, e, bias=mod.out_proj.bias is not None, op=op, tokens=n_q)
+    # Which layers each reads (the projections read the module's inputs, set by the caller).
+    for layer, reads in ((scores, proj), (softmax, [scores]), (context, [softmax, *proj]), (out, [context])):
+        layer.extra["inputs"] = [r.name for r in reads]
+    return [*proj, scores, softmax, context, out]
+
+
+def _pool_layer(node: fx.Node, name: str, op: str, kernel: Any, stride: Any, padding: Any) -> Layer:
+    """A pool layer over a 4-d or 3-d input (see :func:`imcsim.workload.shapes.pool_layer`)."""
+    in_shape = _in_shape(node)
+    _check_ndim(node, in_shape, 4 if len(in_shape) != 3 else 3, "input")
+    return shapes.pool_layer(name, op, in_shape, _out_shape(node), kernel, stride, padding)
+
+
+def _reduce_layer(node: fx.Node, name: str, op: str) -> Layer:
+    """``x.mean(dims)`` / ``x.sum(dims)``: a global pool over image dimensions, else an elementwise reduction."""
+    kw = _normalized(node)
+    dims = node.args[1] if len(node.args) > 1 else kw.get("dim", node.kwargs.get("dim"))
+    return shapes.mean_layer(name, op, _in_shape(node), _out_shape(node),
+                             None if dims is None else _as_tuple(dims))
+
+
+def _matmul_layer(node: fx.Node, name: str, op: str, static: set[fx.Node]) -> Layer:
+    """``a @ b``: a dense layer when one operand is computed from parameters only, else a dynamic GEMM."""
+    a, b = node.args[0], node.args[1]
+    weight = "b" if b in static else "a" if a in static else None
+    return shapes.matmul_layer(name, op, _node_shape(a), _node_shape(b), weight)
 
 
 def _shape_layer(node: fx.Node, name: str, op: str, kind: LayerKind) -> Layer:
-    """A MAC-free layer: input and output both take the output's (H, W, C); ``extra['operands']`` counts the
-    tensor inputs (2 for a residual addition), ``extra['input_elems']`` their total elements."""
-    h, w, c = _hwc(_out_shape(node))
+    """A MAC-free layer (see :func:`imcsim.workload.shapes.shape_layer`)."""
     tensors = [a for a in _flat_args(node) if _is_tensor_arg(a)]
-    in_elems = sum(math.prod(a.meta["tensor_meta"].shape[1:]) for a in tensors)
-    layer = Layer(name, kind, h, w, c, h, w, c, op=op)
-    layer.extra.update(operands=len(tensors), input_elems=int(in_elems))
-    return layer
+    return shapes.shape_layer(name, kind, op, _out_shape(node), [a.meta["tensor_meta"].shape for a in tensors])
 
 
 # ----- helpers ------------------------------------------------------------------------------------------------------
@@ -289,8 +405,28 @@ class _Tracer(fx.Tracer):
 
 
 def _is_leaf(model: nn.Module) -> bool:
-    return isinstance(model, (nn.Conv2d, nn.Linear, *_POOL_MODULES, *_ELEMENTWISE_MODULES, *_RESHAPE_MODULES,
+    return isinstance(model, (*_CONV_MODULES, *_CONV_TRANSPOSE_MODULES, nn.Linear, nn.MultiheadAttention,
+                              *_POOL_MODULES, *_ELEMENTWISE_MODULES, *_RESHAPE_MODULES, *_RESIZE_MODULES,
                               *_NOOP_MODULES))
+
+
+def _static_nodes(graph: fx.Graph) -> set[fx.Node]:
+    """Nodes computed from parameters and constants only (``get_attr`` and what is derived from it alone, such as
+    ``self.weight.t()``): weights, not activations."""
+    static: set[fx.Node] = set()
+    for node in graph.nodes:
+        if node.op == "get_attr":
+            static.add(node)
+        elif node.op in ("call_function", "call_method"):
+            if all(n in static for n in node.all_input_nodes):  # no inputs at all: a constant (torch.arange(4))
+                static.add(node)
+    return static
+
+
+def _node_shape(a: Any) -> tuple[int, ...]:
+    if not _is_tensor_arg(a):
+        raise ModelError(f"operand {a!r} is not a tensor")
+    return tuple(int(d) for d in a.meta["tensor_meta"].shape)
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -359,23 +495,13 @@ def _check_ndim(node: fx.Node, shape: tuple[int, ...], ndim: int | None, what: s
     return shape
 
 
-def _hwc(shape: tuple[int, ...]) -> tuple[int, int, int]:
-    """(H, W, C) of a batch-1 tensor shape: (1, C, H, W) -> (H, W, C), (1, F) -> (1, 1, F), (1, C, L) -> (1, L, C),
-    anything else -> (1, 1, elements). Empty dimensions count as 1 so that the layer stays valid."""
-    dims = [max(int(d), 1) for d in shape[1:]]
-    if len(dims) == 3:
-        return dims[1], dims[2], dims[0]
-    if len(dims) == 2:
-        return 1, dims[1], dims[0]
-    return 1, 1, max(math.prod(dims), 1)
-
-
-def _conv_padding(mod: nn.Conv2d) -> tuple[int, int]:
+def _conv_padding(mod: nn.Conv2d | nn.Conv1d) -> tuple[int, ...]:
+    """Zero padding per side, one entry per spatial dimension."""
     if isinstance(mod.padding, str):  # 'valid' or 'same' (stride 1): same pads (k - 1) / 2 per side
         if mod.padding == "valid":
-            return 0, 0
-        return (mod.kernel_size[0] - 1) // 2, (mod.kernel_size[1] - 1) // 2
-    return int(mod.padding[0]), int(mod.padding[1])
+            return tuple(0 for _ in mod.kernel_size)
+        return tuple((k - 1) // 2 for k in mod.kernel_size)
+    return tuple(int(p) for p in mod.padding)
 
 
 def _normalized(node: fx.Node) -> dict[str, Any]:
@@ -384,12 +510,6 @@ def _normalized(node: fx.Node) -> dict[str, Any]:
     except Exception:  # normalisation is best effort; fall back to positional reading
         norm = None
     return dict(norm.kwargs) if norm is not None else dict(node.kwargs)
-
-
-def _pair(v: Any) -> tuple[int, int]:
-    if isinstance(v, (tuple, list)):
-        return (int(v[0]), int(v[1])) if len(v) == 2 else (int(v[0]), int(v[0]))
-    return int(v), int(v)
 
 
 def _as_tuple(v: Any) -> tuple[int, ...]:

@@ -29,9 +29,12 @@ MAX_MACS = 2**53
 class LayerKind(str, Enum):
     """What a layer computes.
 
-    ``conv2d`` covers plain, grouped and depthwise convolutions (``groups``); ``linear`` a dense layer; ``gemm`` a bare
-    matrix product read from a SCALE-Sim GEMM file; ``pool``, ``elementwise`` (residual additions, activations) and
-    ``reshape`` (flatten, view) do no multiply-accumulates but still move activations.
+    ``conv2d`` covers plain, grouped and depthwise convolutions (``groups``) and 1-d convolutions (height 1);
+    ``linear`` a dense layer, applied to one feature vector or to each of ``in_h x in_w`` token rows; ``gemm`` a bare
+    matrix product (a SCALE-Sim GEMM file, a transposed convolution, or, with ``dynamic``, a product of two
+    activations such as attention's scores); ``pool``, ``elementwise`` (residual additions, activations,
+    normalisations, resizing) and ``reshape`` (flatten, view, concatenation) do no multiply-accumulates but still
+    move activations.
     """
 
     CONV2D = "conv2d"
@@ -78,13 +81,19 @@ class Layer:
         pad_h, pad_w: zero padding added on each side (pixels); the padded input is in_h + 2 pad_h high.
         groups: convolution groups; ``groups == in_c == out_c`` is a depthwise convolution.
         bias: whether the layer has a bias vector (counted in :attr:`weights`, not in :attr:`macs`).
-        op: the source operation (torch module class or function name, or ``"topology"``), for reports.
-        m, k: for ``gemm`` layers only, SCALE-Sim's M and K (out_c holds N).
+        op: the source operation (torch module class or function name, ONNX op type, or ``"topology"``), for reports.
+        m, k: for ``gemm`` layers only, SCALE-Sim's M and K (out_c holds N; in_c holds K); ``groups`` independent
+            products of that size (the heads of a batched product).
+        dynamic: for ``gemm`` layers only: the (K x N) operand is an activation computed at run time (attention's
+            Q K^T and A V), not stored weights. Such a layer has no weights and no analog unit can hold it.
         extra: source-specific details (a topology file's row and sparsity, an elementwise op's operand count).
         unit: the unit a deployment placed the layer on, :data:`UNITS` (``"digital"`` or ``"imac"``); None = let
             the system place it.
         precision: the deployed weight precision, ``"int<N>"``, ``"binary"``, ``"ternary"`` or ``"float32"``; None =
             the unit's native precision.
+
+    A ``linear`` layer's input is ``in_h x in_w`` token rows of ``in_c`` features (1 x 1 for a plain feature vector):
+    each row is one matrix-vector product with the same weights, so M = in_h * in_w.
     """
 
     name: str
@@ -106,6 +115,7 @@ class Layer:
     op: str = ""
     m: int = 0
     k: int = 0
+    dynamic: bool = False
     extra: dict = field(default_factory=dict, compare=False, hash=False)
     unit: str | None = field(default=None, compare=False, hash=False)
     precision: str | None = field(default=None, compare=False, hash=False)
@@ -124,6 +134,11 @@ class Layer:
         if self.kind == LayerKind.CONV2D and (self.in_c % self.groups or self.out_c % self.groups):
             raise TopologyError(
                 f"layer '{self.name}': groups = {self.groups} must divide in_c = {self.in_c} and out_c = {self.out_c}")
+        if self.kind == LayerKind.LINEAR and (self.in_h, self.in_w) != (self.out_h, self.out_w):
+            raise TopologyError(f"layer '{self.name}': a linear layer keeps its {self.in_h}x{self.in_w} token rows, "
+                                f"got output {self.out_h}x{self.out_w}")
+        if self.dynamic and self.kind != LayerKind.GEMM:
+            raise TopologyError(f"layer '{self.name}': only a gemm layer can be dynamic, not {self.kind.value}")
         if self.kind == LayerKind.GEMM and (self.m < 1 or self.k < 1):
             raise TopologyError(f"layer '{self.name}': GEMM needs positive M and K, got M={self.m}, K={self.k}")
         if self.kind.has_weights and self.macs > MAX_MACS:
@@ -164,14 +179,17 @@ class Layer:
 
     @classmethod
     def linear(cls, name: str, in_features: int, out_features: int, bias: bool = True,
-               op: str = "Linear") -> "Layer":
-        """A dense layer at batch 1 (a matrix-vector product)."""
-        return cls(name, LayerKind.LINEAR, 1, 1, in_features, 1, 1, out_features, bias=bias, op=op)
+               op: str = "Linear", tokens: int | tuple[int, int] = 1) -> "Layer":
+        """A dense layer at batch 1: one matrix-vector product per token row (``tokens`` rows, or an (H, W) grid)."""
+        th, tw = (1, tokens) if isinstance(tokens, int) else _pair(tokens)
+        return cls(name, LayerKind.LINEAR, th, tw, in_features, th, tw, out_features, bias=bias, op=op)
 
     @classmethod
-    def gemm(cls, name: str, m: int, n: int, k: int) -> "Layer":
-        """A bare (M x K) by (K x N) product, as in SCALE-Sim's GEMM topology format."""
-        return cls(name, LayerKind.GEMM, 1, 1, k, 1, 1, n, m=m, k=k, op="gemm")
+    def gemm(cls, name: str, m: int, n: int, k: int, groups: int = 1, dynamic: bool = False,
+             op: str = "gemm") -> "Layer":
+        """``groups`` bare (M x K) by (K x N) products, as in SCALE-Sim's GEMM topology format; ``dynamic`` when the
+        (K x N) operand is an activation rather than weights."""
+        return cls(name, LayerKind.GEMM, 1, 1, k, 1, 1, n, groups=groups, m=m, k=k, op=op, dynamic=dynamic)
 
     # ----- derived quantities ---------------------------------------------------------------------------------------
     @property
@@ -192,9 +210,9 @@ class Layer:
         Raises :class:`TopologyError` for layers without multiply-accumulates.
         """
         if self.kind == LayerKind.GEMM:
-            return Gemm(self.m, self.out_c, self.k)
+            return Gemm(self.m, self.out_c, self.k, self.groups)
         if self.kind == LayerKind.LINEAR:
-            return Gemm(1, self.out_c, self.in_c)
+            return Gemm(self.in_h * self.in_w, self.out_c, self.in_c)
         if self.kind == LayerKind.CONV2D:
             return Gemm(self.out_h * self.out_w, self.out_c // self.groups,
                         self.kernel_h * self.kernel_w * (self.in_c // self.groups), self.groups)
@@ -207,23 +225,25 @@ class Layer:
 
     @property
     def weights(self) -> int:
-        """Trainable parameters: the weight tensor plus the bias vector."""
-        if not self.kind.has_weights:
+        """Trainable parameters: the weight tensor plus the bias vector (none for a dynamic GEMM)."""
+        if not self.kind.has_weights or self.dynamic:
             return 0
         g = self.as_gemm()
-        return g.k * g.n * g.groups + (self.out_c if self.bias else 0)
+        bias = self.out_c * (self.groups if self.kind == LayerKind.GEMM else 1)  # gemm: out_c is N per product
+        return g.k * g.n * g.groups + (bias if self.bias else 0)
 
     @property
     def input_elems(self) -> int:
-        """Input activation elements (unpadded); for a GEMM layer the M x K operand."""
+        """Input activation elements (unpadded); for a GEMM layer the M x K operands (and the K x N ones when it is
+        dynamic), over all groups."""
         if self.kind == LayerKind.GEMM:
-            return self.m * self.k
+            return self.groups * self.k * (self.m + (self.out_c if self.dynamic else 0))
         return self.in_h * self.in_w * self.in_c
 
     @property
     def output_elems(self) -> int:
         if self.kind == LayerKind.GEMM:
-            return self.m * self.out_c
+            return self.groups * self.m * self.out_c
         return self.out_h * self.out_w * self.out_c
 
     def to_dict(self) -> dict:

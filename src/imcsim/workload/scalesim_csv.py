@@ -36,8 +36,9 @@ Writing (:func:`write_topology`, atomic: a temporary file in the same directory,
   SCALE-Sim convolves the same window positions. Where torch's floor rule and SCALE-Sim's ceil rule differ, SCALE-Sim
   then computes one more output row/column than torch did; the GEMM format writes the layer's own M instead.
 * A dense layer is written as SCALE-Sim users write one: a 1x1 IFMAP, a 1x1 filter, Channels = inputs,
-  Num Filter = outputs (conv format), or M = 1 (GEMM format). A bare GEMM layer in the conv format becomes an
-  M x 1 IFMAP with a 1x1 filter, Channels = K and Num Filter = N.
+  Num Filter = outputs (conv format), or M = 1 (GEMM format); a dense layer on T token rows has an IFMAP of its
+  token grid (1 x T), or M = T. A bare GEMM layer in the conv format becomes an M x 1 IFMAP with a 1x1 filter,
+  Channels = K and Num Filter = N (one row per group, as below).
 * SCALE-Sim has no grouped convolution. A depthwise layer (groups = in channels) is written in the conv format as
   one ``DP`` row (the name gets ``_DP`` appended unless it already holds ``DP``; Channels = in channels, Num Filter =
   the depth multiplier), SCALE-Sim's own convention. Any other grouped layer, and every grouped layer in the GEMM
@@ -244,10 +245,10 @@ def _gemm_rows(layer: Layer) -> list[list[str | int]]:
 
 
 def _conv_rows(layer: Layer) -> list[list[str | int]]:
-    if layer.kind == LayerKind.LINEAR:
-        return [[_no_dp(layer.name), 1, 1, 1, 1, layer.in_c, layer.out_c, 1]]
+    if layer.kind == LayerKind.LINEAR:  # a 1 x 1 convolution over its token rows (M = in_h * in_w)
+        return [[_no_dp(layer.name), layer.in_h, layer.in_w, 1, 1, layer.in_c, layer.out_c, 1]]
     if layer.kind == LayerKind.GEMM:
-        return [[_no_dp(layer.name), layer.m, 1, 1, 1, layer.k, layer.out_c, 1]]
+        return [[_no_dp(name), layer.m, 1, 1, 1, layer.k, layer.out_c, 1] for name in _group_names(layer)]
     if layer.stride_h != layer.stride_w:
         raise TopologyError(f"layer '{layer.name}': stride {layer.stride_h}x{layer.stride_w} cannot be written in "
                             f"SCALE-Sim's conv format (one stride column); write the GEMM format")
