@@ -8,8 +8,13 @@ enter (``dac_in``) and an ADC per neuron where results leave (``adc_out``).
 
 Per layer (all SI):
 
-* latency = t_DAC (if ``dac_in``) + t_sampling + t_ADC (if ``adc_out``), where a converter shared by k lines
-  converts them one after another (``inputs_per_dac``, ``outputs_per_adc``);
+* latency = t_DAC (if ``dac_in``) + waves * t_window + t_ADC (if ``adc_out``), where a converter shared by k lines
+  converts them one after another (``inputs_per_dac``, ``outputs_per_adc``). The window is
+  t_window = max(t_sampling, k * tau): tau the Elmore delay of the crossbar's wire and device RC network
+  (:func:`elmore_tau_s`, checked against an ngspice transient in the tests), k = (ADC bits + 1) ln 2 by default.
+  ``waves`` is the number of windows the layer's crossbars need under the analog budget (``peak_power_w``,
+  ``active_crossbars``): every crossbar's share of the layer's power is the layer's analog power over its crossbars,
+  so floor(budget * crossbars / power) crossbars fire per window, by column group (:func:`firing_waves`);
 * energy = E_devices + E_amplifiers + E_neurons + E_DAC + E_ADC with
 
   - E_devices = t_sampling * sum_i v_i^2 * sum_j (G+_ij + G-_ij): every device sees its row voltage across it (the
@@ -20,7 +25,10 @@ Per layer (all SI):
     (``input_rms_fraction`` * Vdd)^2;
   - E_amplifiers = h * n_out * P_amp(layer) * t_sampling; E_neurons = n_out * P_neuron * t_sampling
     (:class:`~imcsim.config.imac.IMACConfig` documents P_amp and P_neuron);
-  - E_DAC = n_in * E_conv_DAC, E_ADC = n_out * E_conv_ADC at the boundaries;
+  - E_DAC = n_in * E_conv_DAC; E_ADC = n_out * E_conv_ADC + P_static_ADC * idle time, each ADC powered from the
+    start of the window it converts to the end of its conversions (:meth:`imcsim.config.adc.ADCConfig.energy_j`), so
+    sharing ADCs saves static energy; a shared converter needs a sample-and-hold on every line it serves (ISAAC's
+    S+H), which costs energy and area. The budget does not change the energy: every crossbar fires once;
 
 * area = h * v crossbars of rows x 2 cols bitcells, plus the boundary converters, plus amplifiers and neurons when
   their areas are configured (no published figure, so not counted by default);
@@ -37,6 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,7 +57,8 @@ from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 
 __all__ = ["dense_shape", "mvm_count", "map_layer", "expected_pair_conductance_s", "device_energy_j",
-           "device_energy_wired_j", "simulate_layer", "simulate_network"]
+           "device_energy_wired_j", "settling_time_constants", "elmore_tau_s", "settling_time_s", "firing_waves",
+           "simulate_layer", "simulate_network"]
 
 
 def dense_shape(layer: Layer) -> tuple[int, int]:
@@ -196,6 +206,54 @@ def device_energy_wired_j(layer: Layer, cfg: IMACConfig, weights: np.ndarray, bi
     return t * power
 
 
+def settling_time_constants(cfg: IMACConfig) -> float:
+    """k, the Elmore time constants a crossbar is given to settle: ``cfg.settling_time_constants``, else
+    (adc.bits + 1) ln 2 (a single-pole response within half an LSB of the ADC)."""
+    k = cfg.settling_time_constants
+    return float(k) if k is not None else (cfg.adc.bits + 1) * math.log(2.0)
+
+
+@lru_cache(maxsize=64)
+def _elmore_tau_s(rows: int, cols: int, r_in: float, r_out: float, r_amp: float, c_seg: float, g_on: float,
+                  g_off: float) -> float:
+    from imcsim.circuit.crossbar import Crossbar
+    from imcsim.circuit.settling import elmore_delays_s
+
+    xb = Crossbar(np.full((rows, cols), g_on), np.full((rows, cols), g_off), r_in, r_out, r_amp)
+    return float(elmore_delays_s(xb, c_seg, c_seg).max())
+
+
+def elmore_tau_s(cfg: IMACConfig) -> float:
+    """Elmore delay (s) of a ``cfg.rows x cfg.cols`` crossbar: the slowest terminal current after every input steps
+    together (:func:`imcsim.circuit.settling.elmore_delays_s`), with the configured wire segments (resistance and
+    ``c_segment_f`` per segment of every line), devices (every pair (G_on, G_off): the loading of a binary layer) and
+    amplifier input resistance. Cached per geometry: one sparse solve."""
+    g_on, g_off = cfg.device.conductances
+    w = cfg.wires
+    return _elmore_tau_s(cfg.rows, cfg.cols, w.r_in_ohm, w.r_out_ohm, cfg.amplifier.input_resistance_ohm,
+                         w.c_segment_f, g_on, g_off)
+
+
+def settling_time_s(cfg: IMACConfig) -> float:
+    """Time (s) a crossbar needs to settle: k * tau (:func:`settling_time_constants`, :func:`elmore_tau_s`). A
+    layer's sampling window is the larger of this and its configured sampling time."""
+    return settling_time_constants(cfg) * elmore_tau_s(cfg)
+
+
+def firing_waves(horizontal: int, vertical: int, per_wave: int) -> int:
+    """Sampling windows a layer of ``horizontal`` x ``vertical`` crossbars needs when at most ``per_wave`` crossbars
+    fire in one window.
+
+    Crossbars fire by column group (the ``horizontal`` crossbars of a vertical partition together, so each neuron
+    sums its partitions in one window): floor(per_wave / horizontal) groups per window. A column group larger than
+    the budget fires its horizontal partitions ``per_wave`` at a time, ceil(horizontal / per_wave) windows per group,
+    its partial sums held between windows.
+    """
+    if per_wave >= horizontal:
+        return math.ceil(vertical / (per_wave // horizontal))
+    return vertical * math.ceil(horizontal / per_wave)
+
+
 def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in: bool = True,
                    adc_out: bool = True, weights: np.ndarray | None = None, bias: np.ndarray | None = None,
                    inputs_v: np.ndarray | None = None) -> LayerCost:
@@ -213,28 +271,56 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
     A layer on T token rows runs T products back to back (see the module docstring).
 
     ``metrics`` (SI units or counts): mvms, horizontal_partitions, vertical_partitions, crossbars, devices, amplifiers,
-    neurons, dacs, adcs, dac_conversions, adc_conversions, sampling_time_s, dac_time_s, adc_time_s,
-    device_energy_j, amplifier_energy_j, neuron_energy_j, dac_energy_j, adc_energy_j, area_m2, crossbar_area_m2.
+    neurons, dacs, adcs, dac_conversions, adc_conversions, sampling_time_s (the window: configured, or the settling
+    time if longer), settling_time_s, waves (windows the layer fires in), crossbars_per_wave (in the fullest
+    window), analog_power_w (the power of all its crossbars firing together), peak_power_w (of the fullest window),
+    dac_time_s, adc_time_s, device_energy_j, amplifier_energy_j, neuron_energy_j, dac_energy_j, adc_energy_j,
+    sample_holds, sample_hold_energy_j, area_m2, crossbar_area_m2.
     """
     n_in, n_out = dense_shape(layer)
     mvms = mvm_count(layer)
     part = partition_layer(n_in, n_out, cfg.rows, cfg.cols)
-    t_s = cfg.sampling_time(imac_index)
+    t_settle = settling_time_s(cfg)
+    t_s = max(cfg.sampling_time(imac_index), t_settle)
 
     dacs = math.ceil(n_in / cfg.inputs_per_dac) if dac_in else 0
     adcs = math.ceil(n_out / cfg.outputs_per_adc) if adc_out else 0
     dac_time = min(cfg.inputs_per_dac, n_in) * cfg.dac.conversion_time_s if dac_in else 0.0
-    adc_time = min(cfg.outputs_per_adc, n_out) * cfg.adc.conversion_time_s if adc_out else 0.0
+    adc_time = min(cfg.outputs_per_adc, n_out) * cfg.adc.time_per_conversion_s if adc_out else 0.0
 
-    e_dev = mvms * device_energy_j(layer, cfg, weights, bias, inputs_v, t_s)
-    e_amp = mvms * part.amplifiers * cfg.amplifier_power_w(imac_index) * t_s
-    e_neu = mvms * part.neurons * cfg.neuron_power_w * t_s
+    # Every crossbar fires once, for one window, whatever the number of waves: the analog energy does not depend on
+    # the budget, only the latency does.
+    e_dev = device_energy_j(layer, cfg, weights, bias, inputs_v, t_s)          # per product, then times mvms
+    e_amp = part.amplifiers * cfg.amplifier_power_w(imac_index) * t_s
+    e_neu = part.neurons * cfg.neuron_power_w * t_s
+    analog_power = (e_dev + e_amp + e_neu) / t_s
+    e_dev, e_amp, e_neu = mvms * e_dev, mvms * e_amp, mvms * e_neu
+
+    # Analog budget: crossbars per window from the peak power (each crossbar's share of the layer's power) and the
+    # crossbar limit; at least one crossbar per window.
+    per_wave = part.crossbars
+    if cfg.peak_power_w is not None:
+        per_wave = min(per_wave, max(1, math.floor(cfg.peak_power_w * part.crossbars / analog_power)))
+    if cfg.active_crossbars is not None:
+        per_wave = min(per_wave, cfg.active_crossbars)
+    waves = firing_waves(part.horizontal, part.vertical, per_wave)
+    if per_wave >= part.horizontal:   # whole column groups per window: the fullest window
+        per_wave = min(per_wave // part.horizontal, part.vertical) * part.horizontal
+    latency = mvms * (dac_time + waves * t_s + adc_time)
+
+    # Converters: DACs per conversion; ADCs per conversion plus their static power while powered but idle. An ADC is
+    # powered from the start of the window whose outputs it converts to the end of its conversions (t_s + adc_time):
+    # with k outputs per ADC, n_out / k ADCs wait t_s each, so sharing saves static energy and costs latency.
     e_dac = mvms * n_in * cfg.dac.energy_per_conversion_j if dac_in else 0.0
-    e_adc = mvms * n_out * cfg.adc.energy_per_conversion_j if adc_out else 0.0
+    e_adc = mvms * cfg.adc.energy_j(adcs, n_out, t_s + adc_time) if adc_out else 0.0
+    # A shared converter needs every line it serves held: a sample-and-hold per input line (shared DACs) and per
+    # output (shared ADCs), one sample each.
+    holds = (n_in if dac_in and cfg.inputs_per_dac > 1 else 0) + (n_out if adc_out and cfg.outputs_per_adc > 1 else 0)
+    e_sh = mvms * holds * cfg.sample_hold_energy_j
 
     xbar_area = part.crossbars * cfg.rows * 2 * cfg.cols * cfg.cell_area_m2
     area = (xbar_area + part.amplifiers * (cfg.amplifier_area_m2 or 0.0) + part.neurons * (cfg.neuron_area_m2 or 0.0)
-            + dacs * cfg.dac.area_m2 + adcs * cfg.adc.area_m2)
+            + dacs * cfg.dac.area_m2 + adcs * cfg.adc.area_m2 + holds * cfg.sample_hold_area_m2)
 
     adc_bytes = math.ceil(cfg.adc.bits / 8)
     dac_bytes = math.ceil(cfg.dac.bits / 8)
@@ -243,13 +329,16 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
         "crossbars": part.crossbars, "devices": part.devices, "amplifiers": part.amplifiers,
         "neurons": part.neurons, "dacs": dacs, "adcs": adcs,
         "dac_conversions": mvms * n_in if dac_in else 0, "adc_conversions": mvms * n_out if adc_out else 0,
-        "sampling_time_s": t_s, "dac_time_s": dac_time, "adc_time_s": adc_time,
+        "sampling_time_s": t_s, "settling_time_s": t_settle, "waves": waves, "crossbars_per_wave": per_wave,
+        "analog_power_w": analog_power, "peak_power_w": analog_power * per_wave / part.crossbars,
+        "dac_time_s": dac_time, "adc_time_s": adc_time,
         "device_energy_j": e_dev, "amplifier_energy_j": e_amp, "neuron_energy_j": e_neu,
-        "dac_energy_j": e_dac, "adc_energy_j": e_adc, "area_m2": area, "crossbar_area_m2": xbar_area,
+        "dac_energy_j": e_dac, "adc_energy_j": e_adc, "sample_holds": holds, "sample_hold_energy_j": e_sh,
+        "area_m2": area, "crossbar_area_m2": xbar_area,
     }
     return LayerCost(
-        name=layer.name, unit="imac", latency_s=mvms * (dac_time + t_s + adc_time),
-        energy_j=e_dev + e_amp + e_neu + e_dac + e_adc,
+        name=layer.name, unit="imac", latency_s=latency,
+        energy_j=e_dev + e_amp + e_neu + e_dac + e_adc + e_sh,
         weight_bits=layer.weights * cfg.bits_per_weight,
         activation_bytes=mvms * ((n_in * dac_bytes if dac_in else 0) + (n_out * adc_bytes if adc_out else 0)),
         metrics=metrics)

@@ -26,13 +26,13 @@ crossbar solver with 9 nm wires gives 1.24-1.66x less device power than the nomi
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from imcsim.config.adc import ADCConfig
 from imcsim.config.amplifier import AmplifierConfig
-from imcsim.config.base import ConfigModel
+from imcsim.config.base import ConfigModel, parse_config
 from imcsim.config.device import DeviceConfig, mtj_resistances
 from imcsim.config.neuron import NeuronConfig
 from imcsim.config.wires import WireConfig
@@ -48,6 +48,14 @@ _NEURON_R_P, _NEURON_R_AP = mtj_resistances(10.0, 50.0, 30.0, 2.0)
 # per one-bit DAC: 0.00017 mm^2 / 1024 = 1.66e-13 m^2.
 _ISAAC_DAC_1B_ENERGY_J = 4e-3 * 100e-9 / 1024
 _ISAAC_DAC_1B_AREA_M2 = 0.00017e-6 / 1024
+
+
+def _derived(cfg: ConfigModel, field: str, value: float) -> ConfigModel:
+    """``cfg`` with ``field`` set to the derived ``value``, still marked as not set by the user (so that it keeps
+    following what it is derived from)."""
+    out = type(cfg).model_validate({**cfg.model_dump(), field: value})
+    out.__pydantic_fields_set__.intersection_update(cfg.model_fields_set - {field})
+    return out
 
 
 class DACConfig(ConfigModel):
@@ -88,11 +96,18 @@ class IMACConfig(ConfigModel):
     cols: int = Field(32, ge=1, description="Crossbar columns (differential I+/I- pairs = neurons) per array. "
                       "Source: IMAC-Sim default 32 x 32.")
     vdd_v: float = Field(0.8, gt=0, description="Positive supply (V); inputs swing in [-Vdd, Vdd] and the bias row "
-                         "is driven at Vdd. Source: IMAC-Sim default +0.8 V.")
-    vss_v: float = Field(-0.8, lt=0, description="Negative supply (V). Source: IMAC-Sim default -0.8 V.")
+                         "is driven at Vdd. Source: IMAC-Sim default +0.8 V. Unless set explicitly, vss_v = -vdd_v, "
+                         "neuron.v_high = vdd_v and adc.full_scale_v = neuron.v_high follow it.")
+    vss_v: float = Field(-0.8, lt=0, description="Negative supply (V); -vdd_v unless set. Source: IMAC-Sim default "
+                         "-0.8 V.")
     sampling_time_s: float = Field(1e-9, gt=0, description="Time an input vector is held on a layer before its "
                                    "outputs are valid (s); sets the latency of each analog layer. Source: IMAC-Sim "
-                                   "default tsampling = 1 ns.")
+                                   "default tsampling = 1 ns. The window used is max(this, k * tau): tau the Elmore "
+                                   "delay of the crossbar's wire and device RC network, k = settling_time_constants "
+                                   "(imcsim.arch.imac.settling_time_s), so large crossbars get a longer window.")
+    settling_time_constants: float | None = Field(
+        None, gt=0, description="k, the number of Elmore time constants a crossbar needs to settle (dimensionless). "
+                                "None = (adc.bits + 1) ln 2: a single-pole response within half an LSB of the ADC.")
     layer_sampling_times_s: tuple[float, ...] = Field(
         (), description="Per-layer sampling times of IMAC layers 1, 2, ... (s), overriding sampling_time_s; layers "
                         "past the end use sampling_time_s. IMAC-Sim takes one tsampling for the whole network, so the "
@@ -142,14 +157,45 @@ class IMACConfig(ConfigModel):
                                  "the fully parallel read-out TPU-IMAC assumes for its 1 ns IMAC latency.")
     inputs_per_dac: int = Field(1, ge=1, description="Input lines sharing one DAC at a digital-to-analog boundary "
                                 "(time-multiplexed). 1 = one DAC per input line, all driven in parallel.")
+    peak_power_w: float | None = Field(
+        2.0, gt=0, description="Analog power budget (W): the most power the crossbars firing together in one sampling "
+                               "window may draw (devices, amplifiers, neurons). A layer that needs more fires its "
+                               "crossbars in successive windows (imcsim.arch.imac.firing_waves), so its latency grows. "
+                               "Assumption: 2 W, the power envelope of the edge TPU the unit sits beside (Google Coral: "
+                               "4 TOPS at 2 TOPS/W); None = unbounded (IMAC-Sim's one-window model).")
+    active_crossbars: int | None = Field(
+        None, ge=1, description="Most crossbars that may fire in one sampling window (e.g. the number of physical "
+                                "arrays or read-out channels when weights are reloaded); None = no limit beyond "
+                                "peak_power_w.")
 
     @model_validator(mode="after")
     def _check(self) -> "IMACConfig":
+        # Ranges that follow the supply unless set explicitly (a frozen model: set once, here, before anyone reads it).
+        if "vss_v" not in self.model_fields_set:
+            object.__setattr__(self, "vss_v", -self.vdd_v)
+        if "v_high" not in self.neuron.model_fields_set:
+            object.__setattr__(self, "neuron", _derived(self.neuron, "v_high", self.vdd_v))
+        if "full_scale_v" not in self.adc.model_fields_set:
+            object.__setattr__(self, "adc", _derived(self.adc, "full_scale_v", self.neuron.v_high))
         if self.rows < 2:
             raise ValueError(f"rows = {self.rows}: a crossbar needs at least 2 rows (one input and the bias row)")
         if any(not t > 0 for t in self.layer_sampling_times_s):
             raise ValueError(f"layer_sampling_times_s = {self.layer_sampling_times_s}: every time must be > 0 s")
         return self
+
+    def replace(self, **changes: Any) -> "IMACConfig":
+        """A validated copy with ``changes`` applied. Values that follow the supply (vss_v, neuron.v_high,
+        adc.full_scale_v) keep following it when they still equal what the supply gives, so
+        ``replace(vdd_v=1.0)`` moves them too."""
+        data = self.model_dump()
+        if data["vss_v"] == -self.vdd_v:
+            del data["vss_v"]
+        if data["neuron"]["v_high"] == self.vdd_v:
+            del data["neuron"]["v_high"]
+        if data["adc"]["full_scale_v"] == self.neuron.v_high:
+            del data["adc"]["full_scale_v"]
+        data.update(changes)
+        return parse_config(type(self), data, source=f"{type(self).__name__} override")
 
     def sampling_time(self, layer_index: int) -> float:
         """Sampling time (s) of IMAC layer ``layer_index`` (0-based)."""

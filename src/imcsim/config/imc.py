@@ -15,7 +15,7 @@ What the energy figures count (per output pixel of a layer, per crossbar array i
   levels spread evenly between G_off and G_on, times ``input_activity`` (the mean fraction of full drive per input
   cycle: 0.5 for random bits through 1-bit DACs, the mean duty of pulse-width-modulated inputs);
 * DAC: one conversion per used row per input cycle; ADC: one conversion per used column per input cycle, at
-  :meth:`IMCConfig.adc_energy_j` (the survey scaling with its low-resolution floor);
+  :meth:`IMCConfig.adc_energy_j` (the shared ADC model, :mod:`imcsim.config.adc`);
 * shift-add: one digital add per ADC conversion (merging bit slices and input cycles) plus the accumulation of
   row-tile partial sums; post-processing: activation, pooling and residual additions, per element operation;
 * buffers: every activation value read into the crossbars and written out, per byte of ``activation_bits``.
@@ -35,12 +35,6 @@ from imcsim.config.imac import DACConfig
 from imcsim.errors import ConfigError
 
 __all__ = ["IMCConfig", "load_imc"]
-
-# ISAAC (Shafiee et al., ISCA 2016, Table 6), read per ADC (as PUMA's simulator does): 8 ADCs per in-situ
-# multiply-accumulate unit take 16 mW and 0.0096 mm^2, i.e. per ADC 2 mW and 0.0012 mm^2 at 1.28 GS/s.
-_ISAAC_ADC = ADCConfig(bits=8, ref_bits=8, ref_energy_per_conversion_j=2e-3 / 1.28e9,
-                       conversion_time_s=1 / 1.28e9, area_m2=0.0012e-6)
-
 
 class IMCConfig(ConfigModel):
     """A mixed-signal IMC core type: its crossbars, converters, digital periphery and activation memory."""
@@ -63,15 +57,9 @@ class IMCConfig(ConfigModel):
                                  "memory (bits). Source: ISAAC, 16-bit fixed point.")
     cols_per_adc: int = Field(128, ge=1, description="Columns sharing one ADC, converted one after another. "
                               "Source: ISAAC, one ADC sweeps the 128 columns of a crossbar.")
-    adc: ADCConfig = Field(default_factory=lambda: _ISAAC_ADC, description="Column ADC (bits, energy per "
+    adc: ADCConfig = Field(default_factory=ADCConfig, description="Column ADC (bits, energy per "
                            "conversion at ref_bits, conversion time, area). Default: ISAAC's 8-bit 1.28 GS/s SAR ADC, "
                            "2 mW = 1.5625 pJ per conversion, 0.0012 mm^2 (Table 6: 16 mW, 0.0096 mm^2 for 8).")
-    adc_floor_bits: int = Field(4, ge=1, le=16, description="Below this resolution the ADC energy per conversion "
-                                "stops falling (bits). The Walden scaling 2^bits describes the survey's state of the "
-                                "art near 8-10 bits; at low resolution comparator, clock and logic overhead dominate "
-                                "and the survey's best energy per sample flattens (B. Murmann, 'ADC Performance "
-                                "Survey'; B. E. Jonsson, 'ADC energy efficiency: an empirical overview', 2013). "
-                                "Assumption: the floor is the energy of a 4-bit conversion.")
     dac: DACConfig = Field(default_factory=lambda: DACConfig(bits=1), description="Row DAC; bits = 1 drives the "
                            "input bit-serially (ISAAC), more bits take ceil(input_bits / dac bits) cycles. Energy and "
                            "area per bit: ISAAC Table 6 (4 mW and 0.00017 mm^2 for 1,024 one-bit DACs at 100 ns).")
@@ -116,6 +104,18 @@ class IMCConfig(ConfigModel):
     chip_arrays: int = Field(168 * 12 * 8, ge=1, description="Crossbar arrays on the chip: the core budget of the "
                              "'balanced' duplication. Source: ISAAC, 168 tiles x 12 IMAs x 8 crossbars = 16,128.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_floor(cls, data):
+        """``adc_floor_bits`` (earlier versions) is now the shared ADC model's ``adc.floor_bits``."""
+        if isinstance(data, dict) and "adc_floor_bits" in data:
+            data = dict(data)
+            adc = data.get("adc")
+            adc = dict(adc) if isinstance(adc, dict) else (adc.model_dump() if isinstance(adc, ADCConfig) else {})
+            adc.setdefault("floor_bits", data.pop("adc_floor_bits"))
+            data["adc"] = adc
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> "IMCConfig":
         if self.cols_per_adc > self.cols:
@@ -150,10 +150,10 @@ class IMCConfig(ConfigModel):
 
     @property
     def adc_energy_j(self) -> float:
-        """Energy per ADC conversion (J): the survey scaling 2^(bits - ref_bits) of the ADC's reference energy, no
-        lower than the energy at ``adc_floor_bits``."""
-        bits = max(self.adc.bits, self.adc_floor_bits)
-        return self.adc.ref_energy_per_conversion_j * 2.0 ** (bits - self.adc.ref_bits)
+        """Energy per ADC conversion (J): the shared ADC model's
+        :attr:`~imcsim.config.adc.ADCConfig.energy_per_conversion_j` (survey scaling with its low-resolution floor);
+        the column ADCs sweep their columns back to back, so the full-rate figure holds."""
+        return self.adc.energy_per_conversion_j
 
     @property
     def cell_read_energy_j(self) -> float:
