@@ -41,6 +41,8 @@ def test_adc_default_is_one_isaac_adc_and_shared_with_the_imc_cores():
     # Walden scaling 2^(bits - 8) with the 4-bit floor: 6 bits = 1.5625 / 4 pJ; 2 bits = the 4-bit 1.5625 / 16 pJ
     assert ADCConfig(bits=6).energy_per_conversion_j == pytest.approx(1.5625e-12 / 4, rel=1e-12)
     assert ADCConfig(bits=2).energy_per_conversion_j == pytest.approx(1.5625e-12 / 16, rel=1e-12)
+    # a SAR converter takes bits + 2 clock cycles (MNSIM 2.0): 10 cycles in 0.78125 ns at 8 bits, 6 at 4 bits
+    assert ADCConfig(bits=4).time_per_conversion_s == pytest.approx(0.78125e-9 * 6 / 10, rel=1e-12)
     # the earlier IMCConfig key still loads, into the shared model
     assert IMCConfig(adc_floor_bits=6, adc={"bits": 2}).adc_energy_j == pytest.approx(1.5625e-12 / 4, rel=1e-12)
 

@@ -156,7 +156,7 @@ def imc_layer_cost(layer: Layer, cfg: IMCConfig) -> LayerCost:
 
     m = map_layer(layer, cfg)
     cycles = cfg.input_cycles
-    t_cycle = max(cfg.crossbar_read_time_s, m.busiest_adc * cfg.adc.conversion_time_s)
+    t_cycle = max(cfg.crossbar_read_time_s, m.busiest_adc * cfg.adc.time_per_conversion_s)
     t_pixel = cycles * t_cycle + m.psum_adds / cfg.post_ops_per_s
     conversions = p * cycles * m.cols_read
     in_values = m.groups * (layer.as_gemm().k)  # the receptive field (im2col row) read per pixel

@@ -56,8 +56,10 @@ class ADCConfig(ConfigModel):
                                          "(leakage, bias), drawn whenever the ADC is powered (fraction). Source: "
                                          "PUMA's simulator (include/constants.py), 1.8 mW dynamic + 0.2 mW leakage "
                                          "for ISAAC's 2 mW ADC.")
-    conversion_time_s: float = Field(1 / ISAAC_ADC_RATE_HZ, gt=0, description="Time per conversion (s). Source: "
-                                     "ISAAC, 1.28 GS/s.")
+    conversion_time_s: float = Field(1 / ISAAC_ADC_RATE_HZ, gt=0, description="Time per conversion at ref_bits (s). "
+                                     "Source: ISAAC, 1.28 GS/s. Other resolutions scale it as a SAR converter's "
+                                     "bits + 2 clock cycles (MNSIM 2.0's SAR ADC latency model), "
+                                     "see time_per_conversion_s.")
     area_m2: float = Field(0.0096e-6 / 8, gt=0, description="Area per ADC (m^2). Source: ISAAC Table 6, 0.0096 mm^2 "
                            "for 8 ADCs = 0.0012 mm^2 at 32 nm.")
     inl_lsb: float = Field(0.0, ge=0, description="Peak integral non-linearity (LSB): each instance gets a random "
@@ -78,13 +80,19 @@ class ADCConfig(ConfigModel):
         return self.ref_energy_per_conversion_j * 2.0 ** (max(self.bits, self.floor_bits) - self.ref_bits)
 
     @property
+    def time_per_conversion_s(self) -> float:
+        """Time of one conversion at ``bits`` (s): ``conversion_time_s`` x (bits + 2) / (ref_bits + 2), a SAR
+        converter's one clock cycle per bit plus sampling and output (MNSIM 2.0)."""
+        return self.conversion_time_s * (self.bits + 2) / (self.ref_bits + 2)
+
+    @property
     def static_power_w(self) -> float:
         """Power an idle but powered ADC draws (W): ``static_power_fraction`` of its full-rate power."""
-        return self.static_power_fraction * self.energy_per_conversion_j / self.conversion_time_s
+        return self.static_power_fraction * self.energy_per_conversion_j / self.time_per_conversion_s
 
     def energy_j(self, adcs: int, conversions: int, powered_s: float) -> float:
         """Energy (J) of ``adcs`` converters that make ``conversions`` conversions in all while powered for
         ``powered_s`` seconds each: every conversion at full-rate energy (leakage during it included), plus the
         static power of each ADC over the time it is powered but not converting."""
-        idle_s = max(adcs * powered_s - conversions * self.conversion_time_s, 0.0)
+        idle_s = max(adcs * powered_s - conversions * self.time_per_conversion_s, 0.0)
         return conversions * self.energy_per_conversion_j + self.static_power_w * idle_s
