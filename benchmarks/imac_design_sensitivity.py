@@ -64,8 +64,8 @@ def main() -> None:
         print(f"\n{model} on tpu-imac: edge TPU alone {base.latency_s * 1e3:.3f} ms, {base.energy_j * 1e3:.3f} mJ, "
               f"{float(sys0.host.area_m2(list(net))) * 1e6:.2f} mm^2")
         print(f"  {'xbar':>7s} {'ADC':>3s} {'budget':>7s} | {'IMAC lat':>9s} {'dominant':>14s} {'IMAC E':>9s} "
-              f"{'dominant':>15s} {'IMAC area':>9s} {'dominant':>15s} {'waves':>7s} | {'sys lat':>8s} {'speedup':>7s} "
-              f"{'sys E':>8s} {'sys area':>8s}")
+              f"{'dominant':>15s} {'IMAC area':>9s} {'dominant':>15s} {'waves':>7s} {'peak W':>8s} | "
+              f"{'sys lat':>8s} {'speedup':>7s} {'sys E':>8s} {'sys area':>8s}")
         for n in SIZES:
             for bits in ADC_BITS:
                 for budget in BUDGETS_W:

@@ -14,7 +14,13 @@ What the power figures cover (so a reader knows what is and is not counted):
   per amplifier with R_f the layer's transimpedance, plus an optional quiescent bias power per op-amp;
 * neurons: Vdd^2 / (R_in + R_fb), the worst-case static current of the neuron's two MTJ resistors, plus an optional
   inverter bias power;
-* converters: ADC and DAC energy per conversion.
+* converters: DAC energy per conversion; ADC energy per conversion plus its static share while powered and idle
+  (:class:`~imcsim.config.adc.ADCConfig`, ISAAC's ADC read per ADC, shared with the IMC cores).
+
+Latency follows the sampling window, which is never shorter than the crossbar's settling time (its Elmore delay
+times (ADC bits + 1) ln 2), and the analog power budget ``peak_power_w``: a layer whose crossbars together would
+draw more fires them in successive windows (:mod:`imcsim.arch.imac`). The supply sets the ranges: unless set
+explicitly, ``vss_v = -vdd_v``, ``neuron.v_high = vdd_v`` and ``adc.full_scale_v = neuron.v_high``.
 
 Area counts the crossbar bitcells (the wire geometry's 135 nm x 108 nm cell at 9 nm) and the converters (ISAAC); the
 amplifiers and neurons have no published area, so they count only when ``amplifier_area_m2`` / ``neuron_area_m2``
