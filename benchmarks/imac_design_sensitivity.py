@@ -10,8 +10,9 @@ with the term that dominates each, and the whole system's latency, energy and ar
 
 The window is max(sampling_time_s, k x Elmore delay of the crossbar), printed per crossbar size; the budget is
 ``peak_power_w`` (None = every crossbar of a layer in one window, IMAC-Sim's model); "peak W" is the most power
-one window draws (above the budget only when a single crossbar exceeds it: one crossbar per window is the floor). Takes about half a minute (the
-Elmore delay of a 128 x 128 crossbar is one sparse solve of about a second; the TPU baseline is computed once).
+one window draws (above the budget only when a single crossbar exceeds it: one crossbar per window is the floor).
+Takes about ten seconds (the Elmore delay of a 128 x 128 crossbar is one sparse solve of about a second; the TPU
+baseline is computed once per model).
 
 Run: .venv/bin/python benchmarks/imac_design_sensitivity.py
 """

@@ -164,11 +164,12 @@ class IMACConfig(ConfigModel):
     inputs_per_dac: int = Field(1, ge=1, description="Input lines sharing one DAC at a digital-to-analog boundary "
                                 "(time-multiplexed). 1 = one DAC per input line, all driven in parallel.")
     peak_power_w: float | None = Field(
-        2.0, gt=0, description="Analog power budget (W): the most power the crossbars firing together in one sampling "
-                               "window may draw (devices, amplifiers, neurons). A layer that needs more fires its "
-                               "crossbars in successive windows (imcsim.arch.imac.firing_waves), so its latency grows. "
-                               "Assumption: 2 W, the power envelope of the edge TPU the unit sits beside (Google Coral: "
-                               "4 TOPS at 2 TOPS/W); None = unbounded (IMAC-Sim's one-window model).")
+        2.0, gt=0, description="Analog power budget (W): the most power the crossbars firing together in one "
+                               "sampling window may draw (devices, amplifiers, neurons). A layer that needs more fires "
+                               "its crossbars in successive windows (imcsim.arch.imac.firing_waves), so its latency "
+                               "grows; one crossbar per window at least. Assumption: 2 W, the power envelope of the "
+                               "edge TPU the unit sits beside (Google Coral: 4 TOPS at 2 TOPS/W); None = unbounded "
+                               "(IMAC-Sim's one-window model).")
     active_crossbars: int | None = Field(
         None, ge=1, description="Most crossbars that may fire in one sampling window (e.g. the number of physical "
                                 "arrays or read-out channels when weights are reloaded); None = no limit beyond "

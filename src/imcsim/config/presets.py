@@ -136,8 +136,8 @@ _UNIT_SUFFIXES = (
     ("_ohm_um2", "ohm um^2"), ("_ohm_m", "ohm m"), ("_times_s", "s"), ("_m2", "m^2"), ("_ohm", "ohm"), ("_hz", "Hz"),
     ("_nm", "nm"), ("_lsb", "LSB"), ("_bytes", "B"), ("_j", "J"), ("_w", "W"), ("_v", "V"), ("_s", "s"), ("_m", "m"),
 )
-_UNIT_NAMES = {"bits": "bit", "ref_bits": "bit", "floor_bits": "bit", "bytes_per_activation": "B", "bytes_per_weight": "B",
-               "word_bytes": "B", "v_high": "V", "v_low": "V", "gain": "V/V"}
+_UNIT_NAMES = {"bits": "bit", "ref_bits": "bit", "floor_bits": "bit", "bytes_per_activation": "B",
+               "bytes_per_weight": "B", "word_bytes": "B", "v_high": "V", "v_low": "V", "gain": "V/V"}
 
 
 def field_unit(name: str) -> str:
