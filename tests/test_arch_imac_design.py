@@ -143,6 +143,10 @@ def test_power_budget_time_multiplexes_crossbars_by_hand():
     # window, 3 windows; fc3 3 crossbars: 1.
     five = imac.simulate_network(_mlp(), cfg.replace(peak_power_w=None, active_crossbars=5))
     assert [c.metrics["waves"] for c in five.layers] == [12, 3, 1]
+    assert [c.metrics["crossbars_per_wave"] for c in five.layers] == [5, 4, 3]
+    # 30 at once: fc1 fits two 13-crossbar groups per window (26), ceil(4 / 2) = 2 windows
+    thirty = imac.simulate_network(_mlp(), cfg.replace(peak_power_w=None, active_crossbars=30))
+    assert thirty.layers[0].metrics["waves"] == 2 and thirty.layers[0].metrics["crossbars_per_wave"] == 26
 
 
 def test_vgg16_first_dense_layer_under_the_budget():
