@@ -5,7 +5,7 @@ For every point it prints the IMAC unit's latency, energy and area (the dense la
 with the term that dominates each, and the whole system's latency, energy and area beside the edge TPU alone:
 
 * latency terms: DAC conversions, analog windows (sampling window x firing waves), ADC conversions;
-* energy terms: synapse devices, amplifiers, neurons, DACs, ADCs;
+* energy terms: synapse devices, amplifiers, neurons, DACs, ADCs, sample-and-holds of shared converters;
 * area terms: crossbars, DACs, ADCs (amplifiers and neurons count when their areas are configured).
 
 The window is max(sampling_time_s, k x Elmore delay of the crossbar), printed per crossbar size; the budget is
@@ -31,7 +31,7 @@ ADC_BITS = (4, 6, 8)
 BUDGETS_W = (None, 20.0, 2.0, 0.2)
 
 _EN = {"devices": "device_energy_j", "amplifiers": "amplifier_energy_j", "neurons": "neuron_energy_j",
-       "dac": "dac_energy_j", "adc": "adc_energy_j"}
+       "dac": "dac_energy_j", "adc": "adc_energy_j", "sample-hold": "sample_hold_energy_j"}
 
 
 def _imac_terms(rows):
@@ -86,6 +86,19 @@ def main() -> None:
                           f"{_top(area):>15s} {waves:7d} {peak:8.3g} | {run.latency_s * 1e3:6.3f}ms "
                           f"{base.latency_s / run.latency_s:6.2f}x {run.energy_j * 1e3:6.3f}mJ "
                           f"{sum(areas.values()) * 1e6:6.2f}mm2")
+    print("\nConverter sharing, vgg16 on tpu-imac (32x32, 8-bit ADC, 2 W): IMAC latency, energy, area")
+    net = load_network("vgg16")
+    done = {c.name: c for c in System(system).baseline(net).layers}
+    for per_dac, per_adc in ((1, 1), (8, 1), (64, 1), (1, 8), (1, 64), (8, 8), (64, 64)):
+        cfg = system.replace(imac=system.imac.replace(inputs_per_dac=per_dac, outputs_per_adc=per_adc))
+        s = System(cfg)
+        rows = [r for r in s.run(net, digital_costs=done).layers if r.unit == "imac" and "crossbars" in r.metrics]
+        lat, en, area = _imac_terms(rows)
+        convert = {"dac": sum(r.metrics["dacs"] for r in rows), "adc": sum(r.metrics["adcs"] for r in rows)}
+        print(f"  inputs/DAC {per_dac:3d} outputs/ADC {per_adc:3d}: {convert['dac']:6d} DACs {convert['adc']:5d} ADCs  "
+              f"{sum(lat.values()) * 1e9:8.1f} ns ({_top(lat)})  {sum(en.values()) * 1e6:8.4f} uJ "
+              f"(DAC {en['dac'] * 1e9:.3f} nJ, ADC {en['adc'] * 1e9:.3f} nJ, S+H {en['sample-hold'] * 1e9:.4f} nJ)  "
+              f"periphery {area['periphery'] * 1e6:.4f} mm2")
     print(f"\ntotal {time.perf_counter() - t0:.1f} s")
 
 

@@ -179,13 +179,17 @@ def test_converter_sharing_drives_latency_energy_and_area_by_hand():
     # latency: 8 DAC conversions of 1 ns, the 1 ns window, 4 ADC conversions of 0.78125 ns (unshared: 1 + 1 + 0.78)
     assert shared.latency_s == pytest.approx(8e-9 + 1e-9 + 4 / 1.28e9, rel=1e-12)
     assert alone.latency_s == pytest.approx(1e-9 + 1e-9 + 1 / 1.28e9, rel=1e-12)
-    # area: 17 fewer DACs of 8 x 1.66e-16 m^2 and 7 fewer ADCs of 1.2e-9 m^2
-    dac_area, adc_area = 8 * 0.00017e-6 / 1024, 0.0096e-6 / 8
-    assert alone.metrics["area_m2"] - shared.metrics["area_m2"] == pytest.approx(17 * dac_area + 7 * adc_area,
-                                                                                   rel=1e-9)
+    # area: 17 fewer DACs of 8 x 1.66e-13 m^2 and 7 fewer ADCs of 1.2e-9 m^2, but a sample-and-hold on each of the
+    # 20 inputs and 10 outputs (ISAAC Table 6: 1,024 S+H in 0.00004 mm^2, 3.9e-14 m^2 each)
+    dac_area, adc_area, sh_area = 8 * 0.00017e-6 / 1024, 0.0096e-6 / 8, 0.00004e-6 / 1024
+    assert alone.metrics["area_m2"] - shared.metrics["area_m2"] == pytest.approx(
+        17 * dac_area + 7 * adc_area - 30 * sh_area, rel=1e-9)
     # ADC energy: 10 conversions x 1.5625 pJ either way, plus 0.2 mW static while powered and idle. Unshared: 10
     # ADCs each powered 1 ns + 0.78125 ns, converting 0.78125 ns: 10 x 1 ns idle = 2 pJ. Shared: 3 ADCs powered
     # 1 ns + 4 x 0.78125 ns = 4.125 ns, 12.375 ns in all, less 10 x 0.78125 ns converting: 4.5625 ns idle = 0.9125 pJ.
     assert alone.metrics["adc_energy_j"] == pytest.approx(10 * 1.5625e-12 + 0.2e-3 * 10e-9, rel=1e-12)
     assert shared.metrics["adc_energy_j"] == pytest.approx(10 * 1.5625e-12 + 0.2e-3 * 4.5625e-9, rel=1e-12)
-    assert alone.energy_j - shared.energy_j == pytest.approx(0.2e-3 * (10e-9 - 4.5625e-9), rel=1e-9)
+    # and 30 holds of ISAAC's S+H (10 uW for 1,024 of them at a 100 ns cycle: 0.98 fJ each)
+    assert shared.metrics["sample_holds"] == 30 and alone.metrics["sample_holds"] == 0
+    e_sh = 10e-6 * 100e-9 / 1024
+    assert alone.energy_j - shared.energy_j == pytest.approx(0.2e-3 * (10e-9 - 4.5625e-9) - 30 * e_sh, rel=1e-9)

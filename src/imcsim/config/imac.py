@@ -64,6 +64,13 @@ def _derived(cfg: ConfigModel, field: str, value: float) -> ConfigModel:
     return out
 
 
+# ISAAC (Shafiee et al., ISCA 2016, Table 6): 8 x 128 sample-and-hold circuits per in-situ multiply-accumulate unit,
+# 10 uW and 0.00004 mm^2 in total, one sample each per 100 ns crossbar cycle: per hold 10 uW x 100 ns / 1024 =
+# 0.98 fJ; per circuit 0.00004 mm^2 / 1024 = 3.9e-14 m^2.
+_ISAAC_SH_ENERGY_J = 10e-6 * 100e-9 / 1024
+_ISAAC_SH_AREA_M2 = 0.00004e-6 / 1024
+
+
 class DACConfig(ConfigModel):
     """A digital-to-analog converter at a digital-to-analog boundary: drives one crossbar input line per conversion.
 
@@ -163,13 +170,20 @@ class IMACConfig(ConfigModel):
                                  "the fully parallel read-out TPU-IMAC assumes for its 1 ns IMAC latency.")
     inputs_per_dac: int = Field(1, ge=1, description="Input lines sharing one DAC at a digital-to-analog boundary "
                                 "(time-multiplexed). 1 = one DAC per input line, all driven in parallel.")
+    sample_hold_energy_j: float = Field(_ISAAC_SH_ENERGY_J, ge=0, description="Energy of one sample-and-hold "
+                                        "(J). A line whose converter is shared holds its value while the converter "
+                                        "serves the others: every input line when inputs_per_dac > 1, every output "
+                                        "when outputs_per_adc > 1. Source: ISAAC Table 6, 1,024 S+H at 10 uW and a "
+                                        "100 ns cycle = 0.98 fJ.")
+    sample_hold_area_m2: float = Field(_ISAAC_SH_AREA_M2, ge=0, description="Area of one sample-and-hold (m^2). "
+                                       "Source: ISAAC Table 6, 1,024 S+H in 0.00004 mm^2.")
     peak_power_w: float | None = Field(
         2.0, gt=0, description="Analog power budget (W): the most power the crossbars firing together in one "
-                               "sampling window may draw (devices, amplifiers, neurons). A layer that needs more fires "
-                               "its crossbars in successive windows (imcsim.arch.imac.firing_waves), so its latency "
-                               "grows; one crossbar per window at least. Assumption: 2 W, the power envelope of the "
-                               "edge TPU the unit sits beside (Google Coral: 4 TOPS at 2 TOPS/W); None = unbounded "
-                               "(IMAC-Sim's one-window model).")
+                               "sampling window may draw (devices, amplifiers, neurons). A layer that needs more "
+                               "fires its crossbars in successive windows (imcsim.arch.imac.firing_waves), so its "
+                               "latency grows; one crossbar per window at least. Assumption: 2 W, the power envelope "
+                               "of the edge TPU the unit sits beside (Google Coral: 4 TOPS at 2 TOPS/W); None = "
+                               "unbounded (IMAC-Sim's one-window model).")
     active_crossbars: int | None = Field(
         None, ge=1, description="Most crossbars that may fire in one sampling window (e.g. the number of physical "
                                 "arrays or read-out channels when weights are reloaded); None = no limit beyond "
