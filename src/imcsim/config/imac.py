@@ -22,9 +22,9 @@ times (ADC bits + 1) ln 2), and the analog power budget ``peak_power_w``: a laye
 draw more fires them in successive windows (:mod:`imcsim.arch.imac`). The supply sets the ranges: unless set
 explicitly, ``vss_v = -vdd_v``, ``neuron.v_high = vdd_v`` and ``adc.full_scale_v = neuron.v_high``.
 
-Area counts the crossbar bitcells (the wire geometry's 135 nm x 108 nm cell at 9 nm) and the converters (ISAAC); the
-amplifiers and neurons have no published area, so they count only when ``amplifier_area_m2`` / ``neuron_area_m2``
-are set. Wire IR drop lowers the real synapse current: on the 400-120-84-10 MLP tiled on 32 x 32 SOT-MRAM arrays the
+Area counts the crossbar bitcells (the wire geometry's 135 nm x 108 nm cell at 9 nm), the converters and the
+sample-and-holds that shared converters need (ISAAC); the amplifiers and neurons have no published area, so they
+count only when ``amplifier_area_m2`` / ``neuron_area_m2`` are set. Wire IR drop lowers the real synapse current: on the 400-120-84-10 MLP tiled on 32 x 32 SOT-MRAM arrays the
 crossbar solver with 9 nm wires gives 1.24-1.66x less device power than the nominal V^2 G figure
 (benchmarks/reproduce_papers.py), so the synapse energy here is an upper bound;
 :func:`imcsim.arch.imac.device_energy_wired_j` solves the tiles for the exact figure when the weights are known.
@@ -187,7 +187,8 @@ class IMACConfig(ConfigModel):
     active_crossbars: int | None = Field(
         None, ge=1, description="Most crossbars that may fire in one sampling window (e.g. the number of physical "
                                 "arrays or read-out channels when weights are reloaded); None = no limit beyond "
-                                "peak_power_w.")
+                                "peak_power_w. Not placement.budget.crossbars, which bounds the arrays the layers "
+                                "placed on analog units occupy.")
 
     @model_validator(mode="after")
     def _check(self) -> "IMACConfig":
