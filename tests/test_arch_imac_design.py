@@ -93,6 +93,19 @@ def test_settling_window_grows_with_crossbar_size():
     assert imac.simulate_layer(Layer.linear("fc", 31, 32), IMACConfig()).metrics["sampling_time_s"] == 1e-9
 
 
+def test_elmore_delay_of_an_rc_ladder_by_hand():
+    # One input line of 4 cells, segments r = 10 ohm and c = 1 fF at each line node, no column-line capacitance and
+    # devices of 1 Tohm (they draw the output current but do not load the line). An RC tree's Elmore delay at node k
+    # is the sum over nodes m of the resistance shared by the paths to k and m times C_m: r c sum_m min(k+1, m+1), so
+    # 4 rc at the first cell, (1 + 2 + 2 + 2) rc = 7 rc at the second, 9 rc, and (1 + 2 + 3 + 4) rc = 10 rc at the
+    # last. A terminal current g v_node follows its node.
+    r, c = 10.0, 1e-15
+    xb = Crossbar(np.full((1, 4), 1e-12), np.full((1, 4), 1e-12), r, 1e-3)
+    tau = settling.elmore_delays_s(xb, c, 0.0)
+    assert tau[:4] == pytest.approx(np.array([4, 7, 9, 10]) * r * c, rel=1e-6)
+    assert tau[4:] == pytest.approx(np.array([4, 7, 9, 10]) * r * c, rel=1e-6)
+
+
 @needs_ngspice
 @pytest.mark.ngspice
 def test_elmore_delay_matches_an_ngspice_transient(tmp_path):
