@@ -70,6 +70,9 @@ def test_neuron_and_adc_ranges_follow_the_supply_unless_set():
     assert (pinned.vss_v, pinned.neuron.v_high, pinned.adc.full_scale_v) == (-0.5, 0.7, 0.7)
     assert IMACConfig(vdd_v=1.0, adc={"full_scale_v": 0.5}).adc.full_scale_v == 0.5
     assert pinned.replace(vdd_v=2.0).neuron.v_high == 0.7
+    # through a dotted path (sweeps, CLI overrides), from the preset: the ranges follow as well
+    swept = load_preset("tpu-imac").replace_path("imac.vdd_v", 1.2).imac
+    assert (swept.vss_v, swept.neuron.v_high, swept.adc.full_scale_v) == (-1.2, 1.2, 1.2)
     # the defaults are IMAC-Sim's +-0.8 V
     d = IMACConfig()
     assert (d.vss_v, d.neuron.v_high, d.adc.full_scale_v) == (-0.8, 0.8, 0.8)

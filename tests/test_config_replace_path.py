@@ -16,8 +16,8 @@ def test_sets_a_nested_field_and_leaves_the_rest():
     # everything else is the preset's: rebuilding by hand, one level at a time, gives the same config
     by_hand = cfg.replace(imac=cfg.imac.replace(adc=ADCConfig(**{**cfg.imac.adc.model_dump(), "bits": 6})))
     assert new == by_hand
-    # the derived cost figure follows: Walden scaling 2^(6 - 8) of the 12.5 pJ reference
-    assert new.imac.adc.energy_per_conversion_j == pytest.approx(12.5e-12 / 4)
+    # the derived cost figure follows: Walden scaling 2^(6 - 8) of ISAAC's 2 mW / 1.28 GS/s = 1.5625 pJ per ADC
+    assert new.imac.adc.energy_per_conversion_j == pytest.approx(1.5625e-12 / 4)
 
 
 def test_several_paths_at_once_and_a_unit_by_preset_name():

@@ -34,11 +34,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from imcsim.config.adc import ADCConfig
 from imcsim.config.amplifier import AmplifierConfig
-from imcsim.config.base import ConfigModel, parse_config
+from imcsim.config.base import ConfigModel
 from imcsim.config.device import DeviceConfig, mtj_resistances
 from imcsim.config.neuron import NeuronConfig
 from imcsim.config.wires import WireConfig
@@ -205,19 +205,20 @@ class IMACConfig(ConfigModel):
             raise ValueError(f"layer_sampling_times_s = {self.layer_sampling_times_s}: every time must be > 0 s")
         return self
 
-    def replace(self, **changes: Any) -> "IMACConfig":
-        """A validated copy with ``changes`` applied. Values that follow the supply (vss_v, neuron.v_high,
-        adc.full_scale_v) keep following it when they still equal what the supply gives, so
-        ``replace(vdd_v=1.0)`` moves them too."""
-        data = self.model_dump()
-        if data["vss_v"] == -self.vdd_v:
-            del data["vss_v"]
-        if data["neuron"]["v_high"] == self.vdd_v:
-            del data["neuron"]["v_high"]
-        if data["adc"]["full_scale_v"] == self.neuron.v_high:
-            del data["adc"]["full_scale_v"]
-        data.update(changes)
-        return parse_config(type(self), data, source=f"{type(self).__name__} override")
+    @model_serializer(mode="wrap")
+    def _omit_derived(self, handler: Any) -> Any:
+        """Dumps leave out the values derived from the supply (vss_v, neuron.v_high, adc.full_scale_v) unless they
+        were set explicitly, so that a dump changed and validated again (``replace``, ``replace_path``, a CLI
+        override, a sweep) derives them from the new supply."""
+        data = handler(self)
+        if isinstance(data, dict):
+            if "vss_v" not in self.model_fields_set:
+                data.pop("vss_v", None)
+            if "v_high" not in self.neuron.model_fields_set and isinstance(data.get("neuron"), dict):
+                data["neuron"].pop("v_high", None)
+            if "full_scale_v" not in self.adc.model_fields_set and isinstance(data.get("adc"), dict):
+                data["adc"].pop("full_scale_v", None)
+        return data
 
     def sampling_time(self, layer_index: int) -> float:
         """Sampling time (s) of IMAC layer ``layer_index`` (0-based)."""
