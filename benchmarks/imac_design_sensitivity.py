@@ -35,8 +35,9 @@ _EN = {"devices": "device_energy_j", "amplifiers": "amplifier_energy_j", "neuron
 
 
 def _imac_terms(rows):
-    lat = {"dac": sum(r.metrics["dac_time_s"] for r in rows), "adc": sum(r.metrics["adc_time_s"] for r in rows),
-           "windows": sum(r.metrics["waves"] * r.metrics["sampling_time_s"] for r in rows)}
+    lat = {"dac": sum(r.metrics["mvms"] * r.metrics["dac_time_s"] for r in rows),
+           "adc": sum(r.metrics["mvms"] * r.metrics["adc_time_s"] for r in rows),
+           "windows": sum(r.metrics["mvms"] * r.metrics["waves"] * r.metrics["sampling_time_s"] for r in rows)}
     en = {k: sum(r.metrics[m] for r in rows) for k, m in _EN.items()}
     xbar = sum(r.metrics["crossbar_area_m2"] for r in rows)
     area_total = sum(r.metrics["area_m2"] for r in rows)
