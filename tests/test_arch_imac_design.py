@@ -165,6 +165,16 @@ def test_power_budget_time_multiplexes_crossbars_by_hand():
     assert thirty.layers[0].metrics["waves"] == 2 and thirty.layers[0].metrics["crossbars_per_wave"] == 26
 
 
+def test_token_rows_repeat_the_windows_and_the_energy():
+    # fc1 of the MLP on 3 token rows: three products back to back, each in 8 windows under the 2 W budget (as above)
+    one = imac.simulate_layer(Layer.linear("fc1", 400, 120), IMACConfig())
+    three = imac.simulate_layer(Layer.linear("fc1", 400, 120, tokens=3), IMACConfig())
+    assert three.metrics["waves"] == 8 and three.metrics["mvms"] == 3
+    assert three.latency_s == pytest.approx(3 * (1e-9 + 8e-9 + 1 / 1.28e9), rel=1e-12)
+    assert three.energy_j == pytest.approx(3 * one.energy_j, rel=1e-12)
+    assert three.metrics["area_m2"] == one.metrics["area_m2"]
+
+
 def test_vgg16_first_dense_layer_under_the_budget():
     # VGG-16's 25088 x 4096 layer on sot-mram-imac (MTJ 50 x 30 nm ellipse, RA 10 ohm um^2: G_P = area / RA =
     # (pi / 4 x 0.0015 um^2) / 10 = 1.1781e-4 S, G_AP = G_P / 3, pair G_P + G_AP = pi / 2e4 S), 32 x 32 arrays:
