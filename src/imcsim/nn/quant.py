@@ -62,10 +62,12 @@ def quantize_unsigned(x: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.
 def weight_scale_per_channel(w: torch.Tensor, bits: int) -> torch.Tensor:
     """Per-output-channel scale max|w_c| / (2^(bits-1)-1), shaped to broadcast against ``w`` (out, ...).
 
-    A channel of all zeros gets scale 1 (any scale represents it exactly).
+    A channel of all zeros gets scale 1 (any scale represents it exactly), and so does a channel whose scale would
+    underflow to 0 (subnormal weights, which then quantize to 0 within half a step of 1).
     """
     amax = w.detach().abs().reshape(w.shape[0], -1).amax(dim=1)
-    scale = torch.where(amax > 0, amax / _qmax_signed(bits), torch.ones_like(amax))
+    scale = amax / _qmax_signed(bits)
+    scale = torch.where(scale > 0, scale, torch.ones_like(amax))
     return scale.reshape(-1, *([1] * (w.dim() - 1)))
 
 
