@@ -39,3 +39,7 @@ class CheckpointError(ImcsimError):
 
 class OutputError(ImcsimError):
     """An output path cannot be written (its directory is missing, it is a directory, the write failed)."""
+
+
+class DivergenceError(ImcsimError):
+    """Training diverged (a non-finite loss or weights); the run directory keeps its last good checkpoint."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,8 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
         mode = 0o666 & ~_umask()
     fd, tmp = None, None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
+        _remove_stale_temps(parent, p.name)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp", dir=parent)
         with os.fdopen(fd, "wb") as f:
             fd = None
             f.write(payload)
@@ -72,6 +74,40 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return Path(path)
+
+
+def _remove_stale_temps(parent: Path, name: str) -> None:
+    """Delete the temp files an interrupted :func:`write_atomic` of ``parent/name`` left behind.
+
+    Temp files are named ``.NAME.PID.RANDOM.tmp``: one whose writer process is gone (or of the older
+    ``.NAME.RANDOM.tmp`` form, which names no writer) is stale; a live writer's is left alone.
+    """
+    pattern = re.compile(rf"\.{re.escape(name)}\.(?:(\d+)\.)?[a-z0-9_]{{8}}\.tmp")  # mkstemp: 8 random chars
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    for entry in entries:
+        m = pattern.fullmatch(entry)
+        if m is None or (m.group(1) is not None and _alive(int(m.group(1)))):
+            continue
+        try:
+            os.unlink(parent / entry)
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this host)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # exists, owned by someone else (or not a pid at all: keep it, to be safe)
+    return True
 
 
 def json_safe(obj: Any) -> Any:

