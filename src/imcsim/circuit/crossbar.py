@@ -274,6 +274,30 @@ class Crossbar:
         """Y_in (rows, rows) in S: the source currents are ``v @ Y_in.T``; power is ``sum(v * (v @ Y_in.T))``."""
         return self._both[1]
 
+    def outputs(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(i_plus, i_minus, power)`` for inputs ``v`` (batch, rows) in V: currents (batch, cols) in A and the
+        power delivered by the sources (batch,) in W, by the cheaper route.
+
+        The transfer matrix and input admittance cost one solve per input line (``rows``) and then any number of
+        vectors costs two matrix products; a direct solve costs one solve per vector and gives the currents and the
+        source currents from the same node voltages. So a batch smaller than ``rows`` is solved vector by vector
+        (a 512x512 crossbar with 2 vectors: 2 solves, not 512), unless the matrices are already computed.
+        """
+        v = self._check_v(v)
+        if "_both" in self.__dict__ or self.n_unknown == 0 or len(v) >= self.rows:
+            tp, tm = self.transfer_matrix()
+            return v @ tp.T, v @ tm.T, self.power(v)
+        ip, im, pw = [], [], []
+        for s in range(0, len(v), self._CHUNK):
+            vb = v[s:s + self._CHUNK]
+            x = self._solve(self._B @ vb.T)  # node voltages (n_unknown, batch)
+            i = (self._O @ x).T + vb @ self._Os.T
+            i_src = vb * self._D - (self._B.T @ x).T  # the source currents: v @ Y_in.T with Y_in = diag(D) - B^T G^-1 B
+            ip.append(i[:, : self.cols])
+            im.append(i[:, self.cols:])
+            pw.append(np.einsum("bi,bi->b", vb, i_src))
+        return np.concatenate(ip), np.concatenate(im), np.concatenate(pw)
+
     def power(self, v: np.ndarray) -> np.ndarray:
         """Power (W) delivered by the input sources to the crossbar (devices and wires), shape (batch,)."""
         v = self._check_v(v)

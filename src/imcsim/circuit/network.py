@@ -23,6 +23,7 @@ sign(x) * Vdd), ``test_labels.csv`` one-hot rows (or one integer label per row).
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,8 +59,17 @@ def read_matrix_csv(path: str | Path, allowed: Sequence[float] | None = None, wh
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such file")
+    try:
+        text = p.read_bytes().decode("utf-8-sig")  # a spreadsheet's byte-order mark is not data
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{p}: not a text CSV (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not "
+                        "UTF-8)") from None
+    except OSError as exc:
+        raise DataError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if "\x00" in text:
+        raise DataError(f"{p}: not a text CSV (NUL byte at offset {text.index(chr(0))})")
     rows: list[list[float]] = []
-    with p.open(newline="") as fh:
+    with io.StringIO(text, newline="") as fh:
         for r, rec in enumerate(csv.reader(fh), start=1):
             if not rec or all(not c.strip() for c in rec):
                 continue

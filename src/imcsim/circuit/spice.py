@@ -15,10 +15,14 @@ with ``alter``), each written with ``write`` as an ASCII raw file that :func:`re
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -161,25 +165,79 @@ def read_raw(path: str | Path) -> dict[str, float]:
     return dict(zip(names, values))
 
 
-def run_ngspice(netlist: str, n_points: int, raw_stem: str = "out", timeout_s: float = 3600.0
+DEFAULT_TIMEOUT_S = 600.0  # wall-clock limit of one ngspice run (s); 128x128 with wires takes a few seconds here
+
+
+def run_ngspice(netlist: str, n_points: int, raw_stem: str = "out", timeout_s: float | None = DEFAULT_TIMEOUT_S
                 ) -> tuple[list[dict[str, float]], float]:
     """Run ``netlist`` (written with ``raw_stem``) in ``ngspice -b`` in a temporary directory; returns the parsed
-    operating points and the wall time of the ngspice process (s)."""
+    operating points and the wall time of the ngspice process (s).
+
+    ngspice runs in its own process group, which is killed (SIGKILL) when it outlives ``timeout_s`` seconds (None:
+    no limit; :class:`NgspiceError` then) or when this call ends any other way: an exception, Ctrl-C, or SIGTERM /
+    SIGHUP (turned into ``SystemExit(128 + signal)`` while ngspice runs, when this is the main thread and the
+    signal had its default action). The temporary directory is removed in every case.
+    """
+    if timeout_s is not None and not (isinstance(timeout_s, (int, float)) and 0 < timeout_s < float("inf")):
+        raise ImcsimError(f"ngspice time limit: {timeout_s!r} must be a positive, finite number of seconds")
     exe = find_ngspice()
-    with tempfile.TemporaryDirectory(prefix="imcsim-ngspice-") as tmp:
+    with _signals_raise(), tempfile.TemporaryDirectory(prefix="imcsim-ngspice-") as tmp:
         cir = Path(tmp) / "circuit.cir"
         cir.write_text(netlist)
         t0 = time.perf_counter()
-        proc = subprocess.run([exe, "-b", cir.name], cwd=tmp, capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.Popen([exe, "-b", cir.name], cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise NgspiceError(f"ngspice did not finish within the time limit of {timeout_s:g} s "
+                               f"({n_points} operating points); raise the limit or simulate fewer inputs") from None
+        finally:
+            _kill_group(proc)
         elapsed = time.perf_counter() - t0
         points = []
         for k in range(n_points):
             raw = Path(tmp) / f"{raw_stem}{k}.raw"
             if not raw.is_file():
-                tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+                tail = (stdout + stderr).strip().splitlines()[-3:]
                 raise NgspiceError(f"ngspice failed (exit {proc.returncode}): {' | '.join(tail)}")
             points.append(read_raw(raw))
     return points, elapsed
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill ``proc``'s process group (ngspice and anything it started) unless it has exited, and reap ``proc``."""
+    if proc.returncode is None:  # once reaped, its pid (and so its group id) may belong to someone else
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        proc.communicate(timeout=10)  # reap it and close the pipes
+    except (subprocess.TimeoutExpired, ValueError, OSError):
+        pass
+
+
+@contextmanager
+def _signals_raise():
+    """While active (main thread only), SIGTERM and SIGHUP with their default action raise SystemExit(128 + signum)
+    instead of killing the process outright, so that ``finally`` blocks kill ngspice and remove temp dirs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    saved = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) == signal.SIG_DFL:
+            saved[sig] = signal.signal(sig, _raise)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True)
@@ -192,19 +250,21 @@ class SpiceResult:
     seconds: float
 
 
-def simulate_crossbar(xb: Crossbar, v: np.ndarray) -> SpiceResult:
-    """Terminal currents of ``xb`` for inputs ``v`` (batch, rows) computed by ngspice: (batch, cols) each."""
+def simulate_crossbar(xb: Crossbar, v: np.ndarray, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> SpiceResult:
+    """Terminal currents of ``xb`` for inputs ``v`` (batch, rows) computed by ngspice: (batch, cols) each.
+    ``timeout_s``: the ngspice time limit (see :func:`run_ngspice`)."""
     v = np.atleast_2d(np.asarray(v, dtype=float))
-    points, secs = run_ngspice(crossbar_netlist(xb, v), len(v))
+    points, secs = run_ngspice(crossbar_netlist(xb, v), len(v), timeout_s=timeout_s)
     ip = np.array([[pt[f"i(vtp{j})"] for j in range(xb.cols)] for pt in points])
     im = np.array([[pt[f"i(vtm{j})"] for j in range(xb.cols)] for pt in points])
     return SpiceResult(ip, im, None, secs)
 
 
-def simulate_network(net: "IMACNetwork", x: np.ndarray) -> SpiceResult:
-    """Last-layer neuron outputs (batch, n_out) in V of IMAC network ``net`` for inputs ``x`` computed by ngspice."""
+def simulate_network(net: "IMACNetwork", x: np.ndarray, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> SpiceResult:
+    """Last-layer neuron outputs (batch, n_out) in V of IMAC network ``net`` for inputs ``x`` computed by ngspice.
+    ``timeout_s``: the ngspice time limit (see :func:`run_ngspice`)."""
     x = np.atleast_2d(np.asarray(x, dtype=float))
-    points, secs = run_ngspice(network_netlist(net, x), len(x))
+    points, secs = run_ngspice(network_netlist(net, x), len(x), timeout_s=timeout_s)
     n_out = net.layers[-1].n_out
     out = np.array([[pt[f"v(out{j})"] for j in range(n_out)] for pt in points])
     return SpiceResult(None, None, out, secs)
@@ -221,15 +281,16 @@ class NgspiceComparison:
     n_vectors: int
 
 
-def compare_crossbar(xb: Crossbar, v: np.ndarray) -> NgspiceComparison:
-    """Solve ``xb`` for inputs ``v`` (batch, rows) with the sparse solver and with ngspice; compare the currents."""
+def compare_crossbar(xb: Crossbar, v: np.ndarray, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> NgspiceComparison:
+    """Solve ``xb`` for inputs ``v`` (batch, rows) with the sparse solver and with ngspice (time limit
+    ``timeout_s``, see :func:`run_ngspice`); compare the currents."""
     v = np.atleast_2d(np.asarray(v, dtype=float))
     t0 = time.perf_counter()
     fresh = Crossbar(xb.g_plus, xb.g_minus, xb.r_in_ohm, xb.r_out_ohm, xb.r_amp_ohm)  # time assembly + factoring too
     tp, tm = fresh.transfer_matrix()
     ip, im = v @ tp.T, v @ tm.T
     t_solver = time.perf_counter() - t0
-    ref = simulate_crossbar(xb, v)
+    ref = simulate_crossbar(xb, v, timeout_s=timeout_s)
     scale = np.maximum(np.abs(np.concatenate([ref.i_plus, ref.i_minus], axis=1)).max(axis=1, keepdims=True), 1e-300)
     diff = np.concatenate([np.abs(ip - ref.i_plus), np.abs(im - ref.i_minus)], axis=1) / scale
     return NgspiceComparison(float(diff.max()), t_solver, ref.seconds, len(v))

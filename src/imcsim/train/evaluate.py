@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from imcsim.config.imac import IMACConfig
-from imcsim.errors import ConfigError
+from imcsim.errors import ConfigError, DataError
 from imcsim.nn.convert import HybridModel
 from imcsim.nn.nonideal import IRDrop, NonIdealities
 from imcsim.train.data import Dataset, load_dataset
@@ -142,11 +142,19 @@ def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, changes: Hardware
         ni = model.nonideal
         if ov.ir_drop is not None:  # NonIdealities raises ConfigError naming an unknown mode
             ni = NonIdealities(ni.device, ni.read_noise, ov.ir_drop, ni.adc, ni.dac)
-    elif mc > 0:
-        raise ConfigError(f"{path}: mc = {mc}: target '{dep.target}' has no IMAC layers, so Monte Carlo over analog "
-                          "non-idealities does not apply (use mc = 0)")
+    else:
+        given = [name for name in HardwareChanges.__dataclass_fields__ if getattr(ov, name) is not None]
+        if mc > 0:
+            raise ConfigError(f"{path}: mc = {mc}: target '{dep.target}' has no IMAC layers, so Monte Carlo over "
+                              "analog non-idealities does not apply (use mc = 0)")
+        if given:
+            raise ConfigError(f"{path}: target '{dep.target}' has no IMAC layers; the analog hardware setting "
+                              f"'{given[0]}' does not apply")
     ds = data if data is not None else load_dataset(dep.dataset, data_dir or train_data_dir)
     ds = ds.subset(None, test_limit)
+    if tuple(ds.x_test.shape[1:]) != tuple(dep.input_shape):
+        raise DataError(f"{path}: the model takes inputs of shape {tuple(dep.input_shape)}, the test images of "
+                          f"'{ds.name}' are {tuple(ds.x_test.shape[1:])}")
     if not isinstance(model, HybridModel):
         from imcsim.train.trainer import evaluate_accuracy
 
