@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,7 +159,8 @@ def read_csv(path: str | Path, label_column: int = 0) -> tuple[np.ndarray, np.nd
     if not p.is_file():
         raise DataError(f"{p}: no such file")
     try:
-        with _open(p) as f:
+        with _open(p) as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": refused below, in one line
             table = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
     except (ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
         raise DataError(f"{p}: not a numeric CSV ({type(exc).__name__}: {str(exc)[:120]})") from None
