@@ -38,7 +38,7 @@ def main(quick: bool = False) -> None:
         xb = Crossbar.from_weights(w, r_in_ohm=wires.r_in_ohm, r_out_ohm=wires.r_out_ohm)
         ip, im = xb.solve(v)
         t_solver = time.perf_counter() - t0
-        ref = simulate_crossbar(xb, v)
+        ref = simulate_crossbar(xb, v, timeout_s=None)  # full-size: ngspice may take an hour
         scale = max(np.abs(ref.i_plus).max(), np.abs(ref.i_minus).max())
         diff = max(np.abs(ip - ref.i_plus).max(), np.abs(im - ref.i_minus).max()) / scale
         worst = max(worst, diff)
@@ -67,7 +67,7 @@ def main(quick: bool = False) -> None:
     k = 2 if quick else 3
     times, diffs = [], []
     for i in range(k):
-        ref = simulate_crossbar(xb, v[i:i + 1])
+        ref = simulate_crossbar(xb, v[i:i + 1], timeout_s=None)
         times.append(ref.seconds)
         diffs.append(max(np.abs(ip[i] - ref.i_plus[0]).max(), np.abs(im[i] - ref.i_minus[0]).max())
                      / np.abs(ref.i_plus).max())
