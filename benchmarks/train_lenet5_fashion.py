@@ -62,17 +62,17 @@ def main() -> int:
     print("1. float LeNet-5", flush=True)
     pts = lambda a: 100.0 * a  # noqa: E731 - fraction -> percent
     f_cfg = TrainConfig(target="float", epochs=args.float_epochs, lr=2e-3, seed=0)
-    f_res = train(f_cfg, out / "float", progress=False, data=ds, log=log)
+    f_res = train(f_cfg, out / "float", progress=False, data=ds, log=log, overwrite=True)
     float_acc = f_res.test_accuracy
 
     print("2. tpu-imac fine-tuned from the float model (no noise)", flush=True)
     m_cfg = TrainConfig(target="tpu-imac", epochs=args.mixed_epochs, lr=args.mixed_lr, seed=0,
                         init_from=str(out / "float"))
-    m_res = train(m_cfg, out / "tpu-imac", progress=False, data=ds, log=log)
+    m_res = train(m_cfg, out / "tpu-imac", progress=False, data=ds, log=log, overwrite=True)
 
     print(f"3. tpu-imac fine-tuned noise-aware at {args.variation:.0%} device variation", flush=True)
     n_cfg = m_cfg.model_copy(update={"noise_aware": True, "imac": {"device": {"variation": args.variation}}})
-    n_res = train(n_cfg, out / "tpu-imac-noise", progress=False, data=ds, log=log)
+    n_res = train(n_cfg, out / "tpu-imac-noise", progress=False, data=ds, log=log, overwrite=True)
 
     print(f"4. Monte Carlo, {args.mc} chips at {args.variation:.0%} variation", flush=True)
     ov = HardwareChanges(variation=args.variation)
@@ -85,7 +85,7 @@ def main() -> int:
           flush=True)
     s_cfg = m_cfg.model_copy(update={"noise_aware": True, "imac": {"device": {
         "variation": sv, "stuck_low_rate": ss, "stuck_high_rate": ss}}})
-    train(s_cfg, out / "tpu-imac-stress", progress=False, data=ds, log=log)
+    train(s_cfg, out / "tpu-imac-stress", progress=False, data=ds, log=log, overwrite=True)
     s_ov = HardwareChanges(variation=sv, stuck_low=ss, stuck_high=ss)
     st_plain = evaluate_run(out / "tpu-imac", mc=args.mc, changes=s_ov, data=ds)
     st_noise = evaluate_run(out / "tpu-imac-stress", mc=args.mc, changes=s_ov, data=ds)
@@ -96,7 +96,7 @@ def main() -> int:
         exact = HardwareChanges(ir_drop="exact")
         ir_plain = evaluate_run(out / "tpu-imac", data=ds, changes=exact).accuracy
         i_cfg = m_cfg.model_copy(update={"epochs": args.ir_epochs, "ir_drop": "exact"})
-        train(i_cfg, out / "tpu-imac-irdrop", progress=False, data=ds, log=log)
+        train(i_cfg, out / "tpu-imac-irdrop", progress=False, data=ds, log=log, overwrite=True)
         ir_aware = evaluate_run(out / "tpu-imac-irdrop", data=ds, changes=exact).accuracy
         ir_rows = [("IR drop: model trained with ideal wires", f"{pts(ir_plain):.2f}%", "-", None),
                    (f"IR drop: trained IR-aware ({args.ir_epochs} epochs)", f"{pts(ir_aware):.2f}%", "-", None)]

@@ -46,7 +46,7 @@ def _one_line(capsys, argv: list[str], *needles: str) -> str:
     return err
 
 
-# ----- checkpoints -----------------------------------------------------------------------------------------------------
+# ----- checkpoints ----------------------------------------------------------------------------------------------------
 
 class _Payload:
     """A pickle that runs code when loaded with weights_only=False: it creates the file named by ``marker``."""
@@ -93,7 +93,7 @@ def test_checkpoint_with_code_is_refused_without_running_it(copy, tmp_path, caps
     assert marker.exists()
 
 
-# ----- deployments -----------------------------------------------------------------------------------------------------
+# ----- deployments ----------------------------------------------------------------------------------------------------
 
 def _edit_json(copy: Path, edit) -> None:
     meta = json.loads((copy / "deployment.json").read_text())

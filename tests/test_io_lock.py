@@ -58,7 +58,8 @@ def test_lock_of_a_live_process_refuses_and_of_a_killed_one_is_taken_over(tmp_pa
     """)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(LockedError, match=rf"sweep store directory is in use by another process \(pid {holder.pid} "):
+        busy = rf"sweep store directory is in use by another process \(pid {holder.pid} "
+        with pytest.raises(LockedError, match=busy):
             DirectoryLock(d, what="sweep store").acquire()
     finally:
         holder.send_signal(signal.SIGKILL)

