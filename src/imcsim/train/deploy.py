@@ -374,8 +374,16 @@ def load_deployment(path: str | Path) -> Deployment:
     except (ConfigError, TopologyError) as exc:
         raise CheckpointError(str(exc)) from None
     try:
-        return Deployment(meta["model"], meta["target"], tuple(meta["input_shape"]), meta["dataset"], layers,
-                          config, meta.get("metrics", {}), meta.get("readout", "argmax"),
-                          int(meta.get("num_classes", 10)), state, source=str(jp), network=network)
+        dep = Deployment(meta["model"], meta["target"], tuple(meta["input_shape"]), meta["dataset"], layers,
+                         config, meta.get("metrics", {}), meta.get("readout", "argmax"),
+                         int(meta.get("num_classes", 10)), state, source=str(jp), network=network)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{jp}: malformed ({exc})") from None
+    if layers and layers[-1].weight.shape[0] != dep.num_classes:
+        raise CheckpointError(f"{jp}: field 'num_classes' = {dep.num_classes}, but the last layer "
+                              f"'{layers[-1].name}' has {layers[-1].weight.shape[0]} outputs")
+    train = dep.config.train  # parsed above; it must describe this deployment's own model and target
+    if train is not None and (train.model, train.target) != (dep.model, dep.target):
+        raise CheckpointError(f"{jp}: field 'model', 'target' = {dep.model!r}, {dep.target!r}, but config.train says "
+                              f"{train.model!r}, {train.target!r}")
+    return dep
