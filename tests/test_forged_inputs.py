@@ -241,3 +241,21 @@ def test_bad_dataset_images_are_refused_before_training(tmp_path, capsys, train_
                              "float", "--epochs", "1", "--quiet"], *needles)
     assert "epoch" not in err
     assert not (tmp_path / "r" / CHECKPOINT).exists()
+
+
+def test_a_dataset_pickle_with_code_is_refused_without_running_it(tmp_path, capsys):
+    import pickle
+
+    from imcsim.errors import DataError
+    from imcsim.train.data import load_cifar10
+
+    marker = tmp_path / "pwned"
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (2, 3072), dtype=np.uint8), b"labels": [0, 1]}
+        if name == "data_batch_3":
+            batch[b"extra"] = _Payload(str(marker))
+        (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=2))  # the protocol of the published batches
+    with pytest.raises(DataError, match=r"data_batch_3: not a CIFAR-10 python batch .*global '.*' is not allowed"):
+        load_cifar10(tmp_path)
+    assert not marker.exists()

@@ -126,12 +126,25 @@ def _idx_dataset(name: str, directory: Path) -> Dataset:
     return Dataset(name, xtr, ytr, xte, yte, int(max(ytr.max(), yte.max())) + 1)
 
 
+class _SafeUnpickler(pickle.Unpickler):
+    """Unpickles the python batches of CIFAR-10 (dicts, lists, bytes and numpy arrays) and nothing else: a pickle
+    naming any other global (a function to call) is refused, so opening a dataset file cannot run code."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed in a dataset file")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
         with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
+            d = _SafeUnpickler(f, encoding="bytes").load()
         data = np.asarray(d[b"data"], dtype=np.uint8)
         labels = np.asarray(d[b"labels"], dtype=np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
