@@ -118,7 +118,7 @@ def _readers(d: Path) -> list[list]:
     (lambda m: m["layers"][2].update(unit=3), ("field 'layers[2].unit' = 3",)),
     (lambda m: m["layers"][-1]["extra"].update(transimpedance_ohm=-5), ("transimpedance_ohm' = -5",)),
     (lambda m: m.update(model="resnet18"), ("config.train says 'lenet5'",)),     # evaluate ran lenet5 regardless
-    (lambda m: m["config"]["imac"].update(rows="x"), ("field 'rows' = 'x'",)),   # evaluate did not read it
+    (lambda m: m["config"]["imac"].update(rows="x"), ("field 'imac.rows' = 'x'",)),   # evaluate did not read it
     (lambda m: m.update(num_classes=7), ("'num_classes' = 7", "has 10 outputs")),
 ])
 def test_forged_deployment_json_is_refused_by_every_reader(copy, capsys, edit, needles):

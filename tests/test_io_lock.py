@@ -15,7 +15,7 @@ import pytest
 
 import imcsim
 from imcsim.io_lock import LOCK_NAME, DirectoryLock, LockedError
-from imcsim.report.io import write_atomic
+from imcsim.io import write_atomic
 
 SRC = str(Path(imcsim.__file__).resolve().parents[1])
 
@@ -81,7 +81,7 @@ def test_temp_file_of_a_write_killed_before_its_rename_is_removed_by_the_next_wr
     # A real writer that dies (SIGKILL) between writing its temp file and the rename.
     proc = _python(f"""
         import os, signal
-        import imcsim.report.io as io_mod
+        import imcsim.io as io_mod
         io_mod.os.replace = lambda a, b: os.kill(os.getpid(), signal.SIGKILL)
         io_mod.write_atomic({str(target)!r}, "half")
     """)

@@ -287,8 +287,8 @@ def _check_meta(meta: dict, jp: Path) -> None:
         if key in meta and not isinstance(meta[key], dict):
             raise bad(key, meta[key], "an object")
     for key in ("imac", "train"):
-        if key in meta["config"] and not isinstance(meta["config"][key], dict):
-            raise bad(f"config.{key}", meta["config"][key], "an object")
+        if meta["config"].get(key) is not None and not isinstance(meta["config"][key], dict):
+            raise bad(f"config.{key}", meta["config"][key], "an object (or null)")
     if meta["target"] != "float" and meta["target"] != "digital" and not meta["config"].get("imac"):
         raise bad("config.imac", meta["config"].get("imac"), f"the IMAC config a '{meta['target']}' run needs")
     if not isinstance(meta.get("readout", "argmax"), str):
