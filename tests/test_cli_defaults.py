@@ -31,7 +31,7 @@ def _enum_value(v):
 def test_every_train_flag_default_is_the_train_config_default():
     params = _params("train")
     # flags that are not TrainConfig fields: where to write, how to run, and IMAC-field shortcuts (None = keep)
-    assert set(params) - set(TrainConfig.model_fields) == {"out", "resume", "quiet", "variation", "adc_bits"}
+    assert set(params) - set(TrainConfig.model_fields) == {"out", "resume", "overwrite", "quiet", "variation", "adc_bits"}
     checked = 0
     for name, default in params.items():
         if name not in TrainConfig.model_fields or name == "imac":  # --imac names a preset or file; None = defaults

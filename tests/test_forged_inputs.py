@@ -106,6 +106,7 @@ def _readers(d: Path) -> list[list]:
     return [["evaluate", d, "--test-limit", "10"],
             ["compare", "--deployment", d],
             ["simulate", "--deployment", d],
+            ["map", "--deployment", d],
             ["xbar", "evaluate", "--deployment", d, "--dataset", "mnist-5k", "--limit", "10"]]
 
 
@@ -115,7 +116,7 @@ def _readers(d: Path) -> list[list]:
     (lambda m: m["config"].update(imac=[]), ("field 'config.imac' = []",)),
     (lambda m: m.update(input_shape=[1, 0, 28]), ("field 'input_shape'",)),
     (lambda m: m.update(target="gpu"), ("field 'target' = \"gpu\"",)),
-    (lambda m: m["layers"][2].update(unit=3), ("field 'layers[2].unit' = 3",)),
+    (lambda m: m["layers"][2].update(unit=3), ("field 'unit' = 3",)),
     (lambda m: m["layers"][-1]["extra"].update(transimpedance_ohm=-5), ("transimpedance_ohm' = -5",)),
     (lambda m: m.update(model="resnet18"), ("config.train says 'lenet5'",)),     # evaluate ran lenet5 regardless
     (lambda m: m["config"]["imac"].update(rows="x"), ("field 'imac.rows' = 'x'",)),   # evaluate did not read it
@@ -168,9 +169,9 @@ def test_everything_train_writes_loads_in_every_reader(run_dir, float_run, tmp_p
     digital = tmp_path / "digital"
     assert main(["train", "--out", str(digital), "--target", "digital", "--epochs", "1", *TINY]) == 0
     for d in (run_dir, float_run, digital):
-        for argv in _readers(d)[:3]:
+        for argv in _readers(d)[:4]:
             assert main([str(a) for a in argv]) == 0, (argv, capsys.readouterr().err)
-    assert main([str(a) for a in _readers(run_dir)[3]]) == 0
+    assert main([str(a) for a in _readers(run_dir)[4]]) == 0
     capsys.readouterr()
 
 

@@ -18,7 +18,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "imcsim"
 
-LAYERS = [("errors", "io"), ("config",), ("workload", "circuit"), ("arch", "nn"), ("train",), ("explore", "dse"),
+LAYERS = [("errors", "io", "io_lock"), ("config",), ("workload", "circuit"), ("arch", "nn"), ("train",), ("explore", "dse"),
           ("report",), ("cli", "__main__")]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

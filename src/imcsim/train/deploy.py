@@ -289,8 +289,6 @@ def _check_meta(meta: dict, jp: Path) -> None:
     for key in ("imac", "train"):
         if meta["config"].get(key) is not None and not isinstance(meta["config"][key], dict):
             raise bad(f"config.{key}", meta["config"][key], "an object (or null)")
-    if meta["target"] != "float" and meta["target"] != "digital" and not meta["config"].get("imac"):
-        raise bad("config.imac", meta["config"].get("imac"), f"the IMAC config a '{meta['target']}' run needs")
     if not isinstance(meta.get("readout", "argmax"), str):
         raise bad("readout", meta["readout"], "a string")
     if not isinstance(meta["layers"], list):
@@ -300,7 +298,6 @@ def _check_meta(meta: dict, jp: Path) -> None:
             raise bad(f"layers[{i}]", lm, "an object")
         for key, ok, expected in (("name", lambda v: isinstance(v, str) and v, "a layer name"),
                                   ("kind", lambda v: v in ("conv2d", "linear"), "conv2d or linear"),
-                                  ("unit", lambda v: v in ("digital", "imac"), "digital or imac"),
                                   ("precision", lambda v: isinstance(v, str), "a precision name"),
                                   ("shape", lambda v: isinstance(v, list) and all(count(s) for s in v),
                                    "a list of positive sizes"),
