@@ -134,18 +134,22 @@ def test_a_combination_the_config_refuses_is_stored_as_failed(tmp_path):
 
 def test_a_second_run_refuses_while_the_first_holds_the_store(tmp_path):
     spec = load_spec(write_spec(tmp_path))
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # a live process holds the store's lock the way a running sweep does
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom imcsim.explore.store import store_lock\n"
+         f"store_lock({str(tmp_path / 'r.db')!r}).acquire()\nprint('locked', flush=True)\ntime.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
     try:
-        (tmp_path / "r.db.lock").write_text(f"{holder.pid}\n")
-        with pytest.raises(ImcsimError, match=f"in use by process {holder.pid}"):
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ImcsimError, match=rf"r.db: sweep store is in use by another process \(pid {holder.pid} "):
             run_sweep(spec, tmp_path / "r.db", workers=1)
     finally:
         holder.kill()
         holder.wait()
-    # the holder is gone: its lock is stale and taken over, with a note
+    # the holder died without releasing (SIGKILL): its lock is stale and taken over, with a note naming it
     notes = []
     summary = run_sweep(spec, tmp_path / "r.db", workers=1, note=notes.append)
-    assert summary.evaluated == 24 and len(notes) == 1 and str(holder.pid) in notes[0]
+    assert summary.evaluated == 24 and len(notes) == 1 and f"pid {holder.pid} " in notes[0]
     assert not (tmp_path / "r.db.lock").exists()
 
 

@@ -61,10 +61,13 @@ class DirectoryLock:
             or None.
     """
 
-    def __init__(self, directory: str | Path, name: str = LOCK_NAME, what: str = "run") -> None:
+    def __init__(self, directory: str | Path, name: str = LOCK_NAME, what: str = "run",
+                 subject: str | Path | None = None) -> None:
         self.directory = Path(directory)
         self.path = self.directory / name
         self.what = what
+        # Messages name the locked thing: the directory itself, or a file in it (a sweep store) when given.
+        self._label = f"{subject}: {what}" if subject is not None else f"{self.directory}: {what} directory"
         self.took_over: str | None = None
         self._fd: int | None = None
 
@@ -94,11 +97,10 @@ class DirectoryLock:
                 owner = _read_owner(fd)
                 os.close(fd)
                 if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise LockedError(f"{self.directory}: {self.what} directory is in use by another process "
+                    raise LockedError(f"{self._label} is in use by another process "
                                       f"({_describe(owner)}); wait for it to finish or use another directory") \
                         from None
-                raise LockedError(f"{self.directory}: cannot lock the {self.what} directory "
-                                  f"({exc.strerror or exc})") from None
+                raise LockedError(f"{self._label}: cannot lock it ({exc.strerror or exc})") from None
             # The holder may have released and unlinked the file between our open and our flock: then we hold a
             # lock on a file nobody else will open. Keep it only if the path still names our file.
             try:
@@ -115,7 +117,7 @@ class DirectoryLock:
             os.pwrite(fd, record.encode(), 0)
             self._fd = fd
             return self
-        raise LockedError(f"{self.directory}: cannot lock the {self.what} directory (its lock file keeps changing)")
+        raise LockedError(f"{self._label}: cannot lock it (its lock file keeps changing)")
 
     def release(self) -> None:
         """Drop the lock and remove the lock file (a no-op when not held)."""

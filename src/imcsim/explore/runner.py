@@ -32,7 +32,7 @@ from imcsim.errors import ImcsimError
 from imcsim.explore.evaluate import Evaluator, directions, objective_vector
 from imcsim.explore.points import Point, planned_points, point_from_indices
 from imcsim.explore.spec import SweepSpec
-from imcsim.explore.store import PointResult, Store, StoreLock, open_store
+from imcsim.explore.store import PointResult, Store, open_store, store_lock
 
 __all__ = ["run_sweep", "SweepSummary", "spec_fingerprint"]
 
@@ -221,11 +221,11 @@ def run_sweep(spec: SweepSpec, store_path: str | Path, *, workers: int | None = 
         raise ImcsimError(f"workers = {workers}: need at least 1")
     say = note or (lambda _msg: None)
     notes: list[str] = []
-    lock = StoreLock(store_path)
+    lock = store_lock(store_path)
     store = None
     backend = None
     t0 = time.perf_counter()
-    msg = lock.acquire()
+    msg = lock.acquire().took_over
     try:
         if msg:
             notes.append(msg)

@@ -8,8 +8,8 @@ Each row holds the workload, the swept values by path (``params``), every object
 full system config the point ran (``config``), timings in seconds (``timings``), the status (``ok`` or ``failed``
 with the one-line ``error``) and, for NSGA-II, the search's own trial attributes (``trial``).
 
-A run holds ``<store>.lock`` (the process id) while it writes; a second run on the same store refuses with one line,
-and a lock left by a process that no longer exists is taken over.
+A run holds ``<store>.lock`` (an flock, :class:`imcsim.io_lock.DirectoryLock`) while it writes; a second run on the
+same store refuses with one line, and a lock left by a process that died (``kill -9`` included) is taken over.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from imcsim.errors import ImcsimError
+from imcsim.io_lock import DirectoryLock
 
-__all__ = ["Store", "StoreLock", "PointResult", "open_store"]
+__all__ = ["Store", "store_lock", "PointResult", "open_store"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,74 +67,10 @@ class PointResult:
         return self.status == "ok"
 
 
-class StoreLock:
-    """``<store>.lock`` holding this process's id, created exclusively.
-
-    :meth:`acquire` returns a note when it took over a lock whose process is gone, and raises ImcsimError naming
-    the holder when that process is alive.
-    """
-
-    def __init__(self, store_path: str | Path):
-        self.path = Path(f"{store_path}.lock")
-        self.held = False
-
-    def acquire(self) -> str | None:
-        note = None
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                pid = _read_pid(self.path)
-                if pid is not None and _alive(pid):
-                    raise ImcsimError(f"{self.path.with_suffix('')}: in use by process {pid} (lock file "
-                                      f"{self.path}); wait for it or stop it") from None
-                try:
-                    self.path.unlink()
-                except FileNotFoundError:
-                    pass
-                note = (f"took over the lock {self.path}: its process "
-                        f"{pid if pid is not None else '(unreadable)'} is gone")
-                continue
-            except OSError as exc:
-                raise ImcsimError(f"{self.path}: cannot create the lock file ({exc.strerror or exc})") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{os.getpid()}\n")
-            self.held = True
-            return note
-        raise ImcsimError(f"{self.path}: another process keeps taking the lock")
-
-    def release(self) -> None:
-        if self.held:
-            try:
-                if _read_pid(self.path) == os.getpid():
-                    self.path.unlink()
-            except FileNotFoundError:
-                pass
-            self.held = False
-
-    def __enter__(self) -> "StoreLock":
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+def store_lock(store_path: str | Path) -> DirectoryLock:
+    """The lock a run holds on a store while it writes: ``<store>.lock`` beside it (see :mod:`imcsim.io_lock`)."""
+    path = Path(store_path)
+    return DirectoryLock(path.parent, name=f"{path.name}.lock", what="sweep store", subject=path)
 
 
 class Store:
