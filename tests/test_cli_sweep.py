@@ -86,8 +86,10 @@ def test_user_errors_are_one_line_and_exit_2(store, capsys, argv, words):
 def test_a_second_run_on_a_held_store_refuses_with_one_line(store, capsys, tmp_path):
     import os
 
-    (tmp_path / "r.db.lock").write_text(f"{os.getpid()}\n")  # held by a live process: this one
-    code = main(["sweep", "run", str(store / "spec.yaml"), "--store", str(tmp_path / "r.db"), "-q"])
+    from imcsim.explore.store import store_lock
+
+    with store_lock(tmp_path / "r.db"):  # held by a live process (this one) the way a running sweep holds it
+        code = main(["sweep", "run", str(store / "spec.yaml"), "--store", str(tmp_path / "r.db"), "-q"])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and "\n" not in err and f"in use by process {os.getpid()}" in err
+    assert code == 2 and "\n" not in err and f"in use by another process (pid {os.getpid()} " in err
     assert not (tmp_path / "r.db").exists()
