@@ -6,7 +6,8 @@ with the term that dominates each, and the whole system's latency, energy and ar
 
 * latency terms: DAC conversions, analog windows (sampling window x firing waves), ADC conversions;
 * energy terms: synapse devices, amplifiers, neurons, DACs, ADCs, sample-and-holds of shared converters;
-* area terms: crossbars, DACs, ADCs (amplifiers and neurons count when their areas are configured).
+* area terms: crossbars, and the periphery: DACs, ADCs, neurons (a derived 14 nm footprint by default), and
+  amplifiers when their area is configured.
 
 The window is max(sampling_time_s, k x Elmore delay of the crossbar), printed per crossbar size; the budget is
 ``peak_power_w`` (None = every crossbar of a layer in one window, IMAC-Sim's model); "peak W" is the most power

@@ -142,9 +142,15 @@ def test_area_counts_arrays_and_peripherals():
     layer = Layer.linear("fc", 31, 32)                                # exactly one 32 x 32 array
     cell = 135e-9 * 108e-9
     converters = 31 * 8 * 0.00017e-6 / 1024 + 32 * 1.2e-9             # 8-bit DACs (ISAAC) and ADCs (ISAAC)
+    # One neuron by hand: a 10-fin NMOS over a 10-fin PMOS (IMAC-Sim neuron.sp) plus 2 fin pitches of n-p spacing,
+    # at a 42 nm fin pitch: 22 x 42 nm = 924 nm tall; 3 contacted gate pitches of 70 nm = 210 nm wide (Intel 14 nm,
+    # IEDM 2014): 924 nm x 210 nm = 0.19404 um^2. The amplifiers are not counted by default.
+    neuron = 924e-9 * 210e-9
     c = imac.simulate_layer(layer, IMACConfig())
     assert c.metrics["crossbar_area_m2"] == pytest.approx(32 * 64 * cell, rel=1e-12)
-    assert c.metrics["area_m2"] == pytest.approx(32 * 64 * cell + converters, rel=1e-12)
+    assert c.metrics["area_m2"] == pytest.approx(32 * 64 * cell + converters + 32 * neuron, rel=1e-12)
+    bare = imac.simulate_layer(layer, IMACConfig(neuron_area_m2=None))
+    assert bare.metrics["area_m2"] == pytest.approx(32 * 64 * cell + converters, rel=1e-12)
     with_periph = imac.simulate_layer(layer, IMACConfig(amplifier_area_m2=1e-12, neuron_area_m2=2e-12))
     assert with_periph.metrics["area_m2"] == pytest.approx(32 * 64 * cell + converters + 32 * 3e-12, rel=1e-12)
 

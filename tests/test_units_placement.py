@@ -250,15 +250,18 @@ def test_system_area_per_unit_and_total_in_the_comparison():
     # IMAC on LeNet-5's dense layers, 32 x 32 arrays (IMAC-Sim partitions, bias row included):
     # fc1 ceil(401/32) * ceil(120/32) = 13 * 4 = 52, fc2 4 * 3 = 12, fc3 3 * 1 = 3: 67 crossbars of 32 x 64 cells of
     # 135 nm x 108 nm; 400 8-bit DACs at the segment's input (8 one-bit ISAAC DACs each: 0.00017 mm^2 / 1024 per
-    # one-bit DAC) and 10 ADCs at its output (ISAAC: 0.0012 mm^2 each); no converters inside the segment.
+    # one-bit DAC) and 10 ADCs at its output (ISAAC: 0.0012 mm^2 each); no converters inside the segment; 120 + 84
+    # + 10 = 214 neurons of 924 nm x 210 nm each (a 10-fin NMOS over a 10-fin PMOS plus 2 fin pitches of n-p spacing
+    # at a 42 nm fin pitch, 3 contacted gate pitches of 70 nm: Intel 14 nm).
     xbar = 67 * 32 * 64 * 135e-9 * 108e-9
     dacs = 400 * 8 * 0.00017e-6 / 1024
     adcs = 10 * 0.0012e-6
+    neurons = 214 * 924e-9 * 210e-9
     edge = (4.965 + 31.997) * 1e-6
-    assert cmp.area_by_unit_m2["imac"] == pytest.approx(xbar + dacs + adcs, rel=1e-9)
+    assert cmp.area_by_unit_m2["imac"] == pytest.approx(xbar + dacs + adcs + neurons, rel=1e-9)
     assert cmp.area_by_unit_m2["systolic"] == pytest.approx(edge, rel=1e-4)
     d = comparison_dict(cmp, layers=False)
-    assert d["area_m2"] == pytest.approx(xbar + dacs + adcs + edge, rel=1e-4)
+    assert d["area_m2"] == pytest.approx(xbar + dacs + adcs + neurons + edge, rel=1e-4)
     assert d["baseline_area_m2"] == pytest.approx(edge, rel=1e-4)
 
 
@@ -370,8 +373,9 @@ def test_compare_json_reports_area_per_unit_and_total(capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     d = json.loads(out)
-    # CPU: 4 x 1.4 mm^2 = 5.6 mm^2; IMAC: the 67 crossbars, 400 DACs and 10 ADCs of the test above
-    imac_m2 = 67 * 32 * 64 * 135e-9 * 108e-9 + 400 * 8 * 0.00017e-6 / 1024 + 10 * 0.0012e-6
+    # CPU: 4 x 1.4 mm^2 = 5.6 mm^2; IMAC: the 67 crossbars, 400 DACs, 10 ADCs and 214 neurons of the test above
+    imac_m2 = (67 * 32 * 64 * 135e-9 * 108e-9 + 400 * 8 * 0.00017e-6 / 1024 + 10 * 0.0012e-6
+               + 214 * 924e-9 * 210e-9)
     assert d["area_by_unit_m2"]["cpu"] == pytest.approx(5.6e-6, rel=1e-12)
     assert d["area_by_unit_m2"]["imac"] == pytest.approx(imac_m2, rel=1e-9)
     assert d["area_m2"] == pytest.approx(5.6e-6 + imac_m2, rel=1e-9)

@@ -30,8 +30,10 @@ Per layer (all SI):
     sharing ADCs saves static energy; a shared converter needs a sample-and-hold on every line it serves (ISAAC's
     S+H), which costs energy and area. The budget does not change the energy: every crossbar fires once;
 
-* area = h * v crossbars of rows x 2 cols bitcells, plus the boundary converters, plus amplifiers and neurons when
-  their areas are configured (no published figure, so not counted by default);
+* area = h * v crossbars of rows x 2 cols bitcells, plus the boundary converters, plus n_out neurons at
+  ``neuron_area_m2`` (by default a footprint derived from 14 nm layout pitches, see
+  :class:`~imcsim.config.imac.IMACConfig`), plus h * n_out amplifiers when ``amplifier_area_m2`` is set (no published
+  figure, so not counted by default);
 * weight memory = weights (bias included) * bits per weight (1 binary, 2 ternary).
 
 A dense layer applied to T token rows (a ``linear`` layer with ``in_h * in_w = T``, a transformer's projection) keeps

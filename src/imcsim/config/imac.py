@@ -23,8 +23,11 @@ draw more fires them in successive windows (:mod:`imcsim.arch.imac`). The supply
 explicitly, ``vss_v = -vdd_v``, ``neuron.v_high = vdd_v`` and ``adc.full_scale_v = neuron.v_high``.
 
 Area counts the crossbar bitcells (the wire geometry's 135 nm x 108 nm cell at 9 nm), the converters and the
-sample-and-holds that shared converters need (ISAAC); the amplifiers and neurons have no published area, so they
-count only when ``amplifier_area_m2`` / ``neuron_area_m2`` are set. Wire IR drop lowers the real synapse current: on the 400-120-84-10 MLP tiled on 32 x 32 SOT-MRAM arrays the
+sample-and-holds that shared converters need (ISAAC), and the neurons: no published area exists, so
+``neuron_area_m2`` defaults to the footprint of the neuron's 10-fin FinFET inverter derived from 14 nm layout pitches
+(its MTJs sit above it in the back-end; the derivation and its assumptions are next to ``_NEURON_AREA_M2``). The
+amplifiers count only when ``amplifier_area_m2`` is set: IMAC-Sim's amplifier is an ideal op-amp macro with no
+transistor design to derive a footprint from. Wire IR drop lowers the real synapse current: on the 400-120-84-10 MLP tiled on 32 x 32 SOT-MRAM arrays the
 crossbar solver with 9 nm wires gives 1.24-1.66x less device power than the nominal V^2 G figure
 (benchmarks/reproduce_papers.py), so the synapse energy here is an upper bound;
 :func:`imcsim.arch.imac.device_energy_wired_j` solves the tiles for the exact figure when the weights are known.
@@ -48,6 +51,23 @@ __all__ = ["DACConfig", "IMACConfig"]
 # The GLSVLSI 2022 neuron's resistors: a 50 nm x 30 nm SOT-MRAM MTJ, RA = 10 ohm um^2, TMR = 200%, in the P state
 # (input resistor) and in the AP state (feedback resistor): 8,488.26 ohm and 25,464.79 ohm (mtj_resistances).
 _NEURON_R_P, _NEURON_R_AP = mtj_resistances(10.0, 50.0, 30.0, 2.0)
+
+# Footprint of the GLSVLSI 2022 neuron's CMOS inverter, derived from the layout rules of a 14 nm FinFET process (no
+# published area exists for the neuron; IMAC-Sim simulates it with 14 nm PTM-MG FinFETs). Sources: the inverter has a
+# 10-fin NMOS and a 10-fin PMOS (IMAC-Sim spice/neuron.sp, nfin=10); Intel's 14 nm process has a 42 nm fin pitch and a
+# 70 nm contacted gate pitch (Natarajan et al., IEDM 2014). Assumptions: the two devices stand one above the other,
+# each 10 fin pitches tall, separated by 2 fin pitches for the n-to-p well spacing: (10 + 10 + 2) x 42 nm = 924 nm;
+# the inverter is 3 contacted gate pitches wide (its gate, its source and drain contacts, half a diffusion break on
+# each side, as in an inverter standard cell): 3 x 70 nm = 210 nm. Footprint 924 nm x 210 nm = 0.194 um^2. The two
+# MTJs (50 nm x 30 nm ellipses, 0.0012 um^2 each) are built in the back-end metal stack above the transistors, as
+# MRAM cells are, so they add no footprint.
+_FINFET14_FIN_PITCH_M = 42e-9
+_FINFET14_GATE_PITCH_M = 70e-9
+_NEURON_FINS_PER_DEVICE = 10
+_NEURON_NP_SPACING_FIN_PITCHES = 2
+_NEURON_WIDTH_GATE_PITCHES = 3
+_NEURON_AREA_M2 = ((2 * _NEURON_FINS_PER_DEVICE + _NEURON_NP_SPACING_FIN_PITCHES) * _FINFET14_FIN_PITCH_M
+                   * _NEURON_WIDTH_GATE_PITCHES * _FINFET14_GATE_PITCH_M)
 
 # ISAAC (Shafiee et al., ISCA 2016, Table 6): 8 x 128 one-bit DACs per in-situ multiply-accumulate unit take 4 mW and
 # 0.00017 mm^2 in total, at ISAAC's 100 ns crossbar cycle. Per one-bit conversion: 4 mW * 100 ns / 1024 = 0.39 pJ;
@@ -163,8 +183,12 @@ class IMACConfig(ConfigModel):
         None, gt=0, description="Area of one read-out amplifier (m^2). None = not counted: IMAC-Sim's amplifier is an "
                                 "ideal op-amp macro (spice/diff1.sp) with no published layout; set it from your design.")
     neuron_area_m2: float | None = Field(
-        None, gt=0, description="Area of one neuron (m^2). None = not counted: the GLSVLSI 2022 neuron (two MTJs and a "
-                                "10-fin FinFET inverter, IMAC-Sim spice/neuron.sp) has no published area at 9 nm.")
+        _NEURON_AREA_M2, gt=0, description="Area of one neuron (m^2). Default 0.194 um^2, derived (no published "
+                                           "figure): the footprint of the neuron's inverter, a 10-fin NMOS over a "
+                                           "10-fin PMOS (IMAC-Sim spice/neuron.sp) at Intel 14 nm's 42 nm fin pitch "
+                                           "and 70 nm contacted gate pitch (Natarajan et al., IEDM 2014); assumption: "
+                                           "22 fin pitches tall (2 for the n-p spacing) by 3 gate pitches wide, the "
+                                           "two MTJs stacked above in the back-end. None = not counted.")
     outputs_per_adc: int = Field(1, ge=1, description="Neuron outputs sharing one ADC at an analog-to-digital "
                                  "boundary (time-multiplexed). 1 = one ADC per output, all converted in parallel: "
                                  "the fully parallel read-out TPU-IMAC assumes for its 1 ns IMAC latency.")
