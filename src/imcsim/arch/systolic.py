@@ -19,8 +19,8 @@ name, does the same per channel). MAC-free layers (pooling, element-wise, reshap
 SCALE-Sim does not model them at all. Pooling layers and element-wise layers with a second operand (residual
 additions) stream through a vector unit at one element per array column per cycle (TPU v1's activation/pooling
 pipeline takes the 256 accumulator outputs per cycle, Jouppi et al. ISCA 2017), reading their operands from and
-writing their result to the scratchpads; activations, batch norm, dropout and identity (:data:`FUSED_OPS`, matched
-on ``Layer.op``) cost nothing: they are applied to outputs as they leave the array (TPU v1's activation pipeline;
+writing their result to the scratchpads; activations (the one list of :mod:`imcsim.workload.ops`,
+``ACTIVATION_OPS``), batch norm, dropout and identity (:data:`FUSED_OPS`, matched on ``Layer.op``) cost nothing: they are applied to outputs as they leave the array (TPU v1's activation pipeline;
 batch norm folded into the preceding layer at inference). Reshapes are free views. Every such layer still gets its
 own LayerCost row.
 
@@ -29,8 +29,9 @@ Memory traffic and stalls: :mod:`imcsim.arch.memory`. Evidence: a register-level
 on the layers of tests/test_systolic_scalesim.py and, in benchmarks/systolic_vs_scalesim.py, on every ResNet-18 layer
 it finished (32x32 os).
 
-``LayerCost.weight_bits`` is the layer's weights times ``Layer.extra["precision"]`` bits when the workload gives one
-("int<N>", "binary", "ternary"), else times one word; ``activation_bytes`` is its input plus output words.
+``LayerCost.weight_bits`` is the layer's weights times the bits of its typed ``Layer.precision`` when the workload
+gives one ("int<N>", "binary", "ternary", "float32"), else times one word; ``activation_bytes`` is its input plus
+output words.
 
 ``LayerCost.metrics`` keys (counts in words of ``cfg.word_bytes``, fractions in [0, 1]):
 
@@ -59,6 +60,7 @@ from imcsim.config.systolic import SystolicConfig
 from imcsim.errors import ConfigError
 from imcsim.workload.layer import Gemm, Layer, LayerKind
 from imcsim.workload.network import Network
+from imcsim.workload.ops import ACTIVATION_OPS
 
 __all__ = ["METRIC_KEYS", "FoldPlan", "fold_plan", "simulate_layer", "simulate_network", "gemm_cycles",
            "batched_gemm", "Traffic", "layer_traffic",
@@ -169,18 +171,21 @@ def layer_traffic(layer: Layer, cfg: SystolicConfig, batch: int = 1) -> Traffic:
 
 
 def weight_bits_per_weight(layer: Layer, cfg: SystolicConfig) -> int:
-    """Bits a weight occupies: ``Layer.extra["precision"]`` when the workload gives one ("int<N>" -> N, "binary" ->
-    1, "ternary" -> 2), else one array word (``8 * word_bytes``)."""
-    prec = str(layer.extra.get("precision", "")).lower()
-    if prec.startswith("int") and prec[3:].isdigit():
+    """Bits a weight occupies: the typed ``Layer.precision`` when the workload gives one ("int<N>" -> N, "binary" ->
+    1, "ternary" -> 2, "float32" -> 32; validated by :class:`~imcsim.workload.layer.Layer`), else one array word
+    (``8 * word_bytes``)."""
+    prec = layer.precision
+    if prec is None:
+        return 8 * cfg.word_bytes
+    if prec.startswith("int"):
         return int(prec[3:])
-    return {"binary": 1, "ternary": 2}.get(prec, 8 * cfg.word_bytes)
+    return {"binary": 1, "ternary": 2, "float32": 32}[prec]
 
 
-# Element-wise ops applied to outputs as they leave the array (activations in the activation pipeline; batch norm
-# folded into the preceding layer's weights and bias for inference; dropout/identity are no-ops at inference).
-FUSED_OPS = frozenset({"batchnorm1d", "batchnorm2d", "relu", "relu6", "leakyrelu", "sigmoid", "tanh", "hardtanh",
-                       "gelu", "silu", "hardswish", "hardsigmoid", "dropout", "identity"})
+# Element-wise ops applied to outputs as they leave the array: every activation of the workload's one list (the
+# activation pipeline), plus batch norm (folded into the preceding layer's weights and bias for inference) and
+# dropout/identity (no-ops at inference).
+FUSED_OPS = ACTIVATION_OPS | frozenset({"batchnorm1d", "batchnorm2d", "dropout", "identity"})
 
 
 def _mac_free_cost(layer: Layer, cfg: SystolicConfig, batch: int) -> LayerCost:
