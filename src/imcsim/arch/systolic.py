@@ -55,7 +55,7 @@ import numpy as np
 from imcsim.arch.cost import LayerCost, NetworkCost
 from imcsim.arch.dataflow import DataflowStrategy, dataflow_strategy
 from imcsim.arch.memory import OperandStream, stall_cycles
-from imcsim.arch.scalesim_memory import ifmap_addresses, simulate_scalesim_memory
+from imcsim.arch.scalesim_memory import ALL_ARTEFACTS, Artefacts, ifmap_addresses, simulate_scalesim_memory
 from imcsim.config.systolic import SystolicConfig
 from imcsim.errors import ConfigError
 from imcsim.workload.layer import Gemm, Layer, LayerKind
@@ -64,7 +64,7 @@ from imcsim.workload.ops import ACTIVATION_OPS
 
 __all__ = ["METRIC_KEYS", "FoldPlan", "fold_plan", "simulate_layer", "simulate_network", "gemm_cycles",
            "batched_gemm", "Traffic", "layer_traffic",
-           "network_totals", "weight_bits_per_weight", "FUSED_OPS"]
+           "network_totals", "weight_bits_per_weight", "FUSED_OPS", "scalesim_memory_layer"]
 
 METRIC_KEYS = (
     "compute_cycles", "stall_cycles", "total_cycles", "overall_util", "mapping_efficiency", "compute_util",
@@ -217,10 +217,11 @@ def _check_batch(batch: int) -> int:
 MAX_SCALESIM_WORDS = 5 * 10**7
 
 
-def _scalesim_memory(layer: Layer, cfg: SystolicConfig, tr: Traffic, batch: int
-                     ) -> tuple[int, tuple[float, float, float]]:
+def _scalesim_memory(layer: Layer, cfg: SystolicConfig, tr: Traffic, batch: int,
+                     artefacts: Artefacts = ALL_ARTEFACTS) -> tuple[int, tuple[float, float, float]]:
     """Stall cycles and DRAM (ifmap, filter, ofmap) words of ``layer`` under SCALE-Sim 3.0.0's memory system
-    (:mod:`imcsim.arch.scalesim_memory`); groups run as independent layers, one after another."""
+    (:mod:`imcsim.arch.scalesim_memory`, with ``artefacts``); groups run as independent layers, one after
+    another."""
     bws = cfg.read_bandwidths()
     names = ("ifmap", "filter", "ofmap")
     for name, bw in zip(names, bws):
@@ -241,13 +242,25 @@ def _scalesim_memory(layer: Layer, cfg: SystolicConfig, tr: Traffic, batch: int
     res = simulate_scalesim_memory(
         cfg.dataflow, ifmap_addresses(g.m, g.k, conv, batch), g.n, cfg.rows, cfg.cols,
         (cfg.ifmap_sram_bytes // wb, cfg.filter_sram_bytes // wb, cfg.ofmap_sram_bytes // wb),
-        tuple(int(b) for b in bws))
+        tuple(int(b) for b in bws), artefacts)
     per_group = int(tr.plan.row_folds * tr.plan.col_folds * tr.plan.per_fold)
     # Groups back to back: each ends at its own "Total Cycles" and the next starts on the following cycle.
     total = g.groups * (res.total_cycles + 1) - 1
     stalls = total - (g.groups * per_group - 1)
     return stalls, (float(res.dram_ifmap_reads * g.groups), float(res.dram_filter_reads * g.groups),
                     float(res.dram_ofmap_writes * g.groups))
+
+
+def scalesim_memory_layer(layer: Layer, cfg: SystolicConfig, artefacts: Artefacts = ALL_ARTEFACTS,
+                          batch: int = 1) -> tuple[int, tuple[float, float, float]]:
+    """(total cycles, DRAM (ifmap, filter, ofmap) words) of a layer with weights under the ``scalesim`` memory model
+    with only ``artefacts`` of SCALE-Sim's bookkeeping applied (:class:`~imcsim.arch.scalesim_memory.Artefacts`):
+    the attribution of the gap between SCALE-Sim and the physical model, artefact by artefact."""
+    batch = _check_batch(batch)
+    tr = layer_traffic(layer, cfg, batch)
+    stalls, dram = _scalesim_memory(layer, cfg, tr, batch, artefacts)
+    compute = tr.gemm.groups * int(tr.plan.row_folds * tr.plan.col_folds * tr.plan.per_fold) - 1
+    return compute + stalls, dram
 
 
 def simulate_layer(layer: Layer, cfg: SystolicConfig, batch: int = 1) -> LayerCost:
