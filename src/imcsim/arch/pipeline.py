@@ -14,6 +14,12 @@ The canonical rule (issue 10), which ``tests/test_arch_pipeline.py`` checks agai
 * ``layer`` dataflow: one layer at a time in network order, stage time ceil(P_l / d_l) t_l, latency their sum,
   throughput 1 / latency.
 
+A batch of N images (:func:`schedule_rows`): ``layer`` runs each layer on the N images before the next (stage
+N ceil(P_l / d_l) t_l); ``pixel`` streams image after image under the same rule, each copy's first pixel of image
+b also waiting for its last pixel of image b - 1, so the batch takes the first image's latency plus about
+(N - 1) / throughput (exactly that when the slowest stage stays busy; ``tests/test_arch_pipeline.py`` checks the
+rule against the event-driven simulator extended to N images).
+
 Producers come from ``Layer.extra["inputs"]`` (names of the layers whose outputs a layer reads, ``[]`` for the
 network input; :func:`imcsim.workload.from_torch.from_torch` records them); a layer without that entry reads the
 layer before it (a chain, as in topology files).

@@ -20,9 +20,9 @@ SCALE-Sim does not model them at all. Pooling layers and element-wise layers wit
 additions) stream through a vector unit at one element per array column per cycle (TPU v1's activation/pooling
 pipeline takes the 256 accumulator outputs per cycle, Jouppi et al. ISCA 2017), reading their operands from and
 writing their result to the scratchpads; activations (the one list of :mod:`imcsim.workload.ops`,
-``ACTIVATION_OPS``), batch norm, dropout and identity (:data:`FUSED_OPS`, matched on ``Layer.op``) cost nothing: they are applied to outputs as they leave the array (TPU v1's activation pipeline;
-batch norm folded into the preceding layer at inference). Reshapes are free views. Every such layer still gets its
-own LayerCost row.
+``ACTIVATION_OPS``), batch norm, dropout and identity (:data:`FUSED_OPS`, matched on ``Layer.op``) cost nothing:
+they are applied to outputs as they leave the array (TPU v1's activation pipeline; batch norm folded into the
+preceding layer at inference). Reshapes are free views. Every such layer still gets its own LayerCost row.
 
 Memory traffic and stalls: :mod:`imcsim.arch.memory`. Evidence: a register-level cycle-by-cycle simulator
 (tests/test_systolic_bruteforce.py) agrees with these forms on random GEMMs and arrays; SCALE-Sim 3.0.0 agrees exactly
