@@ -11,6 +11,15 @@ of each tool's process; and imcsim's time for all of ResNet-50 with ideal and fi
 
 Usage: python benchmarks/systolic_vs_scalesim.py [--model resnet18] [--array 32x32] [--dataflow os]
        [--budget-s 600] [--bandwidth BW --sram-kb KB] [--layers N]
+       python benchmarks/systolic_vs_scalesim.py --artefacts [--model lenet5] [--array 8x8]
+       [--dataflow os --sram-kb KB --bandwidth BW]
+
+``--artefacts``: no SCALE-Sim run; the attribution of the gap between SCALE-Sim (imcsim's ``scalesim`` memory model,
+equal to it on the test grid) and the physical model, artefact by artefact (:class:`imcsim.arch.scalesim_memory.
+Artefacts`): total cycles and DRAM reads (ifmap + filter) of the layers with weights with all artefacts, then with
+each removed in turn, then the physical model, and per layer where the last two agree within 5%. Without
+``--bandwidth`` it runs the three settings of the docstring of :mod:`imcsim.arch.scalesim_memory` (8x8: os 2 KiB 4
+words/cycle, os 1 KiB 1 word/cycle, ws 2 KiB 4 words/cycle).
 Takes the SCALE-Sim budget plus a few seconds; with small scratchpads and a finite bandwidth SCALE-Sim needs minutes
 per full-size layer (use --layers or --budget-s).
 Needs IMCSIM_SCALESIM_PYTHON (or .venv-scalesim/bin/python) for SCALE-Sim.
@@ -71,7 +80,16 @@ def main() -> int:
     ap.add_argument("--bandwidth", type=int, default=None, help="USER bandwidth (words/cycle); default CALC")
     ap.add_argument("--sram-kb", type=int, default=64)
     ap.add_argument("--layers", type=int, default=None, help="run only the first N conv/linear layers")
+    ap.add_argument("--artefacts", action="store_true", help="attribute the scalesim/physical gap to SCALE-Sim's "
+                    "artefacts, one by one (no SCALE-Sim run)")
     args = ap.parse_args()
+    if args.artefacts:
+        rows, cols = (int(x) for x in args.array.split("x"))
+        settings = ([(args.dataflow, args.sram_kb, args.bandwidth)] if args.bandwidth is not None
+                    else [("os", 2, 4), ("os", 1, 1), ("ws", 2, 4)])
+        for df, kb, bw in settings:
+            _artefact_table(args.model, rows, cols, df, kb, bw)
+        return 0
     if not os.environ.get("IMCSIM_SCALESIM_PYTHON"):
         os.environ["IMCSIM_SCALESIM_PYTHON"] = str(ROOT / ".venv-scalesim/bin/python")
     rows, cols = (int(x) for x in args.array.split("x"))
@@ -179,6 +197,56 @@ def main() -> int:
     if n < len(table):
         print(f"budget: SCALE-Sim stopped after {n} of {len(table)} layers ({args.budget_s:.0f} s budget)")
     return 0
+
+
+#: The order artefacts are removed in (:class:`imcsim.arch.scalesim_memory.Artefacts` fields): the largest first.
+ARTEFACT_ORDER = ("forward_only", "double_stall", "line_reads", "write_credit_at_start")
+
+
+def _artefact_table(model: str, rows: int, cols: int, dataflow: str, sram_kb: int, bandwidth: int) -> None:
+    """Total cycles and DRAM reads of ``model``'s layers with weights: SCALE-Sim's bookkeeping with all artefacts,
+    with each removed in turn (cumulative), and the physical model; then per layer, the artefact-free mode against
+    the physical model. Also the prefetch order without the anti-diagonal unroll, which is not an artefact: it is
+    the order the array consumes the words in, and reading them otherwise costs far more."""
+    import dataclasses
+
+    from imcsim.arch.scalesim_memory import ALL_ARTEFACTS
+    from imcsim.arch.systolic import scalesim_memory_layer, simulate_layer
+    from imcsim.config.systolic import SystolicConfig
+    from imcsim.workload.zoo import load_network
+
+    net = load_network(model)
+    cfg = SystolicConfig(rows=rows, cols=cols, dataflow=dataflow, ifmap_sram_bytes=sram_kb * 1024,
+                         filter_sram_bytes=sram_kb * 1024, ofmap_sram_bytes=sram_kb * 1024,
+                         dram_bandwidth_words_per_cycle=bandwidth)
+    layers = [lay for lay in net.layers if lay.kind.has_weights]
+    phys = [simulate_layer(lay, cfg).metrics for lay in layers]
+    p_cyc = sum(m["total_cycles"] for m in phys)
+    p_rd = sum(m["dram_ifmap_reads"] + m["dram_filter_reads"] for m in phys)
+    steps, art = [("SCALE-Sim (all artefacts)", ALL_ARTEFACTS)], ALL_ARTEFACTS
+    for name in ARTEFACT_ORDER:
+        art = dataclasses.replace(art, **{name: False})
+        steps.append((f"  - {name}", art))
+    steps.append(("  (all, row-major prefetch order)", dataclasses.replace(ALL_ARTEFACTS, antidiagonal=False)))
+    print(f"\n{model} on {rows}x{cols} {dataflow}, {sram_kb} KiB scratchpads, {bandwidth} words/cycle "
+          f"({len(layers)} layers with weights)")
+    print(f"{'memory model':<36}{'cycles':>12}{'/ physical':>12}{'DRAM reads':>13}{'/ physical':>12}")
+    per_layer = None
+    for label, a in steps:
+        res = [scalesim_memory_layer(lay, cfg, a) for lay in layers]
+        cyc = sum(c for c, _ in res)
+        rd = sum(d[0] + d[1] for _, d in res)
+        print(f"{label:<36}{cyc:>12,.0f}{cyc / p_cyc:>12.3f}{rd:>13,.0f}{rd / p_rd:>12.3f}")
+        if a == art:
+            per_layer = res
+    print(f"{'physical (default)':<36}{p_cyc:>12,.0f}{1:>12.3f}{p_rd:>13,.0f}{1:>12.3f}")
+    print(f"  {'layer':<12}{'no artefacts':>14}{'physical':>10}{'ratio':>8}{'reads':>9}{'physical':>10}{'ratio':>8}"
+          f"{'within 5%':>11}")
+    for lay, (c, d), m in zip(layers, per_layer, phys):
+        rd, prd = d[0] + d[1], m["dram_ifmap_reads"] + m["dram_filter_reads"]
+        ok = abs(c / m["total_cycles"] - 1) <= 0.05 and abs(rd / prd - 1) <= 0.05
+        print(f"  {lay.name[:11]:<12}{c:>14,.0f}{m['total_cycles']:>10,.0f}{c / m['total_cycles']:>8.3f}"
+              f"{rd:>9,.0f}{prd:>10,.0f}{rd / prd:>8.3f}{'yes' if ok else 'NO':>11}")
 
 
 def _finite_table(ref: list[dict], mirror: dict, phys: dict) -> None:

@@ -34,47 +34,56 @@ def _needs(layer: Layer, prod: Layer, i: int, j: int):
     return max(r, 0) * prod.out_w + max(c, 0)
 
 
-def reference_finish_times(net: Network, times: list[float], copies: list[int]) -> list[list[float]]:
+def reference_finish_times(net: Network, times: list[float], copies: list[int], batch: int = 1
+                           ) -> list[list[float]]:
     """Each pixel finish time, by simulating events in time order: a pixel starts when its last prerequisite
-    (receptive-field pixel of each producer, all of a producer's pixels for a dense layer, and the pixel ``copies``
-    earlier on its own layer) has finished, and finishes ``t`` later."""
+    (receptive-field pixel of each producer, all of a producer's pixels for a dense layer, and the previous pixel on
+    its own copy) has finished, and finishes ``t`` later. ``batch`` images stream one after another: image b's pixel
+    q waits for image b's producer pixels, and for pixel q - copies of image b or, for q < copies, the last pixel on
+    copy q mod copies of image b - 1. Returns per layer the finish times of all images, image after image."""
     layers = net.layers
     index = {lay.name: n for n, lay in enumerate(layers)}
     npix = [lay.out_h * lay.out_w for lay in layers]
-    waiting = {}            # (l, q) -> prerequisites not yet finished
-    after_pixel = {}        # (l, q) -> dependents
-    after_layer = {}        # l -> dependents waiting for all of l
-    for li, lay in enumerate(layers):
-        prods = [index[n] for n in lay.extra["inputs"]]
-        for q in range(npix[li]):
-            i, j = divmod(q, lay.out_w)
-            count = 0
-            for pi in prods:
-                need = _needs(lay, layers[pi], i, j)
-                if need == "all":
-                    after_layer.setdefault(pi, []).append((li, q))
-                else:
-                    after_pixel.setdefault((pi, need), []).append((li, q))
-                count += 1
-            if q - copies[li] >= 0:
-                after_pixel.setdefault((li, q - copies[li]), []).append((li, q))
-                count += 1
-            waiting[(li, q)] = count
-    events = [(times[li], li, q) for (li, q), c in waiting.items() if c == 0]
+    waiting = {}            # (b, l, q) -> prerequisites not yet finished
+    after_pixel = {}        # (b, l, q) -> dependents
+    after_layer = {}        # (b, l) -> dependents waiting for all of image b on l
+    for b in range(batch):
+        for li, lay in enumerate(layers):
+            prods = [index[n] for n in lay.extra["inputs"]]
+            d = copies[li]
+            for q in range(npix[li]):
+                i, j = divmod(q, lay.out_w)
+                count = 0
+                for pi in prods:
+                    need = _needs(lay, layers[pi], i, j)
+                    if need == "all":
+                        after_layer.setdefault((b, pi), []).append((b, li, q))
+                    else:
+                        after_pixel.setdefault((b, pi, need), []).append((b, li, q))
+                    count += 1
+                if q - d >= 0:
+                    after_pixel.setdefault((b, li, q - d), []).append((b, li, q))
+                    count += 1
+                elif b > 0:  # the last pixel of the previous image on the same copy
+                    prev = max(x for x in range(npix[li]) if x % d == q % d)
+                    after_pixel.setdefault((b - 1, li, prev), []).append((b, li, q))
+                    count += 1
+                waiting[(b, li, q)] = count
+    events = [(times[li], b, li, q) for (b, li, q), c in waiting.items() if c == 0]
     heapq.heapify(events)
-    finish = [[math.nan] * n for n in npix]
-    done = [0] * len(layers)
+    finish = [[math.nan] * (n * batch) for n in npix]
+    done = {}
     while events:
-        now, li, q = heapq.heappop(events)
-        finish[li][q] = now
-        done[li] += 1
-        ready = list(after_pixel.get((li, q), []))
-        if done[li] == npix[li]:
-            ready += after_layer.get(li, [])
+        now, b, li, q = heapq.heappop(events)
+        finish[li][b * npix[li] + q] = now
+        done[(b, li)] = done.get((b, li), 0) + 1
+        ready = list(after_pixel.get((b, li, q), []))
+        if done[(b, li)] == npix[li]:
+            ready += after_layer.get((b, li), [])
         for key in ready:
             waiting[key] -= 1
             if waiting[key] == 0:
-                heapq.heappush(events, (now + times[key[0]], *key))
+                heapq.heappush(events, (now + times[key[1]], *key))
     return finish
 
 
@@ -144,6 +153,55 @@ def test_pixel_pipeline_equals_event_driven_reference(case):
         assert finish[li] == pytest.approx(max(ref[li]))
         assert start[li] == pytest.approx(min(f - times[li] for f in ref[li]))
         assert stage[li] == pytest.approx(math.ceil(len(ref[li]) / copies[li]) * times[li])
+
+
+@settings(max_examples=80, deadline=None)
+@given(networks(), st.integers(2, 4))
+def test_pixel_pipeline_batch_equals_event_driven_reference(case, batch):
+    """N images streamed through the pipeline: every pixel of every image finishes when the event-driven reference
+    (the canonical rule extended to N images) says."""
+    net, times, copies = case
+    start, finish, stage, fins = schedule(net, _costs(net, times), copies, "pixel", batch=batch)
+    ref = reference_finish_times(net, times, copies, batch)
+    for li in range(len(net.layers)):
+        np.testing.assert_allclose(fins[li], ref[li], rtol=0, atol=1e-9)
+        assert finish[li] == pytest.approx(max(ref[li]))
+
+
+def test_pixel_batch_latency_is_first_image_plus_bottleneck_periods():
+    # A chain conv 3x3 (pad 1) on 4x4, t = 1 (16 pixels), then a 1x1 conv, t = 2 (16 pixels, the bottleneck:
+    # 32 per image). By hand: conv1 reads the network input (present at 0), pixel q finishes at q + 1; conv2's pixel
+    # q needs conv1's pixel q only (1x1), so it starts at 1 and runs 16 pixels back to back (conv1 delivers one per
+    # 1 s, conv2 takes 2 s each): 1 + 32 = 33. Image b's conv1 pixels finish by 16 (b + 1), before conv2 is free at
+    # 33 + 32 (b - 1), so images follow every 32 s: batch of 4 = 33 + 3 x 32 = 129 = first-image latency +
+    # (N - 1) / throughput.
+    c1 = Layer.conv2d("c1", (4, 4), 1, 1, 3, 1, 1)
+    c2 = Layer.conv2d("c2", (4, 4), 1, 1, 1)
+    c1.extra["inputs"], c2.extra["inputs"] = [], ["c1"]
+    net = Network("chain", (c1, c2), (1, 4, 4))
+    _, finish1, stage, _ = schedule(net, _costs(net, [1.0, 2.0]), [1, 1], "pixel")
+    _, finish4, _, _ = schedule(net, _costs(net, [1.0, 2.0]), [1, 1], "pixel", batch=4)
+    assert finish1[-1] == 33.0 and stage.max() == 32.0
+    assert finish4[-1] == 33.0 + 3 * 32.0
+
+
+def test_run_pipeline_batch_reports_latency_per_batch_and_throughput():
+    from imcsim.config.presets import load_preset
+    from imcsim.workload.zoo import load_network
+
+    net, cfg = load_network("lenet5"), load_preset("isaac")
+    for flow in ("layer", "pixel"):
+        one, eight = run_pipeline(net, cfg, flow), run_pipeline(net, cfg, flow, batch=8)
+        assert eight.batch == 8 and eight.first_image_latency_s == pytest.approx(one.latency_s)
+        assert eight.energy_j == pytest.approx(8 * one.energy_j)  # the same MVMs, eight times
+        if flow == "layer":  # each layer takes its 8 images in sequence: the sum of 8 x the stage times
+            assert eight.latency_s == pytest.approx(8 * one.latency_s)
+            assert eight.throughput_ips == pytest.approx(8 / eight.latency_s)
+        else:  # streamed: first image, then one bottleneck stage per further image (LeNet-5 is a chain)
+            assert eight.throughput_ips == pytest.approx(one.throughput_ips)
+            assert eight.latency_s == pytest.approx(one.latency_s + 7 / one.throughput_ips, rel=1e-9)
+    with pytest.raises(ConfigError, match="batch = 0"):
+        run_pipeline(net, cfg, "pixel", batch=0)
 
 
 @settings(max_examples=60, deadline=None)

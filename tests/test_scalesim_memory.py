@@ -134,3 +134,46 @@ def test_cli_memory_model(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["layers"][0]["total_cycles"] == 17249
     assert main(args + ["--memory-model", "magic"]) == 2
     assert "memory_model" in capsys.readouterr().err
+
+
+def test_artefacts_switched_off_leave_the_physical_figures_on_the_issue_dense_layer():
+    """The same 400 -> 120 ws layer with SCALE-Sim's artefacts off (imcsim.arch.scalesim_memory.Artefacts). By
+    hand, as for the physical model above: every filter word read once (400 x 120 = 48,000) and every ifmap word
+    once (400), no stall (64 new filter words per fold arrive in 16 cycles, the fold takes 23), 750 folds x 23 - 1 =
+    17,249 cycles, and the 50 row folds drain 50 x 120 = 6,000 partial sums."""
+    import dataclasses
+
+    from imcsim.arch.scalesim_memory import ALL_ARTEFACTS, NO_ARTEFACTS
+    from imcsim.arch.systolic import scalesim_memory_layer
+
+    layer = Layer.linear("fc", 400, 120, bias=False)
+    cfg = _cfg(memory_model="scalesim")
+    assert scalesim_memory_layer(layer, cfg) == (1486713, (400.0, 5923840.0, 6003.0))  # SCALE-Sim's, above
+    assert scalesim_memory_layer(layer, cfg, NO_ARTEFACTS) == (17249, (400.0, 48000.0, 6000.0))
+    # The window that travels round the operand is the whole gap: without it alone, no stall and no re-read
+    # (request lines of 4 words: a set of 21 words entering the window is read as 6 lines, 24 words, at most).
+    cyc, (rd_if, rd_f, _) = scalesim_memory_layer(layer, cfg, dataclasses.replace(ALL_ARTEFACTS,
+                                                                                  forward_only=False))
+    assert cyc == 17249 and rd_if == 400 and 48000 <= rd_f <= 48000 * 24 / 21
+
+
+@pytest.mark.parametrize("df", ["os", "ws", "is"])
+def test_each_artefact_changes_only_what_it_is_about(df):
+    """Timing artefacts (double-counted waits, drain credit) cannot change what is read; counting whole request
+    lines cannot change when anything happens."""
+    import dataclasses
+
+    from imcsim.arch.scalesim_memory import ALL_ARTEFACTS
+    from imcsim.arch.systolic import scalesim_memory_layer
+
+    layer = Layer.conv2d("c", (12, 12), 6, 16, 5)
+    for base in (ALL_ARTEFACTS, dataclasses.replace(ALL_ARTEFACTS, forward_only=False)):
+        cfg = _cfg(dataflow=df, memory_model="scalesim", ifmap_sram_bytes=1024, filter_sram_bytes=1024,
+                   ofmap_sram_bytes=512, dram_bandwidth_words_per_cycle=2)
+        c0, d0 = scalesim_memory_layer(layer, cfg, base)
+        c1, d1 = scalesim_memory_layer(layer, cfg, dataclasses.replace(base, double_stall=False))
+        assert d1 == d0 and c1 <= c0
+        c2, d2 = scalesim_memory_layer(layer, cfg, dataclasses.replace(base, line_reads=False))
+        assert c2 == c0 and d2[2] == d0[2]
+        _, d3 = scalesim_memory_layer(layer, cfg, dataclasses.replace(base, write_credit_at_start=False))
+        assert d3[:2] == d0[:2]

@@ -161,6 +161,37 @@ def test_map_layer_dataflow_without_copies_is_the_compare_run(arch):
     assert res.throughput_ips == pytest.approx(1 / cmp.hetero.latency_s, rel=1e-12)
 
 
+@pytest.mark.parametrize("arch", ["tpu-imc", "all-imc", "tpu-imac"])
+def test_map_batch_layer_dataflow_is_the_compare_run_at_that_batch(arch):
+    # Layer by layer, a batch of 8 is each row at its unit's batch cost (the systolic array's one GEMM of 8 M rows,
+    # analog units and transfers 8 in sequence): System.compare at batch 8 sums the same rows.
+    net = load_network("lenet5")
+    system = System(load_system(arch))
+    cmp = system.compare(net, batch=8)
+    res = run_system_pipeline(net, system, "layer", "none", batch=8)
+    assert res.batch == 8
+    assert res.latency_s == pytest.approx(cmp.hetero.latency_s, rel=1e-12)
+    assert res.energy_j == pytest.approx(cmp.hetero.energy_j, rel=1e-12)
+    assert res.throughput_ips == pytest.approx(cmp.hetero_throughput, rel=1e-12)
+    assert res.first_image_latency_s == pytest.approx(system.compare(net).hetero.latency_s, rel=1e-12)
+
+
+def test_map_batch_pixel_dataflow_streams_images_on_a_system():
+    # tpu-imc LeNet-5: the systolic array's rows (conv1 ... flatten, 3.97 us per image) are the busiest resource;
+    # the IMC rows and the interface are faster, and each image's convolutions can run while the previous image is
+    # on the IMC cores, so image after image follows one systolic period: latency(N) = latency(1) + (N - 1) x the
+    # systolic array's time per image (the sum of its rows' one-image latencies, read from the run itself).
+    net = load_network("lenet5")
+    system = System(load_system("tpu-imc"))
+    one = run_system_pipeline(net, system, "pixel", "none")
+    period = sum(s.cost.latency_s for s in one.stages if s.cost.unit == "systolic")
+    assert one.throughput_ips == pytest.approx(1 / period, rel=1e-12)
+    for n in (2, 8):
+        res = run_system_pipeline(net, system, "pixel", "none", batch=n)
+        assert res.latency_s == pytest.approx(one.latency_s + (n - 1) * period, rel=1e-12)
+        assert res.first_image_latency_s == pytest.approx(one.latency_s, rel=1e-12)
+
+
 @pytest.mark.parametrize("flow, dup", [("pixel", "none"), ("pixel", "balanced"), ("layer", "balanced")])
 def test_all_imc_schedule_is_the_imc_pipeline_behind_the_input_transfer(flow, dup):
     """Every layer sits on the IMC cores, so the schedule is the IMC-only pipeline (checked against an event-driven
@@ -299,6 +330,14 @@ def test_map_cli_on_a_system(capsys, tmp_path):
     for r in d["layers"]:
         assert {"name", "unit", "arrays", "copies", "pixels", "pixel_time_s", "stage_time_s", "start_s", "finish_s",
                 "energy_j"} <= set(r)
+    code, out, err = _run(capsys, "map", "--model", "lenet5", "--arch", "tpu-imc", "--pipeline", "pixel",
+                          "--batch", "8", "--format", "json")
+    assert code == 0, err
+    b8 = json.loads(out)
+    assert b8["batch"] == 8 and b8["first_image_latency_s"] == pytest.approx(d["latency_s"]) is not None
+    assert b8["latency_s"] > d["latency_s"]
+    code, out, err = _run(capsys, "map", "--model", "lenet5", "--arch", "isaac", "--batch", "0")
+    assert code == 2 and "--batch" in err and "Traceback" not in err
     png = tmp_path / "tradeoff.png"
     code, out, err = _run(capsys, "map", "--model", "lenet5", "--arch", "all-imc", "--plot", str(png))
     assert code == 0, err

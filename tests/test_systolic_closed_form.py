@@ -114,6 +114,11 @@ def test_mac_free_layers_are_not_dropped():
     # ReLU and batch norm are applied as outputs leave the array: no cycles, no traffic, but a row of their own.
     relu = Layer("act", LayerKind.ELEMENTWISE, 4, 4, 16, 4, 4, 16, op="ReLU")
     assert simulate_layer(relu, c).metrics["total_cycles"] == 0 and simulate_layer(relu, c).energy_j == 0
+    # Every activation of the workload's one list is fused, including those the systolic model used to miss
+    # (prelu, elu, selu, mish, softplus cost a vector-unit pass before); a residual addition is not.
+    for op in ("PReLU", "ELU", "SELU", "Mish", "Softplus", "GELU"):
+        act = Layer("act", LayerKind.ELEMENTWISE, 4, 4, 16, 4, 4, 16, op=op)
+        assert simulate_layer(act, c).metrics["total_cycles"] == 0, op
     net = Network("n", (CONV, relu, pool, view, add))
     cost = simulate_network(net, c)
     assert [lc.name for lc in cost.layers] == ["c", "act", "p", "r", "a"]
@@ -194,10 +199,17 @@ def test_network_totals():
 
 
 def test_weight_bits_follow_precision():
+    import dataclasses
+
     c = cfg(rows=4, cols=4)
-    int4 = Layer.conv2d("q", (8, 8), 4, 5, 3)
-    int4.extra["precision"] = "int4"
-    assert simulate_layer(int4, c).weight_bits == int4.weights * 4
+    base = Layer.conv2d("q", (8, 8), 4, 5, 3)
+    # The typed field decides (bits per weight by the precision's definition), and so does a workload written
+    # before it was a field (the precision in ``extra`` at construction, which Layer moves into the field).
+    for prec, bits in (("int4", 4), ("binary", 1), ("ternary", 2), ("float32", 32)):
+        assert simulate_layer(dataclasses.replace(base, precision=prec), c).weight_bits == base.weights * bits
+    legacy = Layer("q", LayerKind.CONV2D, 8, 8, 4, 6, 6, 5, 3, 3, extra={"precision": "int4"})
+    assert legacy.precision == "int4"
+    assert simulate_layer(legacy, c).weight_bits == legacy.weights * 4
     assert simulate_layer(CONV, cfg(rows=4, cols=4, word_bytes=2)).weight_bits == CONV.weights * 16
 
 

@@ -48,6 +48,12 @@ figures are from benchmarks/systolic_vs_scalesim.py and tests/test_systolic_scal
   ``ceil(P/B) B`` per prefetch, new words or not); ours are exact word counts of the traffic model above.
 - Ofmap drains: SCALE-Sim credits a drain's space when it starts and counts a partially filled row as full when it
   is not the drain's last; we drain the words produced.
+
+Each of these can be switched off in the ``scalesim`` model (:class:`imcsim.arch.scalesim_memory.Artefacts`); with
+all of them off it agrees with this model within 5% on most LeNet-5 layers, and the one gap left is something this
+model does not have: a tile larger than the active half is re-fetched whole here, where a scratchpad that keeps the
+active half's worth resident re-fetches only the excess (the table and figures are in
+:mod:`imcsim.arch.scalesim_memory`).
 """
 
 from __future__ import annotations

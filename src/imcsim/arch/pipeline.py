@@ -14,6 +14,12 @@ The canonical rule (issue 10), which ``tests/test_arch_pipeline.py`` checks agai
 * ``layer`` dataflow: one layer at a time in network order, stage time ceil(P_l / d_l) t_l, latency their sum,
   throughput 1 / latency.
 
+A batch of N images (:func:`schedule_rows`): ``layer`` runs each layer on the N images before the next (stage
+N ceil(P_l / d_l) t_l); ``pixel`` streams image after image under the same rule, each copy's first pixel of image
+b also waiting for its last pixel of image b - 1, so the batch takes the first image's latency plus about
+(N - 1) / throughput (exactly that when the slowest stage stays busy; ``tests/test_arch_pipeline.py`` checks the
+rule against the event-driven simulator extended to N images).
+
 Producers come from ``Layer.extra["inputs"]`` (names of the layers whose outputs a layer reads, ``[]`` for the
 network input; :func:`imcsim.workload.from_torch.from_torch` records them); a layer without that entry reads the
 layer before it (a chain, as in topology files).
@@ -261,6 +267,13 @@ class PipelineResult:
     activation_memory_bytes: float
     cores: int
     chip_arrays: int
+    batch: int = 1
+    first_latency_s: float | None = None
+
+    @property
+    def first_image_latency_s(self) -> float:
+        """Latency of the batch's first image (s); the whole batch's ``latency_s`` at batch 1."""
+        return self.latency_s if self.first_latency_s is None else self.first_latency_s
 
     @property
     def fits(self) -> bool:
@@ -281,7 +294,8 @@ class PipelineResult:
 
     def to_dict(self) -> dict:
         return {"network": self.network, "arch": self.arch, "pipeline": self.dataflow,
-                "duplication": self.duplication, "latency_s": self.latency_s, "throughput_ips": self.throughput_ips,
+                "duplication": self.duplication, "batch": self.batch, "latency_s": self.latency_s,
+                "first_image_latency_s": self.first_image_latency_s, "throughput_ips": self.throughput_ips,
                 "energy_j": self.energy_j, "area_m2": self.area_m2,
                 "activation_memory_bytes": self.activation_memory_bytes, "cores": self.cores,
                 "chip_arrays": self.chip_arrays, "fits": self.fits, "energy_split_j": self.energy_split(),
@@ -312,18 +326,37 @@ def line_buffer_values(layer: Layer) -> int:
 
 
 def schedule(network: Network, costs: Sequence[LayerCost], copies: Sequence[int], dataflow: str,
-             prods: list[list[int]] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+             prods: list[list[int]] | None = None, batch: int = 1
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
     """(start_s, finish_s, stage_time_s) per layer and each layer's pixel finish times, under ``dataflow``
-    (``prods``: :func:`producers` of the network, when already known)."""
+    (``prods``: :func:`producers` of the network, when already known), for ``batch`` images (see
+    :func:`schedule_rows`)."""
     t = np.array([c.metrics["pixel_time_s"] for c in costs], dtype=float)
     p = np.array([int(c.metrics["pixels"]) for c in costs], dtype=np.int64)
     prods = producers(network) if prods is None and dataflow == "pixel" else prods
-    return schedule_rows(network.layers, prods or [], t, p, copies, dataflow)
+    return schedule_rows(network.layers, prods or [], t, p, copies, dataflow, batch=batch)
+
+
+def _check_batch(batch: int) -> int:
+    if int(batch) != batch or batch < 1:
+        raise ConfigError(f"batch = {batch!r}: expected a positive integer")
+    return int(batch)
+
+
+def _chain_heads(whole: Sequence[bool], after: Sequence[int | None]) -> dict[int, int]:
+    """For each whole row, the first whole row on its unit (``after`` chains a unit's rows; the head names the
+    unit)."""
+    heads: dict[int, int] = {}
+    for i, w in enumerate(whole):
+        if w:
+            heads[i] = i if after[i] is None else heads[after[i]]
+    return heads
 
 
 def schedule_rows(layers: Sequence[Layer | None], prods: Sequence[Sequence[int]], pixel_time_s: Sequence[float],
                   pixels: Sequence[int], copies: Sequence[int], dataflow: str,
-                  whole: Sequence[bool] | None = None, after: Sequence[int | None] | None = None
+                  whole: Sequence[bool] | None = None, after: Sequence[int | None] | None = None,
+                  batch: int = 1, whole_batch_s: Sequence[float] | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
     """The canonical rule (module docstring) over rows that are layers pipelined pixel by pixel, or *whole* rows.
 
@@ -332,10 +365,22 @@ def schedule_rows(layers: Sequence[Layer | None], prods: Sequence[Sequence[int]]
     and when the row ``after[r]`` (the previous row on the same unit, which runs one row at a time) has finished;
     a pixel row waits for a whole producer's finish. ``layer`` dataflow: rows one after another in order.
 
-    Returns (start_s, finish_s, stage_time_s) per row and each row's pixel finish times (pixel dataflow only).
+    Batch (``batch`` = N images): ``layer`` dataflow runs each row on the whole batch before the next: a pixel row
+    takes its N x P pixels image after image (stage N ceil(P / d) t), a whole row takes ``whole_batch_s[r]`` (its
+    unit's cost of the batch: one GEMM on a systolic array, N inputs in sequence elsewhere; default N times
+    ``pixel_time_s[r]``). ``pixel`` dataflow streams image after image under the same rule extended to N images:
+    image b's pixel q of a layer waits for image b's receptive-field pixels of its producers and for the previous
+    pixel on its copy (pixel q - d of image b, or for q < d the last pixel on copy q mod d of image b - 1); a whole
+    row of image b starts when its producers (image b) and the row before it on its unit (image b) have finished and
+    its unit is free; a unit serves its rows in the order they became ready (ties: earlier image, then row order).
+
+    Returns (start_s, finish_s, stage_time_s) per row and each row's pixel finish times (pixel dataflow only), and
+    with ``batch`` > 1: ``finish_s`` of the whole batch, ``start_s`` of the first image, ``stage_time_s`` per image
+    (pixel) or per batch (layer), and the pixel finish times of all images (image-major, shape (N P,)).
     """
     if dataflow not in DATAFLOWS:
         raise ConfigError(f"pipeline = {dataflow!r}: expected one of {', '.join(DATAFLOWS)}")
+    batch = _check_batch(batch)
     n = len(layers)
     t = np.asarray(pixel_time_s, dtype=float)
     p = np.asarray(pixels, dtype=np.int64)
@@ -344,46 +389,125 @@ def schedule_rows(layers: Sequence[Layer | None], prods: Sequence[Sequence[int]]
     after = [None] * n if after is None else list(after)
     stage = -(-p // d) * t
     if dataflow == "layer":
+        wb = stage * batch if whole_batch_s is None else np.asarray(whole_batch_s, dtype=float)
+        stage = np.where(np.asarray(whole, dtype=bool), wb, stage * batch)
         finish = np.cumsum(stage)
         start = finish - stage
         return start, finish, stage, []
-    fins: list[np.ndarray] = []
-    first, last = np.empty(n), np.empty(n)
-    for li, lay in enumerate(layers):
-        if whole[li]:
-            waits = [last[pi] for pi in prods[li]] + ([last[after[li]]] if after[li] is not None else [])
-            f = np.array([max(waits, default=0.0) + float(stage[li])])
-            fins.append(f)
-            first[li] = last[li] = f[0]
-            continue
-        win = _window(lay)
-        ready = None
-        for pi in prods[li]:
-            prod = layers[pi]
-            if (whole[pi] or fins[pi].size != prod.out_h * prod.out_w or win is None
-                    or lay.kind == LayerKind.GEMM):
-                need = np.full(p[li], last[pi])
-            elif win == (1, 1, 1, 1, 0, 0) and (prod.out_h, prod.out_w) == (lay.out_h, lay.out_w):
-                need = fins[pi]  # pixel for pixel (activations, residual additions)
+    # An event-driven run over (image, row) items: a pixel row is computed (vectorised) as soon as its producers
+    # (same image) and its own previous image are done, since its arrays are its own; whole rows go through their
+    # unit in time order, a free unit taking, of the rows ready by then, the earliest image's first row. At batch 1
+    # a unit never holds two ready rows (each waits for the one before it), so this is the canonical rule.
+    heads = _chain_heads(whole, after)
+    busy: dict[int, bool] = {}
+    waiting: dict[int, list[tuple[int, int]]] = {}
+    events: list[tuple[float, int, int, int]] = []   # (time, 0 = finish / 1 = ready, image, row)
+    fins: list[list[np.ndarray | None]] = [[None] * n for _ in range(batch)]
+    carry: list[np.ndarray | None] = [None] * n   # a pixel row's last finish per copy in the previous image
+    first0 = np.empty(n)
+    last = np.empty((batch, n))
+    dependents: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    missing: dict[tuple[int, int], int] = {}
+    for b in range(batch):
+        for li in range(n):
+            deps = [(b, pi) for pi in prods[li]]
+            if whole[li] and after[li] is not None:
+                deps.append((b, after[li]))
+            if not whole[li] and b > 0:
+                deps.append((b - 1, li))
+            missing[(b, li)] = len(deps)
+            for dep in deps:
+                dependents.setdefault(dep, []).append((b, li))
+    queue = [key for key, k in missing.items() if k == 0]
+
+    def done(key: tuple[int, int]) -> None:
+        for nxt in dependents.get(key, ()):
+            missing[nxt] -= 1
+            if missing[nxt] == 0:
+                queue.append(nxt)
+
+    now = 0.0
+    while True:
+        while queue:
+            b, li = queue.pop()
+            if whole[li]:
+                waits = [last[b, pi] for pi in prods[li]] + ([last[b, after[li]]] if after[li] is not None else [])
+                heapq.heappush(events, (max(waits, default=0.0), 1, b, li))
+                continue
+            lay = layers[li]
+            win = _window(lay)
+            ready = None
+            for pi in prods[li]:
+                prod = layers[pi]
+                if (whole[pi] or fins[b][pi].size != prod.out_h * prod.out_w or win is None
+                        or lay.kind == LayerKind.GEMM):
+                    need = np.full(p[li], last[b, pi])
+                elif win == (1, 1, 1, 1, 0, 0) and (prod.out_h, prod.out_w) == (lay.out_h, lay.out_w):
+                    need = fins[b][pi]  # pixel for pixel (activations, residual additions)
+                else:
+                    need = fins[b][pi][dependency_pixels(lay, prod)]
+                ready = need if ready is None else np.maximum(ready, need)
+            ready = np.zeros(p[li]) if ready is None else ready
+            dl, pl = int(d[li]), int(p[li])
+            m = min(dl, pl)
+            if b > 0:  # each copy's first pixel also waits for its last of the previous image
+                ready = ready.copy()
+                ready[:m] = np.maximum(ready[:m], carry[li])
+            f = _finish_times(ready, dl, float(t[li]))
+            fins[b][li] = f
+            tail = np.arange(pl - m, pl)
+            c = np.empty(m)
+            c[tail % dl] = f[tail]
+            carry[li] = c
+            # f[q] >= f[q - d] + t: the earliest finish is among the first d pixels, the latest among the last d
+            last[b, li] = f[-dl:].max()
+            if b == 0:
+                first0[li] = f[:dl].min()
+            done((b, li))
+        if events and events[0][0] <= now:  # every event at ``now`` before a unit picks its next row
+            _, kind, b, li = heapq.heappop(events)
+            if kind == 0:  # a whole row finished: its unit is free
+                busy[heads[li]] = False
+                done((b, li))
             else:
-                need = fins[pi][dependency_pixels(lay, prod)]
-            ready = need if ready is None else np.maximum(ready, need)
-        dl = int(d[li])
-        f = _finish_times(np.zeros(p[li]) if ready is None else ready, dl, float(t[li]))
-        fins.append(f)
-        # f[q] >= f[q - d] + t: the earliest finish is among the first d pixels, the latest among the last d
-        first[li], last[li] = f[:dl].min(), f[-dl:].max()
-    start = first - np.where(np.asarray(whole, dtype=bool), stage, t)
-    return start, last, stage, fins
+                heapq.heappush(waiting.setdefault(heads[li], []), (b, li))
+            continue
+        dispatched = False
+        for unit, ready_rows in waiting.items():
+            if ready_rows and not busy.get(unit, False):
+                b, li = heapq.heappop(ready_rows)
+                fin = now + float(stage[li])
+                busy[unit] = dispatched = True
+                fins[b][li] = np.array([fin])
+                last[b, li] = fin
+                if b == 0:
+                    first0[li] = fin
+                heapq.heappush(events, (fin, 0, b, li))
+        if dispatched:
+            continue
+        if not events:
+            break
+        now = events[0][0]
+    start = first0 - np.where(np.asarray(whole, dtype=bool), stage, t)
+    if batch == 1:
+        return start, last[0], stage, fins[0]
+    return start, last.max(axis=0), stage, [np.concatenate([fins[b][li] for b in range(batch)]) for li in range(n)]
 
 
 def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
-                 duplication: str = "none") -> PipelineResult:
+                 duplication: str = "none", batch: int = 1) -> PipelineResult:
     """Every layer of ``network`` on ``cfg``'s IMC core (weights on crossbars, the rest in post-processing),
     scheduled under ``dataflow`` (``layer`` or ``pixel``) with ``duplication`` (``none``, ``balanced``,
-    ``budget:N``)."""
+    ``budget:N``), for ``batch`` images (:func:`schedule_rows`).
+
+    ``latency_s`` is the whole batch's (``first_image_latency_s`` its first image's); ``throughput_ips`` is images
+    per second: ``batch / latency_s`` for ``layer``, the steady-state 1 / max_l ceil(P_l / d_l) t_l for ``pixel``.
+    Energy is ``batch`` times one image's (analog units take the images in sequence); ``layer`` holds the whole
+    batch's maps of one layer, ``pixel`` the same line buffers as for one image. The per-layer rows are the first
+    image's under ``pixel`` and the batch's under ``layer``."""
     if dataflow not in DATAFLOWS:
         raise ConfigError(f"pipeline = {dataflow!r}: expected one of {', '.join(DATAFLOWS)}")
+    batch = _check_batch(batch)
     if not network.layers:
         raise ConfigError(f"network '{network.name}' has no layers")
     costs = [imc_layer_cost(lay, cfg) for lay in network.layers]
@@ -393,6 +517,14 @@ def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
     copies = plan_copies(duplication, arrays, pix, tpix, cfg.chip_arrays)
     prods = producers(network)
     start, finish, stage, _ = schedule(network, costs, copies, dataflow, prods)
+    first_latency = float(finish.max())
+    if batch > 1:
+        b_start, b_finish, b_stage, _ = schedule(network, costs, copies, dataflow, prods, batch)
+        if dataflow == "layer":
+            start, finish, stage = b_start, b_finish, b_stage
+        batch_latency = float(b_finish.max())
+    else:
+        batch_latency = first_latency
     act = cfg.activation_bytes
     tiny = 1e-12 * float(finish.max())  # waits below this are rounding in the sums of start times
     stages = []
@@ -402,7 +534,7 @@ def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
             first = min((start[pi] + costs[pi].metrics["pixel_time_s"] for pi in prods[li]), default=0.0)
         else:
             buf = (sum(network.layers[pi].output_elems for pi in prods[li]) if prods[li] else lay.input_elems)
-            buf = (buf + lay.output_elems) * act
+            buf = (buf + lay.output_elems) * act * batch
             first = min((start[pi] for pi in prods[li]), default=0.0)
         names = tuple(network.layers[pi].name for pi in prods[li])
         stages.append(StageResult(cost, int(copies[li]), float(stage[li]), float(start[li]), float(finish[li]),
@@ -414,18 +546,18 @@ def run_pipeline(network: Network, cfg: IMCConfig, dataflow: str = "layer",
         throughput = 1.0 / bottleneck if bottleneck > 0 else math.inf
     else:
         memory = float(max(s.buffer_bytes for s in stages))
-        throughput = 1.0 / float(finish[-1]) if finish[-1] > 0 else math.inf
+        throughput = batch / batch_latency if batch_latency > 0 else math.inf
     cores = int(np.sum(np.asarray(arrays) * copies))
     area = cores * cfg.array_area_m2 + cfg.post_area_m2 + memory * cfg.memory_area_per_byte_m2
-    return PipelineResult(network.name, cfg.name, dataflow, str(duplication), tuple(stages), float(finish.max()),
-                          float(throughput), float(sum(c.energy_j for c in costs)), float(area), memory, cores,
-                          cfg.chip_arrays)
+    return PipelineResult(network.name, cfg.name, dataflow, str(duplication), tuple(stages), batch_latency,
+                          float(throughput), batch * float(sum(c.energy_j for c in costs)), float(area), memory,
+                          cores, cfg.chip_arrays, batch, first_latency)
 
 
-def tradeoff(network: Network, cfg: IMCConfig, duplication: str = "none") -> list[dict]:
+def tradeoff(network: Network, cfg: IMCConfig, duplication: str = "none", batch: int = 1) -> list[dict]:
     """The memory-versus-latency trade-off as data: per layer and dataflow, the activation memory the layer holds
     (``buffer_bytes``) and the stall it causes (``wait_s``), with each dataflow's latency and throughput."""
-    return tradeoff_rows([run_pipeline(network, cfg, flow, duplication) for flow in DATAFLOWS])
+    return tradeoff_rows([run_pipeline(network, cfg, flow, duplication, batch) for flow in DATAFLOWS])
 
 
 def tradeoff_rows(results: Sequence[PipelineResult]) -> list[dict]:

@@ -33,6 +33,48 @@ with SCALE-Sim's numbers. What it reproduces (read from SCALE-Sim's ``memory/rea
 6. **Stalls** add up per demand line: each cycle's stall is the largest of the three operands' waits, and the layer's
    total is the last output line's cycle.
 
+Artefacts, one by one (:class:`Artefacts`; all on is SCALE-Sim, the default of ``memory_model = "scalesim"``).
+Items 2 to 5 are bookkeeping, not hardware; each can be switched off. Item 1 is not an artefact: it is the order in
+which the array consumes an operand (skewed along anti-diagonals), and prefetching it row by row instead costs far
+more (last column of the table). Switching off ``forward_only`` replaces SCALE-Sim's window (moving forward only, a
+half scratchpad per prefetch) by one that moves by the fewest sets, either way, and receives them at the rate the
+physical model's port delivers. Figure: LeNet-5's five layers with weights on 8x8, the same scratchpad size for the
+three operands, total cycles / DRAM reads (ifmap + filter) as ratios to the physical model
+(``python benchmarks/systolic_vs_scalesim.py --artefacts --model lenet5 --array 8x8``; the first row is SCALE-Sim
+3.0.0's own: the same benchmark with ``--model lenet5 --array 8x8 --dataflow os --sram-kb 2 --bandwidth 4`` and the
+other two settings gives 81,159 / 593,135 / 1,615,149 cycles and 387,880 / 654,536 / 6,443,816 DRAM reads for both
+SCALE-Sim and this mode, every layer equal):
+
+=====================================  ================  ================  ================
+artefacts                              os 2 kB, 4 w/c    os 1 kB, 1 w/c    ws 2 kB, 4 w/c
+=====================================  ================  ================  ================
+all (SCALE-Sim 3.0.0)                  2.996 / 2.761     5.473 / 4.659     46.885 / 57.702
+  - forward_only (wrap round operand)  1.003 / 0.969     1.073 / 1.048     1.008 / 1.080
+  - double_stall                       0.998 / 0.969     1.059 / 1.048     1.005 / 1.080
+  - line_reads                         0.998 / 0.870     1.059 / 1.041     1.005 / 1.000
+  - write_credit_at_start (none left)  0.998 / 0.870     1.059 / 1.041     1.013 / 1.000
+all, prefetch order row by row         65.267 / 51.354   278.078 / 216.743 47.103 / 57.968
+physical: cycles / DRAM reads          27,089 / 140,474  108,381 / 140,474 34,449 / 111,674
+=====================================  ================  ================  ================
+
+So the wrap round the operand (item 2, forced by the forward-only window and the interleaved order of item 1) is
+where SCALE-Sim's 3x to 47x come from; the stall double count moves cycles by under 2% and whole request lines move
+reads by under 11% of the physical count (fc2/fc3 ifmaps of 120/84 words count as 960/672 on os). With every
+artefact out, per layer the two agree within 5% in cycles and DRAM reads on conv1, fc1, fc2 and fc3 under os (both
+settings) and on conv2, fc1, fc2 and fc3 under ws. What remains:
+
+- os conv2 (M = 100, K = 150, N = 16): the 1,200-word filter tile of a column fold exceeds the 1,024-word active
+  half (2 kB). The physical model re-fetches the whole tile for each of its 13 reuses (31,200 filter words; the
+  brute-force least-recently-used cache of tests/test_scratchpad_bruteforce.py agrees: LRU misses every word of a
+  cyclic sweep longer than the cache); a window that keeps the active half's worth resident re-fetches only the
+  part that falls out (reads 0.70x, cycles 0.97x). This is physical and our physical model does not have it: a
+  scratchpad managed as a window (or by a compiler) reuses the resident part of a tile larger than the active
+  half. At 1 kB and 1 word/cycle the same tile is more than twice the 512-word active half; the window, moving
+  back to each fold's first words and forward again, reads more than the tile per fold (filter 36,876 words
+  against 31,200: reads 1.10x, cycles 1.20x), a cost of this artefact-free window, not of the hardware.
+- ws conv1: 1.07x cycles, all in the ofmap drain's timing (the reads are equal; with SCALE-Sim's write credit it
+  is 1.02x): the physical model checks the drain at each fold's first and last output, this mode at every line.
+
 Groups run as independent layers (fresh scratchpads; SCALE-Sim's ``DP`` layers). Run time grows with the number of
 stall events, not with the cycles, but the address streams are materialised: this mode is for parity runs on
 layers of moderate size, not for sweeps (use the physical model there).
@@ -48,7 +90,39 @@ import numpy as np
 
 from imcsim.arch.dataflow import dataflow_strategy
 
-__all__ = ["ScaleSimResult", "simulate_scalesim_memory", "ifmap_addresses"]
+__all__ = ["ScaleSimResult", "Artefacts", "ALL_ARTEFACTS", "NO_ARTEFACTS", "simulate_scalesim_memory",
+           "ifmap_addresses"]
+
+
+@dataclass(frozen=True)
+class Artefacts:
+    """Which of SCALE-Sim 3.0.0's bookkeeping artefacts the ``scalesim`` model applies (all True: SCALE-Sim).
+
+    Attributes:
+        antidiagonal: the prefetch order unrolls the stacked fold tiles along anti-diagonals (item 1 of the module
+            docstring); False: fold after fold, each tile row by row.
+        forward_only: the window moves forward only, half a scratchpad per prefetch, so that a demanded word
+            behind it is found by travelling round the whole operand (item 2); False: the window moves by the fewest
+            sets that bring the word in, forward or back, fetching just those sets (a double buffer that keeps the
+            active half's most recent words of the operand's order), at the times the physical model's port
+            delivers them (back-to-back half-buffer prefetches ahead of need).
+        double_stall: a positive prefetch wait is added to the line's offset twice and a negative one pulls it
+            earlier (item 3); False: the line waits for the prefetch once, never earlier than requested.
+        line_reads: DRAM reads count whole request lines of B words per prefetch and for the initial fill (item 4);
+            False: the words of the prefetched sets (and of the filled active half).
+        write_credit_at_start: a drain's space is credited when it starts, a partial row not last counted full
+            (item 5); False: credited when its last row leaves, the words it holds.
+    """
+
+    antidiagonal: bool = True
+    forward_only: bool = True
+    double_stall: bool = True
+    line_reads: bool = True
+    write_credit_at_start: bool = True
+
+
+ALL_ARTEFACTS = Artefacts()
+NO_ARTEFACTS = Artefacts(False, False, False, False, False)
 
 
 @dataclass(frozen=True)
@@ -97,6 +171,11 @@ def _antidiagonal(mat: np.ndarray) -> np.ndarray:
     r, c = np.indices(mat.shape)
     order = np.lexsort((-r.ravel(), (r + c).ravel()))
     return mat.ravel()[order]
+
+
+def _row_major(mat: np.ndarray) -> np.ndarray:
+    """``mat`` row by row (the order without the anti-diagonal artefact)."""
+    return mat.ravel()
 
 
 def _pad_cols(mat: np.ndarray, width: int) -> np.ndarray:
@@ -159,7 +238,7 @@ class _Geometry:
 # SCALE-Sim's operand layouts, one function per dataflow: (ifmap prefetch order, filter prefetch order, and per-fold
 # (line, column, address) of ifmap reads, filter reads and output writes). ``ifm`` is M x K, ``filt`` K x N.
 
-def _os_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray):
+def _os_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_antidiagonal):
     R, C, t = g.rows, g.cols, g.t
     ift = ifm.T  # K x M
     if_pref = _antidiagonal(np.vstack([_pad_cols(ift[:, g.rsl(f)], R) for f in range(g.fr)]))
@@ -182,7 +261,7 @@ def _os_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray):
     return if_pref, f_pref, if_fold, f_fold, o_fold
 
 
-def _ws_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray):
+def _ws_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_antidiagonal):
     R, C, t = g.rows, g.cols, g.t
     if_pref = _antidiagonal(np.vstack([_pad_cols(ifm[:, g.rsl(f)], R) for f in range(g.fr)]))
     f_pref = np.vstack([_pad_cols(filt[:, g.csl(f)], C) for f in range(g.fc)]).ravel()
@@ -204,7 +283,7 @@ def _ws_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray):
     return if_pref, f_pref, if_fold, f_fold, o_fold
 
 
-def _is_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray):
+def _is_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_antidiagonal):
     R, C, t = g.rows, g.cols, g.t
     ift = ifm.T  # K x M
     if_pref = np.vstack([_pad_cols(ift[:, g.csl(f)], C) for f in range(g.fc)]).ravel()
@@ -230,7 +309,7 @@ def _is_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray):
 _LAYOUTS = {"os": _os_layout, "ws": _ws_layout, "is": _is_layout}
 
 
-def _build(dataflow: str, ifm: np.ndarray, n: int, rows: int, cols: int):
+def _build(dataflow: str, ifm: np.ndarray, n: int, rows: int, cols: int, antidiagonal: bool = True):
     """(ifmap stream, filter stream, output-write lines, lines in all) of the GEMM with ifmap addresses ``ifm``
     (M x K) and ``n`` filters (addresses ``n K + k`` past an offset, as SCALE-Sim lays them out)."""
     m, k = ifm.shape
@@ -238,18 +317,23 @@ def _build(dataflow: str, ifm: np.ndarray, n: int, rows: int, cols: int):
     flow = dataflow_strategy(dataflow)
     sr, sc, t = (int(x) for x in flow.extents(m, n, k))
     g = _Geometry(rows, cols, sr, sc, t, -(-sr // rows), -(-sc // cols), int(flow.cycles_per_fold(t, rows, cols)))
-    if_pref, f_pref, if_fold, f_fold, o_fold = _LAYOUTS[dataflow](g, ifm, filt)
+    if_pref, f_pref, if_fold, f_fold, o_fold = _LAYOUTS[dataflow](g, ifm, filt,
+                                                                  _antidiagonal if antidiagonal else _row_major)
     if_lines, if_addrs = _demand(if_fold, g.fr, g.fc, g.per)
     f_lines, f_addrs = _demand(f_fold, g.fr, g.fc, g.per)
     o_lines, _ = _demand(o_fold, g.fr, g.fc, g.per)
     return _Stream(if_pref, if_lines, if_addrs), _Stream(f_pref, f_lines, f_addrs), o_lines, g.fr * g.fc * g.per
 
 
-def _prefetches(x: int, last: int, step: int, j: int) -> tuple[int, int]:
+def _prefetches(x: int, last: int, step: int, j: int, double_stall: bool = True) -> tuple[int, int]:
     """The service cycle ``x`` of a demand line and the last prefetch response ``last`` after ``j`` prefetches of
     ``step`` cycles each, with SCALE-Sim's rule per prefetch: ``wait = last - x``; ``x += wait``, and again if the
     wait is positive. The slack ``x - last`` settles into a cycle of period at most 2 within a few prefetches, so
-    long runs (an operand wrapped round) cost O(1)."""
+    long runs (an operand wrapped round) cost O(1). Without ``double_stall``: prefetches follow each other and the
+    line waits for the last one, ``x = max(x, last)``."""
+    if not double_stall:
+        last += j * step
+        return max(x, last), last
     head = min(j, 4)
     for _ in range(head):
         last += step
@@ -281,8 +365,9 @@ _NO_SET = np.iinfo(np.int64).max  # a padding entry of the set table: never the 
 class _ReadBuffer:
     """SCALE-Sim's read buffer (USER mode) over one operand: the set window and the prefetch clock."""
 
-    def __init__(self, stream: _Stream, size_words: int, bw: int):
+    def __init__(self, stream: _Stream, size_words: int, bw: int, art: Artefacts = ALL_ARTEFACTS):
         self.bw = bw
+        self.art = art
         active = math.ceil(size_words * 0.5)
         prefetch = size_words - active
         eps = math.ceil(size_words / 100)
@@ -295,7 +380,14 @@ class _ReadBuffer:
         self.p_sets = min(math.ceil(prefetch / eps), self.n_sets - self.a_sets)
         self.lines_per_prefetch = math.ceil(prefetch / bw)
         fetch_rows = math.ceil(pref.size / bw)
-        self.dram_reads = min(math.ceil(active / bw), fetch_rows) * bw
+        if art.line_reads:
+            self.dram_reads = min(math.ceil(active / bw), fetch_rows) * bw
+        else:  # the words of the sets in the active half
+            self.dram_reads = min(self.a_sets * eps, int(addrs.size))
+        self.eps = eps
+        self.n_words = int(addrs.size)
+        self.prefetch_words = max(prefetch, 1)
+        self.fetched = 0    # words fetched after the initial fill (without the forward-only window)
         # Each address's sets (an im2col address can sit in several): a padded (unique address, dup) table, and
         # each demand element's row in it.
         order = np.argsort(addrs, kind="stable")
@@ -317,9 +409,15 @@ class _ReadBuffer:
         if self.p_sets == 0:
             return np.zeros(s.shape[0], dtype=np.int64)
         d = (s - self.start) % self.n_sets
-        j = np.where(d < self.a_sets, 0, (d - self.a_sets) // self.p_sets + 1)
+        if self.art.forward_only:  # prefetches of p_sets forward
+            j = np.where(d < self.a_sets, 0, (d - self.a_sets) // self.p_sets + 1)
+        else:  # sets to move, forward (> 0) or back (< 0), whichever is fewer
+            fwd = d - self.a_sets + 1
+            back = (self.start - s) % self.n_sets
+            j = np.where(d < self.a_sets, 0, np.where(back < fwd, -back, fwd))
         j = np.where(s >= 0, j, _NO_SET)
-        return j.min(axis=1)
+        k = np.abs(j).argmin(axis=1)
+        return j[np.arange(j.shape[0]), k]
 
     def next_event_line(self) -> int | None:
         """The line of the next demand element that misses the current window, or None."""
@@ -328,7 +426,7 @@ class _ReadBuffer:
         p = self.ptr
         while p < n:
             q = min(n, p + step)
-            miss = np.flatnonzero(self.advances(slice(p, q)) > 0)
+            miss = np.flatnonzero(self.advances(slice(p, q)) != 0)  # < 0: behind the window
             if miss.size:
                 return int(self.lines[p + miss[0]])
             p = q
@@ -348,12 +446,36 @@ class _ReadBuffer:
                 break
             e += int(miss[0])
             j = int(need[miss[0]])
-            self.start = (self.start + j * self.p_sets) % self.n_sets
-            self.dram_reads += j * self.lines_per_prefetch * self.bw
-            x, self.last = _prefetches(x, self.last, self.lines_per_prefetch + 1, j)
+            if self.art.forward_only:
+                self.start = (self.start + j * self.p_sets) % self.n_sets
+                self.dram_reads += (j * self.lines_per_prefetch * self.bw if self.art.line_reads
+                                    else self._set_words(j * self.p_sets))
+                x, self.last = _prefetches(x, self.last, self.lines_per_prefetch + 1, j, self.art.double_stall)
+            else:
+                # Just the sets that enter the window, fetched ahead as the physical model's port delivers: back
+                # to back half-buffers of ceil(P/B) + 1 cycles, so the operand's W-th fetched word (past the
+                # initial fill) is on chip at 1 + ceil(W / P) (ceil(P/B) + 1).
+                words = self._set_words(j, moved_already=False)
+                self.start = (self.start + j) % self.n_sets
+                self.fetched += words
+                self.dram_reads += math.ceil(words / self.bw) * self.bw if self.art.line_reads else words
+                ready = 1 + math.ceil(self.fetched / self.prefetch_words) * (self.lines_per_prefetch + 1)
+                wait = ready - x
+                x += (wait + max(wait, 0)) if self.art.double_stall else max(wait, 0)
             e += 1
         self.ptr = hi
         return x - cycle - 1
+
+    def _set_words(self, moved: int, moved_already: bool = True) -> int:
+        """Words in the sets that entered the window when it moved by ``moved`` sets (negative: back; sets wrap
+        round the operand), after the move or, with ``moved_already`` False, before it."""
+        start = self.start if moved_already else (self.start + moved) % self.n_sets
+        laps, n = divmod(abs(moved), self.n_sets)
+        if n == 0:
+            return laps * self.n_words
+        first = (start + self.a_sets - n) if moved > 0 else start
+        ids = (first + np.arange(n)) % self.n_sets
+        return laps * self.n_words + int(np.clip(self.n_words - ids * self.eps, 0, self.eps).sum())
 
     def skip_to(self, line: int) -> None:
         """Mark every demand element before ``line`` as served (all hits)."""
@@ -363,8 +485,10 @@ class _ReadBuffer:
 class _WriteBuffer:
     """SCALE-Sim's ofmap write buffer: rows of ``bw`` words, drains of ``ceil(D/bw)`` rows credited at start."""
 
-    def __init__(self, lines: np.ndarray, size_words: int, bw: int):
+    def __init__(self, lines: np.ndarray, size_words: int, bw: int, art: Artefacts = ALL_ARTEFACTS):
         self.bw = bw
+        self.at_start = art.write_credit_at_start
+        self.pending = 0                # words of the running drain, credited at its end (without the artefact)
         self.size = size_words
         self.drain = size_words - math.ceil(size_words * 0.5)
         self.rows_per_drain = math.ceil(self.drain / bw)
@@ -394,11 +518,13 @@ class _WriteBuffer:
             self._push(self.line_idx, 1)
             self.line_idx = 0
         take = self.rows_per_drain
+        words_sum = 0
         n = 0
         last = 0
         while take and self.rows:
             words, count = self.rows[0]
             k = min(take, count)
+            words_sum += k * words
             n += k
             take -= k
             last = words
@@ -407,8 +533,12 @@ class _WriteBuffer:
             else:
                 self.rows[0][1] -= k
         data = (n - 1) * self.bw + last if n else 0
-        self.writes += data
-        self.free += data
+        if self.at_start:
+            self.writes += data
+            self.free += data
+        else:  # the words the rows hold, free once the last row has left
+            self.writes += words_sum
+            self.pending += words_sum
         return cycle + n - 1
 
     def next_event_line(self, stall: int) -> int | None:
@@ -427,7 +557,7 @@ class _WriteBuffer:
         fill = max(self.free - 1, 0)                      # word after which free space is <= 0
         if fill < k_a:
             cands.append(fill)
-        cands.append(max(k_a, self.free - (self.size - self.drain), 0))  # free after < size - D
+        cands.append(max(k_a, self.free + self.pending - (self.size - self.drain), 0))  # free after < size - D
         e = min(cands)
         return int(self.lines[p + e]) if e < n - p else None
 
@@ -446,8 +576,13 @@ class _WriteBuffer:
             if cur < self.drain_end:
                 if self.free <= 0:
                     cur = self.drain_end
-            elif self.free < self.size - self.drain:
-                self.drain_end = self._start_drain(cur)
+                    self.free += self.pending
+                    self.pending = 0
+            else:
+                self.free += self.pending
+                self.pending = 0
+                if self.free < self.size - self.drain:
+                    self.drain_end = self._start_drain(cur)
         self.ptr = hi
         return cur - cycle
 
@@ -461,15 +596,17 @@ class _WriteBuffer:
 
 
 def simulate_scalesim_memory(dataflow: str, ifmap: np.ndarray, n: int, rows: int, cols: int,
-                             sram_words: tuple[int, int, int], bandwidths: tuple[int, int, int]
-                             ) -> ScaleSimResult:
+                             sram_words: tuple[int, int, int], bandwidths: tuple[int, int, int],
+                             artefacts: Artefacts = ALL_ARTEFACTS) -> ScaleSimResult:
     """SCALE-Sim 3.0.0's memory system for one GEMM: ``ifmap`` is the (M x K) address matrix
     (:func:`ifmap_addresses`), ``n`` the filters, ``sram_words`` the (ifmap, filter, ofmap) scratchpad sizes in
-    words and ``bandwidths`` their DRAM ports (integer words/cycle, as SCALE-Sim reads them)."""
-    if_s, f_s, o_lines, n_lines = _build(dataflow, ifmap, n, rows, cols)
-    rd_if = _ReadBuffer(if_s, sram_words[0], bandwidths[0])
-    rd_f = _ReadBuffer(f_s, sram_words[1], bandwidths[1])
-    wr = _WriteBuffer(o_lines, sram_words[2], bandwidths[2])
+    words and ``bandwidths`` their DRAM ports (integer words/cycle, as SCALE-Sim reads them). ``artefacts``: which of
+    SCALE-Sim's artefacts to apply (all by default; switching them off is for attributing the gap to the physical
+    model, :mod:`imcsim.arch.memory`)."""
+    if_s, f_s, o_lines, n_lines = _build(dataflow, ifmap, n, rows, cols, artefacts.antidiagonal)
+    rd_if = _ReadBuffer(if_s, sram_words[0], bandwidths[0], artefacts)
+    rd_f = _ReadBuffer(f_s, sram_words[1], bandwidths[1], artefacts)
+    wr = _WriteBuffer(o_lines, sram_words[2], bandwidths[2], artefacts)
     stall = 0
     line = 0
     last_out = None

@@ -21,6 +21,13 @@ row; with duplication ``none`` the latency and energy equal :meth:`System.compar
 dataflow: the canonical rule of :mod:`imcsim.arch.pipeline`, whole rows as above; throughput is one over the busiest
 resource's time per image (a pixel row's ceil(P / d) t, or the sum of a unit's whole rows).
 
+Batch (N images, :func:`~imcsim.arch.pipeline.schedule_rows`): ``layer`` dataflow runs each row on the whole batch
+in turn: a pixel row's N x P pixels image after image, a whole row at its unit's cost of the batch
+(:meth:`System.run` at ``batch``: one GEMM of N M rows on a systolic array, the N inputs in sequence on IMAC, a CPU
+and the interface); latency is per batch and throughput N / latency; energy is :meth:`System.run`'s at ``batch``.
+``pixel`` dataflow streams image after image, every row (whole rows included, at their one-image cost) taking the
+images in order; latency is the batch's last finish and throughput the steady-state rate above.
+
 Activation memory and ``cores`` count the IMC units only (a digital unit's scratchpads are part of its own config).
 Area by unit: an IMC unit's arrays with their copies, its post-processing unit and its activation memory (as
 :func:`~imcsim.arch.pipeline.run_pipeline`); any other unit as :meth:`System.area` sizes it.
@@ -86,14 +93,22 @@ def _row_inputs(rows, network: Network, system: System, prods: list[list[int]]) 
 
 
 def run_system_pipeline(network: Network, system: System, dataflow: str = "layer",
-                        duplication: str = "none") -> SystemPipelineResult:
+                        duplication: str = "none", batch: int = 1) -> SystemPipelineResult:
     """``network`` placed on ``system`` by its policy, then scheduled under ``dataflow`` (``layer`` or ``pixel``) with
-    ``duplication`` (``none``, ``balanced``, ``budget:N``) of the layers on IMC cores (module docstring)."""
+    ``duplication`` (``none``, ``balanced``, ``budget:N``) of the layers on IMC cores, for ``batch`` images (module
+    docstring)."""
     if dataflow not in DATAFLOWS:
         raise ConfigError(f"pipeline = {dataflow!r}: expected one of {', '.join(DATAFLOWS)}")
     if not network.layers:
         raise ConfigError(f"network '{network.name}' has no layers")
+    if int(batch) != batch or batch < 1:
+        raise ConfigError(f"batch = {batch!r}: expected a positive integer")
+    batch = int(batch)
     het = system.run(network)
+    het_batch = system.run(network, batch=batch) if batch > 1 else het
+    if [(r.name, r.unit) for r in het_batch.layers] != [(r.name, r.unit) for r in het.layers]:
+        raise ConfigError(f"system '{system.config.name}': its placement policy places '{network.name}' differently "
+                          f"at batch {batch} than at batch 1; the pipeline needs one placement for both")
     rows = list(het.layers)
     imc = {k: u for k, u in system.units.items() if isinstance(u, IMCUnit)}
     pixel_row = [r.unit in imc for r in rows]
@@ -113,6 +128,15 @@ def run_system_pipeline(network: Network, system: System, dataflow: str = "layer
             last_on[r.unit] = i
     whole = [not px for px in pixel_row]
     start, finish, stage, _ = schedule_rows(layers, reads, tpix, pix, copies, dataflow, whole, after)
+    first_latency = float(finish.max())
+    latency = first_latency
+    if batch > 1:
+        whole_batch = [r.latency_s for r in het_batch.layers]
+        b_start, b_finish, b_stage, _ = schedule_rows(layers, reads, tpix, pix, copies, dataflow, whole, after,
+                                                      batch, whole_batch)
+        if dataflow == "layer":
+            start, finish, stage = b_start, b_finish, b_stage
+        latency = float(b_finish.max())
 
     position = {lay.name: i for i, lay in enumerate(network.layers)}
     stages = []
@@ -127,7 +151,7 @@ def run_system_pipeline(network: Network, system: System, dataflow: str = "layer
             else:
                 li = position[lay.name]
                 read = sum(network.layers[pi].output_elems for pi in prods[li]) if prods[li] else lay.input_elems
-                buf = (read + lay.output_elems) * act
+                buf = (read + lay.output_elems) * act * batch
         if dataflow == "pixel":
             first = min((start[a] + tpix[a] for a in reads[i]), default=0.0)
         else:
@@ -139,16 +163,15 @@ def run_system_pipeline(network: Network, system: System, dataflow: str = "layer
                                   None if after[i] is None else rows[after[i]].name))
     bufs = [s.buffer_bytes for s, px in zip(stages, pixel_row) if px]
     memory = float(sum(bufs) if dataflow == "pixel" else max(bufs, default=0.0))
-    latency = float(finish.max())
     if dataflow == "pixel":
         busy: dict[str, float] = {}
         for r, px, st in zip(rows, pixel_row, stage):
             if not px:
                 busy[r.unit] = busy.get(r.unit, 0.0) + float(st)
         bottleneck = max([float(st) for st, px in zip(stage, pixel_row) if px] + list(busy.values()), default=0.0)
+        throughput = 1.0 / bottleneck if bottleneck > 0 else math.inf
     else:
-        bottleneck = latency
-    throughput = 1.0 / bottleneck if bottleneck > 0 else math.inf
+        throughput = batch / latency if latency > 0 else math.inf
 
     area = dict(system.area(het, network))
     cores = 0
@@ -161,11 +184,12 @@ def run_system_pipeline(network: Network, system: System, dataflow: str = "layer
         area[kind] = n_arrays * cfg.array_area_m2 + cfg.post_area_m2 + mem_u * cfg.memory_area_per_byte_m2
         cores += n_arrays
     return SystemPipelineResult(network.name, system.config.name, dataflow, str(duplication), tuple(stages),
-                                latency, float(throughput), het.energy_j, float(sum(area.values())), memory, cores,
-                                chip_arrays, host=system.config.host, area_by_unit_m2=area)
+                                latency, float(throughput), het_batch.energy_j, float(sum(area.values())), memory,
+                                cores, chip_arrays, batch, first_latency, host=system.config.host,
+                                area_by_unit_m2=area)
 
 
-def system_tradeoff(network: Network, system: System, duplication: str = "none") -> list[dict]:
+def system_tradeoff(network: Network, system: System, duplication: str = "none", batch: int = 1) -> list[dict]:
     """:func:`imcsim.arch.pipeline.tradeoff` for a system: per row and dataflow, the IMC activation memory it holds
     and the stall it causes."""
-    return tradeoff_rows([run_system_pipeline(network, system, flow, duplication) for flow in DATAFLOWS])
+    return tradeoff_rows([run_system_pipeline(network, system, flow, duplication, batch) for flow in DATAFLOWS])

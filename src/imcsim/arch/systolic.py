@@ -19,18 +19,19 @@ name, does the same per channel). MAC-free layers (pooling, element-wise, reshap
 SCALE-Sim does not model them at all. Pooling layers and element-wise layers with a second operand (residual
 additions) stream through a vector unit at one element per array column per cycle (TPU v1's activation/pooling
 pipeline takes the 256 accumulator outputs per cycle, Jouppi et al. ISCA 2017), reading their operands from and
-writing their result to the scratchpads; activations, batch norm, dropout and identity (:data:`FUSED_OPS`, matched
-on ``Layer.op``) cost nothing: they are applied to outputs as they leave the array (TPU v1's activation pipeline;
-batch norm folded into the preceding layer at inference). Reshapes are free views. Every such layer still gets its
-own LayerCost row.
+writing their result to the scratchpads; activations (the one list of :mod:`imcsim.workload.ops`,
+``ACTIVATION_OPS``), batch norm, dropout and identity (:data:`FUSED_OPS`, matched on ``Layer.op``) cost nothing:
+they are applied to outputs as they leave the array (TPU v1's activation pipeline; batch norm folded into the
+preceding layer at inference). Reshapes are free views. Every such layer still gets its own LayerCost row.
 
 Memory traffic and stalls: :mod:`imcsim.arch.memory`. Evidence: a register-level cycle-by-cycle simulator
 (tests/test_systolic_bruteforce.py) agrees with these forms on random GEMMs and arrays; SCALE-Sim 3.0.0 agrees exactly
 on the layers of tests/test_systolic_scalesim.py and, in benchmarks/systolic_vs_scalesim.py, on every ResNet-18 layer
 it finished (32x32 os).
 
-``LayerCost.weight_bits`` is the layer's weights times ``Layer.extra["precision"]`` bits when the workload gives one
-("int<N>", "binary", "ternary"), else times one word; ``activation_bytes`` is its input plus output words.
+``LayerCost.weight_bits`` is the layer's weights times the bits of its typed ``Layer.precision`` when the workload
+gives one ("int<N>", "binary", "ternary", "float32"), else times one word; ``activation_bytes`` is its input plus
+output words.
 
 ``LayerCost.metrics`` keys (counts in words of ``cfg.word_bytes``, fractions in [0, 1]):
 
@@ -54,15 +55,16 @@ import numpy as np
 from imcsim.arch.cost import LayerCost, NetworkCost
 from imcsim.arch.dataflow import DataflowStrategy, dataflow_strategy
 from imcsim.arch.memory import OperandStream, stall_cycles
-from imcsim.arch.scalesim_memory import ifmap_addresses, simulate_scalesim_memory
+from imcsim.arch.scalesim_memory import ALL_ARTEFACTS, Artefacts, ifmap_addresses, simulate_scalesim_memory
 from imcsim.config.systolic import SystolicConfig
 from imcsim.errors import ConfigError
 from imcsim.workload.layer import Gemm, Layer, LayerKind
 from imcsim.workload.network import Network
+from imcsim.workload.ops import ACTIVATION_OPS
 
 __all__ = ["METRIC_KEYS", "FoldPlan", "fold_plan", "simulate_layer", "simulate_network", "gemm_cycles",
            "batched_gemm", "Traffic", "layer_traffic",
-           "network_totals", "weight_bits_per_weight", "FUSED_OPS"]
+           "network_totals", "weight_bits_per_weight", "FUSED_OPS", "scalesim_memory_layer"]
 
 METRIC_KEYS = (
     "compute_cycles", "stall_cycles", "total_cycles", "overall_util", "mapping_efficiency", "compute_util",
@@ -169,18 +171,21 @@ def layer_traffic(layer: Layer, cfg: SystolicConfig, batch: int = 1) -> Traffic:
 
 
 def weight_bits_per_weight(layer: Layer, cfg: SystolicConfig) -> int:
-    """Bits a weight occupies: ``Layer.extra["precision"]`` when the workload gives one ("int<N>" -> N, "binary" ->
-    1, "ternary" -> 2), else one array word (``8 * word_bytes``)."""
-    prec = str(layer.extra.get("precision", "")).lower()
-    if prec.startswith("int") and prec[3:].isdigit():
+    """Bits a weight occupies: the typed ``Layer.precision`` when the workload gives one ("int<N>" -> N, "binary" ->
+    1, "ternary" -> 2, "float32" -> 32; validated by :class:`~imcsim.workload.layer.Layer`), else one array word
+    (``8 * word_bytes``)."""
+    prec = layer.precision
+    if prec is None:
+        return 8 * cfg.word_bytes
+    if prec.startswith("int"):
         return int(prec[3:])
-    return {"binary": 1, "ternary": 2}.get(prec, 8 * cfg.word_bytes)
+    return {"binary": 1, "ternary": 2, "float32": 32}[prec]
 
 
-# Element-wise ops applied to outputs as they leave the array (activations in the activation pipeline; batch norm
-# folded into the preceding layer's weights and bias for inference; dropout/identity are no-ops at inference).
-FUSED_OPS = frozenset({"batchnorm1d", "batchnorm2d", "relu", "relu6", "leakyrelu", "sigmoid", "tanh", "hardtanh",
-                       "gelu", "silu", "hardswish", "hardsigmoid", "dropout", "identity"})
+# Element-wise ops applied to outputs as they leave the array: every activation of the workload's one list (the
+# activation pipeline), plus batch norm (folded into the preceding layer's weights and bias for inference) and
+# dropout/identity (no-ops at inference).
+FUSED_OPS = ACTIVATION_OPS | frozenset({"batchnorm1d", "batchnorm2d", "dropout", "identity"})
 
 
 def _mac_free_cost(layer: Layer, cfg: SystolicConfig, batch: int) -> LayerCost:
@@ -212,10 +217,11 @@ def _check_batch(batch: int) -> int:
 MAX_SCALESIM_WORDS = 5 * 10**7
 
 
-def _scalesim_memory(layer: Layer, cfg: SystolicConfig, tr: Traffic, batch: int
-                     ) -> tuple[int, tuple[float, float, float]]:
+def _scalesim_memory(layer: Layer, cfg: SystolicConfig, tr: Traffic, batch: int,
+                     artefacts: Artefacts = ALL_ARTEFACTS) -> tuple[int, tuple[float, float, float]]:
     """Stall cycles and DRAM (ifmap, filter, ofmap) words of ``layer`` under SCALE-Sim 3.0.0's memory system
-    (:mod:`imcsim.arch.scalesim_memory`); groups run as independent layers, one after another."""
+    (:mod:`imcsim.arch.scalesim_memory`, with ``artefacts``); groups run as independent layers, one after
+    another."""
     bws = cfg.read_bandwidths()
     names = ("ifmap", "filter", "ofmap")
     for name, bw in zip(names, bws):
@@ -236,13 +242,25 @@ def _scalesim_memory(layer: Layer, cfg: SystolicConfig, tr: Traffic, batch: int
     res = simulate_scalesim_memory(
         cfg.dataflow, ifmap_addresses(g.m, g.k, conv, batch), g.n, cfg.rows, cfg.cols,
         (cfg.ifmap_sram_bytes // wb, cfg.filter_sram_bytes // wb, cfg.ofmap_sram_bytes // wb),
-        tuple(int(b) for b in bws))
+        tuple(int(b) for b in bws), artefacts)
     per_group = int(tr.plan.row_folds * tr.plan.col_folds * tr.plan.per_fold)
     # Groups back to back: each ends at its own "Total Cycles" and the next starts on the following cycle.
     total = g.groups * (res.total_cycles + 1) - 1
     stalls = total - (g.groups * per_group - 1)
     return stalls, (float(res.dram_ifmap_reads * g.groups), float(res.dram_filter_reads * g.groups),
                     float(res.dram_ofmap_writes * g.groups))
+
+
+def scalesim_memory_layer(layer: Layer, cfg: SystolicConfig, artefacts: Artefacts = ALL_ARTEFACTS,
+                          batch: int = 1) -> tuple[int, tuple[float, float, float]]:
+    """(total cycles, DRAM (ifmap, filter, ofmap) words) of a layer with weights under the ``scalesim`` memory model
+    with only ``artefacts`` of SCALE-Sim's bookkeeping applied (:class:`~imcsim.arch.scalesim_memory.Artefacts`):
+    the attribution of the gap between SCALE-Sim and the physical model, artefact by artefact."""
+    batch = _check_batch(batch)
+    tr = layer_traffic(layer, cfg, batch)
+    stalls, dram = _scalesim_memory(layer, cfg, tr, batch, artefacts)
+    compute = tr.gemm.groups * int(tr.plan.row_folds * tr.plan.col_folds * tr.plan.per_fold) - 1
+    return compute + stalls, dram
 
 
 def simulate_layer(layer: Layer, cfg: SystolicConfig, batch: int = 1) -> LayerCost:

@@ -68,6 +68,8 @@ def register(app: typer.Typer) -> None:
         duplication: str = typer.Option("none", "--duplication", help="none, balanced (copies in proportion to "
                                         "output pixels within the chip's arrays) or budget:N (N arrays, greedy to "
                                         "the slowest layer)."),
+        batch: int = typer.Option(1, "--batch", min=1, help="Images per run: layer pipeline takes them layer by "
+                                  "layer, pixel pipeline streams them (latency per batch)."),
         fmt: Format = typer.Option(Format.table, "--format", "-f", help="table (for people) or json."),
         plot: Path = typer.Option(None, "--plot", help="Write the memory-vs-stall figure (both dataflows) to this "
                                   "PNG/PDF/SVG."),
@@ -92,12 +94,12 @@ def register(app: typer.Typer) -> None:
         cfg = _load_arch(arch)
         network = _load_network(model, topology, gemm, deployment, input_shape, model_args)
         if isinstance(cfg, IMCConfig):
-            res = run_pipeline(network, cfg, pipeline.value, duplication)
-            rows = tradeoff(network, cfg, duplication) if plot is not None else None
+            res = run_pipeline(network, cfg, pipeline.value, duplication, batch)
+            rows = tradeoff(network, cfg, duplication, batch) if plot is not None else None
         else:  # a system: place by its policy, then schedule
             system = System(cfg)
-            res = run_system_pipeline(network, system, pipeline.value, duplication)
-            rows = system_tradeoff(network, system, duplication) if plot is not None else None
+            res = run_system_pipeline(network, system, pipeline.value, duplication, batch)
+            rows = system_tradeoff(network, system, duplication, batch) if plot is not None else None
         text = render_map(res, fmt.value)
         if plot is not None:
             try:

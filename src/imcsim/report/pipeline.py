@@ -23,7 +23,8 @@ def render_map(res: PipelineResult, fmt: str = "table") -> str:
 
     d = res.to_dict()
     d["area_mm2"] = res.area_m2 * 1e6  # an SI prefix on m^2 reads ambiguously
-    summary = render([d], [Column("latency_s", "latency", "si", "s"),
+    summary = render([d], [Column("batch", "batch", "count"), Column("latency_s", "latency/batch", "si", "s"),
+                           Column("first_image_latency_s", "first image", "si", "s"),
                            Column("throughput_ips", "throughput", "float", "images/s"),
                            Column("energy_j", "energy", "si", "J"), Column("area_mm2", "area", "float", "mm^2"),
                            Column("activation_memory_bytes", "activation memory", "si", "B"),
@@ -39,7 +40,8 @@ def render_map(res: PipelineResult, fmt: str = "table") -> str:
                            Column("pixel_time_s", "t/pixel", "si", "s"), Column("stage_time_s", "stage", "si", "s"),
                            Column("start_s", "start", "si", "s"), Column("finish_s", "finish", "si", "s"),
                            Column("buffer_bytes", "buffer", "si", "B"), Column("energy_j", "energy", "si", "J")],
-                    "table", title="per layer (first image)")
+                    "table", title=("per layer (first image)" if res.dataflow == "pixel" or res.batch == 1
+                                    else f"per layer (the batch of {res.batch})"))
     note = ""
     if not res.fits:
         note = (f"note: {res.cores:,} arrays with copies exceed the {res.chip_arrays:,} of one chip; figures assume "
