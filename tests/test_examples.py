@@ -62,6 +62,7 @@ def test_readme_command_runs(command, monkeypatch, capsys, tmp_path):
         assert out.strip()
     else:
         assert argv[0].endswith("python") and len(argv) == 2, command
+        monkeypatch.setattr("sys.argv", argv[1:])  # the script's own argv, not pytest's
         runpy.run_path(str(ROOT / argv[1]), run_name="__main__")
         out = capsys.readouterr().out
         assert "speedup" in out
