@@ -233,9 +233,10 @@ class IMCLayerMixin:
         def lay(d):  # (N, K, S) -> (rows, N S), column n S + s
             return F.pad(d.permute(1, 0, 2).reshape(kk, n * s), (0, 0, 0, rows - kk))
 
-        if chip is None and cfg.device.drift_nu == 0 and not squares:
+        if chip is None and cfg.device.drift_nu == 0 and not (squares and self._chip[2] is not None):
             e = lay(pos) - lay(neg) if neg is not None else lay(pos)
-            return e.reshape(rt, rows // rt, n * s)
+            e = e.reshape(rt, rows // rt, n * s)
+            return (e, None) if squares else e
         gp = g_off + lay(pos) * unit
         gm = g_off + lay(neg) * unit if neg is not None else torch.full_like(gp, g_off)
         if chip is not None:
@@ -249,6 +250,8 @@ class IMCLayerMixin:
         e = e.reshape(rt, rows // rt, n * s)
         if not squares:
             return e
+        if self._chip[2] is None:  # no read noise: the squares are not needed
+            return e, None
         sq = (gp / unit) ** 2 + ((gm / unit) ** 2 if neg is not None else 0.0)
         return e, sq.reshape(rt, rows // rt, n * s)
 
@@ -267,17 +270,16 @@ class IMCLayerMixin:
         return torch.bmm(e.transpose(1, 2), d), d
 
     @torch.no_grad()
-    def analog_mvm(self, xq: torch.Tensor, k: torch.Tensor, signed_in: bool) -> torch.Tensor:
+    def analog_mvm(self, xq: torch.Tensor, k: torch.Tensor, signed_in: bool, levels=None) -> torch.Tensor:
         """Integer-domain result (M, N) of input codes ``xq`` (M, K) times weight codes ``k`` (N, K) as the core
-        computes it: tiles, slices, input cycles, ADC instances, shift-and-add (see the module docstring)."""
+        computes it: tiles, slices, input cycles, ADC instances, shift-and-add (see the module docstring).
+        ``levels``: :meth:`cell_levels` of ``k`` with squares, when already computed."""
         cfg = self.imc
         chip, adc, gen, inst, rt, ncols, uniform = self._chip
         dtype = self._exact_dtype()
         sigma = cfg.device.read_noise if gen is not None else 0.0
-        if sigma > 0:
-            e, sq = self.cell_levels(k, squares=True)
-        else:
-            e, sq = self.cell_levels(k), None
+        e, sq = levels if levels is not None else self.cell_levels(k, squares=True)
+        sq = sq if sigma > 0 else None
         xq = xq.to(dtype)
         y, d = self._column_sums(xq, e.to(dtype), signed_in)                     # (T, NS, Cy M)
         if sq is not None:
@@ -313,12 +315,13 @@ class IMCLayerMixin:
         self.adc_step.fill_(max(top, 1e-6) / codes)
         self.adc_calibrated.fill_(True)
 
-    def effective_weight(self, k: torch.Tensor, s_w: torch.Tensor) -> torch.Tensor:
-        """Weights (N, K) the programmed cells represent (device effects included), with the gradient of k s_w."""
+    def effective_weight(self, k: torch.Tensor, s_w: torch.Tensor, e: torch.Tensor | None = None) -> torch.Tensor:
+        """Weights (N, K) the programmed cells represent (device effects included), with the gradient of k s_w;
+        ``e``: :meth:`cell_levels` of ``k`` when already computed."""
         cfg = self.imc
         n, kk = k.shape
         with torch.no_grad():
-            e = self.cell_levels(k).reshape(-1, n, cfg.slices)[:kk]                # (K, N, S)
+            e = (self.cell_levels(k) if e is None else e).reshape(-1, n, cfg.slices)[:kk]   # (K, N, S)
             ws = 2.0 ** (cfg.cell_bits * torch.arange(cfg.slices, dtype=e.dtype))
             keff = (e * ws).sum(-1).T                                             # (N, K)
             if cfg.encoding == "offset":
@@ -339,13 +342,14 @@ class IMCLayerMixin:
             rows = self._rows(torch.round(xq_f / s_x))                               # (M, K) integer codes
             if not bool(self.adc_calibrated):
                 self.calibrate_adc_(rows, k, signed_in)
-            analog = self.analog_mvm(rows, k, signed_in).to(x.dtype).mul_(s_w.detach().T * s_x)
+            levels = self.cell_levels(k, squares=True)
+            analog = self.analog_mvm(rows, k, signed_in, levels).to(x.dtype).mul_(s_w.detach().T * s_x)
             analog = self._from_rows(analog, x)
         if not torch.is_grad_enabled():
             return analog
         # straight-through: the value of the analog core, the gradient of the fake-quantised layer with the chip's
         # effective weights (device effects; the ADC and read noise pass straight through)
-        ideal = self._digital(xq_f, self.effective_weight(k, s_w))
+        ideal = self._digital(xq_f, self.effective_weight(k, s_w, levels[0]))
         return ideal + (analog - ideal).detach()
 
 
