@@ -197,3 +197,24 @@ def test_training_step_runs_and_gradients_flow():
     grads = [p.grad for p in m.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert m.net[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("bits,dnl", [(3, 0.0), (6, 0.4), (8, 0.2)])
+def test_adc_table_gives_the_searched_codes(bits, dnl):
+    # the lookup table against a plain search of every instance's thresholds, on random inputs and on inputs
+    # placed exactly at thresholds (where <= matters)
+    from imcsim.config.adc import ADCConfig
+    from imcsim.nn.adc import sample_adc
+    from imcsim.nn.imc_layers import ADCTable
+
+    adc = sample_adc(ADCConfig(bits=bits, inl_lsb=2.0, dnl_lsb=dnl, offset_sigma_lsb=0.5), 5,
+                     np.random.default_rng(bits))
+    th = adc.thresholds_v / adc.lsb_v
+    inst = torch.tensor([0, 0, 1, 2, 3, 4, 4])
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-4, 2**bits + 4, (7, 3000))
+    x[:, :th.shape[1]] = th[inst.numpy()]
+    xt = torch.as_tensor(x)
+    want = np.stack([np.searchsorted(th[i], x[j], side="right") for j, i in enumerate(inst.numpy())])
+    got = ADCTable.build(adc, torch.float64).codes(xt, inst)
+    np.testing.assert_array_equal(got.numpy(), want)

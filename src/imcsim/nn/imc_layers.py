@@ -41,6 +41,7 @@ layer (all row tiles, slices and input cycles together).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -54,7 +55,7 @@ from imcsim.nn.nonideal import NonIdealities, effect_rng, sample_chip
 from imcsim.nn.quant import ActQuant, quantize_symmetric, ste_round, weight_scale_per_channel
 from imcsim.workload.layer import Layer
 
-__all__ = ["IMCChip", "IMCLayerMixin", "IMCConv2d", "IMCLinear", "input_digits", "weight_digits", "adc_convert",
+__all__ = ["ADCTable", "IMCLayerMixin", "IMCConv2d", "IMCLinear", "input_digits", "weight_digits", "adc_convert",
            "instance_of_column"]
 
 
@@ -105,15 +106,66 @@ def instance_of_column(row_tiles: int, n_cols: int, cfg: IMCConfig) -> np.ndarra
     return (t * col_tiles + j // cfg.cols) * cfg.adcs_per_array + (j % cfg.cols) // cfg.cols_per_adc
 
 
+@dataclass(frozen=True)
+class ADCTable:
+    """Exact lookup form of ADC transfer curves, for converting millions of column sums fast.
+
+    Cells of 1 / ``grid`` LSB (``grid`` a power of two, so x * grid is exact in floating point); cell c of instance
+    i starts at a = (g0 + c) / grid. ``below[i, c]`` counts the thresholds < a and ``inside[i, c, :]`` lists the
+    thresholds in [a, a + 1 / grid) (+inf padded), so the code #{t <= x} is below + #{inside <= x}: exactly
+    :func:`torch.searchsorted` (right) of the thresholds, with one gather per threshold a cell can hold.
+    """
+
+    g0: int
+    cells: int
+    grid: float
+    below: torch.Tensor    # (instances cells,) float
+    inside: torch.Tensor   # (P, instances cells) float, +inf where empty
+
+    @classmethod
+    def build(cls, adc: ADCInstances, dtype: torch.dtype = torch.float32) -> "ADCTable":
+        th = adc.thresholds_v / adc.lsb_v                                                  # (n, m) in LSB
+        n, m = th.shape
+        grid = 4.0
+        while True:  # the finest grid up to 64 cells per LSB that leaves at most one threshold per cell
+            g0 = int(np.floor(th.min() * grid)) - 1
+            cells = int(np.ceil(th.max() * grid)) - g0 + 2
+            cell = np.floor(th * grid).astype(np.int64) - g0                               # (n, m)
+            first = np.zeros_like(cell)
+            for j in range(1, m):  # index of the first threshold of the same cell (thresholds are sorted)
+                first[:, j] = np.where(cell[:, j] == cell[:, j - 1], first[:, j - 1], j)
+            rank = np.arange(m)[None, :] - first
+            if rank.max() == 0 or grid >= 64:
+                break
+            grid *= 2
+        a = (g0 + np.arange(cells)) / grid
+        below = np.stack([np.searchsorted(th[i], a, side="left") for i in range(n)])       # (n, cells)
+        p = int(rank.max()) + 1
+        inside = np.full((p, n, cells), np.inf)
+        inside[rank, np.arange(n)[:, None], cell] = th
+        return cls(g0, cells, grid, torch.as_tensor(below.reshape(-1), dtype=dtype),
+                   torch.as_tensor(inside.reshape(p, -1), dtype=dtype))
+
+    def codes(self, x: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:
+        """Codes of ADC inputs ``x`` (n_cols, M) (LSB) read by instance ``inst[j]`` for row j."""
+        idx = torch.floor(x * self.grid).sub_(self.g0).clamp_(0, self.cells - 1).to(torch.int64)
+        idx.add_((inst * self.cells)[:, None])
+        code = torch.take(self.below.to(x.dtype), idx)
+        for row in self.inside.to(x.dtype):
+            code.add_(torch.take(row, idx) <= x)
+        return code
+
+
 def adc_convert(y: torch.Tensor, adc: ADCInstances, inst: torch.Tensor, step: float, signed: bool,
-                uniform: bool = False) -> torch.Tensor:
+                uniform: bool = False, table: ADCTable | None = None) -> torch.Tensor:
     """Column sums ``y`` (n_cols, M) (level units) through ADC instance ``inst[j]`` for column j; returns the level
     the code stands for, ``lo + code * step`` with lo = 0 or -2^(bits-1) step.
 
     The curve of :func:`~imcsim.nn.adc.sample_adc` (thresholds, gain and offset in volts over [0, full scale]) is
     used in code units: the input lo + x step reads as x LSB, so a threshold t (V) sits at lo + (t / lsb) step.
     ``uniform``: the thresholds are the ideal (k - 1/2) LSB (no INL or DNL), so the code is a clamped rounding
-    (the same count of thresholds, computed without a search).
+    (the same count of thresholds, computed without a search); ``table``: :class:`ADCTable` of ``adc`` (the same
+    codes as the search, faster).
     """
     m = adc.thresholds_v.shape[1]
     lo = -(m + 1) / 2 * step if signed else 0.0
@@ -122,6 +174,8 @@ def adc_convert(y: torch.Tensor, adc: ADCInstances, inst: torch.Tensor, step: fl
     x = torch.addcmul(off, y - lo, gain, value=1.0 / step)                          # ADC input in LSB
     if uniform:
         codes = torch.clamp(torch.floor(x + 0.5), 0, m)
+    elif table is not None:
+        codes = table.codes(x, inst)
     else:
         th = torch.as_tensor(adc.thresholds_v / adc.lsb_v, dtype=y.dtype)[inst]     # (n_cols, m) in LSB
         codes = torch.searchsorted(th, x, right=True).to(y.dtype)
@@ -204,6 +258,7 @@ class IMCLayerMixin:
             gen.manual_seed(int(effect_rng(seed, "read", self.layer_index).integers(2**62)))
         inst = torch.as_tensor(instance_of_column(rt, ncols, cfg).reshape(-1))
         self._chip = (chip, adc, gen, inst, rt, ncols, uniform)
+        self._adc_table = None if uniform else ADCTable.build(adc)
 
     def _rows_padded(self, rt: int) -> int:
         """Rows of the tile stack: R per row tile, or just K when one tile holds them all (the unused rows of that
@@ -291,7 +346,7 @@ class IMCLayerMixin:
         cy, mrows = cfg.input_cycles, xq.shape[0]
         yq = y.reshape(rt * ncols, cy * mrows)
         if self.nonideal.adc:
-            yq = adc_convert(yq, adc, inst, float(self.adc_step), signed, uniform)
+            yq = adc_convert(yq, adc, inst, float(self.adc_step), signed, uniform, self._adc_table)
         yq = yq.reshape(rt, self.n_out, cfg.slices, cy, mrows)
         ws = 2.0 ** (cfg.cell_bits * torch.arange(cfg.slices, dtype=dtype))
         wc = 2.0 ** (cfg.dac.bits * torch.arange(cy, dtype=dtype))
