@@ -182,6 +182,18 @@ def adc_convert(y: torch.Tensor, adc: ADCInstances, inst: torch.Tensor, step: fl
     return codes.mul_(step).add_(lo)
 
 
+def _tile_products(e: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Per row tile t, e[t]^T d[rows of t]: (T, cols, X) for levels e (T, R, cols) and inputs d (K, X); the last
+    tile's rows beyond K are skipped rather than padded."""
+    rt, r = e.shape[0], e.shape[1]
+    kk = d.shape[0]
+    y = torch.empty(rt, e.shape[2], d.shape[1], dtype=d.dtype)
+    for t in range(rt):
+        r1 = min(kk, (t + 1) * r)
+        torch.mm(e[t, : r1 - t * r].T, d[t * r:r1], out=y[t])
+    return y
+
+
 class IMCLayerMixin:
     """What :class:`IMCConv2d` and :class:`IMCLinear` share: the core config, the chip, the analog forward."""
 
@@ -312,17 +324,12 @@ class IMCLayerMixin:
 
     # ----- the analog matrix product ------------------------------------------------------------------------------
     def _column_sums(self, xq: torch.Tensor, e: torch.Tensor, signed_in: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """(y, d): column sums y (T, N S, cycles M) in level units and the tiled input digits d (T, R, cycles M)."""
+        """(y, d): column sums y (T, N S, cycles M) in level units and the input digits d (K, cycles M)."""
         cfg = self.imc
-        rt = self._chip[4]
-        rows = e.shape[0] * e.shape[1]
         mrows, kk = xq.shape
         d = xq.T if cfg.input_cycles == 1 else \
             input_digits(xq, cfg.input_bits, cfg.dac.bits, signed_in).permute(2, 0, 1).reshape(kk, -1)  # (K, Cy M)
-        if rows > kk:
-            d = F.pad(d, (0, 0, 0, rows - kk))
-        d = d.reshape(rt, rows // rt, d.shape[-1])
-        return torch.bmm(e.transpose(1, 2), d), d
+        return _tile_products(e, d), d
 
     @torch.no_grad()
     def analog_mvm(self, xq: torch.Tensor, k: torch.Tensor, signed_in: bool, levels=None) -> torch.Tensor:
@@ -340,7 +347,7 @@ class IMCLayerMixin:
         if sq is not None:
             # relative gaussian noise on every device's G per read: the column's std is sigma sqrt(sum_r d_r^2
             # sum_devices G_r^2) (as nonideal.read_noise_current), here in level units
-            var = torch.bmm(sq.to(dtype).transpose(1, 2), d * d)
+            var = _tile_products(sq.to(dtype), d * d)
             y = y + sigma * torch.sqrt(var) * torch.randn(y.shape, generator=gen, dtype=y.dtype)
         signed = cfg.encoding == "differential" or signed_in
         cy, mrows = cfg.input_cycles, xq.shape[0]
@@ -348,9 +355,10 @@ class IMCLayerMixin:
         if self.nonideal.adc:
             yq = adc_convert(yq, adc, inst, float(self.adc_step), signed, uniform, self._adc_table)
         yq = yq.reshape(rt, self.n_out, cfg.slices, cy, mrows)
-        ws = 2.0 ** (cfg.cell_bits * torch.arange(cfg.slices, dtype=dtype))
-        wc = 2.0 ** (cfg.dac.bits * torch.arange(cy, dtype=dtype))
-        out = torch.einsum("tnscm,s,c->mn", yq, ws, wc)
+        # shift-and-add: slice s weighs 2^(cell_bits s), input cycle c 2^(dac bits c); then the sum over row tiles
+        shift = (2.0 ** (cfg.cell_bits * torch.arange(cfg.slices, dtype=dtype))[:, None]
+                 * 2.0 ** (cfg.dac.bits * torch.arange(cy, dtype=dtype))[None, :]).reshape(-1)
+        out = torch.matmul(shift, yq.reshape(rt, self.n_out, cfg.slices * cy, mrows)).sum(0).T
         if cfg.encoding == "offset":
             out = out - 2.0 ** (cfg.weight_bits - 1) * xq.sum(1, keepdim=True)
         return out
