@@ -218,3 +218,41 @@ def test_adc_table_gives_the_searched_codes(bits, dnl):
     want = np.stack([np.searchsorted(th[i], x[j], side="right") for j, i in enumerate(inst.numpy())])
     got = ADCTable.build(adc, torch.float64).codes(xt, inst)
     np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_pcm_drift_scales_every_conductance():
+    # g(t) = g0 (t / t0)^-nu on every device of a differential pair: the column sums, and with the ADC out of the
+    # loop the layer output, scale by (1e4 s / 1 s)^-0.05 = 0.63096 exactly
+    from imcsim.nn.nonideal import NonIdealities
+
+    cfg = _cfg(encoding="differential", device={"drift_nu": 0.05, "drift_time_s": 1e4})
+    torch.manual_seed(4)
+    lay = IMCLinear(20, 5, bias=False, imc=cfg, nonideal=NonIdealities(adc=False)).eval()
+    x = torch.rand(6, 20)
+    with torch.no_grad():
+        got = lay(x)
+        ref = F.linear(lay.act_quant(x), fake_quant_weight(lay.weight, 4))
+    torch.testing.assert_close(got, ref * 1e4 ** -0.05, rtol=1e-5, atol=1e-6)
+
+
+def test_read_noise_has_the_per_device_variance():
+    # one offset-encoded column of 8 rows, all inputs at code 1 (one read, 8-bit DAC), weight code 0 -> stored 8 =
+    # digits (0, 2) on 2 slices; per read each device's G gets (1 + N(0, 0.05)). Column of slice 1 holds level 2:
+    # G = G_off + 2 (G_on - G_off) / 3. In level units (unit = (G_on - G_off) / 3) the column's std is
+    # 0.05 sqrt(8) G / unit; with 5 k / 15 k devices G_off / unit = 1.5, so G / unit = 3.5 -> std 0.4950
+    from imcsim.nn.nonideal import NonIdealities
+
+    cfg = _cfg(rows=8, input_bits=8, dac={"bits": 8}, device={"read_noise": 0.05}, adc={"bits": 12})
+    lay = IMCLinear(8, 1, bias=False, imc=cfg, nonideal=NonIdealities(adc=False)).eval()
+    with torch.no_grad():
+        lay.weight.zero_()  # codes 0
+    lay.set_chip(5)
+    with torch.no_grad():
+        rows = torch.ones(20000, 8)
+        k, _ = lay.weight_codes()
+        noisy = lay.analog_mvm(rows, k, False)
+    assert k.abs().max() == 0
+    # output = sum_s 4^s col_s - 128 sum(x): slice 0 noise std 0.05 sqrt(8) 1.5, slice 1 std 0.4950 times 4
+    want = float(np.sqrt((0.05 * np.sqrt(8) * 1.5) ** 2 + (4 * 0.05 * np.sqrt(8) * 3.5) ** 2))
+    assert float(noisy.std()) == pytest.approx(want, rel=0.03)
+    assert float(noisy.mean()) == pytest.approx(0.0, abs=0.05)
