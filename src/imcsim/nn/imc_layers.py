@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -60,10 +61,10 @@ __all__ = ["ADCTable", "IMCLayerMixin", "IMCConv2d", "IMCLinear", "input_digits"
 
 
 # ----- pure pieces of the arithmetic (shared by the layers and the tests' references) ----------------------------
-def input_digits(q: torch.Tensor, bits: int, dac_bits: int, signed: bool) -> torch.Tensor:
+def input_digits(q: torch.Tensor, bits: int, dac_bits: int) -> torch.Tensor:
     """Digits (cycles, *q.shape) of integer input codes ``q`` (float tensor of integers), ``dac_bits`` each, least
-    significant first; for signed inputs the top digit carries the sign (floor division), so
-    sum_c digit_c 2^(dac_bits c) = q."""
+    significant first: every digit but the top one in [0, 2^dac_bits - 1] (floor division), the top one what
+    remains, negative for negative codes (two's complement), so sum_c digit_c 2^(dac_bits c) = q."""
     cycles = math.ceil(bits / dac_bits)
     base = float(2**dac_bits)
     out = []
@@ -323,12 +324,12 @@ class IMCLayerMixin:
         return e, sq.reshape(rt, rows // rt, n * s)
 
     # ----- the analog matrix product ------------------------------------------------------------------------------
-    def _column_sums(self, xq: torch.Tensor, e: torch.Tensor, signed_in: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _column_sums(self, xq: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(y, d): column sums y (T, N S, cycles M) in level units and the input digits d (K, cycles M)."""
         cfg = self.imc
         mrows, kk = xq.shape
         d = xq.T if cfg.input_cycles == 1 else \
-            input_digits(xq, cfg.input_bits, cfg.dac.bits, signed_in).permute(2, 0, 1).reshape(kk, -1)  # (K, Cy M)
+            input_digits(xq, cfg.input_bits, cfg.dac.bits).permute(2, 0, 1).reshape(kk, -1)  # (K, Cy M)
         return _tile_products(e, d), d
 
     @torch.no_grad()
@@ -343,7 +344,7 @@ class IMCLayerMixin:
         e, sq = levels if levels is not None else self.cell_levels(k, squares=True)
         sq = sq if sigma > 0 else None
         xq = xq.to(dtype)
-        y, d = self._column_sums(xq, e.to(dtype), signed_in)                     # (T, NS, Cy M)
+        y, d = self._column_sums(xq, e.to(dtype))                     # (T, NS, Cy M)
         if sq is not None:
             # relative gaussian noise on every device's G per read: the column's std is sigma sqrt(sum_r d_r^2
             # sum_devices G_r^2) (as nonideal.read_noise_current), here in level units
@@ -368,7 +369,7 @@ class IMCLayerMixin:
         """Set the ADC step so the top code sits at the ``adc_quantile`` of |column sums| on this batch (ideal chip
         columns, before the ADC)."""
         cfg = self.imc
-        y, _ = self._column_sums(xq.double(), self.cell_levels(k).double(), signed_in)
+        y, _ = self._column_sums(xq.double(), self.cell_levels(k).double())
         y = y.abs().flatten()
         if y.numel() > 1_000_000:  # torch.quantile's size limit; a fixed subsample is plenty for a quantile
             y = y[torch.randperm(y.numel(), generator=torch.Generator().manual_seed(0))[:1_000_000]]
