@@ -179,7 +179,7 @@ def test_one_adc_instance_serves_exactly_its_columns():
     lay._chip = (chip, ADCInstances(adc.thresholds_v, off, np.ones(4), adc.lsb_v), gen, inst, rt, ncols, False)
     shifted = lay(x)[0]
     torch.set_grad_enabled(True)
-    per_code = float(lay.act_quant.scale()[0]) * float(fake_quant_weight(lay.weight, 3)[0, 0]) / 3
+    per_code = float(lay.act_quant.scale()[0]) * float(fake_quant_weight(lay.weight.detach(), 3)[0, 0]) / 3
     # each of the 2 cycles' codes shifts by the offset, weighted 2^0 and 2^1: 3 codes per LSB of offset
     np.testing.assert_allclose(((shifted - base) / per_code).numpy(), [0, 0, 3, 3, 6, 6], atol=1e-4)
 
