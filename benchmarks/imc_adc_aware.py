@@ -99,6 +99,27 @@ def run_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, 
     return (time.perf_counter() - t0) / max(epochs, 1)
 
 
+def interleaved_epochs(a: nn.Module, b: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                       batch: int = 128) -> tuple[float, float]:
+    """Seconds of one training epoch of ``a`` and of ``b`` on the same batches, a batch of one then a batch of the
+    other, so that a shared machine's load falls on both alike."""
+    opts = [torch.optim.AdamW(m.parameters(), lr=2e-4) for m in (a, b)]
+    times = [0.0, 0.0]
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(3))
+    for m in (a, b):
+        m.train()
+    for i in range(0, len(x), batch):
+        sel = perm[i:i + batch]
+        for j, (m, opt) in enumerate(zip((a, b), opts)):
+            t0 = time.perf_counter()
+            loss = F.cross_entropy(m(x[sel]), y[sel])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            times[j] += time.perf_counter() - t0
+    return times[0], times[1]
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
@@ -180,12 +201,11 @@ def main() -> int:
         if name == "lenet5":  # the speed target: one ADC-aware epoch against one float epoch, same data
             timing_model = convert_imc(fl, "all-imc", adc_point(6, 1.0).apply(core(6)))
             timing_model.noise_aware = True
-            t_aware = run_epochs(timing_model, xtr, ytr, 1, 2e-4, 3)
-            t_fl = run_epochs(copy.deepcopy(fl), xtr, ytr, 1, 2e-4, 3)
+            t_fl, t_aware = interleaved_epochs(copy.deepcopy(fl), timing_model, xtr, ytr)
             results["timing"] = {"float_epoch_s": t_fl, "adc_aware_epoch_s": t_aware, "ratio": t_aware / t_fl,
                                  "images": len(xtr), "no_adc_epoch_s": t_noadc}
-            print(f"[lenet5] epoch time: float {t_fl:.2f} s, ADC-aware (6-bit ADC, INL 1 LSB, 5% variation) "
-                  f"{t_aware:.2f} s: {t_aware / t_fl:.2f}x (target <= 3x)", flush=True)
+            print(f"[lenet5] epoch time (batches interleaved): float {t_fl:.2f} s, ADC-aware (6-bit ADC, INL 1 LSB, "
+                  f"5% variation) {t_aware:.2f} s: {t_aware / t_fl:.2f}x (target <= 3x)", flush=True)
             save()
         for b in bits:
             for inl in inls:
