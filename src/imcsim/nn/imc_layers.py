@@ -151,9 +151,12 @@ class ADCTable:
         """Codes of ADC inputs ``x`` (n_cols, M) (LSB) read by instance ``inst[j]`` for row j."""
         idx = torch.floor(x * self.grid).sub_(self.g0).clamp_(0, self.cells - 1).to(torch.int64)
         idx.add_((inst * self.cells)[:, None])
-        code = torch.take(self.below.to(x.dtype), idx)
-        for row in self.inside.to(x.dtype):
-            code.add_(torch.take(row, idx) <= x)
+        # one gather of (below, inside...) per input: a row of the table per cell
+        table = torch.cat([self.below[:, None], self.inside.T], dim=1).to(x.dtype)
+        g = table.index_select(0, idx.reshape(-1)).reshape(*x.shape, table.shape[1])
+        code = g[..., 0]
+        for p in range(1, table.shape[1]):
+            code.add_(g[..., p] <= x)
         return code
 
 
