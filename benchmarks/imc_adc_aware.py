@@ -20,8 +20,11 @@ Prints the table, the accuracy-vs-ADC-energy frontier (plot in OUT/frontier.png)
 recovers and the energy it saves at equal accuracy, and the epoch time of ADC-aware LeNet-5 against float (target
 <= 3x). Results go to OUT/results.json after every point; rerunning with the same OUT skips the points done.
 
-Usage: .venv/bin/python benchmarks/imc_adc_aware.py --quick      (a few minutes: subsets, a small grid)
-       .venv/bin/python benchmarks/imc_adc_aware.py              (full data, bits 3..8 x INL 0/0.5/1/2: hours here)
+Usage: .venv/bin/python benchmarks/imc_adc_aware.py --quick      (3,000 training / 500 test images, LeNet-5 and
+       the VGG-style net, bits 3/4/6 x INL 0/2: measured here about 25 minutes for LeNet-5 and over an hour for the
+       VGG-style net on a shared 2-core machine; --models, --bits, --inl, --train-limit narrow it)
+       .venv/bin/python benchmarks/imc_adc_aware.py              (full data, bits 3..8 x INL 0/0.5/1/2: many hours
+       on 2 cores)
 """
 
 from __future__ import annotations
@@ -151,7 +154,7 @@ def monte_carlo(model: IMCModel, cfg: IMCConfig, x, y, chips: int) -> list[float
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="subsets and a small grid (a few minutes)")
+    ap.add_argument("--quick", action="store_true", help="subsets and a small grid")
     ap.add_argument("--models", default=None, help="comma list of lenet5, vgg")
     ap.add_argument("--bits", default=None, help="comma list of ADC bits")
     ap.add_argument("--inl", default=None, help="comma list of INL (LSB)")
