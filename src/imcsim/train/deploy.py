@@ -276,7 +276,7 @@ def save_deployment(dep: Deployment, path: str | Path) -> None:
     write_bytes_atomic(p / "deployment.json", (json.dumps(meta, indent=1) + "\n").encode())
 
 
-_TARGETS = ("float", "tpu-imac", "cpu-imac", "digital")
+_TARGETS = ("float", "tpu-imac", "cpu-imac", "digital", "all-imc", "tpu-imc")
 
 
 def _check_meta(meta: dict, jp: Path) -> None:
@@ -300,7 +300,7 @@ def _check_meta(meta: dict, jp: Path) -> None:
     for key in ("config", "metrics"):
         if key in meta and not isinstance(meta[key], dict):
             raise bad(key, meta[key], "an object")
-    for key in ("imac", "train"):
+    for key in ("imac", "train", "imc"):
         if meta["config"].get(key) is not None and not isinstance(meta["config"][key], dict):
             raise bad(f"config.{key}", meta["config"][key], "an object (or null)")
     if not isinstance(meta.get("readout", "argmax"), str):
