@@ -102,3 +102,14 @@ def test_tpu_imc_keeps_convolutions_digital():
 def test_bad_imc_target_option_is_a_user_error(tmp_path, capsys):
     code = main(["train", "--target", "all-imc", "--imc", "nonesuch", "--out", str(tmp_path / "r"), "--quiet"])
     assert code == 2
+
+
+def test_imac_settings_do_not_apply_to_imc_targets(tmp_path):
+    from imcsim.errors import ConfigError
+    from imcsim.train.config import TrainConfig
+    from imcsim.train.trainer import train
+
+    with pytest.raises(ConfigError, match="ir_drop = 'exact' does not apply to target 'all-imc'"):
+        train(TrainConfig(model="lenet5", dataset="mnist-5k", target="all-imc", ir_drop="exact", epochs=1))
+    with pytest.raises(ConfigError, match="imc = .* does not apply to target 'tpu-imac'"):
+        train(TrainConfig(model="lenet5", dataset="mnist-5k", target="tpu-imac", imc={"rows": 64}, epochs=1))

@@ -165,6 +165,20 @@ def _check_config(cfg: TrainConfig) -> None:
         if given:
             raise ConfigError(f"train config: {given[0][0]} = {given[0][1]!r} does not apply to target "
                               f"{cfg.target!r}, which has no IMAC layers")
+    imc_changed = cfg.imc.model_dump(exclude_defaults=True)
+    if cfg.target not in ("all-imc", "tpu-imc") and imc_changed:
+        raise ConfigError(f"train config: imc = {imc_changed!r} does not apply to target {cfg.target!r}, which has "
+                          "no IMC layers")
+    if cfg.target in ("all-imc", "tpu-imc"):  # IMC cores: the IMAC unit's settings would be silently ignored
+        imac_only = {"precision": (cfg.precision is not None, cfg.precision),
+                     "imac": (bool(cfg.imac.model_dump(exclude_defaults=True)), cfg.imac.model_dump(
+                         exclude_defaults=True)),
+                     "ir_drop": (cfg.ir_drop != "off", cfg.ir_drop),
+                     "train_transimpedance": (cfg.train_transimpedance, cfg.train_transimpedance)}
+        given = [(name, value) for name, (set_, value) in imac_only.items() if set_]
+        if given:
+            raise ConfigError(f"train config: {given[0][0]} = {given[0][1]!r} does not apply to target "
+                              f"{cfg.target!r}, whose layers run on IMC cores (set the core with imc)")
     if cfg.target == "float" and cfg.init_from:
         raise ConfigError(f"train config: init_from = {cfg.init_from!r} converts a float run to an IMAC or digital "
                           "target; it does not apply to target 'float'")
