@@ -30,16 +30,17 @@ def _enum_value(v):
 
 def test_every_train_flag_default_is_the_train_config_default():
     params = _params("train")
-    # flags that are not TrainConfig fields: where to write, how to run, and IMAC-field shortcuts (None = keep)
-    assert set(params) - set(TrainConfig.model_fields) == {"out", "resume", "overwrite", "quiet", "variation", "adc_bits"}
+    # flags that are not TrainConfig fields: where to write, how to run, and IMAC / IMC field shortcuts (None = keep)
+    assert set(params) - set(TrainConfig.model_fields) == {"out", "resume", "overwrite", "quiet", "variation",
+                                                           "adc_bits", "adc_inl", "adc_offset", "read_noise"}
     checked = 0
     for name, default in params.items():
-        if name not in TrainConfig.model_fields or name == "imac":  # --imac names a preset or file; None = defaults
+        if name not in TrainConfig.model_fields or name in ("imac", "imc"):  # a preset or file; None = defaults
             continue
         expected = TrainConfig.model_fields[name].get_default(call_default_factory=True)
         assert _enum_value(default) == expected, name
         checked += 1
-    assert checked == len(TrainConfig.model_fields) - 1 - len(set(TrainConfig.model_fields) - set(params))
+    assert checked == len(TrainConfig.model_fields) - 2 - len(set(TrainConfig.model_fields) - set(params))
     # the values the issue found restated in cli/train.py, against the config by hand
     assert (params["epochs"], params["batch_size"], params["lr"], params["conv_bits"]) == (10, 128, 1e-3, 8)
 

@@ -36,6 +36,15 @@ def _imac_fields(spec: str | None) -> dict:
     return cfg.model_dump(mode="json")
 
 
+def _imc_fields(spec: str | None) -> dict:
+    """IMCConfig fields from a preset name or a YAML file (empty: the defaults)."""
+    if not spec:
+        return {}
+    from imcsim.config.imc import load_imc
+
+    return load_imc(spec).model_dump(mode="json")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
@@ -46,7 +55,7 @@ def register(app: typer.Typer) -> None:
         model_args: Optional[str] = model_args_option(),
         dataset: str = typer.Option(_d("dataset"), help="fashion-mnist, mnist, cifar10, mnist-5k or csv."),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset directory."),
-        target: str = typer.Option(_d("target"), help="tpu-imac, cpu-imac, digital or float."),
+        target: str = typer.Option(_d("target"), help="tpu-imac, cpu-imac, digital, float, all-imc or tpu-imc."),
         epochs: int = typer.Option(_d("epochs"), min=0, help="Epochs in the target precision."),
         pretrain_epochs: int = typer.Option(_d("pretrain_epochs"), "--pretrain-epochs", min=0,
                                             help="Float epochs before conversion."),
@@ -65,7 +74,13 @@ def register(app: typer.Typer) -> None:
         act_bits: int = typer.Option(_d("act_bits"), "--act-bits", help="Digital activation bits."),
         imac: Optional[str] = typer.Option(None, "--imac", help="IMAC preset name or YAML file."),
         variation: Optional[float] = typer.Option(None, help="Device variation for noise-aware training."),
-        adc_bits: Optional[int] = typer.Option(None, "--adc-bits", help="Output ADC resolution."),
+        adc_bits: Optional[int] = typer.Option(None, "--adc-bits", help="Output ADC resolution (the column ADCs "
+                                               "for all-imc / tpu-imc)."),
+        imc: Optional[str] = typer.Option(None, "--imc", help="IMC core of all-imc / tpu-imc: isaac, puma, hermes "
+                                          "or an IMCConfig YAML file."),
+        adc_inl: Optional[float] = typer.Option(None, "--adc-inl", help="ADC peak INL (LSB)."),
+        adc_offset: Optional[float] = typer.Option(None, "--adc-offset", help="ADC offset (LSB, sigma)."),
+        read_noise: Optional[float] = typer.Option(None, "--read-noise", help="Relative read noise (sigma)."),
         noise_aware: bool = typer.Option(_d("noise_aware"), "--noise-aware", help="Fresh non-idealities every batch."),
         init_from: Optional[Path] = typer.Option(None, "--init-from", help="Convert the trained model of this float "
                                                  "run directory instead of a fresh one."),
@@ -80,12 +95,17 @@ def register(app: typer.Typer) -> None:
         from imcsim.train.trainer import train
 
         shape, args = parse_options(input_shape, model_args)
-        fields = _imac_fields(imac)
-        changes = {path: v for path, v in (("device.variation", variation), ("adc.bits", adc_bits)) if v is not None}
+        imc_target = target in ("all-imc", "tpu-imc")
+        fields = _imc_fields(imc) if imc_target else _imac_fields(imac)
+        changes = {path: v for path, v in (("device.variation", variation), ("adc.bits", adc_bits),
+                                           ("adc.inl_lsb", adc_inl), ("adc.offset_sigma_lsb", adc_offset),
+                                           ("device.read_noise", read_noise)) if v is not None}
         if changes:
             from imcsim.config.imac import IMACConfig
+            from imcsim.config.imc import IMCConfig
 
-            hw = parse_config(IMACConfig, fields, source="IMAC config").replace_paths(changes)
+            hw = parse_config(IMCConfig if imc_target else IMACConfig, fields,
+                              source="IMC config" if imc_target else "IMAC config").replace_paths(changes)
             fields = hw.model_dump(mode="json")
         cfg = parse_config(TrainConfig, {
             "model": model, "dataset": dataset, "data_dir": str(data_dir) if data_dir else None, "target": target,
@@ -94,7 +114,7 @@ def register(app: typer.Typer) -> None:
             "lr": lr, "pretrain_lr": pretrain_lr, "weight_decay": weight_decay, "schedule": schedule, "seed": seed,
             "train_limit": train_limit, "test_limit": test_limit, "precision": precision, "conv_bits": conv_bits,
             "act_bits": act_bits, "noise_aware": noise_aware, "init_from": str(init_from) if init_from else None,
-            "imac": fields, "ir_drop": ir_drop},
+            ("imc" if imc_target else "imac"): fields, "ir_drop": ir_drop},
             source="imcsim train")
         cfg.imac_config()  # validate the hardware fields before loading data
         if not out.strip():

@@ -53,6 +53,14 @@ class DeviceConfig(ConfigModel):
     stuck_high_rate: float = Field(0.0, ge=0, le=1, description="Fraction of devices stuck at R_high (stuck-off).")
     read_noise: float = Field(0.0, ge=0, description="Relative gaussian read noise on each conductance, drawn anew "
                               "for every input vector (fraction, sigma).")
+    drift_nu: float = Field(0.0, ge=0, lt=1, description="Conductance drift exponent nu of g(t) = g0 (t / t0)^-nu "
+                            "(dimensionless; 0 = no drift). PCM: nu of about 0.05 for the amorphous (RESET) state "
+                            "(Ielmini, Lacaita, Mantegazza, IEEE Trans. Electron Devices 54(2), 2007; Le Gallo and "
+                            "Sebastian, J. Phys. D 53, 2020). Used by the IMC core layers (imcsim.nn.imc_layers).")
+    drift_t0_s: float = Field(1.0, gt=0, description="Reference time t0 of the drift law (s): the conductance is g0 "
+                              "when read t0 after programming. Assumption: 1 s, the usual convention.")
+    drift_time_s: float = Field(1.0, gt=0, description="Time after programming at which the chip is read (s); "
+                                "with drift_nu > 0 every conductance is scaled by (t / t0)^-nu.")
 
     @model_validator(mode="after")
     def _check(self) -> "DeviceConfig":

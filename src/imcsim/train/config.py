@@ -12,9 +12,10 @@ from pydantic import Field
 
 from imcsim.config.base import ConfigModel
 from imcsim.config.imac import IMACConfig
+from imcsim.config.imc import IMCConfig
 from imcsim.config.wires import IRDrop
 
-__all__ = ["TrainConfig", "build_run_model", "run_network"]
+__all__ = ["TrainConfig", "build_run_model", "convert_for_imc", "run_network"]
 
 
 class TrainConfig(ConfigModel):
@@ -28,7 +29,8 @@ class TrainConfig(ConfigModel):
                                           "checked against the dataset's (None: the dataset's).")
     dataset: str = Field("fashion-mnist", description="Dataset name (imcsim.train.data.DATASETS).")
     data_dir: str | None = Field(None, description="Dataset directory (default: the dataset's standard location).")
-    target: Literal["float", "tpu-imac", "cpu-imac", "digital"] = Field("tpu-imac", description="Conversion target.")
+    target: Literal["float", "tpu-imac", "cpu-imac", "digital", "all-imc", "tpu-imc"] = Field(
+        "tpu-imac", description="Conversion target (all-imc / tpu-imc: IMC cores, imcsim.nn.imc_convert).")
     epochs: int = Field(10, ge=0, description="Epochs in the target's precision (float epochs for target float).")
     pretrain_epochs: int = Field(0, ge=0, description="Float pre-training epochs before conversion.")
     batch_size: int = Field(128, ge=1, description="Mini-batch size (examples).")
@@ -56,7 +58,10 @@ class TrainConfig(ConfigModel):
     ir_drop: IRDrop = Field("off", description="Wire IR drop model in the IMAC "
                                                             "layers during training (see imcsim.nn.nonideal; "
                                                             "'exact' refreshes the nodal solve every 50 batches).")
-    adc: bool = Field(True, description="Simulate the output ADC (imac.adc).")
+    adc: bool = Field(True, description="Simulate the output ADC (imac.adc), or the column ADCs (imc.adc) of the "
+                      "IMC targets.")
+    imc: IMCConfig = Field(default_factory=IMCConfig, description="The IMC core of the all-imc / tpu-imc targets "
+                           "(in YAML: IMCConfig fields as nested mappings; fields left out keep their defaults).")
 
     def imac_config(self) -> IMACConfig:
         """The IMAC config (the ``imac`` field; kept as a method for callers of the former dict field)."""
@@ -89,9 +94,20 @@ def build_run_model(cfg: TrainConfig, num_classes: int, converted: bool = True):
     model = load_module(cfg.model, cfg.model_args, num_classes=num_classes)
     if not converted or cfg.target == "float":
         return model
+    if cfg.target in ("all-imc", "tpu-imc"):
+        return convert_for_imc(cfg, model)
     return convert(model, cfg.target, cfg.imac, conv_bits=cfg.conv_bits, act_bits=cfg.act_bits,
                    precision=cfg.precision, nonideal=cfg.nonidealities(), noise_seed=cfg.seed,
                    train_transimpedance=cfg.train_transimpedance)
+
+
+def convert_for_imc(cfg: TrainConfig, model):
+    """``model`` converted to the IMC target of ``cfg`` (:func:`imcsim.nn.imc_convert.convert_imc`)."""
+    from imcsim.nn.imc_convert import convert_imc
+    from imcsim.nn.nonideal import NonIdealities
+
+    return convert_imc(model, cfg.target, cfg.imc, conv_bits=cfg.conv_bits, act_bits=cfg.act_bits,
+                       nonideal=NonIdealities(adc=cfg.adc), noise_seed=cfg.seed)
 
 
 def run_network(cfg: TrainConfig, num_classes: int, input_shape: tuple[int, ...]):

@@ -31,6 +31,7 @@ from pydantic import Field, model_validator
 
 from imcsim.config.base import ConfigModel, parse_config
 from imcsim.config.imac import IMACConfig
+from imcsim.config.imc import IMCConfig
 from imcsim.errors import CheckpointError, ConfigError, TopologyError, WeightLevelError
 from imcsim.train.config import TrainConfig, build_run_model
 from imcsim.workload.layer import UNITS
@@ -49,6 +50,8 @@ class DeploymentConfig(ConfigModel):
                                     "per-layer transimpedances; None when the target has no IMAC layers.")
     train: TrainConfig | None = Field(None, description="The training run's settings; None for a deployment made "
                                       "outside imcsim's trainer.")
+    imc: IMCConfig | None = Field(None, description="The IMC core the model was trained for (targets all-imc, "
+                                  "tpu-imc); None otherwise.")
 
     @model_validator(mode="before")
     @classmethod
@@ -66,12 +69,13 @@ class DeployedLayer:
     Attributes:
         name: the layer's module path in the float model (matches :class:`~imcsim.workload.layer.Layer` names).
         kind: ``conv2d`` or ``linear``.
-        unit: ``digital`` (TPU / CPU) or ``imac`` (:data:`imcsim.workload.layer.UNITS`).
+        unit: ``digital`` (TPU / CPU), ``imac`` or ``imc`` (:data:`imcsim.workload.layer.UNITS`).
         precision: ``int<N>``, ``binary``, ``ternary`` or ``float32`` (float runs).
         weight: digital: integer codes (out, ...) (int32 array); IMAC: values in {-1, 0, +1} of shape (out, in).
         bias: float bias (digital) or bias weights in {-1, 0, +1} on the Vdd row (IMAC); None without bias.
-        weight_scale: per-output-channel scale of digital codes (weight = code * scale); None for IMAC layers.
-        extra: IMAC: ``transimpedance_ohm``, ``in_scale_v`` (first layer: V per digital activation unit).
+        weight_scale: per-output-channel scale of digital and IMC codes (weight = code * scale); None for IMAC.
+        extra: IMAC: ``transimpedance_ohm``, ``in_scale_v`` (first layer: V per digital activation unit); IMC:
+            ``adc_step_levels`` (the layer's ADC step in cell-level units) and ``layer_index``.
     """
 
     name: str
@@ -199,13 +203,23 @@ def export_deployment(model: nn.Module, cfg: TrainConfig, num_classes: int, inpu
     """The :class:`Deployment` of a trained model built by :func:`build_run_model` for ``cfg``; ``network`` is the
     model's workload (its layers' shapes), stored with the deployment so that reading it needs no model zoo."""
     from imcsim.nn.convert import HybridModel
+    from imcsim.nn.imc_convert import IMCModel
+    from imcsim.nn.imc_layers import IMCLayerMixin
     from imcsim.nn.quant import QuantConv2d, QuantLinear, weight_scale_per_channel
 
     layers: list[DeployedLayer] = []
     hw: IMACConfig | None = None
-    digital_root = model.frontend if isinstance(model, HybridModel) else model
+    digital_root = model.frontend if isinstance(model, HybridModel) else model.net if isinstance(model, IMCModel) \
+        else model
     for name, m in digital_root.named_modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, IMCLayerMixin):  # the integer codes programmed into the crossbars, per-channel scales
+            k, scale = m.weight_codes()
+            layers.append(DeployedLayer(
+                name, "conv2d" if isinstance(m, nn.Conv2d) else "linear", "imc", f"int{m.imc.weight_bits}",
+                k.detach().reshape(m.weight.shape).to(torch.int32).numpy(),
+                None if m.bias is None else m.bias.detach().double().numpy(), scale.flatten().double().numpy(),
+                {"adc_step_levels": float(m.adc_step), "layer_index": m.layer_index}))
+        elif isinstance(m, (nn.Conv2d, nn.Linear)):
             kind = "conv2d" if isinstance(m, nn.Conv2d) else "linear"
             w = m.weight.detach()
             b = None if m.bias is None else m.bias.detach().double().numpy()
@@ -226,7 +240,7 @@ def export_deployment(model: nn.Module, cfg: TrainConfig, num_classes: int, inpu
             layers.append(DeployedLayer(layer.name, "linear", "imac", layer.precision,
                                         wq.detach().double().numpy(), bq.detach().double().numpy(), None, extra))
         hw = model.hardware_config()
-    config = DeploymentConfig(imac=hw, train=cfg)
+    config = DeploymentConfig(imac=hw, train=cfg, imc=model.imc if isinstance(model, IMCModel) else None)
     return Deployment(cfg.model, cfg.target, tuple(int(s) for s in input_shape), cfg.dataset, layers, config,
                       dict(metrics or {}), "argmax", int(num_classes),
                       {k: v.detach().clone() for k, v in model.state_dict().items()}, model, network=network)
@@ -262,7 +276,7 @@ def save_deployment(dep: Deployment, path: str | Path) -> None:
     write_bytes_atomic(p / "deployment.json", (json.dumps(meta, indent=1) + "\n").encode())
 
 
-_TARGETS = ("float", "tpu-imac", "cpu-imac", "digital")
+_TARGETS = ("float", "tpu-imac", "cpu-imac", "digital", "all-imc", "tpu-imc")
 
 
 def _check_meta(meta: dict, jp: Path) -> None:
@@ -286,7 +300,7 @@ def _check_meta(meta: dict, jp: Path) -> None:
     for key in ("config", "metrics"):
         if key in meta and not isinstance(meta[key], dict):
             raise bad(key, meta[key], "an object")
-    for key in ("imac", "train"):
+    for key in ("imac", "train", "imc"):
         if meta["config"].get(key) is not None and not isinstance(meta["config"][key], dict):
             raise bad(f"config.{key}", meta["config"][key], "an object (or null)")
     if not isinstance(meta.get("readout", "argmax"), str):

@@ -18,13 +18,16 @@ import numpy as np
 import torch
 
 from imcsim.config.imac import IMACConfig
+from imcsim.config.imc import IMCConfig
 from imcsim.errors import ConfigError, DataError
 from imcsim.nn.convert import HybridModel
+from imcsim.nn.imc_convert import IMCModel
 from imcsim.nn.nonideal import IRDrop, NonIdealities
 from imcsim.train.data import Dataset, load_dataset
 from imcsim.train.deploy import Deployment, load_deployment
 
-__all__ = ["CHANGE_PATHS", "HardwareChanges", "EvalResult", "apply_changes", "monte_carlo", "evaluate_run"]
+__all__ = ["CHANGE_PATHS", "HardwareChanges", "EvalResult", "apply_changes", "monte_carlo", "monte_carlo_imc",
+           "evaluate_run"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,8 @@ CHANGE_PATHS: dict[str, str] = {
 field (it picks the wire model)."""
 
 
-def apply_changes(hw: IMACConfig, ov: HardwareChanges) -> IMACConfig:
-    """``hw`` with the changes applied (validated: a bad value raises ConfigError naming the field)."""
+def apply_changes(hw, ov: HardwareChanges):
+    """``hw`` (an IMACConfig, or an IMCConfig: the same device, adc and dac sections) with the changes applied (validated: a bad value raises ConfigError naming the field)."""
     return hw.replace_paths({path: getattr(ov, name) for name, path in CHANGE_PATHS.items()
                              if getattr(ov, name) is not None})
 
@@ -126,6 +129,38 @@ def monte_carlo(model: HybridModel, x: np.ndarray, y: np.ndarray, mc: int, seed:
         model.train(saved[2])
 
 
+@torch.no_grad()
+def monte_carlo_imc(model: IMCModel, x: np.ndarray, y: np.ndarray, mc: int, seed: int = 0,
+                    imc: IMCConfig | None = None) -> EvalResult:
+    """Nominal accuracy (ideal devices and ADCs of the configured resolution) and, for ``mc`` > 0, accuracy over
+    chips ``seed .. seed + mc - 1`` of an IMC model: devices and ADC instances fixed per chip, no calibration (each
+    layer keeps its trained ADC range). ``imc`` replaces the core config for this evaluation (restored after)."""
+    from imcsim.train.trainer import evaluate_accuracy
+
+    saved, was = model.imc, model.training
+    try:
+        if imc is not None:
+            model.set_hardware(imc)
+        nominal = evaluate_accuracy(model, x, y)
+        stats = None
+        if mc > 0:
+            model.eval()
+            xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+            acc = []
+            for k in range(mc):
+                model.set_chip(seed + k)
+                acc.append(sum(int((model(xt[i:i + 1000]).argmax(1) == yt[i:i + 1000]).sum())
+                               for i in range(0, len(xt), 1000)) / max(len(xt), 1))
+            acc = np.array(acc)
+            stats = {"n": int(mc), "seed": int(seed), "mean": float(acc.mean()), "std": float(acc.std(ddof=1))
+                     if mc > 1 else 0.0, "min": float(acc.min()), "max": float(acc.max()),
+                     "samples": [float(a) for a in acc]}
+        return EvalResult(nominal, stats, int(len(x)), model.imc.model_dump(mode="json"))
+    finally:
+        model.set_hardware(saved)
+        model.train(was)
+
+
 def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, changes: HardwareChanges | None = None,
                  data: Dataset | None = None, data_dir: str | None = None, test_limit: int | None = None
                  ) -> EvalResult:
@@ -137,6 +172,13 @@ def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, changes: Hardware
     model = dep.torch_model()
     train_data_dir = dep.config.train.data_dir if dep.config.train is not None else None
     ov = changes or HardwareChanges()
+    if isinstance(model, IMCModel):
+        if ov.ir_drop not in (None, "off"):
+            raise ConfigError(f"ir_drop = {ov.ir_drop!r}: the IMC core layers simulate no wire IR drop (use off)")
+        imc = apply_changes(model.imc, ov)
+        ds = data if data is not None else load_dataset(dep.dataset, data_dir or train_data_dir)
+        ds = ds.subset(None, test_limit)
+        return monte_carlo_imc(model, ds.x_test, ds.y_test, mc, seed, imc)
     if isinstance(model, HybridModel):  # validate the changes before reading the data
         hw = apply_changes(model.hw, ov)
         ni = model.nonideal

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from imcsim.config.base import parse_config
 from imcsim.errors import CheckpointError, ConfigError, DataError, DivergenceError, ImcsimError, ModelError
 from imcsim.nn.convert import HybridModel, clip_latent_
+from imcsim.nn.imc_convert import IMCModel
 from imcsim.train.config import TrainConfig, build_run_model, run_network
 from imcsim.train.data import Dataset, load_dataset
 from imcsim.train.deploy import export_deployment, save_deployment, write_bytes_atomic
@@ -78,7 +79,7 @@ def evaluate_accuracy(model: torch.nn.Module, x: np.ndarray | torch.Tensor, y: n
     """Top-1 accuracy (fraction) of ``model`` in eval mode; an IMAC model runs its ideal chip."""
     was = model.training
     model.eval()
-    if isinstance(model, HybridModel):
+    if isinstance(model, (HybridModel, IMCModel)):
         model.set_chip(None)
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
     correct = 0
@@ -164,6 +165,20 @@ def _check_config(cfg: TrainConfig) -> None:
         if given:
             raise ConfigError(f"train config: {given[0][0]} = {given[0][1]!r} does not apply to target "
                               f"{cfg.target!r}, which has no IMAC layers")
+    imc_changed = cfg.imc.model_dump(exclude_defaults=True)
+    if cfg.target not in ("all-imc", "tpu-imc") and imc_changed:
+        raise ConfigError(f"train config: imc = {imc_changed!r} does not apply to target {cfg.target!r}, which has "
+                          "no IMC layers")
+    if cfg.target in ("all-imc", "tpu-imc"):  # IMC cores: the IMAC unit's settings would be silently ignored
+        imac_only = {"precision": (cfg.precision is not None, cfg.precision),
+                     "imac": (bool(cfg.imac.model_dump(exclude_defaults=True)), cfg.imac.model_dump(
+                         exclude_defaults=True)),
+                     "ir_drop": (cfg.ir_drop != "off", cfg.ir_drop),
+                     "train_transimpedance": (cfg.train_transimpedance, cfg.train_transimpedance)}
+        given = [(name, value) for name, (set_, value) in imac_only.items() if set_]
+        if given:
+            raise ConfigError(f"train config: {given[0][0]} = {given[0][1]!r} does not apply to target "
+                              f"{cfg.target!r}, whose layers run on IMC cores (set the core with imc)")
     if cfg.target == "float" and cfg.init_from:
         raise ConfigError(f"train config: init_from = {cfg.init_from!r} converts a float run to an IMAC or digital "
                           "target; it does not apply to target 'float'")
@@ -358,6 +373,10 @@ def _build_phase_model(cfg: TrainConfig, name: str, num_classes: int, float_mode
         float_model = _load_float(cfg, num_classes)
     if float_model is None:
         model = build_run_model(cfg, num_classes, converted=True)
+    elif cfg.target in ("all-imc", "tpu-imc"):
+        from imcsim.train.config import convert_for_imc
+
+        model = convert_for_imc(cfg, float_model)
     else:
         from imcsim.nn.convert import convert
 
@@ -421,7 +440,7 @@ def _run(cfg, out, state, phases, total, ds, xtr, ytr, xte, yte, progress, log, 
             sched.load_state_dict(state["scheduler"])
             data_gen.set_state(state["data_gen"])
             torch.set_rng_state(state["torch_rng"])
-            if isinstance(model, HybridModel) and state.get("noise_rng") is not None:
+            if isinstance(model, (HybridModel, IMCModel)) and state.get("noise_rng") is not None:
                 model.noise_rng.bit_generator.state = state["noise_rng"]
         except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
             raise CheckpointError(f"{out / CHECKPOINT}: optimizer, scheduler or random state does not fit the run "
@@ -432,15 +451,16 @@ def _run(cfg, out, state, phases, total, ds, xtr, ytr, xte, yte, progress, log, 
         while epoch < total:
             idx, name, start, n = _phase_at(phases, epoch)
             if idx != phase_idx:  # entering a new phase: (re)build the model, optimizer and schedule
-                float_model = model if (model is not None and not isinstance(model, HybridModel)) else None
+                float_model = model if (model is not None and not isinstance(model, (HybridModel, IMCModel))) \
+                    else None
                 model = _build_phase_model(cfg, name, num_classes, float_model, calib)
-                if isinstance(model, HybridModel):
+                if isinstance(model, (HybridModel, IMCModel)):
                     model.noise_aware = cfg.noise_aware
                 lr = cfg.pretrain_lr if name == "float" and cfg.target != "float" else cfg.lr
                 opt = _optimizer(cfg, [p for p in model.parameters() if p.requires_grad], lr)
                 sched = _scheduler(cfg, opt, n)
                 phase_idx = idx
-            if isinstance(model, HybridModel):
+            if isinstance(model, (HybridModel, IMCModel)):
                 model.noise_aware = cfg.noise_aware
             t0 = time.perf_counter()
             model.train()
@@ -484,7 +504,8 @@ def _run(cfg, out, state, phases, total, ds, xtr, ytr, xte, yte, progress, log, 
                     "config": cfg.model_dump(mode="json"), "epoch": epoch, "model": model.state_dict(),
                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "data_gen": data_gen.get_state(),
                     "torch_rng": torch.get_rng_state(), "history": history,
-                    "noise_rng": model.noise_rng.bit_generator.state if isinstance(model, HybridModel) else None})
+                    "noise_rng": model.noise_rng.bit_generator.state
+                    if isinstance(model, (HybridModel, IMCModel)) else None})
             if stop_after is not None and epoch >= stop_after and epoch < total:
                 return TrainResult(model, history, out, cfg)
     if model is None:

@@ -16,7 +16,7 @@ from imcsim.errors import TopologyError
 
 __all__ = ["LayerKind", "Layer", "Gemm", "MAX_MACS", "UNITS"]
 
-UNITS = ("digital", "imac")
+UNITS = ("digital", "imac", "imc")
 """The units a deployment places a weight layer on (:attr:`Layer.unit`)."""
 
 _PRECISION = re.compile(r"int[1-9][0-9]*|binary|ternary|float32")
@@ -87,7 +87,7 @@ class Layer:
         dynamic: for ``gemm`` layers only: the (K x N) operand is an activation computed at run time (attention's
             Q K^T and A V), not stored weights. Such a layer has no weights and no analog unit can hold it.
         extra: source-specific details (a topology file's row and sparsity, an elementwise op's operand count).
-        unit: the unit a deployment placed the layer on, :data:`UNITS` (``"digital"`` or ``"imac"``); None = let
+        unit: the unit a deployment placed the layer on, :data:`UNITS` (``"digital"``, ``"imac"``, ``"imc"``); None = let
             the system place it.
         precision: the deployed weight precision, ``"int<N>"``, ``"binary"``, ``"ternary"`` or ``"float32"``; None =
             the unit's native precision.

@@ -1,0 +1,258 @@
+"""The IMC core layers (imcsim.nn.imc_layers) against independent references of the same arithmetic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from imcsim.arch.imc import map_layer
+from imcsim.config.imc import IMCConfig
+from imcsim.nn.adc import ADCInstances
+from imcsim.nn.imc_convert import convert_imc
+from imcsim.nn.imc_layers import IMCConv2d, IMCLinear, instance_of_column
+from imcsim.nn.quant import fake_quant_weight
+
+
+def _cfg(**kw) -> IMCConfig:
+    base = dict(rows=16, cols=8, cell_bits=2, weight_bits=4, encoding="offset", input_bits=4, dac={"bits": 1},
+                cols_per_adc=4, adc={"bits": 12})
+    base.update(kw)
+    return IMCConfig(**base)
+
+
+# ----- a numpy reference: loops over row tiles, columns, slices and input cycles, integer bit operations -----------
+def _reference(layer, rows: np.ndarray) -> np.ndarray:
+    """Layer output (M, N) before bias for integer input codes ``rows`` (M, K), recomputed from scratch."""
+    cfg = layer.imc
+    chip, adc, _, _, rt, ncols, _ = layer._chip
+    w = layer.weight.detach().double().numpy().reshape(layer.weight.shape[0], -1)
+    qmax = 2 ** (cfg.weight_bits - 1) - 1
+    s_w = np.abs(w).max(1) / qmax
+    k = np.clip(np.round(w / s_w[:, None]), -qmax, qmax).astype(np.int64)          # (N, K)
+    n_out, kk = k.shape
+    S, cb, L = cfg.slices, cfg.cell_bits, 2**cfg.cell_bits - 1
+    g_on, g_off = cfg.device.conductances
+    unit = (g_on - g_off) / L
+    if cfg.encoding == "offset":
+        mags = [k + 2 ** (cfg.weight_bits - 1)]
+    else:
+        mags = [np.maximum(k, 0), np.maximum(-k, 0)]
+    rows_pad = kk if rt == 1 else rt * cfg.rows
+    g = []
+    for mag in mags:  # cell digit of slice s in column n S + s, row r
+        lv = np.zeros((rows_pad, ncols))
+        for s in range(S):
+            lv[:kk, np.arange(n_out) * S + s] = ((mag >> (cb * s)) & L).T
+        g.append(g_off + lv * unit)
+    if len(g) == 1:
+        g.append(np.full_like(g[0], g_off))
+    if chip is not None:
+        for i in range(2):
+            g[i] = np.where(chip.stuck_low[i], g_on, np.where(chip.stuck_high[i], g_off, g[i])) * chip.inv_factor[i]
+    e = (g[0] - g[1]) / unit if cfg.encoding == "differential" else (g[0] - g_off) / unit
+    e[kk:] = 0
+    q = rows.astype(np.int64)
+    signed_in = bool(layer.act_quant.lo < 0)
+    cy, db = cfg.input_cycles, cfg.dac.bits
+    digits = [((q >> (db * c)) & (2**db - 1)) if c < cy - 1 else (q >> (db * c)) for c in range(cy)]
+    signed = signed_in or cfg.encoding == "differential"
+    step = float(layer.adc_step)
+    m = 2**cfg.adc.bits - 1
+    lo = -(2 ** (cfg.adc.bits - 1)) * step if signed else 0.0
+    out = np.zeros((q.shape[0], n_out))
+    col_tiles = -(-ncols // cfg.cols)
+    tile_rows = rows_pad // rt
+    for t in range(rt):
+        r0 = t * tile_rows
+        for j in range(ncols):
+            a = (t * col_tiles + j // cfg.cols) * cfg.adcs_per_array + (j % cfg.cols) // cfg.cols_per_adc
+            n, s = divmod(j, S)
+            for c in range(cy):
+                dpad = np.zeros((q.shape[0], rows_pad))
+                dpad[:, :kk] = digits[c]
+                y = dpad[:, r0:r0 + tile_rows] @ e[r0:r0 + tile_rows, j]
+                x = (y - lo) / step * adc.gain[a] + adc.offset_v[a] / adc.lsb_v
+                code = np.searchsorted(adc.thresholds_v[a] / adc.lsb_v, x, side="right")
+                assert code.max() <= m
+                out[:, n] += 2.0 ** (cb * s + db * c) * (lo + code * step)
+    if cfg.encoding == "offset":
+        out -= 2 ** (cfg.weight_bits - 1) * q.sum(1, keepdims=True)
+    s_x = float(layer.act_quant.scale()[0])
+    return out * s_x * s_w[None, :]
+
+
+@pytest.mark.parametrize("encoding", ["offset", "differential"])
+@pytest.mark.parametrize("dac_bits", [1, 2, 4])
+def test_linear_equals_numpy_reference_with_nonideal_chip(encoding, dac_bits):
+    # 40 inputs on 16-row arrays: 3 row tiles (16, 16, 8); 6 outputs x 2 slices = 12 columns on 8-column arrays:
+    # 2 column tiles; 4 columns per ADC; a 5-bit ADC with INL, DNL, offset and gain errors, device variation and
+    # stuck-at faults, signed inputs (two's complement digits)
+    cfg = _cfg(encoding=encoding, dac={"bits": dac_bits}, adc={"bits": 5, "inl_lsb": 1.0, "dnl_lsb": 0.3,
+                                                              "offset_sigma_lsb": 0.5, "gain_sigma": 0.05},
+               device={"variation": 0.1, "stuck_low_rate": 0.02, "stuck_high_rate": 0.02})
+    torch.manual_seed(1)
+    lay = IMCLinear(40, 6, imc=cfg)
+    x = torch.randn(50, 40)
+    lay.train()
+    lay(x)  # sets the activation range and the ADC step
+    lay.eval()
+    lay.set_chip(7)
+    assert lay._chip[0] is not None and not lay._chip[6]
+    with torch.no_grad():
+        got = lay(x) - lay.bias
+    rows = torch.round(lay.act_quant(x) / lay.act_quant.scale()[0]).numpy()
+    assert lay.act_quant.lo < 0  # signed inputs exercised
+    np.testing.assert_allclose(got.double().numpy(), _reference(lay, rows), rtol=1e-5, atol=1e-5)
+
+
+def test_conv_equals_numpy_reference_one_row_tile_bit_serial():
+    # 3 x 3 x 2 = 18 rows > 16: two row tiles; 4 channels x 2 slices = 8 columns; unsigned inputs (after ReLU)
+    cfg = _cfg(adc={"bits": 4, "inl_lsb": 2.0, "offset_sigma_lsb": 0.5}, device={"variation": 0.05})
+    torch.manual_seed(2)
+    conv = IMCConv2d(2, 4, 3, padding=1, imc=cfg)
+    x = torch.rand(3, 2, 5, 5)
+    conv.train()
+    conv(x)
+    conv.eval()
+    conv.set_chip(3)
+    with torch.no_grad():
+        got = conv(x) - conv.bias[:, None, None]
+    codes = torch.round(conv.act_quant(x) / conv.act_quant.scale()[0])
+    rows = F.unfold(codes, 3, padding=1).transpose(1, 2).reshape(-1, 18).numpy()
+    ref = _reference(conv, rows).reshape(3, 25, 4).transpose(0, 2, 1).reshape(3, 4, 5, 5)
+    np.testing.assert_allclose(got.double().numpy(), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("encoding", ["offset", "differential"])
+@pytest.mark.parametrize("dac_bits", [1, 3, 4])
+def test_ideal_core_equals_quantised_digital_layer(encoding, dac_bits):
+    # lossless ADCs (1 level per code, 12 bits cover every column sum of 16 rows) and ideal devices: the tiled,
+    # sliced, shift-added result is exactly the fake-quantised digital convolution / dense layer
+    cfg = _cfg(encoding=encoding, dac={"bits": dac_bits})
+    torch.manual_seed(3)
+    conv = IMCConv2d(3, 5, 3, padding=1, stride=2, imc=cfg, adc_step="lossless").eval()
+    x = torch.rand(2, 3, 9, 9) - 0.3
+    with torch.no_grad():
+        y = conv(x)
+        ref = F.conv2d(conv.act_quant(x), fake_quant_weight(conv.weight, 4), conv.bias, stride=2, padding=1)
+    torch.testing.assert_close(y, ref, rtol=0, atol=1e-5)
+    lin = IMCLinear(37, 11, imc=cfg, adc_step="lossless").eval()
+    h = torch.randn(4, 37)
+    with torch.no_grad():
+        torch.testing.assert_close(lin(h), F.linear(lin.act_quant(h), fake_quant_weight(lin.weight, 4), lin.bias),
+                                   rtol=0, atol=1e-5)
+
+
+def test_tiling_is_the_cost_models_mapping():
+    cfg = IMCConfig(rows=128, cols=128, cell_bits=2, weight_bits=4)
+    conv = IMCConv2d(6, 16, 5, imc=cfg)           # K = 150: 2 row tiles, 16 x 2 = 32 columns
+    m = map_layer(conv.workload_layer(), cfg)
+    assert conv.tiling() == (2, 32, 2) and m.arrays == 2
+    lin = IMCLinear(400, 300, imc=cfg)            # K = 400: 4 row tiles; 600 columns: 5 column tiles
+    assert lin.tiling() == (4, 600, 20)
+
+
+def test_instance_of_column_by_hand():
+    cfg = _cfg(cols=4, cols_per_adc=2)  # 2 ADCs per array
+    # 6 columns: column tiles [0..3], [4, 5]; row tiles 2 -> arrays (0,0), (0,1), (1,0), (1,1)
+    inst = instance_of_column(2, 6, cfg)
+    np.testing.assert_array_equal(inst, [[0, 0, 1, 1, 2, 2], [4, 4, 5, 5, 6, 6]])
+
+
+def test_one_adc_instance_serves_exactly_its_columns():
+    # ADC instance a (of 4: 2 per array, arrays of 4 + 2 columns) gets an offset of a LSB; every column holds the
+    # same weights, so the read of column j moves by exactly its own ADC's offset
+    cfg = _cfg(rows=8, cols=4, cols_per_adc=2, weight_bits=3, encoding="differential", input_bits=2,
+               adc={"bits": 8})
+    lay = IMCLinear(2, 6, bias=False, imc=cfg, adc_step=1.0).eval()
+    with torch.no_grad():
+        lay.weight.fill_(1.0)
+    # x = 1 is the top of its own range: input code 3 (2-bit unsigned, binary 11), so both bit-serial cycles drive 1;
+    # 2 rows x weight code 3 on one 2-bit cell: column sum 6 per read
+    x = torch.full((1, 2), 1.0)
+    torch.set_grad_enabled(False)
+    base = lay(x)[0].clone()
+    chip, adc, gen, inst, rt, ncols, _ = lay._chip
+    off = np.array([0.0, 1.0, 2.0, 3.0]) * adc.lsb_v   # instance a reads a codes higher
+    lay._chip = (chip, ADCInstances(adc.thresholds_v, off, np.ones(4), adc.lsb_v), gen, inst, rt, ncols, False)
+    shifted = lay(x)[0]
+    torch.set_grad_enabled(True)
+    per_code = float(lay.act_quant.scale()[0]) * float(fake_quant_weight(lay.weight.detach(), 3)[0, 0]) / 3
+    # each of the 2 cycles' codes shifts by the offset, weighted 2^0 and 2^1: 3 codes per LSB of offset
+    np.testing.assert_allclose(((shifted - base) / per_code).numpy(), [0, 0, 3, 3, 6, 6], atol=1e-4)
+
+
+def test_training_step_runs_and_gradients_flow():
+    cfg = _cfg(adc={"bits": 4, "inl_lsb": 1.0}, device={"variation": 0.1, "read_noise": 0.02})
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    m = convert_imc(net, "all-imc", cfg)
+    m.noise_aware = True
+    m.train()
+    x, y = torch.rand(8, 1, 6, 6), torch.randint(0, 3, (8,))
+    loss = F.cross_entropy(m(x), y)
+    loss.backward()
+    grads = [p.grad for p in m.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert m.net[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("bits,dnl", [(3, 0.0), (6, 0.4), (8, 0.2)])
+def test_adc_table_gives_the_searched_codes(bits, dnl):
+    # the lookup table against a plain search of every instance's thresholds, on random inputs and on inputs
+    # placed exactly at thresholds (where <= matters)
+    from imcsim.config.adc import ADCConfig
+    from imcsim.nn.adc import sample_adc
+    from imcsim.nn.imc_layers import ADCTable
+
+    adc = sample_adc(ADCConfig(bits=bits, inl_lsb=2.0, dnl_lsb=dnl, offset_sigma_lsb=0.5), 5,
+                     np.random.default_rng(bits))
+    th = adc.thresholds_v / adc.lsb_v
+    inst = torch.tensor([0, 0, 1, 2, 3, 4, 4])
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-4, 2**bits + 4, (7, 3000))
+    x[:, :th.shape[1]] = th[inst.numpy()]
+    xt = torch.as_tensor(x)
+    want = np.stack([np.searchsorted(th[i], x[j], side="right") for j, i in enumerate(inst.numpy())])
+    got = ADCTable.build(adc, torch.float64).codes(xt, inst)
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_pcm_drift_scales_every_conductance():
+    # g(t) = g0 (t / t0)^-nu on every device of a differential pair: the column sums, and with the ADC out of the
+    # loop the layer output, scale by (1e4 s / 1 s)^-0.05 = 0.63096 exactly
+    from imcsim.nn.nonideal import NonIdealities
+
+    cfg = _cfg(encoding="differential", device={"drift_nu": 0.05, "drift_time_s": 1e4})
+    torch.manual_seed(4)
+    lay = IMCLinear(20, 5, bias=False, imc=cfg, nonideal=NonIdealities(adc=False)).eval()
+    x = torch.rand(6, 20)
+    with torch.no_grad():
+        got = lay(x)
+        ref = F.linear(lay.act_quant(x), fake_quant_weight(lay.weight, 4))
+    torch.testing.assert_close(got, ref * 1e4 ** -0.05, rtol=1e-5, atol=1e-6)
+
+
+def test_read_noise_has_the_per_device_variance():
+    # one offset-encoded column of 8 rows, all inputs at code 1 (one read, 8-bit DAC), weight code 0 -> stored 8 =
+    # digits (0, 2) on 2 slices; per read each device's G gets (1 + N(0, 0.05)). Column of slice 1 holds level 2:
+    # G = G_off + 2 (G_on - G_off) / 3. In level units (unit = (G_on - G_off) / 3) the column's std is
+    # 0.05 sqrt(8) G / unit; with 5 k / 15 k devices G_off / unit = 1.5, so G / unit = 3.5 -> std 0.4950
+    from imcsim.nn.nonideal import NonIdealities
+
+    cfg = _cfg(rows=8, input_bits=8, dac={"bits": 8}, device={"read_noise": 0.05}, adc={"bits": 12})
+    lay = IMCLinear(8, 1, bias=False, imc=cfg, nonideal=NonIdealities(adc=False)).eval()
+    with torch.no_grad():
+        lay.weight.zero_()  # codes 0
+    lay.set_chip(5)
+    with torch.no_grad():
+        rows = torch.ones(20000, 8)
+        k, _ = lay.weight_codes()
+        noisy = lay.analog_mvm(rows, k, False)
+    assert k.abs().max() == 0
+    # output = sum_s 4^s col_s - 128 sum(x): slice 0 noise std 0.05 sqrt(8) 1.5, slice 1 std 0.4950 times 4
+    want = float(np.sqrt((0.05 * np.sqrt(8) * 1.5) ** 2 + (4 * 0.05 * np.sqrt(8) * 3.5) ** 2))
+    assert float(noisy.std()) == pytest.approx(want, rel=0.03)
+    assert float(noisy.mean()) == pytest.approx(0.0, abs=0.05)
