@@ -208,3 +208,65 @@ def test_deployment_with_a_bad_training_config_is_a_checkpoint_error(run, tmp_pa
         load_deployment(tmp_path)
     with pytest.raises(CheckpointError, match=r"deployment.json config: field 'train.ir_drop' = False"):
         evaluate_run(tmp_path)
+
+
+def _chip_hw(model):
+    """Every static chip effect on: device variation, both stuck-at faults, and all four ADC errors."""
+    return apply_changes(model.hw, HardwareChanges(variation=0.3, stuck_low=0.05, stuck_high=0.05, adc_inl=1.5,
+                                                   adc_dnl=0.3, adc_offset=3.0, adc_gain=0.05))
+
+
+def test_the_same_chip_in_nn_and_circuit(run, data):
+    """Chip 5 of nn/ (evaluate's Monte Carlo sample) and chip 5 of circuit/ (``xbar evaluate --seed 5``) with
+    variation, stuck-at faults and ADC errors on: the same neuron voltages and ADC reads to 1e-6 V (ideal wires)."""
+    from imcsim.circuit.network import IMACNetwork
+    from imcsim.circuit.neuron import neuron_transfer
+    from imcsim.nn.adc import adc_read, ideal_adc
+    from imcsim.nn.nonideal import NonIdealities
+
+    out, _ = run
+    dep = load_deployment(out)  # a fresh load: its model is ours to change
+    v_in = dep.frontend(data.x_test[:64])
+    model = dep.torch_model().double()
+    hw = _chip_hw(model)
+    model.hw, model.nonideal = hw, NonIdealities(read_noise=False, ir_drop="off")
+    for layer in model.imac:
+        layer.hw = hw
+    with torch.no_grad():
+        model.set_chip(5)
+        assert all(layer.chip is not None for layer in model.imac)
+        h = torch.as_tensor(v_in)
+        for layer in model.imac:
+            h = neuron_transfer(layer.preactivation(h), layer.hw.neuron)
+        read = adc_read(h, model.adc_instances).numpy()
+        nominal = adc_read(h, ideal_adc(hw.adc, h.shape[1])).numpy()
+    net = IMACNetwork.from_deployment(dep, parasitics=False, seed=5, hw=hw)
+    ref = net.forward(v_in)
+    assert np.abs(h.numpy() - ref).max() < 1e-6
+    assert np.abs(read - net.read(ref)).max() < 1e-6
+    # the effects were really on: about 5% of the devices stuck low, and ADC instances that read unlike ideal ones
+    assert net.chip.layers[0].draws.stuck_low.mean() == pytest.approx(0.05, abs=0.01)
+    assert (read != nominal).any()
+    # and another seed is another chip
+    other = IMACNetwork.from_deployment(dep, parasitics=False, seed=6, hw=hw).forward(v_in)
+    assert np.abs(other - ref).max() > 1e-3
+
+
+@pytest.mark.parametrize("parasitics", [False, True])
+def test_evaluate_and_xbar_evaluate_agree_on_the_same_chip(run, data, parasitics):
+    """Monte Carlo chip k of ``evaluate`` has the accuracy of ``xbar evaluate --seed k`` (ideal wires and the exact
+    IR drop through the crossbar transfer matrices), within 0.1 points."""
+    from imcsim.circuit.network import IMACNetwork
+    from imcsim.nn.nonideal import NonIdealities
+
+    out, _ = run
+    dep = load_deployment(out)
+    model = dep.torch_model()
+    hw = _chip_hw(model)
+    ni = NonIdealities(read_noise=False, ir_drop="exact" if parasitics else "off")
+    x, y = data.x_test[:200], data.y_test[:200]
+    res = monte_carlo(model, x, y, 2, seed=3, hw=hw, nonideal=ni)
+    for k, acc in enumerate(res.mc["samples"]):
+        net = IMACNetwork.from_deployment(dep, parasitics=parasitics, seed=3 + k, hw=hw)
+        circ = net.evaluate(dep.frontend(x), y).accuracy
+        assert abs(acc - circ) <= 0.001, (k, acc, circ)
