@@ -8,7 +8,9 @@ from typing import Optional
 
 import typer
 
-from imcsim.cli.options import config_default
+from imcsim.cli.options import (HARDWARE_FLAGS, AdcBitsOpt, AdcDnlOpt, AdcGainOpt, AdcInlOpt, AdcOffsetOpt,
+                                DacBitsOpt, ReadNoiseOpt, StuckHighOpt, StuckLowOpt, VariationKindOpt, VariationOpt,
+                                config_default)
 from imcsim.cli.workload import input_shape_option, model_args_option, model_option, parse_options
 from imcsim.errors import ConfigError
 from imcsim.train.config import TrainConfig
@@ -64,8 +66,17 @@ def register(app: typer.Typer) -> None:
         conv_bits: int = typer.Option(_d("conv_bits"), "--conv-bits", help="Digital weight bits."),
         act_bits: int = typer.Option(_d("act_bits"), "--act-bits", help="Digital activation bits."),
         imac: Optional[str] = typer.Option(None, "--imac", help="IMAC preset name or YAML file."),
-        variation: Optional[float] = typer.Option(None, help="Device variation for noise-aware training."),
-        adc_bits: Optional[int] = typer.Option(None, "--adc-bits", help="Output ADC resolution."),
+        variation: VariationOpt = None,
+        variation_kind: VariationKindOpt = None,
+        stuck_low: StuckLowOpt = None,
+        stuck_high: StuckHighOpt = None,
+        read_noise: ReadNoiseOpt = None,
+        adc_bits: AdcBitsOpt = None,
+        adc_inl: AdcInlOpt = None,
+        adc_dnl: AdcDnlOpt = None,
+        adc_offset: AdcOffsetOpt = None,
+        adc_gain: AdcGainOpt = None,
+        dac_bits: DacBitsOpt = None,
         noise_aware: bool = typer.Option(_d("noise_aware"), "--noise-aware", help="Fresh non-idealities every batch."),
         init_from: Optional[Path] = typer.Option(None, "--init-from", help="Convert the trained model of this float "
                                                  "run directory instead of a fresh one."),
@@ -81,12 +92,13 @@ def register(app: typer.Typer) -> None:
 
         shape, args = parse_options(input_shape, model_args)
         fields = _imac_fields(imac)
-        changes = {path: v for path, v in (("device.variation", variation), ("adc.bits", adc_bits)) if v is not None}
-        if changes:
-            from imcsim.config.imac import IMACConfig
-
-            hw = parse_config(IMACConfig, fields, source="IMAC config").replace_paths(changes)
-            fields = hw.model_dump(mode="json")
+        given = {"variation": variation, "variation_kind": variation_kind, "stuck_low": stuck_low,
+                 "stuck_high": stuck_high, "read_noise": read_noise, "adc_bits": adc_bits, "adc_inl": adc_inl,
+                 "adc_dnl": adc_dnl, "adc_offset": adc_offset, "adc_gain": adc_gain, "dac_bits": dac_bits}
+        changes = {HARDWARE_FLAGS[name]: v for name, v in given.items() if v is not None}
+        if changes:  # on top of the IMAC unit the run would train on (the target's, or --imac)
+            base = parse_config(TrainConfig, {"target": target, "imac": fields}, source="IMAC config").imac
+            fields = base.replace_paths(changes).model_dump(mode="json")
         cfg = parse_config(TrainConfig, {
             "model": model, "dataset": dataset, "data_dir": str(data_dir) if data_dir else None, "target": target,
             "model_args": args or None, "input_shape": list(shape) if shape else None,

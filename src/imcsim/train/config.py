@@ -14,7 +14,15 @@ from imcsim.config.base import ConfigModel
 from imcsim.config.imac import IMACConfig
 from imcsim.config.wires import IRDrop
 
-__all__ = ["TrainConfig", "build_run_model", "run_network", "IMAC_TARGETS"]
+__all__ = ["TrainConfig", "build_run_model", "run_network", "IMAC_TARGETS", "HARDWARE_FIELDS"]
+
+#: Hardware changes a user can make from the command line (``train`` and ``evaluate`` take the same flags) and in
+#: :class:`imcsim.train.evaluate.HardwareChanges`: name -> IMACConfig field (dotted path).
+HARDWARE_FIELDS: dict[str, str] = {
+    "variation": "device.variation", "variation_kind": "device.variation_kind",
+    "stuck_low": "device.stuck_low_rate", "stuck_high": "device.stuck_high_rate",
+    "read_noise": "device.read_noise", "adc_bits": "adc.bits", "adc_inl": "adc.inl_lsb", "adc_dnl": "adc.dnl_lsb",
+    "adc_offset": "adc.offset_sigma_lsb", "adc_gain": "adc.gain_sigma", "dac_bits": "dac.bits"}
 
 #: Targets whose dense layers run on the IMAC unit of the system preset of the same name.
 IMAC_TARGETS = ("tpu-imac", "cpu-imac")

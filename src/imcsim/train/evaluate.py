@@ -21,6 +21,7 @@ from imcsim.config.imac import IMACConfig
 from imcsim.errors import ConfigError, DataError
 from imcsim.nn.convert import HybridModel
 from imcsim.nn.nonideal import IRDrop, NonIdealities
+from imcsim.train.config import HARDWARE_FIELDS
 from imcsim.train.data import Dataset, load_dataset
 from imcsim.train.deploy import Deployment, load_deployment
 
@@ -51,13 +52,10 @@ class HardwareChanges:
     ir_drop: IRDrop | None = None
 
 
-CHANGE_PATHS: dict[str, str] = {
-    "variation": "device.variation", "variation_kind": "device.variation_kind",
-    "stuck_low": "device.stuck_low_rate", "stuck_high": "device.stuck_high_rate",
-    "read_noise": "device.read_noise", "adc_bits": "adc.bits", "adc_inl": "adc.inl_lsb", "adc_dnl": "adc.dnl_lsb",
-    "adc_offset": "adc.offset_sigma_lsb", "adc_gain": "adc.gain_sigma", "dac_bits": "dac.bits"}
-"""The IMACConfig field (dotted path) each :class:`HardwareChanges` attribute sets; ``ir_drop`` is not a config
-field (it picks the wire model)."""
+CHANGE_PATHS: dict[str, str] = HARDWARE_FIELDS
+"""The IMACConfig field (dotted path) each :class:`HardwareChanges` attribute sets (defined in
+:data:`imcsim.train.config.HARDWARE_FIELDS`, which the CLI flags read without importing torch); ``ir_drop`` is not a
+config field (it picks the wire model)."""
 
 
 def apply_changes(hw: IMACConfig, ov: HardwareChanges) -> IMACConfig:
