@@ -79,3 +79,6 @@ def test_network_agrees_with_ngspice():
     np.testing.assert_allclose(out, ref.outputs, rtol=1e-9, atol=1e-12)
     # chip 10 leaves some outputs between the rails, so the comparison covers the neuron's slope, not just its rails
     assert ((out > 0.01) & (out < 0.79)).any()
+    # and some partition amplifiers sit at a rail, so ngspice checks the clipping too
+    amps = net.layers[0].amplifier_outputs(x)
+    assert np.isclose(np.abs(amps), 0.8).any() and (np.abs(amps) < 0.79).any()

@@ -55,6 +55,8 @@ def test_xbar_device_defaults_are_the_device_config_defaults(command):
 
 def test_xbar_amplifier_and_crossbar_defaults():
     assert _params("xbar", "solve")["transimpedance"] == AmplifierConfig().transimpedance(0) == 30e3
+    assert (_params("xbar", "solve")["vdd"], _params("xbar", "solve")["vss"]) == (IMACConfig().vdd_v,
+                                                                                  IMACConfig().vss_v) == (0.8, -0.8)
     spice = _params("xbar", "spice")
     assert (spice["rows"], spice["cols"]) == (IMACConfig().rows, IMACConfig().cols) == (32, 32)
 

@@ -31,15 +31,17 @@ def test_ideal_layer_equals_hand_computed_canonical_equation_with_partitions():
     y, v_n = layer(v)
     w = np.sign(layer.weight.detach().numpy()); w[w == 0] = 1
     b = np.sign(layer.bias.detach().numpy()); b[b == 0] = 1
-    # by hand: rows = [v, Vdd]; per partition an amplifier of the layer's transimpedance; partition outputs summed
+    # by hand: rows = [v, Vdd]; per partition an amplifier of the layer's transimpedance, its output clipped at the
+    # rails [-0.8, 0.8] V (IMACConfig's vss_v, vdd_v); partition outputs summed
     rows = np.concatenate([v.numpy(), np.full((4, 1), 0.8)], axis=1)
     wb = np.concatenate([w, b[:, None]], axis=1)
     g_on, g_off = 1 / 5e3, 1 / 15e3
     t = 30e3  # IMAC-Sim's layer-2 transimpedance (AmplifierConfig default (30k, 30k, 10k))
     parts = row_slices(n_in, 32)
     assert len(parts) == 3
-    v_hand = sum(t * (g_on - g_off) * rows[:, s] @ wb[:, s].T for s in parts)
+    v_hand = sum(np.clip(t * (g_on - g_off) * rows[:, s] @ wb[:, s].T, -0.8, 0.8) for s in parts)
     assert np.allclose(v_n.detach().numpy(), v_hand, rtol=1e-12, atol=1e-12)
+    assert (np.abs(v_hand) > 0.8).any()  # some sums exceed one rail: the clipping is per partition, not of the sum
     slope = 4 * 3.0 / 0.8  # -4 * gain / swing = 15 / V
     assert np.allclose(y.detach().numpy(), 0.8 / (1 + np.exp(slope * v_hand)), rtol=1e-12)
 
@@ -59,7 +61,7 @@ def test_layer_equals_ideal_crossbar_solver_and_circuit_neuron():
     xb = Crossbar.from_weights(wb.T, hw.device)  # ideal wires
     rows = np.concatenate([v.numpy(), np.full((3, 1), hw.vdd_v)], axis=1)
     i_plus, i_minus = xb.solve(rows)
-    v_ref = hw.amplifier.transimpedance(0) * (i_plus - i_minus)
+    v_ref = np.clip(hw.amplifier.transimpedance(0) * (i_plus - i_minus), hw.vss_v, hw.vdd_v)  # one partition
     assert np.allclose(v_n.detach().numpy(), v_ref, rtol=1e-10, atol=1e-12)
     assert np.allclose(y.detach().numpy(), neuron_transfer(v_ref, hw.neuron), rtol=1e-10)
 
@@ -140,14 +142,14 @@ def test_exact_ir_drop_layer_equals_per_partition_crossbar_solves():
         for c0 in (0, 8):
             xb = Crossbar.from_weights(wb[s, c0:c0 + 8], hw.device, hw.wires.r_in_ohm, hw.wires.r_out_ohm)
             ip, im = xb.solve(rows[:, s])
-            ref[:, c0:c0 + 8] += hw.amplifier.transimpedance(0) * (ip - im)
+            ref[:, c0:c0 + 8] += np.clip(hw.amplifier.transimpedance(0) * (ip - im), hw.vss_v, hw.vdd_v)
     assert np.allclose(v_n.detach().numpy(), ref, rtol=1e-9, atol=1e-12)
 
 
 def test_straight_through_gradients_reach_latent_weights():
     layer, _ = _layer(16, 4)
     v = torch.rand(8, 16, dtype=torch.float64)
-    _, v_n = layer(v)
+    v_n = layer.preactivation(v, clip=False)  # the amplifier's linear range (a clipped output has no gradient)
     v_n.sum().backward()
     # d v_n / d w_latent = T * dG * v (straight through sign), summed over the batch
     expected = layer.transimpedance_ohm * (1 / 5e3 - 1 / 15e3) * v.sum(0)
@@ -168,8 +170,13 @@ def test_canonical_equation_holds_for_any_shape_and_partitioning(n_in, n_out, ro
     y, v_n = layer(v)
     wq, bq = (t.detach().numpy() for t in layer.quantized())
     t = hw.amplifier.transimpedance(layer_index)
-    ref = t * hw.device.delta_g * (v.numpy() @ wq.T + bq * hw.vdd_v)
+    rows_v = np.concatenate([v.numpy(), np.full((3, 1), hw.vdd_v)], axis=1)
+    wb = np.concatenate([wq, bq[:, None]], axis=1)
+    ref = sum(np.clip(t * hw.device.delta_g * rows_v[:, s] @ wb[:, s].T, hw.vss_v, hw.vdd_v)
+              for s in row_slices(n_in, rows))
     assert np.allclose(v_n.detach().numpy(), ref, rtol=1e-9, atol=1e-12)
+    assert np.allclose(layer.preactivation(v, clip=False).detach().numpy(),
+                       t * hw.device.delta_g * (v.numpy() @ wq.T + bq * hw.vdd_v), rtol=1e-9, atol=1e-12)
     yy = y.detach().numpy()
     assert np.all((yy >= hw.neuron.v_low) & (yy <= hw.neuron.v_high))
 

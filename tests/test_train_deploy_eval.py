@@ -131,23 +131,37 @@ def test_malformed_deployments_raise_checkpoint_error(run, tmp_path):
 
 def test_monte_carlo_is_seeded_and_zero_variation_equals_nominal(run, data):
     out, res = run
-    a = evaluate_run(out, mc=3, seed=5, changes=HardwareChanges(variation=0.2, adc_bits=6, adc_inl=0.5),
-                     data=data)
-    b = evaluate_run(out, mc=3, seed=5, changes=HardwareChanges(variation=0.2, adc_bits=6, adc_inl=0.5),
-                     data=data)
+    ch = HardwareChanges(variation=0.2, adc_bits=6, adc_inl=0.5, ir_drop="off")  # ideal wires: seeding only, fast
+    a = evaluate_run(out, mc=3, seed=5, changes=ch, data=data)
+    b = evaluate_run(out, mc=3, seed=5, changes=ch, data=data)
     assert a.mc == b.mc and a.mc["n"] == 3
     # sample k is chip seed + k: each equals a one-chip run with that seed, and the statistics are theirs
-    one = [evaluate_run(out, mc=1, seed=5 + k, changes=HardwareChanges(variation=0.2, adc_bits=6, adc_inl=0.5),
-                        data=data).mc["mean"] for k in range(3)]
+    one = [evaluate_run(out, mc=1, seed=5 + k, changes=ch, data=data).mc["mean"] for k in range(3)]
     assert a.mc["samples"] == one
     assert a.mc["mean"] == pytest.approx(sum(one) / 3, rel=1e-12)
     assert (a.mc["min"], a.mc["max"]) == (min(one), max(one))
     assert a.mc["std"] == pytest.approx((sum((s - sum(one) / 3) ** 2 for s in one) / 2) ** 0.5, abs=1e-12)
-    ideal = evaluate_run(out, mc=2, data=data, changes=HardwareChanges(variation=0.0))
+    ideal = evaluate_run(out, mc=2, data=data, changes=HardwareChanges(variation=0.0, ir_drop="off"))
     assert ideal.mc["samples"] == [ideal.accuracy, ideal.accuracy]
-    # the nominal run with the training ADC equals the trainer's final test accuracy
+    # the nominal run with the training ADC and the training's ideal wires equals the trainer's final test accuracy
     assert ideal.accuracy == pytest.approx(res.test_accuracy)
     assert a.hardware["adc"]["bits"] == 6 and a.hardware["device"]["variation"] == 0.2
+    # the result says what it includes, and which fields the evaluation changed from the run's config
+    assert a.changed == {"device.variation": 0.2, "adc.bits": 6, "adc.inl_lsb": 0.5}
+    assert a.effects["nominal"]["variation"] == 0.0 and a.effects["mc"]["variation"] == 0.2
+    assert a.effects["mc"]["adc_errors"]["inl_lsb"] == 0.5 and a.effects["mc"]["ir_drop"] == "off"
+    assert a.effects["mc"]["amplifier_clipping"].startswith("each partition amplifier at its rails [-0.8, 0.8] V")
+
+
+def test_the_default_evaluation_is_exact_ir_drop(run, data):
+    """Without --ir-drop the evaluation solves the wires exactly (whatever the run trained with: off here), and it
+    equals asking for exact explicitly; ideal wires give another accuracy on 9 nm wires."""
+    out, res = run
+    default = evaluate_run(out, data=data, test_limit=100)
+    assert default.effects["nominal"]["ir_drop"] == "exact"
+    assert default.effects["nominal"]["wire_ohm_per_cell"][0] > 0
+    assert default.accuracy == evaluate_run(out, data=data, test_limit=100,
+                                            changes=HardwareChanges(ir_drop="exact")).accuracy
 
 
 def test_heavy_variation_costs_accuracy(run, data):

@@ -34,7 +34,7 @@ from imcsim.config.device import DeviceConfig
 from imcsim.errors import DataError
 
 __all__ = ["EFFECTS", "effect_rng", "DeviceDraws", "draw_devices", "program_conductances", "ChipLayer", "Chip",
-           "draw_chip", "program_chip"]
+           "draw_chip", "program_chip", "effects", "describe_effects"]
 
 #: Stable ids of the random streams (part of the seed derivation: never renumber).
 EFFECTS = {"variation": 1, "stuck": 2, "read": 3, "adc": 4}
@@ -175,3 +175,62 @@ def program_chip(weights: Sequence[tuple[np.ndarray, np.ndarray | None]], device
             gp, gm = d.program(gp, gm, g_on, g_off)
         layers.append(ChipLayer(w, b, gp, gm, d))
     return Chip(tuple(layers), inst, seed)
+
+
+def effects(device: DeviceConfig, adc: ADCConfig | None, ir_drop: str, *, chip: bool, read_noise: bool = True,
+            device_effects: bool = True, dac_bits: int | None = None, wires: tuple[float, float] | None = None,
+            clipping: str = "none") -> dict:
+    """The physical effects an accuracy result includes, for reports (JSON-ready, SI units).
+
+    Args:
+        device, adc: the hardware simulated (``adc=None``: the analog voltages are read).
+        ir_drop: the wire model, ``off``, ``first-order`` or ``exact``.
+        chip: True for a programmed (seeded) chip, False for the nominal one (no random effects).
+        read_noise, device_effects: whether those effects are simulated at all.
+        dac_bits: input DAC resolution, None when the inputs are not quantized.
+        wires: (input-line, column-line) resistance per cell (ohm) when ``ir_drop`` is not off.
+        clipping: how amplifier outputs are bounded (e.g. ``"rails [-0.8, 0.8] V"`` or ``"none"``).
+    """
+    on = chip and device_effects
+    return {
+        "devices": f"{device.kind} R_low {device.resistances[0]:.6g} ohm, R_high {device.resistances[1]:.6g} ohm",
+        "variation": (device.variation if on else 0.0),
+        "variation_kind": device.variation_kind,
+        "stuck_low": device.stuck_low_rate if on else 0.0,
+        "stuck_high": device.stuck_high_rate if on else 0.0,
+        "read_noise": device.read_noise if chip and read_noise else 0.0,
+        "adc_bits": None if adc is None else adc.bits,
+        "adc_errors": None if adc is None or not chip else {"inl_lsb": adc.inl_lsb, "dnl_lsb": adc.dnl_lsb,
+                                                             "offset_sigma_lsb": adc.offset_sigma_lsb,
+                                                             "gain_sigma": adc.gain_sigma},
+        "dac_bits": dac_bits,
+        "ir_drop": ir_drop,
+        "wire_ohm_per_cell": None if ir_drop == "off" or wires is None else list(wires),
+        "amplifier_clipping": clipping,
+    }
+
+
+def describe_effects(eff: dict) -> str:
+    """One line for people from :func:`effects`."""
+    parts = [eff["devices"]]
+    if eff["variation"]:
+        parts.append(f"variation {eff['variation']:g} ({eff['variation_kind']})")
+    if eff["stuck_low"] or eff["stuck_high"]:
+        parts.append(f"stuck-at {eff['stuck_low']:g} low / {eff['stuck_high']:g} high")
+    if eff["read_noise"]:
+        parts.append(f"read noise {eff['read_noise']:g}")
+    if eff["adc_bits"] is None:
+        parts.append("analog read-out (no ADC)")
+    else:
+        errs = eff["adc_errors"]
+        bad = {k: v for k, v in (errs or {}).items() if v}
+        parts.append(f"{eff['adc_bits']}-bit ADC" + (" with " + ", ".join(f"{k} {v:g}" for k, v in bad.items())
+                                                     if bad else " (ideal)"))
+    if eff["dac_bits"] is not None:
+        parts.append(f"{eff['dac_bits']}-bit DAC")
+    ir = eff["ir_drop"]
+    parts.append("ideal wires" if ir == "off" else f"IR drop {ir}" + (
+        f" ({eff['wire_ohm_per_cell'][0]:.4g} / {eff['wire_ohm_per_cell'][1]:.4g} ohm per cell)"
+        if eff["wire_ohm_per_cell"] else ""))
+    parts.append(f"amplifier clipping: {eff['amplifier_clipping']}")
+    return "; ".join(parts)

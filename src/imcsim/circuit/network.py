@@ -6,9 +6,12 @@ partitioning, GLSVLSI 2023). Crossbar rows are the layer inputs followed by the 
 each tile holds only the cells it uses (as IMAC-Sim's netlists do), and every vertical partition drives its own copy
 of the input lines. With linear devices and wires the neuron input of a layer is linear in its inputs:
 
-    v_n = transimpedance * sum_p (I+_p - I-_p) = [x, Vdd] @ A.T,   A[:, rows_p] += transimpedance * (T+_p - T-_p)
+    v_n = sum_p clip(transimpedance * (I+_p - I-_p), Vss, Vdd) = sum_p clip([x, Vdd]_p @ A_p.T, Vss, Vdd),
+    A_p = transimpedance * (T+_p - T-_p)
 
-(:mod:`imcsim.circuit.amplifier`), where T_p is the transfer matrix of tile p from :class:`Crossbar`. With ideal
+(:mod:`imcsim.circuit.amplifier`), where T_p is the transfer matrix of tile p from :class:`Crossbar` and every
+partition amplifier saturates at its rails (``rails``; IMACConfig's ``vss_v``, ``vdd_v``). While no amplifier
+saturates, v_n = [x, Vdd] @ A.T with A the sum of the A_p (:attr:`IMACLayer.effective_matrix`). With ideal
 wires A = transimpedance (G_on - G_off) [W, b]. A is computed once per programmed chip (device variation, stuck-at
 faults and the output ADC instances of chip ``seed`` from :func:`imcsim.circuit.chip.program_chip`, the chip nn/
 evaluates for the same seed); a whole test set then costs one matrix product per layer, and the neuron
@@ -196,6 +199,7 @@ class IMACLayer:
         transimpedance_ohm: amplifier transimpedance of this layer (ohm).
         neuron: the neuron transfer curve.
         vdd_v: bias-row voltage (V).
+        rails: (Vss, Vdd) (V) at which each partition amplifier's output saturates; None = unbounded.
     """
 
     weight: np.ndarray
@@ -208,7 +212,9 @@ class IMACLayer:
     g_plus: np.ndarray = field(repr=False)   # (n_in + 1, n_out) programmed conductances (S)
     g_minus: np.ndarray = field(repr=False)
     ideal_wires: bool = True
+    rails: tuple[float, float] | None = None
     _A: np.ndarray | None = field(default=None, init=False, repr=False)
+    _Ap: list | None = field(default=None, init=False, repr=False)
     _P: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
@@ -234,6 +240,29 @@ class IMACLayer:
         return self._A
 
     @property
+    def partition_matrices(self) -> list[tuple[slice, np.ndarray]]:
+        """[(row slice, A_p (n_out, rows in the slice)), ...] per horizontal partition: partition p's amplifier
+        outputs are ``[x, Vdd][:, rows] @ A_p.T`` before clipping (V)."""
+        if self._Ap is None:
+            by_rows: dict[tuple[int, int], np.ndarray] = {}
+            for rs, cs, xb in self.tiles.values():
+                key = (rs.start, rs.stop)
+                a = by_rows.setdefault(key, np.zeros((self.n_out, rs.stop - rs.start)))
+                tp, tm = xb.transfer_matrix()
+                a[cs] += self.transimpedance_ohm * (tp - tm)
+            self._Ap = [(slice(*k), a) for k, a in sorted(by_rows.items())]
+        return self._Ap
+
+    def _clip(self, v: np.ndarray) -> np.ndarray:
+        return v if self.rails is None else np.clip(v, self.rails[0], self.rails[1])
+
+    def amplifier_outputs(self, x: np.ndarray) -> np.ndarray:
+        """Partition amplifier outputs (batch, horizontal partitions, n_out) in V, clipped at the rails, for layer
+        inputs ``x`` (batch, n_in) (V)."""
+        u = self._with_bias(np.asarray(x, dtype=float))
+        return np.stack([self._clip(u[:, rs] @ a.T) for rs, a in self.partition_matrices], axis=1)
+
+    @property
     def power_matrix(self) -> np.ndarray:
         """P (n_in + 1, n_in + 1) in S: crossbar power for inputs x is ``u^T P u`` with u = [x, Vdd]."""
         if self._P is None:
@@ -253,16 +282,18 @@ class IMACLayer:
         """
         u = self._with_bias(np.asarray(x, dtype=float))
         if device is None or device.read_noise == 0 or rng is None:
-            return u @ self.effective_matrix.T
+            return sum(self._clip(u[:, rs] @ a.T) for rs, a in self.partition_matrices)
         if not self.ideal_wires:
             raise ConfigError("read_noise: per-vector read noise is only supported with ideal wires "
                               "(parasitic crossbars have one transfer matrix per conductance set)")
-        out = np.empty((len(u), self.n_out))
+        out = np.zeros((len(u), self.n_out))
         for s in range(0, len(u), 256):
             ub = u[s:s + 256]
             gp = read_noise(self.g_plus, device, rng, len(ub))
             gm = read_noise(self.g_minus, device, rng, len(ub))
-            out[s:s + 256] = self.transimpedance_ohm * np.einsum("bi,bij->bj", ub, gp - gm)
+            for rs, _ in self.partition_matrices:
+                out[s:s + 256] += self._clip(self.transimpedance_ohm * np.einsum("bi,bij->bj", ub[:, rs],
+                                                                                  gp[:, rs] - gm[:, rs]))
         return out
 
     def forward(self, x: np.ndarray, **kw: Any) -> np.ndarray:
@@ -317,12 +348,13 @@ class IMACNetwork:
                      device: DeviceConfig | None = None, wires: WireConfig | None = None,
                      amplifier: AmplifierConfig | None = None, neuron: NeuronConfig | None = None,
                      vdd_v: float = 0.8, seed: int | None = 0, readout: Literal["argmax", "argmin"] = "argmax",
-                     adc: ADCConfig | None = None) -> "IMACNetwork":
+                     adc: ADCConfig | None = None, vss_v: float | None = None) -> "IMACNetwork":
         """Build from [(W (n_out, n_in), b (n_out,)), ...] with values in {-1, 0, +1}.
 
         ``wires=None`` means ideal wires; pass :class:`WireConfig` for parasitics. The devices (variation and
         stuck-at faults of ``device``) and, with ``adc``, the output ADC instances are those of chip ``seed``
-        (:func:`imcsim.circuit.chip.program_chip`; ``seed=None`` is the nominal chip).
+        (:func:`imcsim.circuit.chip.program_chip`; ``seed=None`` is the nominal chip). Amplifier outputs saturate at
+        [``vss_v``, ``vdd_v``] (``vss_v=None``: -``vdd_v``, IMAC-Sim's symmetric supply).
         """
         device = device or DeviceConfig()
         amplifier = amplifier or AmplifierConfig()
@@ -354,7 +386,8 @@ class IMACNetwork:
                      for pq, (rs, cs) in tile_slices(n_in, n_out, rows, cols).items()}
             layers.append(IMACLayer(cl.weight, cl.bias, partition_layer(n_in, n_out, rows, cols), tiles,
                                     amplifier.transimpedance(k), neuron, vdd_v, gp, gm,
-                                    ideal_wires=(r_in == 0 and r_out == 0 and amplifier.input_resistance_ohm == 0)))
+                                    ideal_wires=(r_in == 0 and r_out == 0 and amplifier.input_resistance_ohm == 0),
+                                    rails=(-vdd_v if vss_v is None else vss_v, vdd_v)))
         return cls(layers, device, vdd_v, readout, chip)
 
     @classmethod
@@ -367,7 +400,8 @@ class IMACNetwork:
         adc = cfg.adc if output_adc else None
         return cls.from_weights(weights, rows=cfg.rows, cols=cfg.cols, device=cfg.device,
                                 wires=cfg.wires if parasitics else None, amplifier=cfg.amplifier,
-                                neuron=cfg.neuron, vdd_v=cfg.vdd_v, seed=seed, readout=readout, adc=adc)
+                                neuron=cfg.neuron, vdd_v=cfg.vdd_v, seed=seed, readout=readout, adc=adc,
+                                vss_v=cfg.vss_v)
 
     @classmethod
     def from_imacsim_dir(cls, directory: str | Path, **kw: Any) -> "IMACNetwork":
@@ -400,7 +434,7 @@ class IMACNetwork:
         net = cls.from_weights(weights, rows=rows or cfg.rows, cols=cols or cfg.cols, device=device,
                                wires=cfg.wires if parasitics else None, amplifier=amp, neuron=cfg.neuron,
                                vdd_v=cfg.vdd_v, seed=seed, readout=getattr(dep, "readout", "argmax"),
-                               adc=cfg.adc if output_adc else None)
+                               adc=cfg.adc if output_adc else None, vss_v=cfg.vss_v)
         return net
 
     def weights(self) -> list[tuple[np.ndarray, np.ndarray]]:

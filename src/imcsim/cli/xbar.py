@@ -77,6 +77,8 @@ R_LOW = config_default(DeviceConfig, "r_low_ohm")
 R_HIGH = config_default(DeviceConfig, "r_high_ohm")
 R_AMP = config_default(AmplifierConfig, "input_resistance_ohm")
 TRANSIMPEDANCE = config_default(AmplifierConfig, "transimpedance_ohm")[0]
+VDD = config_default(IMACConfig, "vdd_v")
+VSS = config_default(IMACConfig, "vss_v")
 ROWS = config_default(IMACConfig, "rows")
 COLS = config_default(IMACConfig, "cols")
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="table (for people) or json.")]
@@ -91,22 +93,27 @@ def solve(weights: WeightsOpt, inputs: InputsOpt, r_in: RInOpt = None, r_out: RO
           r_low: RLowOpt = R_LOW, r_high: RHighOpt = R_HIGH, r_amp: RAmpOpt = R_AMP,
           transimpedance: TzOpt = TRANSIMPEDANCE, fmt: FmtOpt = Format.json,
           output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")]
-          = None) -> None:
-    """Terminal currents i_plus, i_minus (A), amplifier outputs v_amp = transimpedance (I+ - I-) (V) and power (W),
-    one row per input vector."""
+          = None,
+          vdd: Annotated[float, typer.Option("--vdd", help="Positive rail (V) of the amplifiers.")] = VDD,
+          vss: Annotated[float, typer.Option("--vss", help="Negative rail (V) of the amplifiers.")] = VSS) -> None:
+    """Terminal currents i_plus, i_minus (A), amplifier outputs v_amp = transimpedance (I+ - I-) saturated at the
+    rails [--vss, --vdd] (V), and power (W), one row per input vector."""
     _check_format(fmt)
     if not (math.isfinite(transimpedance) and transimpedance > 0):
         raise ConfigError(f"--transimpedance: {transimpedance!r} must be a positive, finite resistance (ohm)")
+    if not vss < 0 < vdd:
+        raise ConfigError(f"--vss/--vdd: rails {vss!r} V / {vdd!r} V must satisfy vss < 0 < vdd")
     xb, v = _crossbar_and_inputs(weights, inputs, r_in, r_out, tech, r_low, r_high, r_amp)
     ip, im, power = xb.outputs(v)
-    v_amp = transimpedance * (ip - im)
-    if not all(np.isfinite(a).all() for a in (ip, im, power, v_amp)):
+    v_lin = transimpedance * (ip - im)
+    if not all(np.isfinite(a).all() for a in (ip, im, power, v_lin)):
         raise DataError(f"{inputs}: input voltages up to {np.abs(v).max():.3g} V give currents or power beyond "
                         "floating point (non-finite results)")
+    v_amp = np.clip(v_lin, vss, vdd)  # an amplifier cannot leave its supply rails
     if fmt == Format.json:
         text = dumps_json({"i_plus": ip, "i_minus": im, "v_amp": v_amp, "power_w": power, "r_in_ohm": xb.r_in_ohm,
                            "r_out_ohm": xb.r_out_ohm, "r_amp_ohm": xb.r_amp_ohm,
-                           "transimpedance_ohm": transimpedance}, indent=None)
+                           "transimpedance_ohm": transimpedance, "rails_v": [vss, vdd]}, indent=None)
     else:
         lines = [f"crossbar {xb.rows}x{xb.cols}, r_in={xb.r_in_ohm:.4g} ohm, r_out={xb.r_out_ohm:.4g} ohm"]
         for k in range(len(v)):
