@@ -326,6 +326,20 @@ class IMACNetwork:
     vdd_v: float
     readout: Literal["argmax", "argmin"] = "argmax"
     chip: Chip | None = None  # the programmed chip (its seed, conductances and output ADC instances)
+    adc_config: ADCConfig | None = None  # the output ADC the chip's instances were drawn for
+
+    def effects(self) -> dict:
+        """The physical effects this network's accuracy includes (:func:`imcsim.circuit.chip.effects`)."""
+        from imcsim.circuit.chip import effects
+
+        xb = next(iter(self.layers[0].tiles.values()))[2]
+        ideal = all(lay.ideal_wires for lay in self.layers)
+        rails = self.layers[0].rails
+        return effects(self.device, self.adc_config if self.adc is not None else None,
+                       "off" if ideal else "exact", chip=self.chip is not None and self.chip.seed is not None,
+                       wires=(xb.r_in_ohm, xb.r_out_ohm),
+                       clipping="none" if rails is None else
+                       f"each partition amplifier at its rails [{rails[0]:g}, {rails[1]:g}] V")
 
     @property
     def adc(self) -> ADCInstances | None:
@@ -388,7 +402,7 @@ class IMACNetwork:
                                     amplifier.transimpedance(k), neuron, vdd_v, gp, gm,
                                     ideal_wires=(r_in == 0 and r_out == 0 and amplifier.input_resistance_ohm == 0),
                                     rails=(-vdd_v if vss_v is None else vss_v, vdd_v)))
-        return cls(layers, device, vdd_v, readout, chip)
+        return cls(layers, device, vdd_v, readout, chip, adc)
 
     @classmethod
     def from_config(cls, weights: Sequence[tuple[np.ndarray, np.ndarray]], cfg: Any, *, parasitics: bool = True,

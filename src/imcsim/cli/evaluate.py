@@ -56,3 +56,11 @@ def register(app: typer.Typer) -> None:
         cols = [Column("run"), Column("accuracy", "accuracy (mean)", "fraction"), Column("std", "std", "fraction"),
                 Column("min", "min", "fraction"), Column("n", "chips", "count")]
         typer.echo(render(rows, cols, "table", title=f"{run} on {res.n_test} test images"))
+        from imcsim.circuit.chip import describe_effects
+
+        for key, label in (("nominal", "nominal"), ("mc", "Monte Carlo chips")):
+            if key in res.effects:
+                typer.echo(f"effects ({label}): {describe_effects(res.effects[key])}")
+        if res.effects:
+            typer.echo("changed from the run's hardware: " + (", ".join(f"{k} = {v}" for k, v in res.changed.items())
+                                                              or "nothing"))

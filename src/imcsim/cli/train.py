@@ -117,3 +117,6 @@ def register(app: typer.Typer) -> None:
                        log=None if quiet else typer.echo, note=lambda text: typer.echo(f"note: {text}", err=True))
         typer.echo(f"{cfg.model} on {cfg.dataset}, target {cfg.target}: test accuracy "
                    f"{result.test_accuracy * 100:.2f}% after {len(result.history)} epochs; run in {out}")
+        if cfg.target in ("tpu-imac", "cpu-imac"):
+            typer.echo(f"  (the training's own model: nominal chip, IR drop {cfg.ir_drop}; `imcsim evaluate {out}` "
+                       "gives the physical accuracy, exact IR drop by default)")

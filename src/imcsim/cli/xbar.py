@@ -206,7 +206,8 @@ def evaluate(
                                              "from the analog output voltages.")] = True,
     variation: Annotated[Optional[float], typer.Option("--variation", help="Device variation v, R(1+U(-v,v)) "
                                                        "(default: the deployment's, or 0).")] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the variation draw.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Chip seed: device variation, stuck-at faults and ADC "
+                                      "instances of chip SEED, the chip `imcsim evaluate` draws for that seed.")] = 0,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate the first N inputs only.")] = None,
     fmt: FmtOpt = Format.table,
 ) -> None:
@@ -241,18 +242,29 @@ def evaluate(
     if limit is not None:
         x, y = x[:limit], y[:limit]
     res = net.evaluate(x, y, seed=seed)
+    changed = {k: v for k, v in (("rows", rows), ("cols", cols), ("device.variation", variation)) if v is not None}
+    if not parasitics:
+        changed["wires"] = "ideal"
+    effects = net.effects()
     if fmt == Format.json:
         typer.echo(dumps_json({"source": source, "n": res.n, "accuracy": res.accuracy,
                                "mean_power_w": res.mean_power_w, "layer_power_w": list(res.layer_power_w),
                                "seconds": res.seconds, "rows": net.layers[0].partition.rows,
                                "cols": net.layers[0].partition.cols, "parasitics": parasitics,
-                               "variation": net.device.variation}, indent=None), nl=False)
+                               "variation": net.device.variation, "seed": seed, "effects": effects,
+                               "changed": changed}, indent=None), nl=False)
     else:
         part = net.layers[0].partition
         typer.echo(f"{source}: {res.n} inputs on {part.rows}x{part.cols} crossbars "
                    f"({'with' if parasitics else 'without'} parasitics, variation {net.device.variation:g}): accuracy "
                    f"{100 * res.accuracy:.2f}%, mean crossbar power {res.mean_power_w * 1e3:.4g} mW "
                    f"(layers: {', '.join(f'{p * 1e3:.4g}' for p in res.layer_power_w)} mW), {res.seconds:.2f} s")
+        from imcsim.circuit.chip import describe_effects
+
+        typer.echo(f"effects (chip {seed}): {describe_effects(effects)}")
+        if deployment is not None:
+            typer.echo("changed from the deployment's hardware: " + (", ".join(f"{k} = {v}" for k, v in
+                                                                             changed.items()) or "nothing"))
 
 
 def _deployment_data(path: Path, dataset: str, parasitics: bool, rows: int | None, cols: int | None,
