@@ -200,3 +200,23 @@ def test_exact_ir_drop_in_training_reuses_factors_until_refresh():
     assert layer._ir_cache is cached  # second pass within the refresh window: same factors
     layer.preactivation(v)
     assert layer._ir_cache is not cached  # refreshed
+
+
+def test_first_order_drop_by_hand_and_its_bound_is_enforced():
+    from imcsim.errors import ConfigError
+    from imcsim.nn.convert import HybridModel
+    from imcsim.nn.nonideal import FIRST_ORDER_MAX_DROP, NonIdealities, check_first_order, first_order_drop
+
+    # 2 x 3 crossbar, r_in = 10 ohm, r_out = 20 ohm, G_on = 1e-4 S, G_off = 5e-5 S:
+    # 10 * 1.5e-4 * 3 * 4 / 2 + 20 * 1e-4 * 2 * 3 / 2 = 0.009 + 0.006 = 0.015
+    assert first_order_drop(2, 3, 10.0, 20.0, 1e-4, 5e-5) == pytest.approx(0.015, rel=1e-12)
+    # IMAC-Sim's 9 nm wires on 32 x 32 crossbars are far outside the bound; 8 x 8 inside it
+    big, small = IMACConfig(), IMACConfig(rows=8, cols=8)
+    with pytest.raises(ConfigError, match=r"ir_drop = 'first-order': a 32x32 crossbar .* use exact"):
+        check_first_order(big)
+    assert check_first_order(small) <= FIRST_ORDER_MAX_DROP
+    layer = IMACLinear(4, 2, 0, big, first=True)
+    with pytest.raises(ConfigError, match="first-order"):
+        HybridModel(torch.nn.Identity(), [layer], big, "tpu-imac", NonIdealities(ir_drop="first-order"))
+    HybridModel(torch.nn.Identity(), [layer], big, "tpu-imac",
+                NonIdealities(ir_drop="first-order", check_first_order=False))  # measuring the bound needs it off

@@ -30,7 +30,7 @@ from imcsim.errors import ModelError
 from imcsim.circuit.chip import draw_chip, effect_rng
 from imcsim.nn.adc import ADCInstances, adc_read
 from imcsim.nn.imac_linear import IMACLinear
-from imcsim.nn.nonideal import Chip, NonIdealities
+from imcsim.nn.nonideal import Chip, NonIdealities, check_first_order
 from imcsim.nn.quant import QuantConv2d, QuantLinear
 from imcsim.workload.ops import ACTIVATIONS
 
@@ -96,6 +96,8 @@ class HybridModel(nn.Module):
         programs for the same seed), or None: ideal devices and wires, no read noise, an ideal ADC of ``adc.bits``
         (when the ADC is simulated)."""
         hw, ni = self.hw, self.nonideal
+        if ni.ir_drop == "first-order" and ni.check_first_order:
+            check_first_order(hw)
         shapes = [(layer.out_features, layer.in_features + 1) for layer in self.imac]
         draws, self.adc_instances = draw_chip(shapes, hw.device, hw.adc if ni.adc else None, seed, ni.device)
         for i, layer in enumerate(self.imac):

@@ -13,7 +13,8 @@ Models:
 * read noise, G (1 + N(0, sigma)) per device and per input vector: on the column current this is exactly a gaussian
   of standard deviation sigma * sqrt(sum_r (G+_rj^2 + G-_rj^2) v_r^2) (a sum of independent gaussians), which
   :func:`read_noise_current` draws directly instead of sampling batch x rows x cols conductances;
-* wire IR drop: first order (:func:`ir_drop_factors`, cheap, valid while r G n^2 << 1) or exact
+* wire IR drop: first order (:func:`ir_drop_factors`, cheap, valid while r G n^2 << 1: refused beyond
+  :data:`FIRST_ORDER_MAX_DROP`, see :func:`first_order_drop`) or exact
   (:func:`ir_drop_exact`, the circuit solver's transfer matrix per crossbar; in training the IMAC layer refreshes
   it every ``ir_refresh_steps`` batches). At IMAC-Sim's 9 nm wires on 32 x 32 crossbars the exact effective
   |G+ - G-| of a LeNet-5 dense part is only 40-64% of the nominal (measured here), far outside first order.
@@ -33,7 +34,8 @@ from imcsim.config.wires import IR_DROP_MODES, IRDrop
 from imcsim.errors import ConfigError
 
 __all__ = ["NonIdealities", "EFFECTS", "IRDrop", "IR_DROP_MODES", "Chip", "effect_rng", "program_chip", "sample_chip",
-           "ir_drop_factors", "ir_drop_exact", "read_noise_current"]
+           "ir_drop_factors", "ir_drop_exact", "read_noise_current", "FIRST_ORDER_MAX_DROP", "first_order_drop",
+           "check_first_order"]
 
 
 
@@ -48,6 +50,8 @@ class NonIdealities:
         ir_drop: wire IR drop with the config's wire resistances: ``off``, ``first-order`` or ``exact``.
         adc: the output ADC (``adc.bits`` quantization, INL/DNL, offset and gain error).
         dac: DAC quantization of the first IMAC layer's input voltages (``dac.bits``).
+        check_first_order: with ``ir_drop = "first-order"``, refuse hardware outside the approximation's validity
+            bound (:func:`check_first_order`); off only to measure the bound.
     """
 
     device: bool = True
@@ -55,12 +59,42 @@ class NonIdealities:
     ir_drop: IRDrop = "off"
     adc: bool = True
     dac: bool = True
+    check_first_order: bool = True  # refuse first-order IR drop beyond its validity bound (FIRST_ORDER_MAX_DROP)
 
     def __post_init__(self) -> None:
         if self.ir_drop not in IR_DROP_MODES:
             raise ConfigError(f"ir_drop = {self.ir_drop!r}: choose one of {', '.join(IR_DROP_MODES)}")
 
 
+
+
+#: Largest worst-case first-order IR drop (:func:`first_order_drop`) at which the first-order model is used. Measured
+#: by benchmarks/ir_drop_first_order_validity.py on a LeNet-5 Fashion-MNIST run (MTJ devices, 1,000 test images,
+#: crossbars 8..32 and wire resistance x0.1..x1): first order is within 0.2 points of exact up to eps = 0.149 and
+#: 2.9 points off at eps = 0.383 (24 points off at IMAC-Sim's 9 nm wires on 32 x 32, eps = 1.49).
+FIRST_ORDER_MAX_DROP = 0.15
+
+
+def first_order_drop(rows: int, cols: int, r_in_ohm: float, r_out_ohm: float, g_on: float, g_off: float) -> float:
+    """Worst-case relative IR drop of a ``rows`` x ``cols`` crossbar to first order (dimensionless): the largest
+    a_rj + b_rj of :func:`ir_drop_factors` with binary pairs (G_on + G_off per pair on the input line) and every
+    device on the column line at G_on,
+
+        eps = r_in (G_on + G_off) cols (cols + 1) / 2 + r_out G_on rows (rows + 1) / 2        (the r G n^2 terms).
+
+    First order neglects terms of order eps^2, so it is accurate only while eps << 1."""
+    return (r_in_ohm * (g_on + g_off) * cols * (cols + 1) / 2 + r_out_ohm * g_on * rows * (rows + 1) / 2)
+
+
+def check_first_order(hw) -> float:
+    """``eps`` (:func:`first_order_drop`) of the IMACConfig ``hw``; ConfigError when it exceeds
+    :data:`FIRST_ORDER_MAX_DROP`, where the first-order model is more than about 1 accuracy point off exact."""
+    eps = first_order_drop(hw.rows, hw.cols, hw.wires.r_in_ohm, hw.wires.r_out_ohm, *hw.device.conductances)
+    if eps > FIRST_ORDER_MAX_DROP:
+        raise ConfigError(f"ir_drop = 'first-order': a {hw.rows}x{hw.cols} crossbar with these wires and devices has "
+                          f"a first-order IR drop of up to {eps:.3g} (r G n^2), beyond {FIRST_ORDER_MAX_DROP} where "
+                          "first order stays within about 1 accuracy point of exact; use exact")
+    return eps
 
 
 def _blocks(n_rows: int, n_out: int, rows: int, cols: int):
