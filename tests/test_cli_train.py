@@ -38,9 +38,9 @@ def test_evaluate_json_has_nominal_and_monte_carlo(run_dir, capsys):
 
     lib = evaluate_run(run_dir, mc=3, changes=HardwareChanges(variation=0.1, adc_bits=6, adc_inl=0.5), test_limit=100)
     assert (res["accuracy"], res["mc"]["samples"]) == (lib.accuracy, lib.mc["samples"])
-    # with the training's ideal wires the nominal run (the trained ADC, ideal devices) is the trainer's last test
-    # accuracy on the same 100 images (the default evaluation solves the wires exactly)
-    assert main(["evaluate", str(run_dir), "--test-limit", "100", "--ir-drop", "off", "--format", "json"]) == 0
+    # without changes the nominal run (the trained ADC, ideal devices, exact IR drop as the training used by default)
+    # is the trainer's last test accuracy on the same 100 images
+    assert main(["evaluate", str(run_dir), "--test-limit", "100", "--format", "json"]) == 0
     nominal = json.loads(capsys.readouterr().out)["accuracy"]
     hist = json.loads((run_dir / "metrics.json").read_text())["history"]
     assert nominal == pytest.approx(hist[-1]["test_accuracy"], abs=1e-12)

@@ -226,8 +226,7 @@ def test_preset_values_carry_units_and_the_sources_of_the_preset_file():
     assert "[horowitz: M. Horowitz, \"Computing's energy problem" in mac.source
     # a value the system preset sets itself, and one no preset sets (the config default and its documented source)
     assert values["interface_energy_per_byte_j"].source.startswith("tpu-imac: J/byte; write + read of an 8 KB SRAM")
-    assert values["imac.device.r_high_ohm"].source == "default: High-resistance state (ohm). Source: IMAC-Sim " \
-                                                        "default 15 kOhm."
+    assert values["imac.device.stuck_high_rate"].source == "default: Fraction of devices stuck at R_high (stuck-off)."
     assert values["imac.device.mtj_tmr"].source == "sot-mram-imac: TMR = 200% -> R_P = 8,488 ohm, R_AP = 25,465 ohm"
 
 

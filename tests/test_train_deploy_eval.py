@@ -30,7 +30,8 @@ def data():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, data, one_thread):
     out = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(dataset="mnist-5k", target="tpu-imac", epochs=1, batch_size=32, lr=3e-3, seed=1)
+    cfg = TrainConfig(dataset="mnist-5k", target="tpu-imac", epochs=1, batch_size=32, lr=3e-3, seed=1,
+                      ir_drop="off")  # ideal wires in training: fast; evaluation defaults to exact regardless
     res = train(cfg, out, progress=False, data=data)
     return out, res
 
