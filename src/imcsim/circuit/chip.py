@@ -135,12 +135,14 @@ class Chip:
 
 
 def draw_chip(shapes: Sequence[tuple[int, int]], device: DeviceConfig, adc: ADCConfig | None, seed: int | None,
-              device_effects: bool = True) -> tuple[list[DeviceDraws | None], ADCInstances | None]:
-    """The random state of chip ``seed`` for layers of ``shapes`` [(n_out, n_in + 1), ...]: each layer's device draws
-    (None when ``seed`` is None, ``device_effects`` is off or the device has no variation or faults) and the output
-    ADC instances (None without ``adc``; ideal when ``seed`` is None)."""
+              device_effects: bool = True, first_layer: int = 0
+              ) -> tuple[list[DeviceDraws | None], ADCInstances | None]:
+    """The random state of chip ``seed`` for layers of ``shapes`` [(n_out, n_in + 1), ...] (IMAC layers
+    ``first_layer``, ``first_layer + 1``, ...): each layer's device draws (None when ``seed`` is None,
+    ``device_effects`` is off or the device has no variation or faults) and the output ADC instances of the last
+    shape (None without ``adc``; ideal when ``seed`` is None)."""
     on = seed is not None and device_effects and _has_device_effects(device)
-    draws = [draw_devices(tuple(s), device, seed, i) if on else None for i, s in enumerate(shapes)]
+    draws = [draw_devices(tuple(s), device, seed, first_layer + i) if on else None for i, s in enumerate(shapes)]
     if adc is None:
         inst = None
     elif seed is None:
@@ -151,12 +153,13 @@ def draw_chip(shapes: Sequence[tuple[int, int]], device: DeviceConfig, adc: ADCC
 
 
 def program_chip(weights: Sequence[tuple[np.ndarray, np.ndarray | None]], device: DeviceConfig,
-                 adc: ADCConfig | None, seed: int | None, device_effects: bool = True) -> Chip:
+                 adc: ADCConfig | None, seed: int | None, device_effects: bool = True, first_layer: int = 0) -> Chip:
     """Program chip ``seed`` with ``weights`` [(W (n_out, n_in), b (n_out,) or None), ...] in {-1, 0, +1}.
 
     ``device`` gives R_low / R_high and the variation and fault rates, ``adc`` the output converters (None: no ADC).
     A deployment's weights come from ``[(l.weight, l.bias) for l in dep.imac_layers()]`` and its hardware from
-    ``dep.imac_config()`` (``.device``, ``.adc``).
+    ``dep.imac_config()`` (``.device``, ``.adc``). ``first_layer`` is the IMAC layer index of ``weights[0]`` (to
+    program one layer of a network, as arch/ does).
     """
     g_on, g_off = device.conductances
     nominal = []
@@ -167,7 +170,7 @@ def program_chip(weights: Sequence[tuple[np.ndarray, np.ndarray | None]], device
             raise DataError(f"layer {k + 1}: bias has {b.size} values for {w.shape[0]} outputs")
         nominal.append((w, b))
     shapes = [(w.shape[0], w.shape[1] + 1) for w, _ in nominal]
-    draws, inst = draw_chip(shapes, device, adc, seed, device_effects)
+    draws, inst = draw_chip(shapes, device, adc, seed, device_effects, first_layer)
     layers = []
     for (w, b), d in zip(nominal, draws):
         gp, gm = weights_to_conductances(np.concatenate([w, b[:, None]], axis=1), device)
