@@ -67,7 +67,7 @@ def main() -> int:
 
     print("2. tpu-imac fine-tuned from the float model (no noise)", flush=True)
     m_cfg = TrainConfig(target="tpu-imac", epochs=args.mixed_epochs, lr=args.mixed_lr, seed=0,
-                        init_from=str(out / "float"))
+                        init_from=str(out / "float"), ir_drop="off")  # ideal wires here; step 6 trains IR-aware
     m_res = train(m_cfg, out / "tpu-imac", progress=False, data=ds, log=log, overwrite=True)
 
     print(f"3. tpu-imac fine-tuned noise-aware at {args.variation:.0%} device variation", flush=True)
