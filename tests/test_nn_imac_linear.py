@@ -210,8 +210,11 @@ def test_first_order_drop_by_hand_and_its_bound_is_enforced():
     # 2 x 3 crossbar, r_in = 10 ohm, r_out = 20 ohm, G_on = 1e-4 S, G_off = 5e-5 S:
     # 10 * 1.5e-4 * 3 * 4 / 2 + 20 * 1e-4 * 2 * 3 / 2 = 0.009 + 0.006 = 0.015
     assert first_order_drop(2, 3, 10.0, 20.0, 1e-4, 5e-5) == pytest.approx(0.015, rel=1e-12)
-    # IMAC-Sim's 9 nm wires on 32 x 32 crossbars are far outside the bound; 8 x 8 inside it
-    big, small = IMACConfig(), IMACConfig(rows=8, cols=8)
+    # IMAC-Sim's 9 nm wires with 5k / 15k devices: 32 x 32 crossbars far outside the bound (eps about 2.5), 8 x 8 just
+    # outside (0.172), 4 x 4 inside (about 0.048)
+    big, small = IMACConfig(), IMACConfig(rows=4, cols=4)
+    assert first_order_drop(8, 8, big.wires.r_in_ohm, big.wires.r_out_ohm, 2e-4, 1 / 15e3) == pytest.approx(
+        big.wires.r_in_ohm * (2e-4 + 1 / 15e3) * 36 + big.wires.r_out_ohm * 2e-4 * 36, rel=1e-12)
     with pytest.raises(ConfigError, match=r"ir_drop = 'first-order': a 32x32 crossbar .* use exact"):
         check_first_order(big)
     assert check_first_order(small) <= FIRST_ORDER_MAX_DROP

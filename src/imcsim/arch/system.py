@@ -38,9 +38,9 @@ the GEMM's M); every other unit, and every transfer, takes the batch's inputs on
 :attr:`Comparison.baseline_throughput` are inferences per second. The baseline runs every layer on the host with
 no transfers, as the digital model of the network: a layer deployed to an analog unit (binary or ternary weights)
 counts at the host's native precision there (int8 on the edge TPU), so a deployment and the zoo model of the same
-network have the same baseline; for a systolic host it is exactly the systolic model's ``simulate_network``. Area (:meth:`System.area`)
-is per unit: a unit whose rows report ``metrics["area_m2"]`` (an analog unit sized by what it maps) sums them, any
-other unit is sized by ``Unit.area_m2``; every unit of the system counts, used or not.
+network have the same baseline; for a systolic host it is exactly the systolic model's ``simulate_network``. Area
+(:meth:`System.area`) is per unit: a unit whose rows report ``metrics["area_m2"]`` (an analog unit sized by what it
+maps) sums them, any other unit is sized by ``Unit.area_m2``; every unit of the system counts, used or not.
 """
 
 from __future__ import annotations
