@@ -164,3 +164,22 @@ def test_a_deployment_and_the_zoo_model_cost_the_same(capsys, tmp_path):
     for r in by_model["hetero"]["layers"]:
         if r["name"] in ("fc1", "fc2", "fc3"):  # binary pairs: (G_on, G_off) whatever the sign, so the mix is exact
             assert dep_rows[r["name"]]["energy_j"] == pytest.approx(r["energy_j"], rel=1e-9), r["name"]
+
+
+def test_compare_a_deployment_names_the_hardware_it_read(capsys, tmp_path):
+    """The table says the IMAC unit is the deployment's and lists each field that differs from --arch's."""
+    import numpy as np
+
+    from imcsim.config.system import load_system
+    from imcsim.train.deploy import DeployedLayer, Deployment, DeploymentConfig, save_deployment
+
+    hw = load_system("tpu-imac").imac.replace_paths({"sampling_time_s": 3e-9, "adc.bits": 6})
+    layers = [DeployedLayer(name, "linear", "imac", "binary", np.ones((o, i)), np.ones(o))
+              for name, i, o in (("fc1", 400, 120), ("fc2", 120, 84), ("fc3", 84, 10))]
+    save_deployment(Deployment(model="lenet5", target="tpu-imac", input_shape=(1, 28, 28), dataset="mnist",
+                               layers=layers, config=DeploymentConfig(imac=hw)), tmp_path / "dep")
+    code, out, err = _run(capsys, "compare", "--deployment", str(tmp_path / "dep"))
+    assert code == 0, err
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"IMAC unit: the hardware {tmp_path / 'dep'} was trained with, in place of tpu-imac's")
+    assert last.endswith("differs in: sampling_time_s = 3e-09, adc.bits = 6")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from imcsim.config.base import changed_fields
 from imcsim.config.imac import IMACConfig
 from imcsim.errors import ConfigError, DataError
 from imcsim.nn.convert import HybridModel
@@ -153,21 +154,6 @@ def model_effects(model: HybridModel, mc: bool) -> dict:
     out = {"nominal": one(False)}
     if mc:
         out["mc"] = one(True)
-    return out
-
-
-def changed_fields(before: IMACConfig, after: IMACConfig) -> dict[str, Any]:
-    """{dotted field: new value} of the hardware fields that differ between two IMAC configs (the overrides)."""
-    out: dict[str, Any] = {}
-
-    def walk(a: Any, b: Any, path: str) -> None:
-        if isinstance(a, dict) and isinstance(b, dict):
-            for k in b:
-                walk(a.get(k), b[k], f"{path}.{k}" if path else k)
-        elif a != b:
-            out[path] = b
-
-    walk(before.model_dump(mode="json"), after.model_dump(mode="json"), "")
     return out
 
 
