@@ -121,3 +121,19 @@ def test_evaluate_and_xbar_evaluate_defaults_are_the_same_physical_evaluation(ru
     xb = json.loads(capsys.readouterr().out)
     assert ev["effects"]["nominal"]["ir_drop"] == xb["effects"]["ir_drop"] == "exact"
     assert abs(ev["accuracy"] - xb["accuracy"]) <= 0.001
+
+
+def test_monte_carlo_chip_k_is_xbar_evaluate_seed_k(run_dir, capsys):
+    """The same hardware flags on both commands; Monte Carlo sample k of `evaluate --seed 3` is chip 3 + k, the chip
+    `xbar evaluate --seed 3+k` builds: variation, stuck-at faults and ADC errors on, exact IR drop, equal accuracy
+    to 0.1 points."""
+    flags = ["--variation", "0.2", "--stuck-low", "0.02", "--stuck-high", "0.01", "--adc-inl", "1", "--adc-offset", "2"]
+    assert main(["evaluate", str(run_dir), "--test-limit", "100", "--mc", "2", "--seed", "3", "--format", "json",
+                 *flags]) == 0
+    samples = json.loads(capsys.readouterr().out)["mc"]["samples"]
+    for k, acc in enumerate(samples):
+        assert main(["xbar", "evaluate", "--deployment", str(run_dir), "--dataset", "mnist-5k", "--limit", "100",
+                     "--seed", str(3 + k), "--format", "json", *flags]) == 0
+        xb = json.loads(capsys.readouterr().out)
+        assert xb["changed"]["device.stuck_low_rate"] == 0.02 and xb["effects"]["adc_errors"]["offset_sigma_lsb"] == 2
+        assert abs(xb["accuracy"] - acc) <= 0.001, (k, acc, xb["accuracy"])

@@ -10,7 +10,9 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from imcsim.cli.options import Format, check_format, config_default
+from imcsim.cli.options import (HARDWARE_FLAGS, AdcBitsOpt, AdcDnlOpt, AdcGainOpt, AdcInlOpt, AdcOffsetOpt, Format,
+                                StuckHighOpt, StuckLowOpt, VariationKindOpt, VariationOpt, check_format,
+                                config_default)
 from imcsim.cli.output import emit
 from imcsim.config.amplifier import AmplifierConfig
 from imcsim.config.device import DeviceConfig
@@ -204,8 +206,15 @@ def evaluate(
     output_adc: Annotated[bool, typer.Option("--output-adc/--analog-readout", help="With --deployment: classify "
                                              "through the deployment's output ADC (as `imcsim evaluate` does) or "
                                              "from the analog output voltages.")] = True,
-    variation: Annotated[Optional[float], typer.Option("--variation", help="Device variation v, R(1+U(-v,v)) "
-                                                       "(default: the deployment's, or 0).")] = None,
+    variation: VariationOpt = None,
+    variation_kind: VariationKindOpt = None,
+    stuck_low: StuckLowOpt = None,
+    stuck_high: StuckHighOpt = None,
+    adc_bits: AdcBitsOpt = None,
+    adc_inl: AdcInlOpt = None,
+    adc_dnl: AdcDnlOpt = None,
+    adc_offset: AdcOffsetOpt = None,
+    adc_gain: AdcGainOpt = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Chip seed: device variation, stuck-at faults and ADC "
                                       "instances of chip SEED, the chip `imcsim evaluate` draws for that seed.")] = 0,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate the first N inputs only.")] = None,
@@ -213,19 +222,25 @@ def evaluate(
 ) -> None:
     """Accuracy and mean crossbar power of an IMAC network over a whole test set."""
     from imcsim.circuit.network import IMACNetwork, load_imacsim_dataset
-    from imcsim.config.base import parse_config
     from imcsim.config.wires import WireConfig
 
     _check_format(fmt)
     for name, val in (("--rows", rows), ("--cols", cols)):
         if val is not None and val < 1:
             raise ConfigError(f"{name}: {val} must be a positive number of lines")
+    # the same hardware flags as `imcsim evaluate` (read noise and DAC bits aside: the circuit takes the deployment's
+    # DAC output voltages, and its read noise is drawn per vector)
+    given = {"variation": variation, "variation_kind": variation_kind, "stuck_low": stuck_low,
+             "stuck_high": stuck_high, "adc_bits": adc_bits, "adc_inl": adc_inl, "adc_dnl": adc_dnl,
+             "adc_offset": adc_offset, "adc_gain": adc_gain}
+    hw_changes = {HARDWARE_FLAGS[k]: v for k, v in given.items() if v is not None}
     if imacsim_dir is not None:
         if deployment is not None:
             raise ConfigError("--imacsim-dir: give either --deployment or --imacsim-dir, not both")
         if inputs is None or labels is None:
             raise ConfigError("--imacsim-dir: needs --inputs and --labels")
-        device = parse_config(DeviceConfig, {"variation": variation or 0.0}, source="--variation")
+        device = IMACConfig().device.replace_paths({k.split(".", 1)[1]: v for k, v in hw_changes.items()
+                                                    if k.startswith("device.")})
         net = IMACNetwork.from_imacsim_dir(imacsim_dir, rows=rows or ROWS, cols=cols or COLS, device=device,
                                            wires=WireConfig() if parasitics else None, seed=seed)
         x, y = load_imacsim_dataset(inputs, labels, vdd_v=net.vdd_v, n_classes=net.layers[-1].n_out)
@@ -233,7 +248,7 @@ def evaluate(
     elif deployment is not None:
         if dataset is None:
             raise ConfigError("--deployment: needs --dataset")
-        net, x, y = _deployment_data(deployment, dataset, parasitics, rows, cols, variation, seed, limit,
+        net, x, y = _deployment_data(deployment, dataset, parasitics, rows, cols, hw_changes, seed, limit,
                                       output_adc)
         source = str(deployment)
     else:
@@ -242,7 +257,7 @@ def evaluate(
     if limit is not None:
         x, y = x[:limit], y[:limit]
     res = net.evaluate(x, y, seed=seed)
-    changed = {k: v for k, v in (("rows", rows), ("cols", cols), ("device.variation", variation)) if v is not None}
+    changed = {k: v for k, v in (("rows", rows), ("cols", cols)) if v is not None} | hw_changes
     if not parasitics:
         changed["wires"] = "ideal"
     effects = net.effects()
@@ -268,7 +283,7 @@ def evaluate(
 
 
 def _deployment_data(path: Path, dataset: str, parasitics: bool, rows: int | None, cols: int | None,
-                     variation: float | None, seed: int, limit: int | None, output_adc: bool = True):
+                     hw_changes: dict, seed: int, limit: int | None, output_adc: bool = True):
     """The IMAC part of a Deployment and its test set as IMAC input voltages (the digital front end runs in torch)."""
     from imcsim.circuit.network import IMACNetwork
     from imcsim.train.data import load_dataset
@@ -284,7 +299,8 @@ def _deployment_data(path: Path, dataset: str, parasitics: bool, rows: int | Non
     x, y = ds.x_test, ds.y_test
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    net = IMACNetwork.from_deployment(dep, parasitics=parasitics, rows=rows, cols=cols, variation=variation,
+    hw = dep.imac_config().replace_paths(hw_changes) if hw_changes else None
+    net = IMACNetwork.from_deployment(dep, parasitics=parasitics, rows=rows, cols=cols, hw=hw,
                                       seed=seed, output_adc=output_adc)
     return net, np.asarray(dep.frontend(x)), np.asarray(y)
 
