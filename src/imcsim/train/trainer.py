@@ -158,7 +158,7 @@ def _check_config(cfg: TrainConfig) -> None:
         imac_changed = cfg.imac.model_dump(exclude_defaults=True)
         analog = {"precision": (cfg.precision is not None, cfg.precision),
                   "noise_aware": (cfg.noise_aware, cfg.noise_aware), "imac": (bool(imac_changed), imac_changed),
-                  "ir_drop": (cfg.ir_drop != "off", cfg.ir_drop),
+                  "ir_drop": (cfg.ir_drop != TrainConfig.model_fields["ir_drop"].default, cfg.ir_drop),
                   "train_transimpedance": (cfg.train_transimpedance, cfg.train_transimpedance)}
         given = [(name, value) for name, (set_, value) in analog.items() if set_]
         if given:
