@@ -67,11 +67,12 @@ def main() -> int:
 
     print("2. tpu-imac fine-tuned from the float model (no noise)", flush=True)
     m_cfg = TrainConfig(target="tpu-imac", epochs=args.mixed_epochs, lr=args.mixed_lr, seed=0,
-                        init_from=str(out / "float"))
+                        init_from=str(out / "float"), ir_drop="off")  # ideal wires here; step 6 trains IR-aware
     m_res = train(m_cfg, out / "tpu-imac", progress=False, data=ds, log=log, overwrite=True)
 
     print(f"3. tpu-imac fine-tuned noise-aware at {args.variation:.0%} device variation", flush=True)
-    n_cfg = m_cfg.model_copy(update={"noise_aware": True, "imac": {"device": {"variation": args.variation}}})
+    # replace_paths validates (model_copy would leave imac a plain dict and lose the target's IMAC unit)
+    n_cfg = m_cfg.replace_paths({"noise_aware": True, "imac.device.variation": args.variation})
     n_res = train(n_cfg, out / "tpu-imac-noise", progress=False, data=ds, log=log, overwrite=True)
 
     print(f"4. Monte Carlo, {args.mc} chips at {args.variation:.0%} variation", flush=True)
@@ -83,8 +84,8 @@ def main() -> int:
     sv, ss = args.stress_variation, args.stress_stuck
     print(f"5. stress: {sv:.0%} variation and {ss:.0%} + {ss:.0%} stuck-at devices; noise-aware training there",
           flush=True)
-    s_cfg = m_cfg.model_copy(update={"noise_aware": True, "imac": {"device": {
-        "variation": sv, "stuck_low_rate": ss, "stuck_high_rate": ss}}})
+    s_cfg = m_cfg.replace_paths({"noise_aware": True, "imac.device.variation": sv, "imac.device.stuck_low_rate": ss,
+                                 "imac.device.stuck_high_rate": ss})
     train(s_cfg, out / "tpu-imac-stress", progress=False, data=ds, log=log, overwrite=True)
     s_ov = HardwareChanges(variation=sv, stuck_low=ss, stuck_high=ss)
     st_plain = evaluate_run(out / "tpu-imac", mc=args.mc, changes=s_ov, data=ds)

@@ -212,3 +212,26 @@ def test_wired_energy_of_a_single_tile_is_the_crossbar_power():
     assert imac.device_energy_wired_j(layer, cfg, w, b, v) == pytest.approx(1e-9 * ref.mean(), rel=1e-12)
     with pytest.raises(ConfigError, match="needs the bias levels"):
         imac.device_energy_wired_j(layer, cfg, w)
+
+
+def test_wired_device_energy_of_a_programmed_chip_is_the_circuit_networks_power():
+    """arch/ costs the chip circuit/ programs: chip 4 (variation 0.2, 5% stuck-on) of a 2-layer network; the wired
+    energy of layer 2 (IMAC layer index 1) is the sampling time times the crossbar power IMACNetwork computes for
+    that layer's tiles with the same chip, and differs from the nominal devices' energy."""
+    import numpy as np
+
+    from imcsim.arch.imac import device_energy_wired_j
+    from imcsim.circuit.network import IMACNetwork
+    from imcsim.config.device import DeviceConfig
+    from imcsim.config.imac import IMACConfig
+
+    rng = np.random.default_rng(2)
+    w1, b1 = rng.choice([-1.0, 1.0], (6, 9)), rng.choice([-1.0, 1.0], 6)
+    w2, b2 = rng.choice([-1.0, 1.0], (5, 6)), rng.choice([-1.0, 1.0], 5)
+    cfg = IMACConfig(rows=4, cols=3, device=DeviceConfig(variation=0.2, stuck_low_rate=0.05))
+    net = IMACNetwork.from_config([(w1, b1), (w2, b2)], cfg, seed=4)
+    x = rng.uniform(-0.8, 0.8, (7, 6))  # inputs of layer 2
+    layer = Layer.linear("fc2", 6, 5)
+    e = device_energy_wired_j(layer, cfg, w2, b2, inputs_v=x, seed=4, imac_index=1)
+    assert e == pytest.approx(cfg.sampling_time_s * net.layers[1].power(x).mean(), rel=1e-10)
+    assert abs(e - device_energy_wired_j(layer, cfg, w2, b2, inputs_v=x)) > 1e-3 * e

@@ -20,10 +20,17 @@ def mlp_weights(rng, sizes=(400, 120, 84, 10)):
     return [(rng.integers(-1, 2, (o, i)), rng.integers(-1, 2, o)) for i, o in zip(sizes[:-1], sizes[1:])]
 
 
-def canonical(weights, x, tz=(30e3, 30e3, 10e3), dg=1 / 5e3 - 1 / 15e3, vdd=0.8):
+def canonical(weights, x, tz=(30e3, 30e3, 10e3), dg=1 / 5e3 - 1 / 15e3, vdd=0.8, rows=None):
+    """By hand: per horizontal partition of ``rows`` crossbar rows (inputs then the bias row) an amplifier whose
+    output saturates at the rails [-Vdd, Vdd]; the neuron input is the sum of the partition outputs."""
     h = x
     for k, (w, b) in enumerate(weights):
-        h = neuron_transfer(tz[k] * dg * (h @ w.T + b * vdd), NeuronConfig())
+        u = np.concatenate([h, np.full((len(h), 1), vdd)], axis=1)
+        wb = np.concatenate([w, b[:, None]], axis=1)
+        step = rows or u.shape[1]
+        v_n = sum(np.clip(tz[k] * dg * u[:, s:s + step] @ wb[:, s:s + step].T, -vdd, vdd)
+                  for s in range(0, u.shape[1], step))
+        h = neuron_transfer(v_n, NeuronConfig())
     return h
 
 
@@ -49,17 +56,19 @@ def test_ideal_network_is_canonical_equation_for_any_partitioning(seed, rows, co
     weights = mlp_weights(rng, (23, 11, 5))
     x = rng.uniform(-0.8, 0.8, (6, 23))
     net = IMACNetwork.from_weights(weights, rows=rows, cols=cols)
-    np.testing.assert_allclose(net.forward(x), canonical(weights, x), rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(net.forward(x), canonical(weights, x, rows=rows), rtol=1e-11, atol=1e-13)
 
 
 def test_parasitics_shift_neuron_inputs_less_on_small_crossbars():
     rng = np.random.default_rng(1)
     weights = mlp_weights(rng, (127, 10))
     x = rng.choice([-0.8, 0.8], (50, 127))
-    ideal = IMACNetwork.from_weights(weights, rows=128, cols=16).layers[0].neuron_inputs(x)
+    amp = AmplifierConfig(transimpedance_ohm=(100.0,))  # small enough that no amplifier reaches a rail
+    ideal = IMACNetwork.from_weights(weights, rows=128, cols=16, amplifier=amp).layers[0].neuron_inputs(x)
+    assert np.abs(ideal).max() < 0.8
     errs = {}
     for rows in (16, 128):
-        net = IMACNetwork.from_weights(weights, rows=rows, cols=16, wires=WireConfig())
+        net = IMACNetwork.from_weights(weights, rows=rows, cols=16, wires=WireConfig(), amplifier=amp)
         errs[rows] = np.abs(net.layers[0].neuron_inputs(x) - ideal).mean()
     assert 0 < errs[16] < errs[128]
 
@@ -83,10 +92,12 @@ def test_variation_is_seeded_and_changes_outputs():
     weights = mlp_weights(rng, (20, 6))
     x = rng.uniform(-0.02, 0.02, (4, 20))
     dev = DeviceConfig(variation=0.2)
-    a = IMACNetwork.from_weights(weights, device=dev, seed=5).layers[0].neuron_inputs(x)
-    b = IMACNetwork.from_weights(weights, device=dev, seed=5).layers[0].neuron_inputs(x)
-    c = IMACNetwork.from_weights(weights, device=dev, seed=6).layers[0].neuron_inputs(x)
-    ideal = IMACNetwork.from_weights(weights).layers[0].neuron_inputs(x)
+    amp = AmplifierConfig(transimpedance_ohm=(300.0,))  # amplifiers in their linear range (no rail reached)
+    a = IMACNetwork.from_weights(weights, device=dev, seed=5, amplifier=amp).layers[0].neuron_inputs(x)
+    b = IMACNetwork.from_weights(weights, device=dev, seed=5, amplifier=amp).layers[0].neuron_inputs(x)
+    c = IMACNetwork.from_weights(weights, device=dev, seed=6, amplifier=amp).layers[0].neuron_inputs(x)
+    ideal = IMACNetwork.from_weights(weights, amplifier=amp).layers[0].neuron_inputs(x)
+    assert np.abs(ideal).max() < 0.8
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
     # R(1 + U(-0.2, 0.2)) moves each differential current by a fraction of its size, not by orders of magnitude
@@ -185,3 +196,21 @@ def test_from_deployment_uses_trained_hardware():
     over = IMACNetwork.from_deployment(dep, rows=16, cols=16, variation=0.1)
     assert over.layers[0].partition.horizontal == 1 and over.device.variation == 0.1
     assert not over.layers[0].ideal_wires
+
+
+def test_amplifier_outputs_saturate_at_the_rails_per_partition():
+    """One layer, 3 inputs + bias on 2-row crossbars (2 partitions), weights all +1, ideal devices 5k/15k and a
+    30 kOhm transimpedance: each device pair passes (1/5k - 1/15k) v = 1.333e-4 v A, times 30 kOhm = 4 v volts.
+    Inputs (0.8, 0.8, -0.8), bias row 0.8 V: partition 1 (rows 1-2) 4 * 1.6 = 6.4 V -> clipped to 0.8 V; partition 2
+    (row 3 and bias) 4 * 0 = 0 V. Neuron input 0.8 V (unclipped it would read 6.4 V)."""
+    net = IMACNetwork.from_weights([(np.ones((1, 3)), np.ones(1))], rows=2, cols=1,
+                                   amplifier=AmplifierConfig(transimpedance_ohm=(30e3,)))
+    lay = net.layers[0]
+    x = np.array([[0.8, 0.8, -0.8]])
+    np.testing.assert_allclose(lay.amplifier_outputs(x), [[[0.8], [0.0]]], atol=1e-12)
+    np.testing.assert_allclose(lay.neuron_inputs(x), [[0.8]], atol=1e-12)
+    np.testing.assert_allclose(np.concatenate([x, [[0.8]]], axis=1) @ lay.effective_matrix.T, [[6.4]], rtol=1e-12)
+    # asymmetric rails: inputs -x give partition 1 -6.4 V -> -0.3 V, partition 2 (0.8 V input and bias) 6.4 -> 0.8 V
+    low = IMACNetwork.from_weights([(np.ones((1, 3)), np.ones(1))], rows=2, cols=1, vss_v=-0.3,
+                                   amplifier=AmplifierConfig(transimpedance_ohm=(30e3,)))
+    np.testing.assert_allclose(low.layers[0].amplifier_outputs(-x), [[[-0.3], [0.8]]], atol=1e-12)

@@ -71,10 +71,14 @@ def test_network_agrees_with_ngspice():
     weights = [(rng.integers(-1, 2, (6, 9)), rng.integers(-1, 2, 6)), (rng.integers(-1, 2, (4, 6)),
                                                                        rng.integers(-1, 2, 4))]
     net = IMACNetwork.from_weights(weights, rows=4, cols=4, wires=WireConfig(), device=DeviceConfig(variation=0.2),
-                                   seed=1)
+                                   seed=10)
     # inputs small enough that the neurons are not all saturated
     x = rng.uniform(-0.02, 0.02, (3, 9))
     ref = spice.simulate_network(net, x)
     out = net.forward(x)
     np.testing.assert_allclose(out, ref.outputs, rtol=1e-9, atol=1e-12)
-    assert np.ptp(out) > 0.05
+    # chip 10 leaves some outputs between the rails, so the comparison covers the neuron's slope, not just its rails
+    assert ((out > 0.01) & (out < 0.79)).any()
+    # and some partition amplifiers sit at a rail, so ngspice checks the clipping too
+    amps = net.layers[0].amplifier_outputs(x)
+    assert np.isclose(np.abs(amps), 0.8).any() and (np.abs(amps) < 0.79).any()

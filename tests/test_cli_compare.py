@@ -131,3 +131,55 @@ def test_output_file_is_written_and_a_missing_directory_is_one_line(capsys, tmp_
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
     code, out, err = _run(capsys, "compare", "-m", "lenet5", "--plot", str(tmp_path / "cmp.gif"))
     assert code == 2 and "must end in .png" in err
+
+
+def test_a_deployment_and_the_zoo_model_cost_the_same(capsys, tmp_path):
+    """The same binary weights on the same device (tpu-imac's own IMAC unit) cost the same under --deployment and
+    --model, and both baselines are the int8 model: the memory reduction by hand is
+    1 - (1,248 + 19,328 + 59,134) / (1,248 + 19,328 + 8 * 59,134) = 0.838529 (conv weight bits at int8; the dense
+    layers' 59,134 weights and biases at 1 bit vs 8)."""
+    import numpy as np
+
+    from imcsim.config.system import load_system
+    from imcsim.train.deploy import DeployedLayer, Deployment, DeploymentConfig, save_deployment
+
+    rng = np.random.default_rng(1)
+    layers = [DeployedLayer(name, "linear", "imac", "binary", rng.choice([-1.0, 1.0], size=(o, i)),
+                            rng.choice([-1.0, 1.0], size=o)) for name, i, o in (("fc1", 400, 120), ("fc2", 120, 84),
+                                                                                 ("fc3", 84, 10))]
+    dep = Deployment(model="lenet5", target="tpu-imac", input_shape=(1, 28, 28), dataset="mnist", layers=layers,
+                     config=DeploymentConfig(imac=load_system("tpu-imac").imac))
+    save_deployment(dep, tmp_path / "dep")
+    code, out, err = _run(capsys, "compare", "--deployment", str(tmp_path / "dep"), "-f", "json")
+    assert code == 0, err
+    by_dep = json.loads(out)
+    code, out, err = _run(capsys, "compare", "--model", "lenet5", "-f", "json")
+    by_model = json.loads(out)
+    hand = 1 - (1248 + 19328 + 59134) / (1248 + 19328 + 8 * 59134)
+    assert by_dep["memory_reduction"] == pytest.approx(hand, rel=1e-12)
+    assert by_model["memory_reduction"] == pytest.approx(hand, rel=1e-12)
+    assert by_dep["baseline"]["weight_bits"] == by_model["baseline"]["weight_bits"] == 1248 + 19328 + 8 * 59134
+    assert by_dep["baseline"]["energy_j"] == pytest.approx(by_model["baseline"]["energy_j"], rel=1e-12)
+    dep_rows = {r["name"]: r for r in by_dep["hetero"]["layers"]}
+    for r in by_model["hetero"]["layers"]:
+        if r["name"] in ("fc1", "fc2", "fc3"):  # binary pairs: (G_on, G_off) whatever the sign, so the mix is exact
+            assert dep_rows[r["name"]]["energy_j"] == pytest.approx(r["energy_j"], rel=1e-9), r["name"]
+
+
+def test_compare_a_deployment_names_the_hardware_it_read(capsys, tmp_path):
+    """The table says the IMAC unit is the deployment's and lists each field that differs from --arch's."""
+    import numpy as np
+
+    from imcsim.config.system import load_system
+    from imcsim.train.deploy import DeployedLayer, Deployment, DeploymentConfig, save_deployment
+
+    hw = load_system("tpu-imac").imac.replace_paths({"sampling_time_s": 3e-9, "adc.bits": 6})
+    layers = [DeployedLayer(name, "linear", "imac", "binary", np.ones((o, i)), np.ones(o))
+              for name, i, o in (("fc1", 400, 120), ("fc2", 120, 84), ("fc3", 84, 10))]
+    save_deployment(Deployment(model="lenet5", target="tpu-imac", input_shape=(1, 28, 28), dataset="mnist",
+                               layers=layers, config=DeploymentConfig(imac=hw)), tmp_path / "dep")
+    code, out, err = _run(capsys, "compare", "--deployment", str(tmp_path / "dep"))
+    assert code == 0, err
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"IMAC unit: the hardware {tmp_path / 'dep'} was trained with, in place of tpu-imac's")
+    assert last.endswith("differs in: sampling_time_s = 3e-09, adc.bits = 6")

@@ -24,7 +24,12 @@ def test_solve_ideal_json_by_hand(files, capsys):
     # vector 0, column 0: weights (+1, 0, -1) -> I+ = 0.8/5k - 0.8/5k + 0.4/15k, I- = 0.8/15k - 0.8/5k + 0.4/5k
     assert out["i_plus"][0][0] == pytest.approx(0.4 / 15e3, rel=1e-12)
     assert out["i_minus"][0][0] == pytest.approx(0.8 / 15e3 - 0.8 / 5e3 + 0.4 / 5e3, rel=1e-12)
-    assert out["v_amp"][0][0] == pytest.approx(30e3 * (out["i_plus"][0][0] - out["i_minus"][0][0]))
+    # I+ - I- = 0.4/15k - (0.8/15k - 0.8/5k + 0.4/5k) = 5.333e-5 A; 30 kOhm gives 1.6 V, beyond the 0.8 V
+    # rail of IMAC-Sim's +-0.8 V supply: the amplifier saturates there
+    assert 30e3 * (out["i_plus"][0][0] - out["i_minus"][0][0]) == pytest.approx(1.6, rel=1e-12)
+    assert out["v_amp"][0][0] == 0.8 and out["rails_v"] == [-0.8, 0.8]
+    lin = 30e3 * (np.array(out["i_plus"]) - np.array(out["i_minus"]))
+    assert np.allclose(out["v_amp"], np.clip(lin, -0.8, 0.8), rtol=1e-12, atol=1e-15)
     assert len(out["i_plus"]) == 2 and len(out["power_w"]) == 2
     # power: each row drives its two devices in parallel; row 0 (+1,-1) and (R, R) pairs: G = 2*(1/5k + 1/15k)
     g_rows = [2 * (1 / 5e3 + 1 / 15e3), (2 / 5e3) + (1 / 5e3 + 1 / 15e3), (1 / 5e3 + 1 / 15e3) + 2 / 5e3]

@@ -226,6 +226,20 @@ def test_preset_values_carry_units_and_the_sources_of_the_preset_file():
     assert "[horowitz: M. Horowitz, \"Computing's energy problem" in mac.source
     # a value the system preset sets itself, and one no preset sets (the config default and its documented source)
     assert values["interface_energy_per_byte_j"].source.startswith("tpu-imac: J/byte; write + read of an 8 KB SRAM")
-    assert values["imac.device.r_high_ohm"].source == "default: High-resistance state (ohm). Source: IMAC-Sim " \
-                                                        "default 15 kOhm."
+    assert values["imac.device.stuck_high_rate"].source == "default: Fraction of devices stuck at R_high (stuck-off)."
     assert values["imac.device.mtj_tmr"].source == "sot-mram-imac: TMR = 200% -> R_P = 8,488 ohm, R_AP = 25,465 ohm"
+
+
+def test_preset_tables_print_the_device_resistances_the_models_use():
+    """sot-mram-imac's synapses are MTJs: the table shows R_P = 10 ohm um^2 / (pi/4 x 0.05 um x 0.03 um) = 8,488 ohm
+    and R_AP = 3 R_P = 25,465 ohm (TMR 200%), not the resistor defaults 5,000 / 15,000 ohm the config ignores."""
+    import math
+
+    from imcsim.config.presets import preset_values
+
+    r_p = 10.0 / (math.pi / 4 * 0.05 * 0.03)
+    for name, prefix in (("sot-mram-imac", ""), ("tpu-imac", "imac.")):
+        rows = {v.field: v for v in preset_values(name)}
+        assert rows[f"{prefix}device.r_low_ohm"].value == pytest.approx(r_p, rel=1e-9)
+        assert rows[f"{prefix}device.r_high_ohm"].value == pytest.approx(3 * r_p, rel=1e-9)
+        assert "derived" in rows[f"{prefix}device.r_low_ohm"].source

@@ -31,15 +31,17 @@ def test_ideal_layer_equals_hand_computed_canonical_equation_with_partitions():
     y, v_n = layer(v)
     w = np.sign(layer.weight.detach().numpy()); w[w == 0] = 1
     b = np.sign(layer.bias.detach().numpy()); b[b == 0] = 1
-    # by hand: rows = [v, Vdd]; per partition an amplifier of the layer's transimpedance; partition outputs summed
+    # by hand: rows = [v, Vdd]; per partition an amplifier of the layer's transimpedance, its output clipped at the
+    # rails [-0.8, 0.8] V (IMACConfig's vss_v, vdd_v); partition outputs summed
     rows = np.concatenate([v.numpy(), np.full((4, 1), 0.8)], axis=1)
     wb = np.concatenate([w, b[:, None]], axis=1)
     g_on, g_off = 1 / 5e3, 1 / 15e3
     t = 30e3  # IMAC-Sim's layer-2 transimpedance (AmplifierConfig default (30k, 30k, 10k))
     parts = row_slices(n_in, 32)
     assert len(parts) == 3
-    v_hand = sum(t * (g_on - g_off) * rows[:, s] @ wb[:, s].T for s in parts)
+    v_hand = sum(np.clip(t * (g_on - g_off) * rows[:, s] @ wb[:, s].T, -0.8, 0.8) for s in parts)
     assert np.allclose(v_n.detach().numpy(), v_hand, rtol=1e-12, atol=1e-12)
+    assert (np.abs(v_hand) > 0.8).any()  # some sums exceed one rail: the clipping is per partition, not of the sum
     slope = 4 * 3.0 / 0.8  # -4 * gain / swing = 15 / V
     assert np.allclose(y.detach().numpy(), 0.8 / (1 + np.exp(slope * v_hand)), rtol=1e-12)
 
@@ -59,7 +61,7 @@ def test_layer_equals_ideal_crossbar_solver_and_circuit_neuron():
     xb = Crossbar.from_weights(wb.T, hw.device)  # ideal wires
     rows = np.concatenate([v.numpy(), np.full((3, 1), hw.vdd_v)], axis=1)
     i_plus, i_minus = xb.solve(rows)
-    v_ref = hw.amplifier.transimpedance(0) * (i_plus - i_minus)
+    v_ref = np.clip(hw.amplifier.transimpedance(0) * (i_plus - i_minus), hw.vss_v, hw.vdd_v)  # one partition
     assert np.allclose(v_n.detach().numpy(), v_ref, rtol=1e-10, atol=1e-12)
     assert np.allclose(y.detach().numpy(), neuron_transfer(v_ref, hw.neuron), rtol=1e-10)
 
@@ -140,14 +142,14 @@ def test_exact_ir_drop_layer_equals_per_partition_crossbar_solves():
         for c0 in (0, 8):
             xb = Crossbar.from_weights(wb[s, c0:c0 + 8], hw.device, hw.wires.r_in_ohm, hw.wires.r_out_ohm)
             ip, im = xb.solve(rows[:, s])
-            ref[:, c0:c0 + 8] += hw.amplifier.transimpedance(0) * (ip - im)
+            ref[:, c0:c0 + 8] += np.clip(hw.amplifier.transimpedance(0) * (ip - im), hw.vss_v, hw.vdd_v)
     assert np.allclose(v_n.detach().numpy(), ref, rtol=1e-9, atol=1e-12)
 
 
 def test_straight_through_gradients_reach_latent_weights():
     layer, _ = _layer(16, 4)
     v = torch.rand(8, 16, dtype=torch.float64)
-    _, v_n = layer(v)
+    v_n = layer.preactivation(v, clip=False)  # the amplifier's linear range (a clipped output has no gradient)
     v_n.sum().backward()
     # d v_n / d w_latent = T * dG * v (straight through sign), summed over the batch
     expected = layer.transimpedance_ohm * (1 / 5e3 - 1 / 15e3) * v.sum(0)
@@ -168,8 +170,13 @@ def test_canonical_equation_holds_for_any_shape_and_partitioning(n_in, n_out, ro
     y, v_n = layer(v)
     wq, bq = (t.detach().numpy() for t in layer.quantized())
     t = hw.amplifier.transimpedance(layer_index)
-    ref = t * hw.device.delta_g * (v.numpy() @ wq.T + bq * hw.vdd_v)
+    rows_v = np.concatenate([v.numpy(), np.full((3, 1), hw.vdd_v)], axis=1)
+    wb = np.concatenate([wq, bq[:, None]], axis=1)
+    ref = sum(np.clip(t * hw.device.delta_g * rows_v[:, s] @ wb[:, s].T, hw.vss_v, hw.vdd_v)
+              for s in row_slices(n_in, rows))
     assert np.allclose(v_n.detach().numpy(), ref, rtol=1e-9, atol=1e-12)
+    assert np.allclose(layer.preactivation(v, clip=False).detach().numpy(),
+                       t * hw.device.delta_g * (v.numpy() @ wq.T + bq * hw.vdd_v), rtol=1e-9, atol=1e-12)
     yy = y.detach().numpy()
     assert np.all((yy >= hw.neuron.v_low) & (yy <= hw.neuron.v_high))
 
@@ -193,3 +200,26 @@ def test_exact_ir_drop_in_training_reuses_factors_until_refresh():
     assert layer._ir_cache is cached  # second pass within the refresh window: same factors
     layer.preactivation(v)
     assert layer._ir_cache is not cached  # refreshed
+
+
+def test_first_order_drop_by_hand_and_its_bound_is_enforced():
+    from imcsim.errors import ConfigError
+    from imcsim.nn.convert import HybridModel
+    from imcsim.nn.nonideal import FIRST_ORDER_MAX_DROP, NonIdealities, check_first_order, first_order_drop
+
+    # 2 x 3 crossbar, r_in = 10 ohm, r_out = 20 ohm, G_on = 1e-4 S, G_off = 5e-5 S:
+    # 10 * 1.5e-4 * 3 * 4 / 2 + 20 * 1e-4 * 2 * 3 / 2 = 0.009 + 0.006 = 0.015
+    assert first_order_drop(2, 3, 10.0, 20.0, 1e-4, 5e-5) == pytest.approx(0.015, rel=1e-12)
+    # IMAC-Sim's 9 nm wires with 5k / 15k devices: 32 x 32 crossbars far outside the bound (eps about 2.5), 8 x 8 just
+    # outside (0.172), 4 x 4 inside (about 0.048)
+    big, small = IMACConfig(), IMACConfig(rows=4, cols=4)
+    assert first_order_drop(8, 8, big.wires.r_in_ohm, big.wires.r_out_ohm, 2e-4, 1 / 15e3) == pytest.approx(
+        big.wires.r_in_ohm * (2e-4 + 1 / 15e3) * 36 + big.wires.r_out_ohm * 2e-4 * 36, rel=1e-12)
+    with pytest.raises(ConfigError, match=r"ir_drop = 'first-order': a 32x32 crossbar .* use exact"):
+        check_first_order(big)
+    assert check_first_order(small) <= FIRST_ORDER_MAX_DROP
+    layer = IMACLinear(4, 2, 0, big, first=True)
+    with pytest.raises(ConfigError, match="first-order"):
+        HybridModel(torch.nn.Identity(), [layer], big, "tpu-imac", NonIdealities(ir_drop="first-order"))
+    HybridModel(torch.nn.Identity(), [layer], big, "tpu-imac",
+                NonIdealities(ir_drop="first-order", check_first_order=False))  # measuring the bound needs it off

@@ -30,7 +30,8 @@ def data():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, data, one_thread):
     out = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(dataset="mnist-5k", target="tpu-imac", epochs=1, batch_size=32, lr=3e-3, seed=1)
+    cfg = TrainConfig(dataset="mnist-5k", target="tpu-imac", epochs=1, batch_size=32, lr=3e-3, seed=1,
+                      ir_drop="off")  # ideal wires in training: fast; evaluation defaults to exact regardless
     res = train(cfg, out, progress=False, data=data)
     return out, res
 
@@ -131,23 +132,37 @@ def test_malformed_deployments_raise_checkpoint_error(run, tmp_path):
 
 def test_monte_carlo_is_seeded_and_zero_variation_equals_nominal(run, data):
     out, res = run
-    a = evaluate_run(out, mc=3, seed=5, changes=HardwareChanges(variation=0.2, adc_bits=6, adc_inl=0.5),
-                     data=data)
-    b = evaluate_run(out, mc=3, seed=5, changes=HardwareChanges(variation=0.2, adc_bits=6, adc_inl=0.5),
-                     data=data)
+    ch = HardwareChanges(variation=0.2, adc_bits=6, adc_inl=0.5, ir_drop="off")  # ideal wires: seeding only, fast
+    a = evaluate_run(out, mc=3, seed=5, changes=ch, data=data)
+    b = evaluate_run(out, mc=3, seed=5, changes=ch, data=data)
     assert a.mc == b.mc and a.mc["n"] == 3
     # sample k is chip seed + k: each equals a one-chip run with that seed, and the statistics are theirs
-    one = [evaluate_run(out, mc=1, seed=5 + k, changes=HardwareChanges(variation=0.2, adc_bits=6, adc_inl=0.5),
-                        data=data).mc["mean"] for k in range(3)]
+    one = [evaluate_run(out, mc=1, seed=5 + k, changes=ch, data=data).mc["mean"] for k in range(3)]
     assert a.mc["samples"] == one
     assert a.mc["mean"] == pytest.approx(sum(one) / 3, rel=1e-12)
     assert (a.mc["min"], a.mc["max"]) == (min(one), max(one))
     assert a.mc["std"] == pytest.approx((sum((s - sum(one) / 3) ** 2 for s in one) / 2) ** 0.5, abs=1e-12)
-    ideal = evaluate_run(out, mc=2, data=data, changes=HardwareChanges(variation=0.0))
+    ideal = evaluate_run(out, mc=2, data=data, changes=HardwareChanges(variation=0.0, ir_drop="off"))
     assert ideal.mc["samples"] == [ideal.accuracy, ideal.accuracy]
-    # the nominal run with the training ADC equals the trainer's final test accuracy
+    # the nominal run with the training ADC and the training's ideal wires equals the trainer's final test accuracy
     assert ideal.accuracy == pytest.approx(res.test_accuracy)
     assert a.hardware["adc"]["bits"] == 6 and a.hardware["device"]["variation"] == 0.2
+    # the result says what it includes, and which fields the evaluation changed from the run's config
+    assert a.changed == {"device.variation": 0.2, "adc.bits": 6, "adc.inl_lsb": 0.5}
+    assert a.effects["nominal"]["variation"] == 0.0 and a.effects["mc"]["variation"] == 0.2
+    assert a.effects["mc"]["adc_errors"]["inl_lsb"] == 0.5 and a.effects["mc"]["ir_drop"] == "off"
+    assert a.effects["mc"]["amplifier_clipping"].startswith("each partition amplifier at its rails [-0.8, 0.8] V")
+
+
+def test_the_default_evaluation_is_exact_ir_drop(run, data):
+    """Without --ir-drop the evaluation solves the wires exactly (whatever the run trained with: off here), and it
+    equals asking for exact explicitly; ideal wires give another accuracy on 9 nm wires."""
+    out, res = run
+    default = evaluate_run(out, data=data, test_limit=100)
+    assert default.effects["nominal"]["ir_drop"] == "exact"
+    assert default.effects["nominal"]["wire_ohm_per_cell"][0] > 0
+    assert default.accuracy == evaluate_run(out, data=data, test_limit=100,
+                                            changes=HardwareChanges(ir_drop="exact")).accuracy
 
 
 def test_heavy_variation_costs_accuracy(run, data):
@@ -208,3 +223,65 @@ def test_deployment_with_a_bad_training_config_is_a_checkpoint_error(run, tmp_pa
         load_deployment(tmp_path)
     with pytest.raises(CheckpointError, match=r"deployment.json config: field 'train.ir_drop' = False"):
         evaluate_run(tmp_path)
+
+
+def _chip_hw(model):
+    """Every static chip effect on: device variation, both stuck-at faults, and all four ADC errors."""
+    return apply_changes(model.hw, HardwareChanges(variation=0.3, stuck_low=0.05, stuck_high=0.05, adc_inl=1.5,
+                                                   adc_dnl=0.3, adc_offset=3.0, adc_gain=0.05))
+
+
+def test_the_same_chip_in_nn_and_circuit(run, data):
+    """Chip 5 of nn/ (evaluate's Monte Carlo sample) and chip 5 of circuit/ (``xbar evaluate --seed 5``) with
+    variation, stuck-at faults and ADC errors on: the same neuron voltages and ADC reads to 1e-6 V (ideal wires)."""
+    from imcsim.circuit.network import IMACNetwork
+    from imcsim.circuit.neuron import neuron_transfer
+    from imcsim.nn.adc import adc_read, ideal_adc
+    from imcsim.nn.nonideal import NonIdealities
+
+    out, _ = run
+    dep = load_deployment(out)  # a fresh load: its model is ours to change
+    v_in = dep.frontend(data.x_test[:64])
+    model = dep.torch_model().double()
+    hw = _chip_hw(model)
+    model.hw, model.nonideal = hw, NonIdealities(read_noise=False, ir_drop="off")
+    for layer in model.imac:
+        layer.hw = hw
+    with torch.no_grad():
+        model.set_chip(5)
+        assert all(layer.chip is not None for layer in model.imac)
+        h = torch.as_tensor(v_in)
+        for layer in model.imac:
+            h = neuron_transfer(layer.preactivation(h), layer.hw.neuron)
+        read = adc_read(h, model.adc_instances).numpy()
+        nominal = adc_read(h, ideal_adc(hw.adc, h.shape[1])).numpy()
+    net = IMACNetwork.from_deployment(dep, parasitics=False, seed=5, hw=hw)
+    ref = net.forward(v_in)
+    assert np.abs(h.numpy() - ref).max() < 1e-6
+    assert np.abs(read - net.read(ref)).max() < 1e-6
+    # the effects were really on: about 5% of the devices stuck low, and ADC instances that read unlike ideal ones
+    assert net.chip.layers[0].draws.stuck_low.mean() == pytest.approx(0.05, abs=0.01)
+    assert (read != nominal).any()
+    # and another seed is another chip
+    other = IMACNetwork.from_deployment(dep, parasitics=False, seed=6, hw=hw).forward(v_in)
+    assert np.abs(other - ref).max() > 1e-3
+
+
+@pytest.mark.parametrize("parasitics", [False, True])
+def test_evaluate_and_xbar_evaluate_agree_on_the_same_chip(run, data, parasitics):
+    """Monte Carlo chip k of ``evaluate`` has the accuracy of ``xbar evaluate --seed k`` (ideal wires and the exact
+    IR drop through the crossbar transfer matrices), within 0.1 points."""
+    from imcsim.circuit.network import IMACNetwork
+    from imcsim.nn.nonideal import NonIdealities
+
+    out, _ = run
+    dep = load_deployment(out)
+    model = dep.torch_model()
+    hw = _chip_hw(model)
+    ni = NonIdealities(read_noise=False, ir_drop="exact" if parasitics else "off")
+    x, y = data.x_test[:200], data.y_test[:200]
+    res = monte_carlo(model, x, y, 2, seed=3, hw=hw, nonideal=ni)
+    for k, acc in enumerate(res.mc["samples"]):
+        net = IMACNetwork.from_deployment(dep, parasitics=parasitics, seed=3 + k, hw=hw)
+        circ = net.evaluate(dep.frontend(x), y).accuracy
+        assert abs(acc - circ) <= 0.001, (k, acc, circ)

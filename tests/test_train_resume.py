@@ -55,3 +55,23 @@ def test_resume_refuses_a_different_config(tmp_path, data):
         train(cfg, tmp_path, resume=True, progress=False, data=data)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         train(cfg, tmp_path / "nothing", resume=True, progress=False, data=data)
+
+
+def test_training_defaults_to_the_target_systems_imac_unit():
+    """tpu-imac and cpu-imac runs train on the IMAC unit `compare --arch <target>` costs (sot-mram-imac: MTJ
+    synapses, R_P = 10 ohm um^2 / (pi/4 * 0.05 um * 0.03 um) = 8,488 ohm), with the fields a user gives on top."""
+    import math
+
+    from imcsim.config.presets import load_preset
+    from imcsim.train.config import TrainConfig
+
+    r_p = 10.0 / (math.pi / 4 * 0.05 * 0.03)
+    for target in ("tpu-imac", "cpu-imac"):
+        cfg = TrainConfig(target=target)
+        assert cfg.imac == load_preset("sot-mram-imac")
+        assert cfg.imac.device.resistances[0] == pytest.approx(r_p, rel=1e-9)
+    mixed = TrainConfig(imac={"device": {"variation": 0.1}, "adc": {"bits": 6}})
+    assert (mixed.imac.device.kind, mixed.imac.device.variation, mixed.imac.adc.bits) == ("mtj", 0.1, 6)
+    assert TrainConfig(imac={"device": {"r_low_ohm": 4e3}}).imac.device.resistances[0] == 4e3
+    # a stored config round-trips unchanged
+    assert TrainConfig.model_validate(mixed.model_dump(mode="json")) == mixed

@@ -184,7 +184,7 @@ def test_resume_and_overwrite_exclude_each_other_in_the_library(tmp_path, data):
     ("float", ["--variation", "0.1"], "imac = {'device': {'variation': 0.1}} does not apply to target 'float'"),
     ("digital", ["--noise-aware"], "noise_aware = True does not apply to target 'digital'"),
     ("digital", ["--precision", "ternary"], "precision = 'ternary' does not apply to target 'digital'"),
-    ("float", ["--ir-drop", "exact"], "ir_drop = 'exact' does not apply"),
+    ("float", ["--ir-drop", "first-order"], "ir_drop = 'first-order' does not apply"),
     ("float", ["--init-from", "elsewhere"], "init_from = 'elsewhere'"),
 ])
 def test_settings_that_do_not_apply_to_the_target_are_refused(tmp_path, capsys, target, extra, needle):

@@ -52,7 +52,7 @@ from functools import lru_cache
 import numpy as np
 
 from imcsim.arch.cost import LayerCost, NetworkCost
-from imcsim.circuit.partition import Partition, partition_layer, row_slices
+from imcsim.circuit.partition import Partition, partition_layer
 from imcsim.config.imac import IMACConfig
 from imcsim.errors import ConfigError, WeightLevelError
 from imcsim.workload.layer import Layer, LayerKind
@@ -158,21 +158,26 @@ def device_energy_j(layer: Layer, cfg: IMACConfig, weights: np.ndarray | None = 
 
 
 def device_energy_wired_j(layer: Layer, cfg: IMACConfig, weights: np.ndarray, bias: np.ndarray | None = None,
-                          inputs_v: np.ndarray | None = None, sampling_time_s: float | None = None) -> float:
+                          inputs_v: np.ndarray | None = None, sampling_time_s: float | None = None,
+                          seed: int | None = None, imac_index: int = 0) -> float:
     """Device and wire energy (J) of one dense layer in one sampling window, with wire IR drop: every crossbar tile
     is solved by :class:`imcsim.circuit.crossbar.Crossbar` with the configured segment resistances (and amplifier
     input resistance), and the power its input sources deliver is summed.
 
     Tiles follow IMAC-Sim's layout: rows dealt out ``cfg.rows`` at a time with the bias row (driven at Vdd) last
-    (:func:`imcsim.circuit.partition.row_slices`), columns ``cfg.cols`` at a time. One sparse solve per tile, so
+    (:func:`imcsim.circuit.partition.tile_slices`), columns ``cfg.cols`` at a time. One sparse solve per tile, so
     use it for layers of up to a few thousand tiles; :func:`device_energy_j` (ideal wires) is the fast upper bound.
 
     Args:
         weights: weight levels, shape (n_out, n_in). bias: bias levels (n_out,); required when the layer has a bias.
         inputs_v: input voltages (V), (batch, n_in) or (n_in,); None = every input at ``input_rms_fraction * vdd_v``.
+        seed: the programmed chip whose devices dissipate (:func:`imcsim.circuit.chip.program_chip`: the variation
+            and stuck-at faults of ``cfg.device`` that nn/ and circuit/ draw for chip ``seed``, this layer being IMAC
+            layer ``imac_index``); None = nominal devices.
     """
+    from imcsim.circuit.chip import program_chip
     from imcsim.circuit.crossbar import Crossbar
-    from imcsim.circuit.devices import weights_to_conductances
+    from imcsim.circuit.partition import tile_slices
 
     n_in, n_out = dense_shape(layer)
     t = cfg.sampling_time_s if sampling_time_s is None else sampling_time_s
@@ -195,16 +200,14 @@ def device_energy_wired_j(layer: Layer, cfg: IMACConfig, weights: np.ndarray, bi
          else np.atleast_2d(np.asarray(inputs_v, dtype=float)))
     if x.shape[1] != n_in:
         raise ConfigError(f"layer '{layer.name}': inputs have {x.shape[1]} columns, expected n_in = {n_in}")
-    levels = np.vstack([w.T, b[None, :]])                                   # (n_in + 1, n_out): inputs, bias row
     v_rows = np.hstack([x, np.full((x.shape[0], 1), bias_v)])               # (batch, n_in + 1)
-    g_plus, g_minus = weights_to_conductances(levels, cfg.device)          # the one device model circuit/ uses
+    chip = program_chip([(w, b)], cfg.device, None, seed, first_layer=imac_index)  # the one chip model
+    g_plus, g_minus = chip.layers[0].g_plus.T, chip.layers[0].g_minus.T   # (n_in + 1, n_out): inputs, bias row
     power = 0.0
-    for rs in row_slices(n_in, cfg.rows):
-        for c0 in range(0, n_out, cfg.cols):
-            cs = slice(c0, min(c0 + cfg.cols, n_out))
-            xbar = Crossbar(g_plus[rs, cs], g_minus[rs, cs], cfg.wires.r_in_ohm, cfg.wires.r_out_ohm,
-                            cfg.amplifier.input_resistance_ohm)
-            power += float(xbar.power(v_rows[:, rs]).mean())
+    for rs, cs in tile_slices(n_in, n_out, cfg.rows, cfg.cols).values():
+        xbar = Crossbar(g_plus[rs, cs], g_minus[rs, cs], cfg.wires.r_in_ohm, cfg.wires.r_out_ohm,
+                        cfg.amplifier.input_resistance_ohm)
+        power += float(xbar.power(v_rows[:, rs]).mean())
     return t * power
 
 

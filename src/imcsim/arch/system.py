@@ -10,7 +10,7 @@ Placement (:meth:`System.assign`, unit kinds in network order):
 * a layer with weights goes where the policy puts it (``dense-to-analog``: a dense layer, ``linear`` or ``gemm`` with
   M = 1, on the first analog unit that can run it; ``all-analog``: any layer with weights on the first analog unit
   that can run it; ``all-digital``: the host; ``auto``: see below), else on the host;
-* a layer whose ``extra["unit"]`` names a unit of the system (``Deployment.to_network()`` sets it; ``"digital"`` is
+* a layer whose :attr:`Layer.unit` names a unit of the system (``Deployment.to_network()`` sets it; ``"digital"`` is
   the host) goes where its deployment put it; ``placement.layers`` pins layers by name over both (ConfigError, with
   the unit's reason, when the unit cannot run the layer);
 * a MAC-free layer follows the unit of the layer before it: after a layer on an analog chain (IMAC) an activation is
@@ -36,13 +36,16 @@ Totals are sums over rows (layers run one after another). Batch (``batch`` argum
 the GEMM's M); every other unit, and every transfer, takes the batch's inputs one after another, so its rows cost
 ``batch`` times one input's. Latencies are per batch; :attr:`Comparison.hetero_throughput` and
 :attr:`Comparison.baseline_throughput` are inferences per second. The baseline runs every layer on the host with
-no transfers; for a systolic host it is exactly the systolic model's ``simulate_network``. Area (:meth:`System.area`)
-is per unit: a unit whose rows report ``metrics["area_m2"]`` (an analog unit sized by what it maps) sums them, any
-other unit is sized by ``Unit.area_m2``; every unit of the system counts, used or not.
+no transfers, as the digital model of the network: a layer deployed to an analog unit (binary or ternary weights)
+counts at the host's native precision there (int8 on the edge TPU), so a deployment and the zoo model of the same
+network have the same baseline; for a systolic host it is exactly the systolic model's ``simulate_network``. Area
+(:meth:`System.area`) is per unit: a unit whose rows report ``metrics["area_m2"]`` (an analog unit sized by what it
+maps) sums them, any other unit is sized by ``Unit.area_m2``; every unit of the system counts, used or not.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -175,6 +178,16 @@ def _unit_cost(unit: Unit, layer: Layer, placement: Placement, weights: LayerWei
     return _in_sequence(unit.layer_cost(layer, placement, weights), batch)
 
 
+def _digital(layer: Layer) -> Layer:
+    """``layer`` as the digital baseline runs it: a layer deployed to an analog unit loses its deployment fields
+    (unit and binary/ternary precision; also their copies in ``extra``), so the host costs it at its native
+    precision. Digital layers keep theirs."""
+    if layer.unit is None or layer.unit == DIGITAL:
+        return layer
+    extra = {k: v for k, v in layer.extra.items() if k not in ("unit", "precision")}
+    return dataclasses.replace(layer, unit=None, precision=None, extra=extra)
+
+
 @dataclass(frozen=True)
 class _Step:
     """The last placed layer that is not absorbed. Its row waits for the next step, which decides whether the data
@@ -222,9 +235,12 @@ class System:
         return _unit_cost(self.host, layer, Placement(), None, _check_batch(batch))
 
     def baseline(self, network: Network, batch: int = 1) -> NetworkCost:
-        """Every layer on the host for ``batch`` inputs, no transfers (the host-only reference)."""
+        """Every layer on the host for ``batch`` inputs, no transfers (the host-only reference): the digital model
+        of the network, with layers deployed to analog units at the host's native precision (see the module
+        docstring)."""
         batch = _check_batch(batch)
-        return NetworkCost(network.name, [_unit_cost(self.host, lay, Placement(), None, batch) for lay in network])
+        return NetworkCost(network.name, [_unit_cost(self.host, _digital(lay), Placement(), None, batch)
+                                          for lay in network])
 
     # ----- placement ----------------------------------------------------------------------------------------------
     def _kind(self, name: str) -> str:
@@ -237,7 +253,7 @@ class System:
                               f"{kind.upper()} unit ({reason})")
 
     def _pinned(self, network: Network) -> dict[int, str]:
-        """Layers placed by name (``placement.layers``) or by their deployment (``extra["unit"]``), by position."""
+        """Layers placed by name (``placement.layers``) or by their deployment (:attr:`Layer.unit`), by position."""
         pins = self.config.placement.layers
         names = {lay.name for lay in network}
         for name in pins:
@@ -245,7 +261,7 @@ class System:
                 raise ConfigError(f"placement.layers: no layer named '{name}' in network '{network.name}'")
         out = {}
         for i, lay in enumerate(network):
-            deployed = lay.extra.get("unit")
+            deployed = lay.unit
             if lay.name in pins:
                 out[i] = self._kind(pins[lay.name])
             elif isinstance(deployed, str) and self._kind(deployed) in self.units and lay.kind.has_weights:

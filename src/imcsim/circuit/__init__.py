@@ -11,7 +11,8 @@ from typing import Any
 _NAMES = {
     "WireConfig": "wires", "size_effect_resistivity": "wires", "tech": "wires",
     "weights_to_conductances": "devices", "sample_conductances": "devices", "read_noise": "devices",
-    "Crossbar": "crossbar",
+    "Crossbar": "crossbar", "Chip": "chip", "program_chip": "chip", "draw_chip": "chip", "effect_rng": "chip",
+    "ADCInstances": "adc", "ideal_adc": "adc", "sample_adc": "adc", "adc_codes": "adc", "tile_slices": "partition",
     "IMACNetwork": "network", "IMACLayer": "network", "CircuitEvalResult": "network",
     "load_imacsim_weights": "network", "save_imacsim_weights": "network", "load_imacsim_dataset": "network",
     "crossbar_netlist": "spice", "network_netlist": "spice", "simulate_crossbar": "spice",

@@ -6,11 +6,15 @@ partitioning, GLSVLSI 2023). Crossbar rows are the layer inputs followed by the 
 each tile holds only the cells it uses (as IMAC-Sim's netlists do), and every vertical partition drives its own copy
 of the input lines. With linear devices and wires the neuron input of a layer is linear in its inputs:
 
-    v_n = transimpedance * sum_p (I+_p - I-_p) = [x, Vdd] @ A.T,   A[:, rows_p] += transimpedance * (T+_p - T-_p)
+    v_n = sum_p clip(transimpedance * (I+_p - I-_p), Vss, Vdd) = sum_p clip([x, Vdd]_p @ A_p.T, Vss, Vdd),
+    A_p = transimpedance * (T+_p - T-_p)
 
-(:mod:`imcsim.circuit.amplifier`), where T_p is the transfer matrix of tile p from :class:`Crossbar`. With ideal
-wires A = transimpedance (G_on - G_off) [W, b]. A is computed once per programmed chip (device variation and stuck-at
-faults drawn once from a seeded generator); a whole test set then costs one matrix product per layer, and the neuron
+(:mod:`imcsim.circuit.amplifier`), where T_p is the transfer matrix of tile p from :class:`Crossbar` and every
+partition amplifier saturates at its rails (``rails``; IMACConfig's ``vss_v``, ``vdd_v``). While no amplifier
+saturates, v_n = [x, Vdd] @ A.T with A the sum of the A_p (:attr:`IMACLayer.effective_matrix`). With ideal
+wires A = transimpedance (G_on - G_off) [W, b]. A is computed once per programmed chip (device variation, stuck-at
+faults and the output ADC instances of chip ``seed`` from :func:`imcsim.circuit.chip.program_chip`, the chip nn/
+evaluates for the same seed); a whole test set then costs one matrix product per layer, and the neuron
 (:func:`imcsim.circuit.neuron.neuron_transfer`) drives the next layer. Power per input vector is the power the input
 drivers and the bias supply deliver to all crossbars (devices and wires; amplifiers and neurons are not modelled
 here), a quadratic form u^T P u with P assembled from the tiles' input admittances.
@@ -33,9 +37,11 @@ from typing import Any, Literal
 import numpy as np
 
 from imcsim.circuit.crossbar import Crossbar
-from imcsim.circuit.devices import check_ternary, read_noise, sample_conductances, weights_to_conductances
+from imcsim.circuit.adc import ADCInstances, adc_codes
+from imcsim.circuit.chip import Chip, program_chip
+from imcsim.circuit.devices import check_ternary, read_noise
 from imcsim.circuit.neuron import neuron_transfer
-from imcsim.circuit.partition import Partition, partition_layer, row_slices
+from imcsim.circuit.partition import Partition, partition_layer, tile_slices
 from imcsim.config.adc import ADCConfig
 from imcsim.config.amplifier import AmplifierConfig
 from imcsim.config.device import DeviceConfig
@@ -193,6 +199,7 @@ class IMACLayer:
         transimpedance_ohm: amplifier transimpedance of this layer (ohm).
         neuron: the neuron transfer curve.
         vdd_v: bias-row voltage (V).
+        rails: (Vss, Vdd) (V) at which each partition amplifier's output saturates; None = unbounded.
     """
 
     weight: np.ndarray
@@ -205,7 +212,9 @@ class IMACLayer:
     g_plus: np.ndarray = field(repr=False)   # (n_in + 1, n_out) programmed conductances (S)
     g_minus: np.ndarray = field(repr=False)
     ideal_wires: bool = True
+    rails: tuple[float, float] | None = None
     _A: np.ndarray | None = field(default=None, init=False, repr=False)
+    _Ap: list | None = field(default=None, init=False, repr=False)
     _P: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
@@ -231,6 +240,29 @@ class IMACLayer:
         return self._A
 
     @property
+    def partition_matrices(self) -> list[tuple[slice, np.ndarray]]:
+        """[(row slice, A_p (n_out, rows in the slice)), ...] per horizontal partition: partition p's amplifier
+        outputs are ``[x, Vdd][:, rows] @ A_p.T`` before clipping (V)."""
+        if self._Ap is None:
+            by_rows: dict[tuple[int, int], np.ndarray] = {}
+            for rs, cs, xb in self.tiles.values():
+                key = (rs.start, rs.stop)
+                a = by_rows.setdefault(key, np.zeros((self.n_out, rs.stop - rs.start)))
+                tp, tm = xb.transfer_matrix()
+                a[cs] += self.transimpedance_ohm * (tp - tm)
+            self._Ap = [(slice(*k), a) for k, a in sorted(by_rows.items())]
+        return self._Ap
+
+    def _clip(self, v: np.ndarray) -> np.ndarray:
+        return v if self.rails is None else np.clip(v, self.rails[0], self.rails[1])
+
+    def amplifier_outputs(self, x: np.ndarray) -> np.ndarray:
+        """Partition amplifier outputs (batch, horizontal partitions, n_out) in V, clipped at the rails, for layer
+        inputs ``x`` (batch, n_in) (V)."""
+        u = self._with_bias(np.asarray(x, dtype=float))
+        return np.stack([self._clip(u[:, rs] @ a.T) for rs, a in self.partition_matrices], axis=1)
+
+    @property
     def power_matrix(self) -> np.ndarray:
         """P (n_in + 1, n_in + 1) in S: crossbar power for inputs x is ``u^T P u`` with u = [x, Vdd]."""
         if self._P is None:
@@ -250,16 +282,18 @@ class IMACLayer:
         """
         u = self._with_bias(np.asarray(x, dtype=float))
         if device is None or device.read_noise == 0 or rng is None:
-            return u @ self.effective_matrix.T
+            return sum(self._clip(u[:, rs] @ a.T) for rs, a in self.partition_matrices)
         if not self.ideal_wires:
             raise ConfigError("read_noise: per-vector read noise is only supported with ideal wires "
                               "(parasitic crossbars have one transfer matrix per conductance set)")
-        out = np.empty((len(u), self.n_out))
+        out = np.zeros((len(u), self.n_out))
         for s in range(0, len(u), 256):
             ub = u[s:s + 256]
             gp = read_noise(self.g_plus, device, rng, len(ub))
             gm = read_noise(self.g_minus, device, rng, len(ub))
-            out[s:s + 256] = self.transimpedance_ohm * np.einsum("bi,bij->bj", ub, gp - gm)
+            for rs, _ in self.partition_matrices:
+                out[s:s + 256] += self._clip(self.transimpedance_ohm * np.einsum("bi,bij->bj", ub[:, rs],
+                                                                                  gp[:, rs] - gm[:, rs]))
         return out
 
     def forward(self, x: np.ndarray, **kw: Any) -> np.ndarray:
@@ -291,37 +325,60 @@ class IMACNetwork:
     device: DeviceConfig
     vdd_v: float
     readout: Literal["argmax", "argmin"] = "argmax"
-    adc: ADCConfig | None = None  # output ADC before the readout; None reads the analog voltages
+    chip: Chip | None = None  # the programmed chip (its seed, conductances and output ADC instances)
+    adc_config: ADCConfig | None = None  # the output ADC the chip's instances were drawn for
+
+    def effects(self) -> dict:
+        """The physical effects this network's accuracy includes (:func:`imcsim.circuit.chip.effects`)."""
+        from imcsim.circuit.chip import effects
+
+        xb = next(iter(self.layers[0].tiles.values()))[2]
+        ideal = all(lay.ideal_wires for lay in self.layers)
+        rails = self.layers[0].rails
+        return effects(self.device, self.adc_config if self.adc is not None else None,
+                       "off" if ideal else "exact", chip=self.chip is not None and self.chip.seed is not None,
+                       wires=(xb.r_in_ohm, xb.r_out_ohm),
+                       clipping="none" if rails is None else
+                       f"each partition amplifier at its rails [{rails[0]:g}, {rails[1]:g}] V")
+
+    @property
+    def adc(self) -> ADCInstances | None:
+        """The chip's output ADC instances read before the readout; None reads the analog voltages."""
+        return None if self.chip is None else self.chip.adc
+
+    def read(self, out: np.ndarray) -> np.ndarray:
+        """Last-layer outputs (batch, n_out) (V) as the output ADC instances read them (``code * lsb``, V; the
+        converter nn/ uses, :func:`imcsim.circuit.adc.adc_codes`), or unchanged without an ADC."""
+        return out if self.adc is None else adc_codes(out, self.adc) * self.adc.lsb_v
 
     def classify(self, out: np.ndarray) -> np.ndarray:
-        """Class indices (batch,) from last-layer outputs (batch, n_out) in V: through the ideal output ADC when
-        ``adc`` is set (codes round(v / LSB) clipped to [0, 2^bits - 1], the same rounding converter nn/ trains
-        with; ties go to the lowest index, as in torch), then ``readout``."""
-        if self.adc is not None:
-            out = np.clip(np.floor(out / self.adc.lsb_v + 0.5), 0, 2**self.adc.bits - 1)
+        """Class indices (batch,) from last-layer outputs (batch, n_out) in V: through the output ADC (:meth:`read`;
+        ties go to the lowest index, as in torch), then ``readout``."""
+        out = self.read(out)
         return out.argmax(axis=1) if self.readout == "argmax" else out.argmin(axis=1)
 
     @classmethod
     def from_weights(cls, weights: Sequence[tuple[np.ndarray, np.ndarray]], *, rows: int = 32, cols: int = 32,
                      device: DeviceConfig | None = None, wires: WireConfig | None = None,
                      amplifier: AmplifierConfig | None = None, neuron: NeuronConfig | None = None,
-                     vdd_v: float = 0.8, seed: int | None = 0, readout: Literal["argmax", "argmin"] = "argmax"
-                     ) -> "IMACNetwork":
+                     vdd_v: float = 0.8, seed: int | None = 0, readout: Literal["argmax", "argmin"] = "argmax",
+                     adc: ADCConfig | None = None, vss_v: float | None = None) -> "IMACNetwork":
         """Build from [(W (n_out, n_in), b (n_out,)), ...] with values in {-1, 0, +1}.
 
-        ``wires=None`` means ideal wires; pass :class:`WireConfig` for parasitics. Device variation and stuck-at
-        faults of ``device`` are drawn once with ``numpy.random.default_rng(seed)``.
+        ``wires=None`` means ideal wires; pass :class:`WireConfig` for parasitics. The devices (variation and
+        stuck-at faults of ``device``) and, with ``adc``, the output ADC instances are those of chip ``seed``
+        (:func:`imcsim.circuit.chip.program_chip`; ``seed=None`` is the nominal chip). Amplifier outputs saturate at
+        [``vss_v``, ``vdd_v``] (``vss_v=None``: -``vdd_v``, IMAC-Sim's symmetric supply).
         """
         device = device or DeviceConfig()
         amplifier = amplifier or AmplifierConfig()
         neuron = neuron or NeuronConfig()
         if rows < 1 or cols < 1:
             raise ConfigError(f"crossbar size {rows}x{cols}: rows and cols must be >= 1")
-        rng = np.random.default_rng(seed)
         r_in = wires.r_in_ohm if wires is not None else 0.0
         r_out = wires.r_out_ohm if wires is not None else 0.0
-        layers: list[IMACLayer] = []
         prev = None
+        checked = []
         for k, (w, b) in enumerate(weights):
             w = check_ternary(np.atleast_2d(w), f"layer {k + 1} weights")
             b = check_ternary(np.asarray(b).reshape(-1), f"layer {k + 1} bias")
@@ -331,31 +388,34 @@ class IMACNetwork:
             if prev is not None and n_in != prev:
                 raise DataError(f"layer {k + 1}: {n_in} inputs, expected {prev} (the outputs of layer {k})")
             prev = n_out
-            waug = np.concatenate([w, b[:, None]], axis=1).T  # (n_in + 1, n_out): crossbar rows x columns
-            gp, gm = weights_to_conductances(waug, device)
-            gp = sample_conductances(gp, device, rng)
-            gm = sample_conductances(gm, device, rng)
-            part = partition_layer(n_in, n_out, rows, cols)
-            tiles = {}
-            for p, rs in enumerate(row_slices(n_in, rows)):
-                for q, c0 in enumerate(range(0, n_out, cols)):
-                    cs = slice(c0, min(c0 + cols, n_out))
-                    tiles[(p, q)] = (rs, cs, Crossbar(gp[rs, cs], gm[rs, cs], r_in, r_out,
-                                                      amplifier.input_resistance_ohm))
-            layers.append(IMACLayer(w, b, part, tiles, amplifier.transimpedance(k), neuron, vdd_v, gp, gm,
-                                    ideal_wires=(r_in == 0 and r_out == 0 and amplifier.input_resistance_ohm == 0)))
-        if not layers:
+            checked.append((w, b))
+        if not checked:
             raise DataError("IMAC network: no layers")
-        return cls(layers, device, vdd_v, readout)
+        chip = program_chip(checked, device, adc, seed)
+        layers: list[IMACLayer] = []
+        for k, cl in enumerate(chip.layers):
+            gp, gm = cl.g_plus.T, cl.g_minus.T  # (n_in + 1, n_out): crossbar rows x columns
+            n_out, n_in = cl.weight.shape
+            tiles = {pq: (rs, cs, Crossbar(gp[rs, cs], gm[rs, cs], r_in, r_out, amplifier.input_resistance_ohm))
+                     for pq, (rs, cs) in tile_slices(n_in, n_out, rows, cols).items()}
+            layers.append(IMACLayer(cl.weight, cl.bias, partition_layer(n_in, n_out, rows, cols), tiles,
+                                    amplifier.transimpedance(k), neuron, vdd_v, gp, gm,
+                                    ideal_wires=(r_in == 0 and r_out == 0 and amplifier.input_resistance_ohm == 0),
+                                    rails=(-vdd_v if vss_v is None else vss_v, vdd_v)))
+        return cls(layers, device, vdd_v, readout, chip, adc)
 
     @classmethod
     def from_config(cls, weights: Sequence[tuple[np.ndarray, np.ndarray]], cfg: Any, *, parasitics: bool = True,
-                    seed: int | None = 0, readout: Literal["argmax", "argmin"] = "argmax") -> "IMACNetwork":
+                    seed: int | None = 0, readout: Literal["argmax", "argmin"] = "argmax", output_adc: bool = False
+                    ) -> "IMACNetwork":
         """Build with the crossbar size, devices, wires, amplifiers, neuron and Vdd of an
-        :class:`imcsim.config.imac.IMACConfig`; ``parasitics=False`` uses ideal wires."""
+        :class:`imcsim.config.imac.IMACConfig`; ``parasitics=False`` uses ideal wires; ``output_adc`` reads the
+        last layer through the config's ADC instances of chip ``seed``."""
+        adc = cfg.adc if output_adc else None
         return cls.from_weights(weights, rows=cfg.rows, cols=cfg.cols, device=cfg.device,
                                 wires=cfg.wires if parasitics else None, amplifier=cfg.amplifier,
-                                neuron=cfg.neuron, vdd_v=cfg.vdd_v, seed=seed, readout=readout)
+                                neuron=cfg.neuron, vdd_v=cfg.vdd_v, seed=seed, readout=readout, adc=adc,
+                                vss_v=cfg.vss_v)
 
     @classmethod
     def from_imacsim_dir(cls, directory: str | Path, **kw: Any) -> "IMACNetwork":
@@ -364,18 +424,20 @@ class IMACNetwork:
 
     @classmethod
     def from_deployment(cls, dep: Any, *, parasitics: bool = True, rows: int | None = None, cols: int | None = None,
-                        variation: float | None = None, seed: int | None = 0, output_adc: bool = True
-                        ) -> "IMACNetwork":
+                        variation: float | None = None, seed: int | None = 0, output_adc: bool = True,
+                        hw: Any = None) -> "IMACNetwork":
         """Build from a :class:`imcsim.train.deploy.Deployment`: its IMAC layers (weights (out, in) and bias weights
         in {-1, 0, +1}), the IMAC hardware it was trained with (``dep.imac_config()``: crossbar size, devices,
         wires, neuron, Vdd), each layer's trained transimpedance (``extra['transimpedance_ohm']``) and its readout.
         ``rows``/``cols``/``variation`` override the trained hardware (e.g. to sweep crossbar sizes). With
-        ``output_adc`` (default) the class is read through the deployment's ideal output ADC, as ``imcsim evaluate``
-        reads it; without, from the analog voltages."""
+        ``output_adc`` (default) the class is read through the deployment's output ADC instances of chip ``seed``
+        (ideal for ``seed=None``), as ``imcsim evaluate`` reads chip ``seed``; without, from the analog voltages.
+        ``hw`` (an IMACConfig) replaces the deployment's hardware config, as ``imcsim evaluate`` applies its hardware
+        changes (the trained transimpedances are kept)."""
         layers = dep.imac_layers()
         if not layers:
             raise DataError(f"deployment of '{getattr(dep, 'model', '?')}': no IMAC layers")
-        cfg = dep.imac_config()
+        cfg = dep.imac_config() if hw is None else hw
         amp = cfg.amplifier
         tz = [lay.extra.get("transimpedance_ohm") for lay in layers]
         if all(t is not None for t in tz):
@@ -385,8 +447,8 @@ class IMACNetwork:
                     else np.asarray(lay.bias)) for lay in layers]
         net = cls.from_weights(weights, rows=rows or cfg.rows, cols=cols or cfg.cols, device=device,
                                wires=cfg.wires if parasitics else None, amplifier=amp, neuron=cfg.neuron,
-                               vdd_v=cfg.vdd_v, seed=seed, readout=getattr(dep, "readout", "argmax"))
-        net.adc = cfg.adc if output_adc else None
+                               vdd_v=cfg.vdd_v, seed=seed, readout=getattr(dep, "readout", "argmax"),
+                               adc=cfg.adc if output_adc else None, vss_v=cfg.vss_v)
         return net
 
     def weights(self) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Partition", "partition_layer", "row_slices"]
+__all__ = ["Partition", "partition_layer", "row_slices", "tile_slices"]
 
 @dataclass(frozen=True)
 class Partition:
@@ -73,3 +73,10 @@ def row_slices(n_in: int, rows: int) -> list[slice]:
     """
     total = n_in + 1
     return [slice(s, min(s + rows, total)) for s in range(0, total, rows)]
+
+
+def tile_slices(n_in: int, n_out: int, rows: int, cols: int) -> dict[tuple[int, int], tuple[slice, slice]]:
+    """The crossbars of a layer: (horizontal p, vertical q) -> (slice of the ``n_in + 1`` rows as in
+    :func:`row_slices`, slice of the ``n_out`` outputs, ``cols`` at a time). The one tiling circuit/ and nn/ use."""
+    return {(p, q): (rs, slice(c0, min(c0 + cols, n_out)))
+            for p, rs in enumerate(row_slices(n_in, rows)) for q, c0 in enumerate(range(0, n_out, cols))}

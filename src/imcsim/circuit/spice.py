@@ -126,8 +126,15 @@ def network_netlist(net: "IMACNetwork", x: np.ndarray, raw_stem: str = "out") ->
                 terms[j].append((sp_[jj], sm_[jj]))
         cfg = layer.neuron
         for j in range(layer.n_out):
-            diff = " + ".join(f"i({a}) - i({b})" for a, b in terms[j])
-            lines.append(f"BL{li}amp{j} L{li}n{j} 0 v = {_fmt(layer.transimpedance_ohm)} * ({diff})")
+            # one amplifier per partition, its output bounded by the rails; the neuron input is their sum
+            amps = []
+            for p, (a, b) in enumerate(terms[j]):
+                expr = f"{_fmt(layer.transimpedance_ohm)} * (i({a}) - i({b}))"
+                if layer.rails is not None:
+                    expr = f"max(min({expr}, {_fmt(layer.rails[1])}), {_fmt(layer.rails[0])})"
+                lines.append(f"BL{li}amp{j}_{p} L{li}a{j}_{p} 0 v = {expr}")
+                amps.append(f"v(L{li}a{j}_{p})")
+            lines.append(f"BL{li}sum{j} L{li}n{j} 0 v = {' + '.join(amps)}")
             out = f"out{j}" if li == n_layers - 1 else f"L{li + 1}in{j}"
             lines.append(f"BL{li}neu{j} {out} 0 v = {_fmt(cfg.v_low)} + {_fmt(cfg.v_high - cfg.v_low)} / "
                          f"(1 + exp({_fmt(cfg.slope_per_v)} * v(L{li}n{j})))")

@@ -51,7 +51,8 @@ def register(app: typer.Typer) -> None:
         if deployment is not None:
             from imcsim.train.deploy import compare_deployment, load_deployment
 
-            cmp, network = compare_deployment(load_deployment(deployment), system_cfg, batch)
+            dep = load_deployment(deployment)
+            cmp, network = compare_deployment(dep, system_cfg, batch)
         else:
             from imcsim.arch.system import System
             from imcsim.cli.workload import load_from_options
@@ -59,6 +60,13 @@ def register(app: typer.Typer) -> None:
             network = load_from_options(model, input_shape, model_args)
             cmp = System(system_cfg).compare(network, batch=batch)
         text = render_comparison(cmp, network, fmt.value)
+        if deployment is not None and fmt == Format.table:
+            from imcsim.config.base import changed_fields
+
+            diff = changed_fields(system_cfg.imac, dep.imac_config())
+            text = text.rstrip("\n") + (f"\nIMAC unit: the hardware {deployment} was trained with, in place of "
+                                        f"{arch}'s; it differs in: " + (", ".join(f"{k} = {v}" for k, v in
+                                                                         diff.items()) or "nothing") + "\n")
         if plot is not None:
             from imcsim.report.plots import plot_latency_breakdown
 

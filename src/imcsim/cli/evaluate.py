@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from imcsim.cli.options import Format, check_format
+from imcsim.cli.options import (AdcBitsOpt, AdcDnlOpt, AdcGainOpt, AdcInlOpt, AdcOffsetOpt, DacBitsOpt, Format,
+                                ReadNoiseOpt, StuckHighOpt, StuckLowOpt, VariationKindOpt, VariationOpt, check_format)
 
 
 def register(app: typer.Typer) -> None:
@@ -17,16 +18,17 @@ def register(app: typer.Typer) -> None:
         run: Path = typer.Argument(..., help="Run or deployment directory written by `imcsim train`."),
         mc: int = typer.Option(0, min=0, help="Monte Carlo samples (chips)."),
         seed: int = typer.Option(0, help="Seed of the first Monte Carlo chip."),
-        variation: Optional[float] = typer.Option(None, help="Relative device variation (fraction)."),
-        variation_kind: Optional[str] = typer.Option(None, "--variation-kind", help="uniform or gaussian."),
-        stuck_low: Optional[float] = typer.Option(None, "--stuck-low", help="Fraction of devices stuck at R_low."),
-        stuck_high: Optional[float] = typer.Option(None, "--stuck-high", help="Fraction stuck at R_high."),
-        read_noise: Optional[float] = typer.Option(None, "--read-noise", help="Relative read noise (sigma)."),
-        adc_bits: Optional[int] = typer.Option(None, "--adc-bits", help="ADC resolution (bits)."),
-        adc_inl: Optional[float] = typer.Option(None, "--adc-inl", help="ADC peak INL (LSB)."),
-        adc_dnl: Optional[float] = typer.Option(None, "--adc-dnl", help="ADC DNL (LSB, sigma)."),
-        adc_offset: Optional[float] = typer.Option(None, "--adc-offset", help="ADC offset (LSB, sigma)."),
-        adc_gain: Optional[float] = typer.Option(None, "--adc-gain", help="ADC gain error (fraction, sigma)."),
+        variation: VariationOpt = None,
+        variation_kind: VariationKindOpt = None,
+        stuck_low: StuckLowOpt = None,
+        stuck_high: StuckHighOpt = None,
+        read_noise: ReadNoiseOpt = None,
+        adc_bits: AdcBitsOpt = None,
+        adc_inl: AdcInlOpt = None,
+        adc_dnl: AdcDnlOpt = None,
+        adc_offset: AdcOffsetOpt = None,
+        adc_gain: AdcGainOpt = None,
+        dac_bits: DacBitsOpt = None,
         ir_drop: Optional[str] = typer.Option(None, "--ir-drop", help="Wire IR drop: off, first-order or exact."),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset directory."),
         test_limit: Optional[int] = typer.Option(None, "--test-limit", min=1, help="Use the first N test images."),
@@ -37,7 +39,7 @@ def register(app: typer.Typer) -> None:
 
         check_format(fmt, ("table", "json"), "evaluate")
         ov = HardwareChanges(variation, variation_kind, stuck_low, stuck_high, read_noise, adc_bits, adc_inl,
-                               adc_dnl, adc_offset, adc_gain, None, ir_drop)
+                               adc_dnl, adc_offset, adc_gain, dac_bits, ir_drop)
         res = evaluate_run(run, mc=mc, seed=seed, changes=ov, data_dir=str(data_dir) if data_dir else None,
                            test_limit=test_limit)
         if fmt == Format.json:
@@ -54,3 +56,11 @@ def register(app: typer.Typer) -> None:
         cols = [Column("run"), Column("accuracy", "accuracy (mean)", "fraction"), Column("std", "std", "fraction"),
                 Column("min", "min", "fraction"), Column("n", "chips", "count")]
         typer.echo(render(rows, cols, "table", title=f"{run} on {res.n_test} test images"))
+        from imcsim.circuit.chip import describe_effects
+
+        for key, label in (("nominal", "nominal"), ("mc", "Monte Carlo chips")):
+            if key in res.effects:
+                typer.echo(f"effects ({label}): {describe_effects(res.effects[key])}")
+        if res.effects:
+            typer.echo("changed from the run's hardware: " + (", ".join(f"{k} = {v}" for k, v in res.changed.items())
+                                                              or "nothing"))

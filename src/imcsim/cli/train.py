@@ -8,10 +8,12 @@ from typing import Optional
 
 import typer
 
-from imcsim.cli.options import config_default
+from imcsim.cli.options import (HARDWARE_FLAGS, AdcBitsOpt, AdcDnlOpt, AdcGainOpt, AdcInlOpt, AdcOffsetOpt,
+                                DacBitsOpt, ReadNoiseOpt, StuckHighOpt, StuckLowOpt, VariationKindOpt, VariationOpt,
+                                config_default)
 from imcsim.cli.workload import input_shape_option, model_args_option, model_option, parse_options
 from imcsim.errors import ConfigError
-from imcsim.train.config import TrainConfig
+from imcsim.train.config import IMC_TARGETS, TrainConfig
 
 
 def _d(field: str):
@@ -73,19 +75,25 @@ def register(app: typer.Typer) -> None:
         conv_bits: int = typer.Option(_d("conv_bits"), "--conv-bits", help="Digital weight bits."),
         act_bits: int = typer.Option(_d("act_bits"), "--act-bits", help="Digital activation bits."),
         imac: Optional[str] = typer.Option(None, "--imac", help="IMAC preset name or YAML file."),
-        variation: Optional[float] = typer.Option(None, help="Device variation for noise-aware training."),
-        adc_bits: Optional[int] = typer.Option(None, "--adc-bits", help="Output ADC resolution (the column ADCs "
-                                               "for all-imc / tpu-imc)."),
+        variation: VariationOpt = None,
+        variation_kind: VariationKindOpt = None,
+        stuck_low: StuckLowOpt = None,
+        stuck_high: StuckHighOpt = None,
+        read_noise: ReadNoiseOpt = None,
+        adc_bits: AdcBitsOpt = None,
+        adc_inl: AdcInlOpt = None,
+        adc_dnl: AdcDnlOpt = None,
+        adc_offset: AdcOffsetOpt = None,
+        adc_gain: AdcGainOpt = None,
+        dac_bits: DacBitsOpt = None,
         imc: Optional[str] = typer.Option(None, "--imc", help="IMC core of all-imc / tpu-imc: isaac, puma, hermes "
                                           "or an IMCConfig YAML file."),
-        adc_inl: Optional[float] = typer.Option(None, "--adc-inl", help="ADC peak INL (LSB)."),
-        adc_offset: Optional[float] = typer.Option(None, "--adc-offset", help="ADC offset (LSB, sigma)."),
-        read_noise: Optional[float] = typer.Option(None, "--read-noise", help="Relative read noise (sigma)."),
         noise_aware: bool = typer.Option(_d("noise_aware"), "--noise-aware", help="Fresh non-idealities every batch."),
         init_from: Optional[Path] = typer.Option(None, "--init-from", help="Convert the trained model of this float "
                                                  "run directory instead of a fresh one."),
-        ir_drop: str = typer.Option(_d("ir_drop"), "--ir-drop",
-                                    help="Wire IR drop in training: off, first-order, exact."),
+        ir_drop: Optional[str] = typer.Option(None, "--ir-drop",
+                                              help="Wire IR drop in training: off, first-order, exact (default: the "
+                                                   "target's: exact for IMAC targets, off for IMC targets)."),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run another training left in OUT."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or per-epoch lines."),
@@ -95,18 +103,24 @@ def register(app: typer.Typer) -> None:
         from imcsim.train.trainer import train
 
         shape, args = parse_options(input_shape, model_args)
-        imc_target = target in ("all-imc", "tpu-imc")
-        fields = _imc_fields(imc) if imc_target else _imac_fields(imac)
-        changes = {path: v for path, v in (("device.variation", variation), ("adc.bits", adc_bits),
-                                           ("adc.inl_lsb", adc_inl), ("adc.offset_sigma_lsb", adc_offset),
-                                           ("device.read_noise", read_noise)) if v is not None}
-        if changes:
-            from imcsim.config.imac import IMACConfig
-            from imcsim.config.imc import IMCConfig
+        imc_target = target in IMC_TARGETS
+        given = {"variation": variation, "variation_kind": variation_kind, "stuck_low": stuck_low,
+                 "stuck_high": stuck_high, "read_noise": read_noise, "adc_bits": adc_bits, "adc_inl": adc_inl,
+                 "adc_dnl": adc_dnl, "adc_offset": adc_offset, "adc_gain": adc_gain, "dac_bits": dac_bits}
+        # The same dotted paths exist on IMACConfig and IMCConfig (device, adc, dac).
+        changes = {HARDWARE_FLAGS[name]: v for name, v in given.items() if v is not None}
+        if imc_target:
+            fields = _imc_fields(imc)
+            if changes:
+                from imcsim.config.imc import IMCConfig
 
-            hw = parse_config(IMCConfig if imc_target else IMACConfig, fields,
-                              source="IMC config" if imc_target else "IMAC config").replace_paths(changes)
-            fields = hw.model_dump(mode="json")
+                fields = parse_config(IMCConfig, fields, source="IMC config").replace_paths(changes).model_dump(
+                    mode="json")
+        else:
+            fields = _imac_fields(imac)
+            if changes:  # on top of the IMAC unit the run would train on (the target's, or --imac)
+                base = parse_config(TrainConfig, {"target": target, "imac": fields}, source="IMAC config").imac
+                fields = base.replace_paths(changes).model_dump(mode="json")
         cfg = parse_config(TrainConfig, {
             "model": model, "dataset": dataset, "data_dir": str(data_dir) if data_dir else None, "target": target,
             "model_args": args or None, "input_shape": list(shape) if shape else None,
@@ -114,7 +128,8 @@ def register(app: typer.Typer) -> None:
             "lr": lr, "pretrain_lr": pretrain_lr, "weight_decay": weight_decay, "schedule": schedule, "seed": seed,
             "train_limit": train_limit, "test_limit": test_limit, "precision": precision, "conv_bits": conv_bits,
             "act_bits": act_bits, "noise_aware": noise_aware, "init_from": str(init_from) if init_from else None,
-            ("imc" if imc_target else "imac"): fields, "ir_drop": ir_drop},
+            ("imc" if imc_target else "imac"): fields,
+            **({"ir_drop": ir_drop} if ir_drop is not None else {})},
             source="imcsim train")
         cfg.imac_config()  # validate the hardware fields before loading data
         if not out.strip():
@@ -125,3 +140,6 @@ def register(app: typer.Typer) -> None:
                        log=None if quiet else typer.echo, note=lambda text: typer.echo(f"note: {text}", err=True))
         typer.echo(f"{cfg.model} on {cfg.dataset}, target {cfg.target}: test accuracy "
                    f"{result.test_accuracy * 100:.2f}% after {len(result.history)} epochs; run in {out}")
+        if cfg.target in ("tpu-imac", "cpu-imac"):
+            typer.echo(f"  (the training's own model: nominal chip, IR drop {cfg.ir_drop}; `imcsim evaluate {out}` "
+                       "gives the physical accuracy, exact IR drop by default)")

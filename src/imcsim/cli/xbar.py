@@ -10,7 +10,9 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from imcsim.cli.options import Format, check_format, config_default
+from imcsim.cli.options import (HARDWARE_FLAGS, AdcBitsOpt, AdcDnlOpt, AdcGainOpt, AdcInlOpt, AdcOffsetOpt, Format,
+                                StuckHighOpt, StuckLowOpt, VariationKindOpt, VariationOpt, check_format,
+                                config_default)
 from imcsim.cli.output import emit
 from imcsim.config.amplifier import AmplifierConfig
 from imcsim.config.device import DeviceConfig
@@ -77,6 +79,8 @@ R_LOW = config_default(DeviceConfig, "r_low_ohm")
 R_HIGH = config_default(DeviceConfig, "r_high_ohm")
 R_AMP = config_default(AmplifierConfig, "input_resistance_ohm")
 TRANSIMPEDANCE = config_default(AmplifierConfig, "transimpedance_ohm")[0]
+VDD = config_default(IMACConfig, "vdd_v")
+VSS = config_default(IMACConfig, "vss_v")
 ROWS = config_default(IMACConfig, "rows")
 COLS = config_default(IMACConfig, "cols")
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="table (for people) or json.")]
@@ -91,22 +95,27 @@ def solve(weights: WeightsOpt, inputs: InputsOpt, r_in: RInOpt = None, r_out: RO
           r_low: RLowOpt = R_LOW, r_high: RHighOpt = R_HIGH, r_amp: RAmpOpt = R_AMP,
           transimpedance: TzOpt = TRANSIMPEDANCE, fmt: FmtOpt = Format.json,
           output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")]
-          = None) -> None:
-    """Terminal currents i_plus, i_minus (A), amplifier outputs v_amp = transimpedance (I+ - I-) (V) and power (W),
-    one row per input vector."""
+          = None,
+          vdd: Annotated[float, typer.Option("--vdd", help="Positive rail (V) of the amplifiers.")] = VDD,
+          vss: Annotated[float, typer.Option("--vss", help="Negative rail (V) of the amplifiers.")] = VSS) -> None:
+    """Terminal currents i_plus, i_minus (A), amplifier outputs v_amp = transimpedance (I+ - I-) saturated at the
+    rails [--vss, --vdd] (V), and power (W), one row per input vector."""
     _check_format(fmt)
     if not (math.isfinite(transimpedance) and transimpedance > 0):
         raise ConfigError(f"--transimpedance: {transimpedance!r} must be a positive, finite resistance (ohm)")
+    if not vss < 0 < vdd:
+        raise ConfigError(f"--vss/--vdd: rails {vss!r} V / {vdd!r} V must satisfy vss < 0 < vdd")
     xb, v = _crossbar_and_inputs(weights, inputs, r_in, r_out, tech, r_low, r_high, r_amp)
     ip, im, power = xb.outputs(v)
-    v_amp = transimpedance * (ip - im)
-    if not all(np.isfinite(a).all() for a in (ip, im, power, v_amp)):
+    v_lin = transimpedance * (ip - im)
+    if not all(np.isfinite(a).all() for a in (ip, im, power, v_lin)):
         raise DataError(f"{inputs}: input voltages up to {np.abs(v).max():.3g} V give currents or power beyond "
                         "floating point (non-finite results)")
+    v_amp = np.clip(v_lin, vss, vdd)  # an amplifier cannot leave its supply rails
     if fmt == Format.json:
         text = dumps_json({"i_plus": ip, "i_minus": im, "v_amp": v_amp, "power_w": power, "r_in_ohm": xb.r_in_ohm,
                            "r_out_ohm": xb.r_out_ohm, "r_amp_ohm": xb.r_amp_ohm,
-                           "transimpedance_ohm": transimpedance}, indent=None)
+                           "transimpedance_ohm": transimpedance, "rails_v": [vss, vdd]}, indent=None)
     else:
         lines = [f"crossbar {xb.rows}x{xb.cols}, r_in={xb.r_in_ohm:.4g} ohm, r_out={xb.r_out_ohm:.4g} ohm"]
         for k in range(len(v)):
@@ -197,27 +206,41 @@ def evaluate(
     output_adc: Annotated[bool, typer.Option("--output-adc/--analog-readout", help="With --deployment: classify "
                                              "through the deployment's output ADC (as `imcsim evaluate` does) or "
                                              "from the analog output voltages.")] = True,
-    variation: Annotated[Optional[float], typer.Option("--variation", help="Device variation v, R(1+U(-v,v)) "
-                                                       "(default: the deployment's, or 0).")] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the variation draw.")] = 0,
+    variation: VariationOpt = None,
+    variation_kind: VariationKindOpt = None,
+    stuck_low: StuckLowOpt = None,
+    stuck_high: StuckHighOpt = None,
+    adc_bits: AdcBitsOpt = None,
+    adc_inl: AdcInlOpt = None,
+    adc_dnl: AdcDnlOpt = None,
+    adc_offset: AdcOffsetOpt = None,
+    adc_gain: AdcGainOpt = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Chip seed: device variation, stuck-at faults and ADC "
+                                      "instances of chip SEED, the chip `imcsim evaluate` draws for that seed.")] = 0,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate the first N inputs only.")] = None,
     fmt: FmtOpt = Format.table,
 ) -> None:
     """Accuracy and mean crossbar power of an IMAC network over a whole test set."""
     from imcsim.circuit.network import IMACNetwork, load_imacsim_dataset
-    from imcsim.config.base import parse_config
     from imcsim.config.wires import WireConfig
 
     _check_format(fmt)
     for name, val in (("--rows", rows), ("--cols", cols)):
         if val is not None and val < 1:
             raise ConfigError(f"{name}: {val} must be a positive number of lines")
+    # the same hardware flags as `imcsim evaluate` (read noise and DAC bits aside: the circuit takes the deployment's
+    # DAC output voltages, and its read noise is drawn per vector)
+    given = {"variation": variation, "variation_kind": variation_kind, "stuck_low": stuck_low,
+             "stuck_high": stuck_high, "adc_bits": adc_bits, "adc_inl": adc_inl, "adc_dnl": adc_dnl,
+             "adc_offset": adc_offset, "adc_gain": adc_gain}
+    hw_changes = {HARDWARE_FLAGS[k]: v for k, v in given.items() if v is not None}
     if imacsim_dir is not None:
         if deployment is not None:
             raise ConfigError("--imacsim-dir: give either --deployment or --imacsim-dir, not both")
         if inputs is None or labels is None:
             raise ConfigError("--imacsim-dir: needs --inputs and --labels")
-        device = parse_config(DeviceConfig, {"variation": variation or 0.0}, source="--variation")
+        device = IMACConfig().device.replace_paths({k.split(".", 1)[1]: v for k, v in hw_changes.items()
+                                                    if k.startswith("device.")})
         net = IMACNetwork.from_imacsim_dir(imacsim_dir, rows=rows or ROWS, cols=cols or COLS, device=device,
                                            wires=WireConfig() if parasitics else None, seed=seed)
         x, y = load_imacsim_dataset(inputs, labels, vdd_v=net.vdd_v, n_classes=net.layers[-1].n_out)
@@ -225,7 +248,7 @@ def evaluate(
     elif deployment is not None:
         if dataset is None:
             raise ConfigError("--deployment: needs --dataset")
-        net, x, y = _deployment_data(deployment, dataset, parasitics, rows, cols, variation, seed, limit,
+        net, x, y = _deployment_data(deployment, dataset, parasitics, rows, cols, hw_changes, seed, limit,
                                       output_adc)
         source = str(deployment)
     else:
@@ -234,22 +257,33 @@ def evaluate(
     if limit is not None:
         x, y = x[:limit], y[:limit]
     res = net.evaluate(x, y, seed=seed)
+    changed = {k: v for k, v in (("rows", rows), ("cols", cols)) if v is not None} | hw_changes
+    if not parasitics:
+        changed["wires"] = "ideal"
+    effects = net.effects()
     if fmt == Format.json:
         typer.echo(dumps_json({"source": source, "n": res.n, "accuracy": res.accuracy,
                                "mean_power_w": res.mean_power_w, "layer_power_w": list(res.layer_power_w),
                                "seconds": res.seconds, "rows": net.layers[0].partition.rows,
                                "cols": net.layers[0].partition.cols, "parasitics": parasitics,
-                               "variation": net.device.variation}, indent=None), nl=False)
+                               "variation": net.device.variation, "seed": seed, "effects": effects,
+                               "changed": changed}, indent=None), nl=False)
     else:
         part = net.layers[0].partition
         typer.echo(f"{source}: {res.n} inputs on {part.rows}x{part.cols} crossbars "
                    f"({'with' if parasitics else 'without'} parasitics, variation {net.device.variation:g}): accuracy "
                    f"{100 * res.accuracy:.2f}%, mean crossbar power {res.mean_power_w * 1e3:.4g} mW "
                    f"(layers: {', '.join(f'{p * 1e3:.4g}' for p in res.layer_power_w)} mW), {res.seconds:.2f} s")
+        from imcsim.circuit.chip import describe_effects
+
+        typer.echo(f"effects (chip {seed}): {describe_effects(effects)}")
+        if deployment is not None:
+            typer.echo("changed from the deployment's hardware: " + (", ".join(f"{k} = {v}" for k, v in
+                                                                             changed.items()) or "nothing"))
 
 
 def _deployment_data(path: Path, dataset: str, parasitics: bool, rows: int | None, cols: int | None,
-                     variation: float | None, seed: int, limit: int | None, output_adc: bool = True):
+                     hw_changes: dict, seed: int, limit: int | None, output_adc: bool = True):
     """The IMAC part of a Deployment and its test set as IMAC input voltages (the digital front end runs in torch)."""
     from imcsim.circuit.network import IMACNetwork
     from imcsim.train.data import load_dataset
@@ -265,7 +299,8 @@ def _deployment_data(path: Path, dataset: str, parasitics: bool, rows: int | Non
     x, y = ds.x_test, ds.y_test
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    net = IMACNetwork.from_deployment(dep, parasitics=parasitics, rows=rows, cols=cols, variation=variation,
+    hw = dep.imac_config().replace_paths(hw_changes) if hw_changes else None
+    net = IMACNetwork.from_deployment(dep, parasitics=parasitics, rows=rows, cols=cols, hw=hw,
                                       seed=seed, output_adc=output_adc)
     return net, np.asarray(dep.frontend(x)), np.asarray(y)
 

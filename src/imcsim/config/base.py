@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 
 from imcsim.errors import ConfigError
 
-__all__ = ["ConfigModel", "load_config", "parse_config", "read_yaml", "set_path"]
+__all__ = ["ConfigModel", "load_config", "parse_config", "read_yaml", "set_path", "changed_fields"]
 
 
 class ConfigModel(BaseModel):
@@ -87,6 +87,22 @@ def _numeric_fields(cls: type[ConfigModel]) -> frozenset[str]:
         if kinds & {int, float} and bool not in kinds:
             names.add(name)
     return frozenset(names)
+
+
+def changed_fields(before: BaseModel, after: BaseModel) -> dict[str, Any]:
+    """{dotted field: value in ``after``} of every field that differs between two configs of the same class (what
+    an override changed, for reports)."""
+    out: dict[str, Any] = {}
+
+    def walk(a: Any, b: Any, path: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in b:
+                walk(a.get(k), b[k], f"{path}.{k}" if path else k)
+        elif a != b:
+            out[path] = b
+
+    walk(before.model_dump(mode="json"), after.model_dump(mode="json"), "")
+    return out
 
 
 def set_path(model: BaseModel, data: dict, path: str, value: Any) -> None:

@@ -78,6 +78,16 @@ class DeviceConfig(ConfigModel):
             return mtj_resistances(self.mtj_ra_ohm_um2, self.mtj_width_nm, self.mtj_length_nm, self.mtj_tmr)
         return self.r_low_ohm, self.r_high_ohm
 
+    def used_values(self) -> dict[str, tuple[float, str]]:
+        """Fields whose stored value is not the one the models use, as {field: (value used, why)}: with
+        ``kind: mtj`` the resistances come from the MTJ fields and ``r_low_ohm`` / ``r_high_ohm`` are ignored.
+        Reports (``imcsim presets``) print these values instead."""
+        if self.kind != "mtj":
+            return {}
+        lo, hi = self.resistances
+        return {"r_low_ohm": (lo, "derived (kind mtj): R_P = RA / (pi/4 x width x length) of the mtj_* fields"),
+                "r_high_ohm": (hi, "derived (kind mtj): R_AP = (1 + TMR) R_P")}
+
     @property
     def conductances(self) -> tuple[float, float]:
         """(G_high, G_low) = (1/R_low, 1/R_high) in siemens."""

@@ -245,9 +245,13 @@ def _given(given: dict, fname: str) -> tuple[Any, str | None]:
 
 def _values(cfg: ConfigModel, given: dict, path: Path, key_prefix: str, prefix: str) -> list[PresetValue]:
     comments, refs = _line_comments(path), _references(path)
+    used = cfg.used_values() if hasattr(cfg, "used_values") else {}  # values the models use instead of the stored
     rows: list[PresetValue] = []
     for fname, info in type(cfg).model_fields.items():
         value = getattr(cfg, fname)
+        if fname in used:
+            rows.append(PresetValue(f"{prefix}{fname}", used[fname][0], field_unit(fname), used[fname][1]))
+            continue
         dotted = f"{prefix}{fname}"
         raw, key = _given(given, fname)
         comment = _with_references(comments.get(f"{key_prefix}{key}", ""), refs) if key else ""

@@ -1,95 +1,24 @@
-"""ADC accuracy model: quantization plus static non-idealities of each ADC instance, as a random transfer curve.
-
-An ADC reads a neuron output voltage in [0, full_scale_v] (:class:`imcsim.config.adc.ADCConfig`) and returns a code
-k in [0, 2^bits - 1]; we hand back the voltage ``k * lsb`` the code stands for. The ideal converter rounds: its code
-thresholds are t_k = (k - 1/2) LSB, k = 1 .. 2^bits - 1. Each instance (one per neuron output, IMACConfig's
-``outputs_per_adc = 1``) gets its own static errors (Ghosh et al., arXiv 2408.06390, train with them in the loop):
-
-* DNL: code widths of LSB (1 + dnl_lsb N(0, 1)); their running sum is pinned at both ends (an endpoint-fit INL, the
-  usual datasheet convention), so DNL alone leaves the end points where they were;
-* INL: a smooth bow added to the thresholds, a1 sin(pi u) + a2 sin(2 pi u) with u the position in the range and
-  (a1, a2) gaussian, scaled so its peak is exactly ``inl_lsb`` LSB;
-* offset: an input-referred shift of N(0, offset_sigma_lsb) LSB;
-* gain error: the input is multiplied by 1 + N(0, gain_sigma).
-
-Thresholds are made non-decreasing (a real converter has no negative code widths; a missing code is allowed).
-In training the quantizer passes gradients straight through (Bengio et al., arXiv 1308.3432).
-"""
+"""The output ADC inside torch: the converter instances of :mod:`imcsim.circuit.adc` (one model of the ideal and the
+non-ideal converter for circuit/ and nn/) read with straight-through gradients (Bengio et al., arXiv 1308.3432), so
+the ADC can sit inside noise-aware training."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 
-from imcsim.config.adc import ADCConfig
+from imcsim.circuit.adc import ADCInstances, adc_codes, ideal_adc, sample_adc
 
 __all__ = ["ADCInstances", "ideal_adc", "sample_adc", "adc_read"]
-
-
-@dataclass(frozen=True)
-class ADCInstances:
-    """Static transfer curves of ``n`` ADC instances.
-
-    Attributes:
-        thresholds_v: (n, 2^bits - 1) input voltages (V) at which the code steps up, non-decreasing per row.
-        offset_v: (n,) input-referred offset (V).
-        gain: (n,) gain factor (1 = ideal).
-        lsb_v: one LSB (V).
-    """
-
-    thresholds_v: np.ndarray
-    offset_v: np.ndarray
-    gain: np.ndarray
-    lsb_v: float
-
-    @property
-    def n(self) -> int:
-        return int(self.thresholds_v.shape[0])
-
-
-def ideal_adc(cfg: ADCConfig, n: int) -> ADCInstances:
-    """``n`` ideal rounding converters of ``cfg.bits`` bits over [0, cfg.full_scale_v]."""
-    lsb = cfg.lsb_v
-    t = (np.arange(1, 2**cfg.bits) - 0.5) * lsb
-    return ADCInstances(np.tile(t, (n, 1)), np.zeros(n), np.ones(n), lsb)
-
-
-def sample_adc(cfg: ADCConfig, n: int, rng: np.random.Generator) -> ADCInstances:
-    """``n`` ADC instances with DNL, INL, offset and gain errors drawn from ``rng`` (see the module docstring)."""
-    base = ideal_adc(cfg, n)
-    lsb = base.lsb_v
-    t = base.thresholds_v.copy()
-    m = t.shape[1]
-    u = (np.arange(m) + 0.5) / m  # position of each threshold in the range, (0, 1)
-    if cfg.dnl_lsb > 0 and m > 1:
-        walk = np.cumsum(rng.normal(0.0, cfg.dnl_lsb, (n, m)), axis=1)
-        walk -= walk[:, :1] + (walk[:, -1:] - walk[:, :1]) * (np.arange(m) / (m - 1))  # pin both end points
-        t += walk * lsb
-    if cfg.inl_lsb > 0:
-        a = rng.normal(0.0, 1.0, (n, 2))
-        bow = a[:, :1] * np.sin(np.pi * u) + a[:, 1:] * np.sin(2 * np.pi * u)
-        peak = np.abs(bow).max(axis=1, keepdims=True)
-        t += np.where(peak > 0, bow / np.where(peak > 0, peak, 1.0), 0.0) * cfg.inl_lsb * lsb
-    t = np.maximum.accumulate(t, axis=1)
-    offset = rng.normal(0.0, cfg.offset_sigma_lsb, n) * lsb if cfg.offset_sigma_lsb > 0 else np.zeros(n)
-    gain = 1.0 + rng.normal(0.0, cfg.gain_sigma, n) if cfg.gain_sigma > 0 else np.ones(n)
-    return ADCInstances(t, offset, gain, lsb)
 
 
 def adc_read(v: torch.Tensor, adc: ADCInstances) -> torch.Tensor:
     """Digitise voltages ``v`` (batch, n) (V) with instance j reading column j; returns ``code * lsb`` (V).
 
-    Forward: the code is the number of thresholds at or below ``gain * v + offset``. Backward: identity
-    (straight-through), so the ADC can sit inside noise-aware training.
+    Forward: :func:`imcsim.circuit.adc.adc_codes` (the number of thresholds at or below ``gain * v + offset``).
+    Backward: identity (straight-through).
     """
     if v.shape[-1] != adc.n:
         raise ValueError(f"adc_read: {v.shape[-1]} outputs but {adc.n} ADC instances")
-    th = torch.as_tensor(adc.thresholds_v, dtype=v.dtype, device=v.device)
-    gain = torch.as_tensor(adc.gain, dtype=v.dtype, device=v.device)
-    off = torch.as_tensor(adc.offset_v, dtype=v.dtype, device=v.device)
-    x = (v.detach() * gain + off).T.contiguous()  # (n, batch): one sorted threshold row per instance
-    codes = torch.searchsorted(th, x, right=True).T.to(v.dtype)
-    q = codes * adc.lsb_v
+    codes = adc_codes(v.detach().cpu().double().numpy(), adc)
+    q = torch.as_tensor(codes * adc.lsb_v, dtype=v.dtype, device=v.device)
     return v + (q - v).detach()

@@ -27,9 +27,10 @@ from torch import nn
 
 from imcsim.config.imac import IMACConfig
 from imcsim.errors import ModelError
-from imcsim.nn.adc import ADCInstances, adc_read, ideal_adc, sample_adc
+from imcsim.circuit.chip import draw_chip, effect_rng
+from imcsim.nn.adc import ADCInstances, adc_read
 from imcsim.nn.imac_linear import IMACLinear
-from imcsim.nn.nonideal import NonIdealities, effect_rng, sample_chip
+from imcsim.nn.nonideal import Chip, NonIdealities, check_first_order
 from imcsim.nn.quant import QuantConv2d, QuantLinear
 from imcsim.workload.ops import ACTIVATIONS
 
@@ -91,15 +92,16 @@ class HybridModel(nn.Module):
 
     # ----- non-idealities -------------------------------------------------------------------------------------------
     def set_chip(self, seed: int | None) -> None:
-        """Fix the non-idealities of one chip drawn with ``seed`` (each effect its own stream), or None: ideal
-        devices and wires, no read noise, an ideal ADC of ``adc.bits`` (when the ADC is simulated)."""
+        """Fix the non-idealities of chip ``seed`` (:func:`imcsim.circuit.chip.draw_chip`: the chip circuit/
+        programs for the same seed), or None: ideal devices and wires, no read noise, an ideal ADC of ``adc.bits``
+        (when the ADC is simulated)."""
         hw, ni = self.hw, self.nonideal
-        n_out = self.imac[-1].out_features
-        dev_on = seed is not None and ni.device and (hw.device.variation > 0 or hw.device.stuck_low_rate > 0
-                                                     or hw.device.stuck_high_rate > 0)
+        if ni.ir_drop == "first-order" and ni.check_first_order:
+            check_first_order(hw)
+        shapes = [(layer.out_features, layer.in_features + 1) for layer in self.imac]
+        draws, self.adc_instances = draw_chip(shapes, hw.device, hw.adc if ni.adc else None, seed, ni.device)
         for i, layer in enumerate(self.imac):
-            layer.chip = sample_chip((layer.out_features, layer.in_features + 1), hw.device, seed, i) if dev_on \
-                else None
+            layer.chip = Chip.of(draws[i])
             layer.ir_drop = ni.ir_drop
             layer.dac = ni.dac
             layer.read_noise_gen = None
@@ -107,12 +109,6 @@ class HybridModel(nn.Module):
                 gen = torch.Generator()
                 gen.manual_seed(int(effect_rng(seed, "read", i).integers(2**62)))
                 layer.read_noise_gen = gen
-        if not ni.adc:
-            self.adc_instances = None
-        elif seed is None:
-            self.adc_instances = ideal_adc(hw.adc, n_out)
-        else:
-            self.adc_instances = sample_adc(hw.adc, n_out, effect_rng(seed, "adc"))
 
     # ----- forward ----------------------------------------------------------------------------------------------------
     def features(self, x: torch.Tensor) -> torch.Tensor:

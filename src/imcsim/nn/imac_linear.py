@@ -8,9 +8,10 @@ Forward pass of IMAC layer ``l`` (the canonical equation of :mod:`imcsim.circuit
 with V = [v, Vdd] the input voltages and the bias row driven at Vdd, and (G+, G-) the device pair of each weight
 (+1 = (G_on, G_off), -1 = (G_off, G_on), 0 = (G_on, G_on), :func:`imcsim.circuit.devices.weights_to_conductances`).
 Every horizontal partition of ``rows`` rows has its own amplifier of the layer's transimpedance and the partition
-outputs are summed, so with ideal wires the partition sum equals one matrix product over all rows; partitions matter
-for the wire IR drop (:func:`imcsim.nn.nonideal.ir_drop_factors`), which is computed per crossbar. Ideal devices
-reduce this to v_n = T dG (W v + b Vdd).
+outputs are summed; each amplifier's output saturates at its rails [Vss, Vdd] (``hw.vss_v``, ``hw.vdd_v``), as in
+the circuit solver and the SPICE export, so the layer is v_n = sum_p clip(T (I+_p - I-_p), Vss, Vdd). Partitions
+also matter for the wire IR drop (:func:`imcsim.nn.nonideal.ir_drop_exact`), computed per crossbar. Ideal devices
+and unsaturated amplifiers reduce this to v_n = T dG (W v + b Vdd).
 
 Gain. With IMAC-Sim's 30 kOhm transimpedance and 5 k / 15 k devices, T dG = 4 V per weight-volt and the neuron
 slope is 15 /V, so a 120-input layer's pre-activation spans hundreds of sigmoid widths: the neurons act as sign
@@ -31,6 +32,7 @@ import torch
 from torch import nn
 
 from imcsim.circuit.neuron import neuron_transfer
+from imcsim.circuit.partition import row_slices
 from imcsim.config.imac import IMACConfig
 from imcsim.nn.nonideal import Chip, ir_drop_exact, ir_drop_factors, read_noise_current
 from imcsim.nn.quant import quantize_imac_weight, quantize_symmetric
@@ -148,15 +150,30 @@ class IMACLinear(nn.Module):
             raise ValueError(f"ir_drop must be one of off, first-order, exact; got {self.ir_drop!r}")
         return g_plus, g_minus
 
-    def preactivation(self, v: torch.Tensor) -> torch.Tensor:
-        """Neuron input voltages v_n (batch, out) (V) for row voltages ``v`` (batch, in) (V)."""
+    @property
+    def clipping(self) -> str:
+        """How the amplifier outputs are bounded, for reports."""
+        return f"each partition amplifier at its rails [{self.hw.vss_v:g}, {self.hw.vdd_v:g}] V"
+
+    def preactivation(self, v: torch.Tensor, clip: bool = True) -> torch.Tensor:
+        """Neuron input voltages v_n (batch, out) (V) for row voltages ``v`` (batch, in) (V): the sum over horizontal
+        partitions of each partition amplifier's output, clipped at the rails unless ``clip`` is False."""
         rows = torch.cat([v, torch.full_like(v[:, :1], self.hw.vdd_v)], dim=1)
         g_plus, g_minus = self.conductances()
-        i_diff = rows @ (g_plus - g_minus).T
+        t = self.log_transimpedance.exp()
         sigma = self.hw.device.read_noise
-        if self.read_noise_gen is not None and sigma > 0:
-            i_diff = i_diff + read_noise_current(rows, g_plus, g_minus, sigma, self.read_noise_gen)
-        return self.log_transimpedance.exp() * i_diff
+        noisy = self.read_noise_gen is not None and sigma > 0
+        out = None
+        for rs in row_slices(self.in_features, self.hw.rows):
+            r, gp, gm = rows[:, rs], g_plus[:, rs], g_minus[:, rs]
+            i_diff = r @ (gp - gm).T
+            if noisy:
+                i_diff = i_diff + read_noise_current(r, gp, gm, sigma, self.read_noise_gen)
+            v_amp = t * i_diff
+            if clip:
+                v_amp = torch.clamp(v_amp, self.hw.vss_v, self.hw.vdd_v)
+            out = v_amp if out is None else out + v_amp
+        return out
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(y, v_n): neuron output voltages and neuron input voltages, each (batch, out), for input ``x``."""
@@ -173,7 +190,7 @@ class IMACLinear(nn.Module):
         v = self.input_voltages(x)
         saved = self.chip, self.ir_drop, self.read_noise_gen
         self.chip, self.ir_drop, self.read_noise_gen = None, "off", None
-        std = float((self.preactivation(v) / self.log_transimpedance.exp()).std())
+        std = float((self.preactivation(v, clip=False) / self.log_transimpedance.exp()).std())
         self.chip, self.ir_drop, self.read_noise_gen = saved
         if std > 0:
             self.log_transimpedance.fill_(math.log(target_std / self.hw.neuron.slope_per_v / std))

@@ -2,18 +2,19 @@
 
 Magnitudes live in the one hardware config the simulator uses, :class:`imcsim.config.imac.IMACConfig`
 (``device.variation``, ``device.stuck_*_rate``, ``device.read_noise``, ``wires``, ``adc.*``);
-:class:`NonIdealities` only says which effects are simulated. Every effect draws from its own random stream,
-``SeedSequence([seed, effect id, layer index])`` (:func:`effect_rng`), so changing one effect's setting leaves the
-others' draws untouched.
+:class:`NonIdealities` only says which effects are simulated. The chip itself (device faults and variation, ADC
+instances) is drawn by :mod:`imcsim.circuit.chip`, one stream per effect (``SeedSequence([seed, effect id, layer
+index])``, :func:`effect_rng`), the same chip circuit/ programs for the same seed.
 
 Models:
 
-* device variation and stuck-at faults: :func:`imcsim.circuit.devices.sample_conductances` (the circuit solver's own
-  model), called once per effect so each has its own stream; fixed per programmed chip (one Monte Carlo sample);
+* device variation and stuck-at faults: :func:`imcsim.circuit.chip.draw_devices`; fixed per programmed chip (one
+  Monte Carlo sample) and applied in torch by :meth:`Chip.apply` so the weights stay trainable;
 * read noise, G (1 + N(0, sigma)) per device and per input vector: on the column current this is exactly a gaussian
   of standard deviation sigma * sqrt(sum_r (G+_rj^2 + G-_rj^2) v_r^2) (a sum of independent gaussians), which
   :func:`read_noise_current` draws directly instead of sampling batch x rows x cols conductances;
-* wire IR drop: first order (:func:`ir_drop_factors`, cheap, valid while r G n^2 << 1) or exact
+* wire IR drop: first order (:func:`ir_drop_factors`, cheap, valid while r G n^2 << 1: refused beyond
+  :data:`FIRST_ORDER_MAX_DROP`, see :func:`first_order_drop`) or exact
   (:func:`ir_drop_exact`, the circuit solver's transfer matrix per crossbar; in training the IMAC layer refreshes
   it every ``ir_refresh_steps`` batches). At IMAC-Sim's 9 nm wires on 32 x 32 crossbars the exact effective
   |G+ - G-| of a LeNet-5 dense part is only 40-64% of the nominal (measured here), far outside first order.
@@ -26,17 +27,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from imcsim.circuit.devices import sample_conductances
+from imcsim.circuit.chip import EFFECTS, DeviceDraws, draw_devices, effect_rng, program_conductances
+from imcsim.circuit.partition import tile_slices
 from imcsim.config.device import DeviceConfig
 from imcsim.config.wires import IR_DROP_MODES, IRDrop
 from imcsim.errors import ConfigError
 
 __all__ = ["NonIdealities", "EFFECTS", "IRDrop", "IR_DROP_MODES", "Chip", "effect_rng", "program_chip", "sample_chip",
-           "ir_drop_factors", "ir_drop_exact", "read_noise_current"]
+           "ir_drop_factors", "ir_drop_exact", "read_noise_current", "FIRST_ORDER_MAX_DROP", "first_order_drop",
+           "check_first_order"]
 
 
-#: Stable ids of the random streams (part of the seed derivation: never renumber).
-EFFECTS = {"variation": 1, "stuck": 2, "read": 3, "adc": 4}
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class NonIdealities:
         ir_drop: wire IR drop with the config's wire resistances: ``off``, ``first-order`` or ``exact``.
         adc: the output ADC (``adc.bits`` quantization, INL/DNL, offset and gain error).
         dac: DAC quantization of the first IMAC layer's input voltages (``dac.bits``).
+        check_first_order: with ``ir_drop = "first-order"``, refuse hardware outside the approximation's validity
+            bound (:func:`check_first_order`); off only to measure the bound.
     """
 
     device: bool = True
@@ -56,40 +59,48 @@ class NonIdealities:
     ir_drop: IRDrop = "off"
     adc: bool = True
     dac: bool = True
+    check_first_order: bool = True  # refuse first-order IR drop beyond its validity bound (FIRST_ORDER_MAX_DROP)
 
     def __post_init__(self) -> None:
         if self.ir_drop not in IR_DROP_MODES:
             raise ConfigError(f"ir_drop = {self.ir_drop!r}: choose one of {', '.join(IR_DROP_MODES)}")
 
 
-def effect_rng(seed: int, effect: str, layer: int = 0) -> np.random.Generator:
-    """The random stream of ``effect`` (a key of :data:`EFFECTS`) for IMAC layer ``layer`` under ``seed``."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), EFFECTS[effect], int(layer)]))
 
 
-def program_chip(g_plus: np.ndarray, g_minus: np.ndarray, device: DeviceConfig, seed: int,
-                 layer: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """One programmed chip: nominal conductances (S, any shape) with stuck-at faults, then variation.
+#: Largest worst-case first-order IR drop (:func:`first_order_drop`) at which the first-order model is used. Measured
+#: by benchmarks/ir_drop_first_order_validity.py on a LeNet-5 Fashion-MNIST run (MTJ devices, 1,000 test images,
+#: crossbars 8..32 and wire resistance x0.1..x1): first order is within 0.2 points of exact up to eps = 0.149 and
+#: 2.9 points off at eps = 0.383 (24 points off at IMAC-Sim's 9 nm wires on 32 x 32, eps = 1.49).
+FIRST_ORDER_MAX_DROP = 0.15
 
-    Uses circuit/'s :func:`sample_conductances`; stuck-at faults and variation draw from separate streams. I+ and I-
-    devices are drawn together (stacked on a leading axis) so each has an independent sample.
-    """
-    g = np.stack([np.asarray(g_plus, float), np.asarray(g_minus, float)])
-    stuck_only = device.replace(variation=0.0)
-    var_only = device.replace(stuck_low_rate=0.0, stuck_high_rate=0.0)
-    if device.stuck_low_rate > 0 or device.stuck_high_rate > 0:
-        g = sample_conductances(g, stuck_only, effect_rng(seed, "stuck", layer))
-    if device.variation > 0:
-        g = sample_conductances(g, var_only, effect_rng(seed, "variation", layer))
-    return g[0], g[1]
+
+def first_order_drop(rows: int, cols: int, r_in_ohm: float, r_out_ohm: float, g_on: float, g_off: float) -> float:
+    """Worst-case relative IR drop of a ``rows`` x ``cols`` crossbar to first order (dimensionless): the largest
+    a_rj + b_rj of :func:`ir_drop_factors` with binary pairs (G_on + G_off per pair on the input line) and every
+    device on the column line at G_on,
+
+        eps = r_in (G_on + G_off) cols (cols + 1) / 2 + r_out G_on rows (rows + 1) / 2        (the r G n^2 terms).
+
+    First order neglects terms of order eps^2, so it is accurate only while eps << 1."""
+    return (r_in_ohm * (g_on + g_off) * cols * (cols + 1) / 2 + r_out_ohm * g_on * rows * (rows + 1) / 2)
+
+
+def check_first_order(hw) -> float:
+    """``eps`` (:func:`first_order_drop`) of the IMACConfig ``hw``; ConfigError when it exceeds
+    :data:`FIRST_ORDER_MAX_DROP`, where the first-order model is more than about 1 accuracy point off exact."""
+    eps = first_order_drop(hw.rows, hw.cols, hw.wires.r_in_ohm, hw.wires.r_out_ohm, *hw.device.conductances)
+    if eps > FIRST_ORDER_MAX_DROP:
+        raise ConfigError(f"ir_drop = 'first-order': a {hw.rows}x{hw.cols} crossbar with these wires and devices has "
+                          f"a first-order IR drop of up to {eps:.3g} (r G n^2), beyond {FIRST_ORDER_MAX_DROP} where "
+                          "first order stays within about 1 accuracy point of exact; use exact")
+    return eps
 
 
 def _blocks(n_rows: int, n_out: int, rows: int, cols: int):
-    """(row slice, column slice) of every crossbar of a layer: rows dealt out as in
-    :func:`imcsim.circuit.partition.row_slices` (bias row last), columns ``cols`` at a time."""
-    for r0 in range(0, n_rows, rows):
-        for c0 in range(0, n_out, cols):
-            yield slice(r0, min(r0 + rows, n_rows)), slice(c0, min(c0 + cols, n_out))
+    """(row slice, column slice) of every crossbar of a layer with ``n_rows`` = inputs + 1 rows
+    (:func:`imcsim.circuit.partition.tile_slices`)."""
+    return tile_slices(n_rows - 1, n_out, rows, cols).values()
 
 
 def ir_drop_factors(g_plus: np.ndarray, g_minus: np.ndarray, rows: int, cols: int, r_in_ohm: float,
@@ -156,22 +167,13 @@ def read_noise_current(v: torch.Tensor, g_plus: torch.Tensor, g_minus: torch.Ten
     return z * sigma * torch.sqrt(var)
 
 
-@dataclass(frozen=True)
-class Chip:
-    """The static state of one programmed chip for one layer, for devices of shape (2, *shape) (I+ then I-).
+class Chip(DeviceDraws):
+    """The static device state of one layer of a chip (:class:`imcsim.circuit.chip.DeviceDraws`), applied in torch.
 
-    Attributes:
-        stuck_low: devices stuck at R_low (conductance G_on).
-        stuck_high: devices stuck at R_high (conductance G_off).
-        inv_factor: 1 / (1 + variation draw): the conductance multiplier of each device.
-
-    :meth:`apply` maps nominal conductances to programmed ones exactly as :func:`program_chip` does for the same
-    seed (same streams, same draws), but keeps the weights free to change, which noise-aware training needs.
+    :meth:`apply` maps nominal conductances to programmed ones exactly as :meth:`DeviceDraws.program` does (the
+    conductances circuit/ programs for the same seed), but keeps the weights free to change, which noise-aware
+    training needs.
     """
-
-    stuck_low: np.ndarray
-    stuck_high: np.ndarray
-    inv_factor: np.ndarray
 
     def apply(self, g_plus: torch.Tensor, g_minus: torch.Tensor, g_on: float, g_off: float
               ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,25 +187,17 @@ class Chip:
             out.append(g * f)
         return out[0], out[1]
 
+    @classmethod
+    def of(cls, draws: DeviceDraws | None) -> "Chip | None":
+        """The torch view of circuit/'s draws (None stays None)."""
+        return None if draws is None else cls(draws.stuck_low, draws.stuck_high, draws.inv_factor)
+
 
 def sample_chip(shape: tuple[int, ...], device: DeviceConfig, seed: int, layer: int = 0) -> Chip:
-    """Draw one chip's stuck-at faults and variation for devices of ``shape`` (per line), via circuit/'s model.
+    """One layer's stuck-at faults and variation for devices of ``shape`` (per line):
+    :func:`imcsim.circuit.chip.draw_devices`."""
+    return Chip.of(draw_devices(shape, device, seed, layer))
 
-    The draws are those :func:`program_chip` makes for the same seed and layer: stuck-at faults come from calling
-    :func:`sample_conductances` on a sentinel conductance (a device left at the sentinel is not stuck), variation
-    from calling it on unit conductances (the result is 1 / factor).
-    """
-    full = (2, *shape)
-    g_on, g_off = device.conductances
-    stuck_low = np.zeros(full, bool)
-    stuck_high = np.zeros(full, bool)
-    if device.stuck_low_rate > 0 or device.stuck_high_rate > 0:
-        sentinel = 0.5 * (g_on + g_off)
-        s = sample_conductances(np.full(full, sentinel), device.replace(variation=0.0),
-                                effect_rng(seed, "stuck", layer))
-        stuck_low, stuck_high = s == g_on, s == g_off
-    inv = np.ones(full)
-    if device.variation > 0:
-        inv = sample_conductances(np.ones(full), device.replace(stuck_low_rate=0.0, stuck_high_rate=0.0),
-                                  effect_rng(seed, "variation", layer))
-    return Chip(stuck_low, stuck_high, inv)
+
+#: Former name of :func:`imcsim.circuit.chip.program_conductances`.
+program_chip = program_conductances

@@ -3,8 +3,12 @@
 The hardware parameters are those of the run's own :class:`~imcsim.config.imac.IMACConfig` (the config the circuit
 simulator and the cost models read), with the requested hardware changes (variation, ADC resolution and
 non-linearity, ...) applied. The nominal run has no random effects (ideal devices, an ideal ADC of the configured
-resolution); Monte Carlo sample ``k`` programs chip ``seed + k`` (every effect its own stream,
-:func:`imcsim.nn.nonideal.effect_rng`).
+resolution); Monte Carlo sample ``k`` programs chip ``seed + k`` (:func:`imcsim.circuit.chip.draw_chip`, every
+effect its own stream: the chip ``imcsim xbar evaluate --seed <seed + k>`` builds).
+
+The default evaluation is the physical one: wire IR drop exact (:data:`DEFAULT_IR_DROP`, the crossbar transfer
+matrices of the circuit solver), whatever the run trained with. Every result lists the effects it includes
+(:func:`imcsim.circuit.chip.effects`).
 The digital front end is deterministic, so it runs once and only the analog layers run per sample.
 """
 
@@ -17,17 +21,22 @@ from typing import Any
 import numpy as np
 import torch
 
+from imcsim.config.base import changed_fields
 from imcsim.config.imac import IMACConfig
 from imcsim.config.imc import IMCConfig
 from imcsim.errors import ConfigError, DataError
 from imcsim.nn.convert import HybridModel
 from imcsim.nn.imc_convert import IMCModel
 from imcsim.nn.nonideal import IRDrop, NonIdealities
+from imcsim.train.config import HARDWARE_FIELDS
 from imcsim.train.data import Dataset, load_dataset
 from imcsim.train.deploy import Deployment, load_deployment
 
 __all__ = ["CHANGE_PATHS", "HardwareChanges", "EvalResult", "apply_changes", "monte_carlo", "monte_carlo_imc",
-           "evaluate_run"]
+           "evaluate_run", "DEFAULT_IR_DROP"]
+
+#: The wire model of an evaluation that names none: exact, through the crossbar transfer matrices.
+DEFAULT_IR_DROP: IRDrop = "exact"
 
 
 @dataclass(frozen=True)
@@ -54,13 +63,10 @@ class HardwareChanges:
     ir_drop: IRDrop | None = None
 
 
-CHANGE_PATHS: dict[str, str] = {
-    "variation": "device.variation", "variation_kind": "device.variation_kind",
-    "stuck_low": "device.stuck_low_rate", "stuck_high": "device.stuck_high_rate",
-    "read_noise": "device.read_noise", "adc_bits": "adc.bits", "adc_inl": "adc.inl_lsb", "adc_dnl": "adc.dnl_lsb",
-    "adc_offset": "adc.offset_sigma_lsb", "adc_gain": "adc.gain_sigma", "dac_bits": "dac.bits"}
-"""The IMACConfig field (dotted path) each :class:`HardwareChanges` attribute sets; ``ir_drop`` is not a config
-field (it picks the wire model)."""
+CHANGE_PATHS: dict[str, str] = HARDWARE_FIELDS
+"""The IMACConfig field (dotted path) each :class:`HardwareChanges` attribute sets (defined in
+:data:`imcsim.train.config.HARDWARE_FIELDS`, which the CLI flags read without importing torch); ``ir_drop`` is not a
+config field (it picks the wire model)."""
 
 
 def apply_changes(hw, ov: HardwareChanges):
@@ -71,15 +77,20 @@ def apply_changes(hw, ov: HardwareChanges):
 
 @dataclass
 class EvalResult:
-    """Nominal accuracy and Monte Carlo statistics (fractions in [0, 1])."""
+    """Nominal accuracy and Monte Carlo statistics (fractions in [0, 1]), the hardware simulated, the effects each
+    includes (``{"nominal": ..., "mc": ...}``, :func:`imcsim.circuit.chip.effects`; empty for digital runs) and the
+    hardware fields changed from the run's config (``{"device.variation": 0.1, ...}``)."""
 
     accuracy: float
     mc: dict | None
     n_test: int
     hardware: dict = field(default_factory=dict)
+    effects: dict = field(default_factory=dict)
+    changed: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "mc": self.mc, "n_test": self.n_test, "hardware": self.hardware}
+        return {"accuracy": self.accuracy, "mc": self.mc, "n_test": self.n_test, "hardware": self.hardware,
+                "effects": self.effects, "changed": self.changed}
 
 
 @torch.no_grad()
@@ -120,13 +131,32 @@ def monte_carlo(model: HybridModel, x: np.ndarray, y: np.ndarray, mc: int, seed:
                      if mc > 1 else 0.0, "min": float(acc.min()), "max": float(acc.max()),
                      "samples": [float(a) for a in acc]}
         # the hardware as simulated: the evaluation config with the layers' own (calibrated) transimpedances
-        return EvalResult(nominal, stats, int(len(x)), model.hardware_config().model_dump(mode="json"))
+        return EvalResult(nominal, stats, int(len(x)), model.hardware_config().model_dump(mode="json"),
+                          model_effects(model, mc > 0))
     finally:
         model.hw, model.nonideal = saved[0], saved[1]
         for layer in model.imac:
             layer.hw = saved[0]
         model.set_chip(None)
         model.train(saved[2])
+
+
+def model_effects(model: HybridModel, mc: bool) -> dict:
+    """The effects of ``model``'s evaluation under its current hardware and non-idealities: ``{"nominal": ...}``
+    and, when ``mc``, ``{"mc": ...}`` (:func:`imcsim.circuit.chip.effects`)."""
+    from imcsim.circuit.chip import effects
+
+    hw, ni = model.hw, model.nonideal
+
+    def one(chip: bool) -> dict:
+        return effects(hw.device, hw.adc if ni.adc else None, ni.ir_drop, chip=chip, read_noise=ni.read_noise,
+                       device_effects=ni.device, dac_bits=hw.dac.bits if ni.dac else None,
+                       wires=(hw.wires.r_in_ohm, hw.wires.r_out_ohm), clipping=model.imac[0].clipping)
+
+    out = {"nominal": one(False)}
+    if mc:
+        out["mc"] = one(True)
+    return out
 
 
 @torch.no_grad()
@@ -161,6 +191,18 @@ def monte_carlo_imc(model: IMCModel, x: np.ndarray, y: np.ndarray, mc: int, seed
         model.train(was)
 
 
+def _imc_effects(imc: IMCConfig, mc: bool) -> dict:
+    """The effects of an IMC-core evaluation (:func:`imcsim.circuit.chip.effects`): devices and column ADCs, no wires
+    (the IMC layers simulate no IR drop); outputs bounded by each layer's calibrated column-ADC range."""
+    from imcsim.circuit.chip import effects
+
+    def one(chip: bool) -> dict:
+        return effects(imc.device, imc.adc, "off", chip=chip, dac_bits=imc.dac.bits,
+                       clipping="column ADC range (calibrated per layer)")
+
+    return {"nominal": one(False), **({"mc": one(True)} if mc else {})}
+
+
 def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, changes: HardwareChanges | None = None,
                  data: Dataset | None = None, data_dir: str | None = None, test_limit: int | None = None
                  ) -> EvalResult:
@@ -178,12 +220,14 @@ def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, changes: Hardware
         imc = apply_changes(model.imc, ov)
         ds = data if data is not None else load_dataset(dep.dataset, data_dir or train_data_dir)
         ds = ds.subset(None, test_limit)
-        return monte_carlo_imc(model, ds.x_test, ds.y_test, mc, seed, imc)
+        res = monte_carlo_imc(model, ds.x_test, ds.y_test, mc, seed, imc)
+        res.effects = _imc_effects(imc, mc > 0)
+        res.changed = changed_fields(model.imc, imc)
+        return res
     if isinstance(model, HybridModel):  # validate the changes before reading the data
         hw = apply_changes(model.hw, ov)
-        ni = model.nonideal
-        if ov.ir_drop is not None:  # NonIdealities raises ConfigError naming an unknown mode
-            ni = NonIdealities(ni.device, ni.read_noise, ov.ir_drop, ni.adc, ni.dac)
+        ni = model.nonideal  # NonIdealities raises ConfigError naming an unknown mode
+        ni = NonIdealities(ni.device, ni.read_noise, ov.ir_drop or DEFAULT_IR_DROP, ni.adc, ni.dac)
     else:
         given = [name for name in HardwareChanges.__dataclass_fields__ if getattr(ov, name) is not None]
         if mc > 0:
@@ -201,4 +245,6 @@ def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, changes: Hardware
         from imcsim.train.trainer import evaluate_accuracy
 
         return EvalResult(evaluate_accuracy(model, ds.x_test, ds.y_test), None, len(ds.x_test))
-    return monte_carlo(model, ds.x_test, ds.y_test, mc, seed, hw, ni)
+    res = monte_carlo(model, ds.x_test, ds.y_test, mc, seed, hw, ni)
+    res.changed = changed_fields(model.hw, hw)
+    return res

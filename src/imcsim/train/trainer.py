@@ -159,7 +159,7 @@ def _check_config(cfg: TrainConfig) -> None:
         imac_changed = cfg.imac.model_dump(exclude_defaults=True)
         analog = {"precision": (cfg.precision is not None, cfg.precision),
                   "noise_aware": (cfg.noise_aware, cfg.noise_aware), "imac": (bool(imac_changed), imac_changed),
-                  "ir_drop": (cfg.ir_drop != "off", cfg.ir_drop),
+                  "ir_drop": (cfg.ir_drop != TrainConfig.model_fields["ir_drop"].default, cfg.ir_drop),
                   "train_transimpedance": (cfg.train_transimpedance, cfg.train_transimpedance)}
         given = [(name, value) for name, (set_, value) in analog.items() if set_]
         if given:
@@ -462,6 +462,10 @@ def _run(cfg, out, state, phases, total, ds, xtr, ytr, xte, yte, progress, log, 
                 phase_idx = idx
             if isinstance(model, (HybridModel, IMCModel)):
                 model.noise_aware = cfg.noise_aware
+                # the exact IR-drop factors are re-solved at the start of every epoch, so a resumed run (checkpoints
+                # are per epoch) refreshes them at the same steps as an uninterrupted one
+                for layer in model.imac if isinstance(model, HybridModel) else ():  # IMC cores simulate no wires
+                    layer._ir_cache, layer._ir_age = None, 0
             t0 = time.perf_counter()
             model.train()
             perm = torch.randperm(len(xtr), generator=data_gen)

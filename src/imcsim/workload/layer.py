@@ -147,8 +147,8 @@ class Layer:
 
     def _check_deployment_fields(self) -> None:
         """Validate ``unit`` and ``precision``. Workloads written before they were fields carried them in ``extra``:
-        those are read from there, and the typed values are mirrored into a copy of ``extra`` for readers that
-        still look there (the typed fields are the source of truth)."""
+        those are read from there, and the typed precision is mirrored into a copy of ``extra`` for
+        arch/systolic.py, which still reads it there (the typed fields are the source of truth)."""
         extra = self.extra
         unit = self.unit if self.unit is not None else extra.get("unit")
         precision = self.precision if self.precision is not None else extra.get("precision")
@@ -159,7 +159,8 @@ class Layer:
                                 "ternary or float32")
         object.__setattr__(self, "unit", unit)
         object.__setattr__(self, "precision", precision)
-        mirror = {k: v for k, v in (("unit", unit), ("precision", precision)) if v is not None and extra.get(k) != v}
+        # only the precision is mirrored: arch/systolic.py still reads extra["precision"]; nothing reads extra["unit"]
+        mirror = {"precision": precision} if precision is not None and extra.get("precision") != precision else {}
         if mirror:
             object.__setattr__(self, "extra", {**extra, **mirror})
 
