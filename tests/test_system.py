@@ -15,33 +15,16 @@ from imcsim.config.imac import IMACConfig
 from imcsim.config.system import SystemConfig
 from imcsim.config.systolic import SystolicConfig
 from imcsim.errors import ConfigError
-from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 
-# A systolic array with energies, so that energy savings are defined (Horowitz 45 nm figures, as the presets use).
-TPU = SystolicConfig(rows=16, cols=16, mac_energy_j=0.23e-12, sram_read_energy_j_per_byte=1.25e-12,
-                     sram_write_energy_j_per_byte=1.25e-12, dram_read_energy_j_per_byte=162.5e-12,
-                     dram_write_energy_j_per_byte=162.5e-12, dram_bandwidth_words_per_cycle=8)
+from hand_nets import TPU, ew, lenet5
 
 
-def _ew(name: str, c: int, hw: int = 1) -> Layer:
-    return Layer(name, LayerKind.ELEMENTWISE, hw, hw, c, hw, hw, c)
 
-
-def _lenet5() -> Network:
-    pool = LayerKind.POOL
-    return Network("lenet5", (
-        Layer.conv2d("conv1", (28, 28), 1, 6, 5, padding=2, bias=True), _ew("act1", 6, 28),
-        Layer("pool1", pool, 28, 28, 6, 14, 14, 6, kernel_h=2, kernel_w=2, stride_h=2, stride_w=2),
-        Layer.conv2d("conv2", (14, 14), 6, 16, 5, bias=True), _ew("act2", 16, 10),
-        Layer("pool2", pool, 10, 10, 16, 5, 5, 16, kernel_h=2, kernel_w=2, stride_h=2, stride_w=2),
-        Layer("flatten", LayerKind.RESHAPE, 5, 5, 16, 1, 1, 400),
-        Layer.linear("fc1", 400, 120), _ew("act3", 120), Layer.linear("fc2", 120, 84), _ew("act4", 84),
-        Layer.linear("fc3", 84, 10)))
 
 
 def test_default_placement_conv_digital_dense_imac():
-    units = System(SystemConfig(systolic=TPU)).place(_lenet5())
+    units = System(SystemConfig(systolic=TPU)).place(lenet5())
     assert units == ["digital"] * 7 + ["imac"] * 5
 
 
@@ -60,7 +43,7 @@ def _hetero_by_hand(net: Network, cfg: SystemConfig) -> tuple[float, float]:
 
 
 def test_totals_are_the_parts_plus_transfers():
-    net = _lenet5()
+    net = lenet5()
     cfg = SystemConfig(systolic=TPU)
     het = System(cfg).run(net)
     latency, energy = _hetero_by_hand(net, cfg)
@@ -73,7 +56,7 @@ def test_totals_are_the_parts_plus_transfers():
 
 
 def test_digital_baseline_equals_the_systolic_only_result():
-    net = _lenet5()
+    net = lenet5()
     cmp = System(SystemConfig(systolic=TPU)).compare(net)
     ref = systolic.simulate_network(net, TPU)
     assert cmp.baseline.latency_s == ref.latency_s and cmp.baseline.energy_j == ref.energy_j
@@ -84,14 +67,14 @@ def test_digital_baseline_equals_the_systolic_only_result():
 
 
 def test_cpu_baseline_equals_the_cpu_only_result():
-    net = _lenet5()
+    net = lenet5()
     cmp = System(SystemConfig(digital="cpu")).compare(net)
     ref = cpu.simulate_network(net, CPUConfig())
     assert cmp.baseline.latency_s == ref.latency_s and cmp.baseline.energy_j == ref.energy_j
 
 
 def test_memory_reduction_by_hand():
-    cmp = System(SystemConfig(systolic=TPU)).compare(_lenet5())
+    cmp = System(SystemConfig(systolic=TPU)).compare(lenet5())
     conv_w = 156 + 2_416
     dense_w = 48_120 + 10_164 + 850
     assert cmp.baseline.weight_bits == 8 * (conv_w + dense_w)
@@ -101,14 +84,14 @@ def test_memory_reduction_by_hand():
 
 
 def test_all_digital_policy_reproduces_the_baseline():
-    net = _lenet5()
+    net = lenet5()
     cmp = System(SystemConfig(systolic=TPU, dense_to_imac=False)).compare(net)
     assert cmp.hetero.latency_s == cmp.baseline.latency_s and cmp.hetero.energy_j == cmp.baseline.energy_j
     assert cmp.speedup == 1.0 and cmp.memory_reduction == 0.0
 
 
 def test_override_splits_the_analog_segment():
-    net = _lenet5()
+    net = lenet5()
     sys_ = System(SystemConfig(systolic=TPU, overrides={"fc2": "digital"}))
     assert sys_.place(net)[7:] == ["imac", "imac", "digital", "digital", "imac"]
     het = sys_.run(net)
@@ -121,7 +104,7 @@ def test_override_splits_the_analog_segment():
 
 
 def test_placement_errors_name_the_layer():
-    net = _lenet5()
+    net = lenet5()
     with pytest.raises(ConfigError, match="conv1.*cannot be mapped to the IMAC unit"):
         System(SystemConfig(systolic=TPU, overrides={"conv1": "imac"})).run(net)
     with pytest.raises(ConfigError, match="no layer named 'fc9'"):
@@ -130,7 +113,7 @@ def test_placement_errors_name_the_layer():
 
 def test_actual_weights_from_a_deployment_drive_the_device_energy():
     # ternary weights that are all zero: every pair is (G_on, G_on), more current than the expected mix
-    net = _lenet5()
+    net = lenet5()
     cfg = SystemConfig(systolic=TPU, imac=IMACConfig(weight_precision="ternary"))
     dep = SimpleNamespace(imac_layers=lambda: [
         SimpleNamespace(name="fc1", weight=np.zeros((120, 400)), bias=np.zeros(120)),
@@ -146,7 +129,7 @@ def test_actual_weights_from_a_deployment_drive_the_device_energy():
 def test_a_deployments_placement_is_followed_unless_overridden():
     import dataclasses
 
-    net = _lenet5()
+    net = lenet5()
     layers = [dataclasses.replace(lay, extra={"unit": "digital"}) if lay.name == "fc3" else lay for lay in net]
     dep_net = Network(net.name, tuple(layers))
     assert System(SystemConfig(systolic=TPU)).place(dep_net)[-1] == "digital"
@@ -156,7 +139,7 @@ def test_a_deployments_placement_is_followed_unless_overridden():
 def test_sensitivity_rows_are_direct_runs_and_slower_sampling_never_helps():
     from imcsim.report.reproduce import sensitivity
 
-    net = _lenet5()
+    net = lenet5()
     cfg = SystemConfig(systolic=TPU)
     rows = sensitivity(cfg, net, array_sizes=(8, 32), sampling_times_s=(1e-9, 1e-6))
     for row, size in zip(rows, (8, 32)):
@@ -176,11 +159,11 @@ def test_sensitivity_rows_are_direct_runs_and_slower_sampling_never_helps():
 
 def test_energy_saving_is_undefined_without_a_digital_energy_model():
     # SystolicConfig's defaults carry no per-access energies: the saving is None (JSON null), not a made-up number
-    cmp = System(SystemConfig()).compare(_lenet5())
+    cmp = System(SystemConfig()).compare(lenet5())
     assert cmp.baseline.energy_j == 0.0 and cmp.energy_saving is None
     assert comparison_dict(cmp, layers=False)["energy_saving"] is None
 
 
 def test_a_mac_free_layer_on_imac_needs_an_imac_layer_before_it():
     with pytest.raises(ConfigError, match="'act2' .*no IMAC dense layer precedes it"):
-        System(SystemConfig(systolic=TPU, overrides={"act2": "imac"})).run(_lenet5())
+        System(SystemConfig(systolic=TPU, overrides={"act2": "imac"})).run(lenet5())

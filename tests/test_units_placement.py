@@ -21,33 +21,16 @@ from imcsim.config.cpu import CPUConfig
 from imcsim.config.imac import IMACConfig
 from imcsim.config.presets import load_preset
 from imcsim.config.system import SystemConfig, load_system
-from imcsim.config.systolic import SystolicConfig
 from imcsim.errors import ConfigError
 from imcsim.report.compare import comparison_dict
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 from imcsim.workload.zoo import load_network
 
-# A systolic array with energies (Horowitz 45 nm figures, as the presets use) and finite DRAM bandwidth.
-TPU = SystolicConfig(rows=16, cols=16, mac_energy_j=0.23e-12, sram_read_energy_j_per_byte=1.25e-12,
-                     sram_write_energy_j_per_byte=1.25e-12, dram_read_energy_j_per_byte=162.5e-12,
-                     dram_write_energy_j_per_byte=162.5e-12, dram_bandwidth_words_per_cycle=8)
+from hand_nets import TPU, ew, lenet5
 
 
-def _ew(name: str, c: int, hw: int = 1) -> Layer:
-    return Layer(name, LayerKind.ELEMENTWISE, hw, hw, c, hw, hw, c)
 
-
-def _lenet5() -> Network:
-    pool = LayerKind.POOL
-    return Network("lenet5", (
-        Layer.conv2d("conv1", (28, 28), 1, 6, 5, padding=2, bias=True), _ew("act1", 6, 28),
-        Layer("pool1", pool, 28, 28, 6, 14, 14, 6, kernel_h=2, kernel_w=2, stride_h=2, stride_w=2),
-        Layer.conv2d("conv2", (14, 14), 6, 16, 5, bias=True), _ew("act2", 16, 10),
-        Layer("pool2", pool, 10, 10, 16, 5, 5, 16, kernel_h=2, kernel_w=2, stride_h=2, stride_w=2),
-        Layer("flatten", LayerKind.RESHAPE, 5, 5, 16, 1, 1, 400),
-        Layer.linear("fc1", 400, 120), _ew("act3", 120), Layer.linear("fc2", 120, 84), _ew("act4", 84),
-        Layer.linear("fc3", 84, 10)))
 
 
 # ----- the registry and the adapters -------------------------------------------------------------------------------
@@ -61,7 +44,7 @@ def test_builtin_units_are_registered_and_satisfy_the_protocol():
 
 
 def test_adapters_return_the_unit_models_own_costs():
-    net = _lenet5()
+    net = lenet5()
     tpu, core, ana = build_unit("systolic", TPU), build_unit("cpu", CPUConfig()), build_unit("imac", IMACConfig())
     for lay in net:
         assert tpu.layer_cost(lay).to_dict() == systolic.simulate_layer(lay, TPU).to_dict()
@@ -91,7 +74,7 @@ def test_all_analog_on_an_mlp_equals_the_whole_imac_run():
 
 
 def test_all_analog_sends_what_the_analog_unit_can_run_and_keeps_the_rest_on_the_host():
-    net = _lenet5()
+    net = lenet5()
     units = System(SystemConfig(systolic=TPU, placement={"policy": "all-analog"})).assign(net)
     assert units == ["systolic"] * 7 + ["imac"] * 5
 
@@ -99,7 +82,7 @@ def test_all_analog_sends_what_the_analog_unit_can_run_and_keeps_the_rest_on_the
 def test_transfers_between_two_digital_units():
     # systolic host beside a CPU; conv2 pinned to the CPU. The MAC-free layers after it (act2, pool2, flatten) follow
     # the CPU, which runs them; the dense layers (no analog unit) stay on the host.
-    net = _lenet5()
+    net = lenet5()
     cfg = SystemConfig(units={"systolic": TPU, "cpu": "cortex-a76"}, placement={"layers": {"conv2": "cpu"}})
     sys_ = System(cfg)
     assert sys_.assign(net) == ["systolic"] * 3 + ["cpu"] * 4 + ["systolic"] * 5
@@ -120,7 +103,7 @@ def test_transfers_between_two_digital_units():
 
 
 def test_a_network_ending_off_the_host_returns_its_outputs():
-    net = _lenet5()
+    net = lenet5()
     het = System(SystemConfig(units=("systolic", "cpu"), systolic=TPU, placement={"layers": {"fc3": "cpu"}})).run(net)
     assert [(c.name, c.activation_bytes) for c in het.layers if c.unit == "transfer"] == [("act4->fc3", 84),
                                                                                           ("fc3->output", 10)]
@@ -132,7 +115,7 @@ def test_pins_and_unknown_units_are_config_errors():
     with pytest.raises(ConfigError, match="layer 'fc1' = 'cpu': not a unit of this system"):
         load_system_from({"placement": {"layers": {"fc1": "cpu"}}})
     with pytest.raises(ConfigError, match="'pool1'.*cannot be mapped to the IMAC unit"):
-        System(SystemConfig(placement={"layers": {"pool1": "imac"}})).run(_lenet5())
+        System(SystemConfig(placement={"layers": {"pool1": "imac"}})).run(lenet5())
 
 
 def load_system_from(data: dict) -> SystemConfig:
@@ -145,7 +128,7 @@ def load_system_from(data: dict) -> SystemConfig:
 def _mlp(sizes: tuple[int, ...]) -> Network:
     layers = [Layer("flatten", LayerKind.RESHAPE, 1, 1, sizes[0], 1, 1, sizes[0])]
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
-        layers += [Layer.linear(f"fc{i + 1}", a, b), _ew(f"act{i + 1}", b)]
+        layers += [Layer.linear(f"fc{i + 1}", a, b), ew(f"act{i + 1}", b)]
     return Network("mlp", tuple(layers[:-1]))
 
 
@@ -195,9 +178,9 @@ _CASES = [
      "systolic systolic imac imac"),
     (_mlp((200, 96, 64, 40, 10)), ("systolic", "imac"), _SMALL_ADC, "latency", {"area_m2": 1e-9},
      "systolic imac imac imac"),
-    (_lenet5(), ("systolic", "cpu", "imac"), _IMAC, "edp", {}, "cpu cpu imac imac imac"),
-    (_lenet5(), ("cpu", "systolic", "imac"), _IMAC, "latency", {"crossbars": 20}, "cpu cpu cpu imac cpu"),
-    (_lenet5(), ("systolic", "imac"), _SMALL_ADC, "energy", {"area_m2": 1e-9}, "systolic systolic systolic imac imac"),
+    (lenet5(), ("systolic", "cpu", "imac"), _IMAC, "edp", {}, "cpu cpu imac imac imac"),
+    (lenet5(), ("cpu", "systolic", "imac"), _IMAC, "latency", {"crossbars": 20}, "cpu cpu cpu imac cpu"),
+    (lenet5(), ("systolic", "imac"), _SMALL_ADC, "energy", {"area_m2": 1e-9}, "systolic systolic systolic imac imac"),
 ]
 
 
@@ -352,7 +335,7 @@ class _ToyAnalog:
 
 def test_a_registered_unit_is_placed_without_system_changes():
     register_unit("toy", _ToyAnalog)
-    net = _lenet5()
+    net = lenet5()
     cfg = SystemConfig(units=("systolic", "toy"), systolic=TPU, unit_configs={"toy": _ToyConfig()},
                        placement={"policy": "all-analog"})
     sys_ = System(cfg)
@@ -385,7 +368,7 @@ def test_compare_json_reports_area_per_unit_and_total(capsys):
 def test_auto_honours_a_pinned_activation_by_keeping_its_producer_analog():
     # act3 pinned to IMAC is only possible when fc1 runs there (absorbed into fc1's neurons): the placements with fc1
     # elsewhere are refused, not the search. fc1 takes 13 x 4 = 52 crossbars, so a budget of 10 leaves none.
-    net = _lenet5()
+    net = lenet5()
     cfg = SystemConfig(units=("systolic", "cpu", "imac"), systolic=TPU,
                        placement={"policy": "auto", "objective": "energy", "budget": {"crossbars": 60},
                                   "layers": {"act3": "imac"}})
