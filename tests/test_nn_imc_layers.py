@@ -256,3 +256,13 @@ def test_read_noise_has_the_per_device_variance():
     want = float(np.sqrt((0.05 * np.sqrt(8) * 1.5) ** 2 + (4 * 0.05 * np.sqrt(8) * 3.5) ** 2))
     assert float(noisy.std()) == pytest.approx(want, rel=0.03)
     assert float(noisy.mean()) == pytest.approx(0.0, abs=0.05)
+
+
+@pytest.mark.parametrize("n,q", [(1, 0.999), (2, 0.5), (1001, 0.999), (5000, 0.25), (7, 1.0), (7, 0.0)])
+def test_calibration_quantile_is_numpys_linear_quantile(n, q):
+    # the selection-based quantile of the ADC calibration against numpy's (sort-based, linear interpolation), with
+    # ties (integer column sums repeat)
+    from imcsim.nn.imc_layers import _quantile
+
+    y = np.random.default_rng(n).integers(0, 40, n).astype(np.float64)
+    assert _quantile(torch.as_tensor(y), q) == pytest.approx(float(np.quantile(y, q)), rel=1e-12, abs=1e-12)

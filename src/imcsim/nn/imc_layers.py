@@ -151,12 +151,11 @@ class ADCTable:
         """Codes of ADC inputs ``x`` (n_cols, M) (LSB) read by instance ``inst[j]`` for row j."""
         idx = torch.floor(x * self.grid).sub_(self.g0).clamp_(0, self.cells - 1).to(torch.int64)
         idx.add_((inst * self.cells)[:, None])
-        # one gather of (below, inside...) per input: a row of the table per cell
-        table = torch.cat([self.below[:, None], self.inside.T], dim=1).to(x.dtype)
-        g = table.index_select(0, idx.reshape(-1)).reshape(*x.shape, table.shape[1])
-        code = g[..., 0]
-        for p in range(1, table.shape[1]):
-            code.add_(g[..., p] <= x)
+        # flat gathers (torch.take) of the count below and of each possible threshold inside the cell: cheaper than
+        # gathering rows of a (cells, P + 1) table (measured 10 ms against 17 ms on 1.2 M inputs, one thread)
+        code = self.below.to(x.dtype).take(idx)
+        for p in range(self.inside.shape[0]):
+            code.add_(self.inside[p].to(x.dtype).take(idx) <= x)
         return code
 
 
@@ -184,6 +183,18 @@ def adc_convert(y: torch.Tensor, adc: ADCInstances, inst: torch.Tensor, step: fl
         th = torch.as_tensor(adc.thresholds_v / adc.lsb_v, dtype=y.dtype)[inst]     # (n_cols, m) in LSB
         codes = torch.searchsorted(th, x, right=True).to(y.dtype)
     return codes.mul_(step).add_(lo)
+
+
+def _quantile(y: torch.Tensor, q: float) -> float:
+    """``torch.quantile(y, q)`` (linear interpolation between the order statistics around q (n - 1)) of a 1-D
+    tensor, from two selections (:func:`torch.kthvalue`, linear time) instead of a full sort."""
+    pos = q * (y.numel() - 1)
+    lo = math.floor(pos)
+    a = float(torch.kthvalue(y, lo + 1).values)
+    if pos == lo:
+        return a
+    b = float(torch.kthvalue(y, lo + 2).values)
+    return a + (b - a) * (pos - lo)
 
 
 def _tile_products(e: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -376,7 +387,7 @@ class IMCLayerMixin:
         y = y.abs().flatten()
         if y.numel() > 1_000_000:  # torch.quantile's size limit; a fixed subsample is plenty for a quantile
             y = y[torch.randperm(y.numel(), generator=torch.Generator().manual_seed(0))[:1_000_000]]
-        top = float(torch.quantile(y, self.adc_quantile))
+        top = _quantile(y, self.adc_quantile)
         signed = cfg.encoding == "differential" or signed_in
         codes = 2 ** (cfg.adc.bits - 1) - 1 if signed else 2**cfg.adc.bits - 1
         self.adc_step.fill_(max(top, 1e-6) / codes)
