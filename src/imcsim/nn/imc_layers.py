@@ -88,14 +88,13 @@ def weight_digits(k: torch.Tensor, cfg: IMCConfig) -> tuple[torch.Tensor, torch.
         mags = [k + 2.0 ** (cfg.weight_bits - 1)]
     else:
         mags = [torch.clamp(k, min=0), torch.clamp(-k, min=0)]
+    # digit s of a magnitude m >= 0 is q - base floor(q / base), q = floor(m / base^s): exact in floating point, as
+    # the divisors are powers of two (and cheaper than floor division or remainder, which are per-element slow)
+    pw = base ** torch.arange(s, dtype=k.dtype)
     out = []
     for m in mags:
-        digits = []
-        for _ in range(s):
-            d = torch.remainder(m, base)
-            digits.append(d)
-            m = torch.div(m - d, base)
-        out.append(torch.stack(digits, dim=-1))
+        q = torch.floor(m[..., None] / pw)
+        out.append(q - base * torch.floor(q / base))
     return out[0], (out[1] if len(out) > 1 else None)
 
 

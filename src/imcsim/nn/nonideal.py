@@ -180,10 +180,11 @@ class Chip(DeviceDraws):
         """Programmed conductances (S) from nominal ``g_plus``, ``g_minus`` (torch, differentiable where not stuck)."""
         out = []
         for i, g in enumerate((g_plus, g_minus)):
-            lo = torch.as_tensor(self.stuck_low[i], device=g.device)
-            hi = torch.as_tensor(self.stuck_high[i], device=g.device)
             f = torch.as_tensor(self.inv_factor[i], dtype=g.dtype, device=g.device)
-            g = torch.where(lo, torch.full_like(g, g_on), torch.where(hi, torch.full_like(g, g_off), g))
+            if self.stuck_low[i].any() or self.stuck_high[i].any():  # (skipped on fault-free chips: per-batch cost)
+                lo = torch.as_tensor(self.stuck_low[i], device=g.device)
+                hi = torch.as_tensor(self.stuck_high[i], device=g.device)
+                g = torch.where(lo, torch.full_like(g, g_on), torch.where(hi, torch.full_like(g, g_off), g))
             out.append(g * f)
         return out[0], out[1]
 
