@@ -199,8 +199,9 @@ def test_training_step_runs_and_gradients_flow():
     assert m.net[0].weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("bits,dnl", [(3, 0.0), (6, 0.4), (8, 0.2)])
-def test_adc_table_gives_the_searched_codes(bits, dnl):
+def test_adc_table_gives_the_searched_codes(bits, dnl, dtype):
     # the lookup table against a plain search of every instance's thresholds, on random inputs and on inputs
     # placed exactly at thresholds (where <= matters)
     from imcsim.config.adc import ADCConfig
@@ -214,9 +215,11 @@ def test_adc_table_gives_the_searched_codes(bits, dnl):
     rng = np.random.default_rng(0)
     x = rng.uniform(-4, 2**bits + 4, (7, 3000))
     x[:, :th.shape[1]] = th[inst.numpy()]
+    if dtype == torch.float32:  # the search in float32 too (inputs and thresholds rounded as the table holds them)
+        x, th = x.astype(np.float32), th.astype(np.float32)
     xt = torch.as_tensor(x)
     want = np.stack([np.searchsorted(th[i], x[j], side="right") for j, i in enumerate(inst.numpy())])
-    got = ADCTable.build(adc, torch.float64).codes(xt, inst)
+    got = ADCTable.build(adc, dtype).codes(xt, inst)
     np.testing.assert_array_equal(got.numpy(), want)
 
 
