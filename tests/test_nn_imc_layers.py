@@ -279,3 +279,19 @@ def test_conv_rows_are_the_im2col_rows(kernel, stride, padding, dilation):
     x = torch.randint(0, 16, (2, 3, 9, 8)).float()
     want = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride).transpose(1, 2).reshape(-1, conv.k_rows)
     assert torch.equal(conv._rows(x), want)
+
+
+def test_conv_gradients_are_those_of_the_fake_quantised_convolution():
+    # the straight-through convolution's gradients against autograd through F.conv2d of the same quantised input and
+    # effective weights (ideal chip: the weights are the per-channel 4-bit fake-quantised ones)
+    torch.manual_seed(7)
+    conv = IMCConv2d(3, 4, 3, stride=2, padding=1, imc=_cfg(input_bits=8, dac={"bits": 8}), adc_step="lossless")
+    x = torch.rand(2, 3, 7, 6, requires_grad=True)
+    g = torch.randn(2, 4, 4, 3)
+    (conv(x) * g).sum().backward()
+    got_x, got_w = x.grad.clone(), conv.weight.grad.clone()
+    x.grad, conv.weight.grad = None, None
+    ref = F.conv2d(conv.act_quant(x), fake_quant_weight(conv.weight, 4), None, stride=2, padding=1)
+    (ref * g).sum().backward()
+    torch.testing.assert_close(got_x, x.grad)
+    torch.testing.assert_close(got_w, conv.weight.grad)
