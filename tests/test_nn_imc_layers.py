@@ -277,7 +277,8 @@ def test_conv_rows_are_the_im2col_rows(kernel, stride, padding, dilation):
     # the layer's rows (M, K) against torch's im2col (F.unfold, K in (C, kh, kw) order), pixels in (b, oh, ow) order
     conv = IMCConv2d(3, 4, kernel, stride=stride, padding=padding, dilation=dilation, imc=_cfg())
     x = torch.randint(0, 16, (2, 3, 9, 8)).float()
-    want = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride).transpose(1, 2).reshape(-1, conv.k_rows)
+    want = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)
+    want = want.transpose(1, 2).reshape(-1, conv.k_rows)
     assert torch.equal(conv._rows(x), want)
 
 
