@@ -10,6 +10,12 @@ The canonical crossbar (issue 5): ``rows`` input lines by ``cols`` differential 
 * Cell (i, j) connects its input-line node to its I+ node through ``g_plus[i, j]`` and to its I- node through
   ``g_minus[i, j]``.
 
+With ``diff_amp=(r_d, r_f)`` the columns end in IMAC-Sim's resistive difference amplifier instead
+(:mod:`imcsim.config.amplifier`, ideal op-amp, R1 = R2 = r_d, R3 = R4 = r_f): the I+ terminal sees r_d + r_f to
+ground, and the I- terminal sees r_d to the op-amp input node, which sits at r_f * i_plus (the non-inverting divider).
+The I- terminal current is then (v_m - r_f * i_plus) / r_d: a controlled source, so G is no longer symmetric and is
+factored without the symmetric options. The amplifier output is ``r_f * (i_plus - i_minus)``.
+
 Outputs are the currents flowing into the terminals, ``i_plus`` and ``i_minus`` (A). Devices and wires are linear, so
 ``i_plus = v @ T_plus.T`` for a transfer matrix T_plus (cols, rows) that depends on conductances and wires only. We
 assemble the nodal conductance matrix G (unknown node voltages) with scipy.sparse, factor it once with SuperLU, and
@@ -69,10 +75,12 @@ class Crossbar:
         r_in_ohm: input-line segment resistance per cell (ohm), >= 0.
         r_out_ohm: I+ / I- line segment resistance per cell (ohm), >= 0.
         r_amp_ohm: resistance from each column terminal to ground (ohm), >= 0; 0 is an ideal virtual ground.
+        diff_amp: (R1 = R2, R3 = R4) in ohm of IMAC-Sim's difference amplifier ending every column pair, or None
+            (the terminals are as ``r_amp_ohm`` says); with it ``r_amp_ohm`` must be 0.
     """
 
     def __init__(self, g_plus: np.ndarray, g_minus: np.ndarray, r_in_ohm: float = 0.0, r_out_ohm: float = 0.0,
-                 r_amp_ohm: float = 0.0) -> None:
+                 r_amp_ohm: float = 0.0, diff_amp: tuple[float, float] | None = None) -> None:
         gp = np.asarray(g_plus, dtype=float)
         gm = np.asarray(g_minus, dtype=float)
         if gp.ndim != 2 or gp.shape != gm.shape or gp.size == 0:
@@ -82,6 +90,13 @@ class Crossbar:
         for name, r in (("r_in_ohm", r_in_ohm), ("r_out_ohm", r_out_ohm), ("r_amp_ohm", r_amp_ohm)):
             if not (np.isfinite(r) and r >= 0):
                 raise ConfigError(f"crossbar: {name} = {r!r} must be a finite resistance >= 0")
+        if diff_amp is not None:
+            diff_amp = (float(diff_amp[0]), float(diff_amp[1]))
+            if not all(np.isfinite(r) and r > 0 for r in diff_amp):
+                raise ConfigError(f"crossbar: diff_amp = {diff_amp!r} must be two finite resistances > 0")
+            if r_amp_ohm != 0:
+                raise ConfigError(f"crossbar: r_amp_ohm = {r_amp_ohm!r} must be 0 with a difference amplifier")
+        self.diff_amp = diff_amp
         self.g_plus, self.g_minus = gp, gm
         self.rows, self.cols = gp.shape
         self.r_in_ohm, self.r_out_ohm, self.r_amp_ohm = float(r_in_ohm), float(r_out_ohm), float(r_amp_ohm)
@@ -113,7 +128,7 @@ class Crossbar:
             if self.r_out_ohm > 0:
                 p = n + np.arange(R * C).reshape(R, C)
                 n += R * C
-            elif self.r_amp_ohm > 0:
+            elif self.r_amp_ohm > 0 or self.diff_amp is not None:
                 p = np.broadcast_to(n + np.arange(C), (R, C)).copy()
                 n += C
             else:
@@ -131,14 +146,24 @@ class Crossbar:
         res.append(Resistor("dev+", a.ravel(), p_node.ravel(), self.g_plus.ravel()))
         res.append(Resistor("dev-", a.ravel(), m_node.ravel(), self.g_minus.ravel()))
         # terminal path of each column line and the matrix O reading terminal currents off node voltages
-        r_term = (self.r_out_ohm + self.r_amp_ohm)
+        # r_term: the resistance from the bottom node of each line to the amplifier's input node (its last wire
+        # segment merged with the amplifier's input resistors)
+        if self.diff_amp is None:
+            r_term = {"+": self.r_out_ohm + self.r_amp_ohm, "-": self.r_out_ohm + self.r_amp_ohm}
+        else:
+            r_d, r_f = self.diff_amp
+            r_term = {"+": self.r_out_ohm + r_d + r_f, "-": self.r_out_ohm + r_d}
         for kind, node in (("+", p_node), ("-", m_node)):
             if self.r_out_ohm > 0:
                 g = 1.0 / self.r_out_ohm
                 res.append(Resistor("out", node[:-1].ravel(), node[1:].ravel(), np.full((R - 1) * C, g)))
-            if r_term > 0:
-                res.append(Resistor("term" + kind, node[-1], np.full(C, GROUND), np.full(C, 1.0 / r_term)))
+            if r_term[kind] > 0:
+                res.append(Resistor("term" + kind, node[-1], np.full(C, GROUND), np.full(C, 1.0 / r_term[kind])))
         self.resistors = res
+        # the difference amplifier's controlled source: the I- terminal current is g_m (v_mb - r_f i_plus) with
+        # i_plus = g_p v_pb, i.e. an extra -g_m r_f g_p v_pb (row: I- bottom node, column: I+ bottom node)
+        self._coupling = (0.0 if self.diff_amp is None
+                          else -self.diff_amp[1] / (r_term["+"] * r_term["-"]))
 
         # assemble G (unknowns), B (unknown x source couplings), D (source self-conductance)
         rows_g, cols_g, vals_g = [], [], []
@@ -156,6 +181,8 @@ class Crossbar:
                 kd = (u <= -2)
                 np.add.at(d, -2 - u[kd], g_[kd])
         cat = np.concatenate
+        if self._coupling:
+            rows_g.append(m_node[-1]); cols_g.append(p_node[-1]); vals_g.append(np.full(C, self._coupling))
         self._G = sp.csc_matrix((cat(vals_g), (cat(rows_g), cat(cols_g))), shape=(n, n)) if n else None
         self._B = sp.csr_matrix((cat(vals_b), (cat(rows_b), cat(cols_b))), shape=(n, R))
         self._D = d
@@ -165,9 +192,11 @@ class Crossbar:
         s_rows, s_cols, s_vals = [], [], []
         for half, node, gdev in ((0, p_node, self.g_plus), (1, m_node, self.g_minus)):
             out = half * C + np.arange(C)
-            if r_term > 0:
+            if r_term["+-"[half]] > 0:
                 bottom = node[-1]
-                o_rows.append(out); o_cols.append(bottom); o_vals.append(np.full(C, 1.0 / r_term))
+                o_rows.append(out); o_cols.append(bottom); o_vals.append(np.full(C, 1.0 / r_term["+-"[half]]))
+                if half == 1 and self._coupling:
+                    o_rows.append(out); o_cols.append(p_node[-1]); o_vals.append(np.full(C, self._coupling))
             else:
                 # column line at 0 V: the terminal collects every device current of the column, g (v_node - 0)
                 src = a
@@ -188,13 +217,15 @@ class Crossbar:
         # fill-in (and so the cost of every later solve) well below SuperLU's default COLAMD on this graph.
         if not self.n_unknown:
             return None
+        if self._coupling:  # the controlled source makes G unsymmetric
+            return splu(self._G.tocsc())
         return splu(self._G.tocsc(), permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
 
     def _solve(self, rhs: np.ndarray) -> np.ndarray:
         if self.n_unknown == 0:
             return np.zeros((0,) + rhs.shape[1:])
         # G is symmetric, so G^-1 = G^-T; SuperLU's transposed solve is 2-3x faster here than its plain one.
-        return self._lu.solve(np.ascontiguousarray(rhs), trans="T")
+        return self._lu.solve(np.ascontiguousarray(rhs), trans="N" if self._coupling else "T")
 
     # ------------------------------------------------------------------ public
     def _check_v(self, v: np.ndarray) -> np.ndarray:

@@ -200,6 +200,8 @@ class IMACLayer:
         neuron: the neuron transfer curve.
         vdd_v: bias-row voltage (V).
         rails: (Vss, Vdd) (V) at which each partition amplifier's output saturates; None = unbounded.
+        average: True when the neuron input is the mean of the partition outputs (IMAC-Sim's read-out, partitions
+            joined through equal resistors), False for their sum (the virtual-ground read-out).
     """
 
     weight: np.ndarray
@@ -213,6 +215,8 @@ class IMACLayer:
     g_minus: np.ndarray = field(repr=False)
     ideal_wires: bool = True
     rails: tuple[float, float] | None = None
+    average: bool = False
+    join_resistance_ohm: float = 1e-3  # the resistors joining averaged partition outputs (SPICE export only)
     _A: np.ndarray | None = field(default=None, init=False, repr=False)
     _Ap: list | None = field(default=None, init=False, repr=False)
     _P: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -230,13 +234,14 @@ class IMACLayer:
 
     @property
     def effective_matrix(self) -> np.ndarray:
-        """A (n_out, n_in + 1): neuron inputs are ``[x, Vdd] @ A.T`` (V per V), wires and devices folded in."""
+        """A (n_out, n_in + 1): unclipped neuron inputs are ``[x, Vdd] @ A.T`` (V per V), wires and devices folded
+        in (the partitions' A_p summed, or averaged with :attr:`average`)."""
         if self._A is None:
             a = np.zeros((self.n_out, self.n_in + 1))
             for rs, cs, xb in self.tiles.values():
                 tp, tm = xb.transfer_matrix()
                 a[cs, rs] += self.transimpedance_ohm * (tp - tm)
-            self._A = a
+            self._A = a / self.n_partitions if self.average else a
         return self._A
 
     @property
@@ -252,6 +257,17 @@ class IMACLayer:
                 a[cs] += self.transimpedance_ohm * (tp - tm)
             self._Ap = [(slice(*k), a) for k, a in sorted(by_rows.items())]
         return self._Ap
+
+    @property
+    def n_partitions(self) -> int:
+        """Number of horizontal partitions (amplifiers per neuron)."""
+        return len({(rs.start, rs.stop) for rs, _, _ in self.tiles.values()})
+
+    def _join(self, parts: Any) -> np.ndarray:
+        """The neuron input from the partition outputs (an iterable of (batch, n_out) arrays): their sum, or their
+        mean with :attr:`average`."""
+        total = sum(parts)
+        return total / self.n_partitions if self.average else total
 
     def _clip(self, v: np.ndarray) -> np.ndarray:
         return v if self.rails is None else np.clip(v, self.rails[0], self.rails[1])
@@ -282,10 +298,10 @@ class IMACLayer:
         """
         u = self._with_bias(np.asarray(x, dtype=float))
         if device is None or device.read_noise == 0 or rng is None:
-            return sum(self._clip(u[:, rs] @ a.T) for rs, a in self.partition_matrices)
-        if not self.ideal_wires:
-            raise ConfigError("read_noise: per-vector read noise is only supported with ideal wires "
-                              "(parasitic crossbars have one transfer matrix per conductance set)")
+            return self._join(self._clip(u[:, rs] @ a.T) for rs, a in self.partition_matrices)
+        if not self.ideal_wires or self.average:
+            raise ConfigError("read_noise: per-vector read noise is only supported with ideal wires and the "
+                              "virtual-ground read-out (other circuits have one transfer matrix per conductance set)")
         out = np.zeros((len(u), self.n_out))
         for s in range(0, len(u), 256):
             ub = u[s:s + 256]
@@ -396,12 +412,16 @@ class IMACNetwork:
         for k, cl in enumerate(chip.layers):
             gp, gm = cl.g_plus.T, cl.g_minus.T  # (n_in + 1, n_out): crossbar rows x columns
             n_out, n_in = cl.weight.shape
-            tiles = {pq: (rs, cs, Crossbar(gp[rs, cs], gm[rs, cs], r_in, r_out, amplifier.input_resistance_ohm))
+            imacsim = amplifier.readout == "imacsim"
+            r_amp = 0.0 if imacsim else amplifier.input_resistance_ohm
+            diff = (amplifier.diff_input_resistance_ohm, amplifier.transimpedance(k)) if imacsim else None
+            tiles = {pq: (rs, cs, Crossbar(gp[rs, cs], gm[rs, cs], r_in, r_out, r_amp, diff_amp=diff))
                      for pq, (rs, cs) in tile_slices(n_in, n_out, rows, cols).items()}
             layers.append(IMACLayer(cl.weight, cl.bias, partition_layer(n_in, n_out, rows, cols), tiles,
                                     amplifier.transimpedance(k), neuron, vdd_v, gp, gm,
-                                    ideal_wires=(r_in == 0 and r_out == 0 and amplifier.input_resistance_ohm == 0),
-                                    rails=(-vdd_v if vss_v is None else vss_v, vdd_v)))
+                                    ideal_wires=(r_in == 0 and r_out == 0 and r_amp == 0),
+                                    rails=(-vdd_v if vss_v is None else vss_v, vdd_v), average=imacsim,
+                                    join_resistance_ohm=amplifier.join_resistance_ohm))
         return cls(layers, device, vdd_v, readout, chip, adc)
 
     @classmethod

@@ -6,7 +6,11 @@ terminal (behind the amplifier input resistance, if any) so that SPICE reports t
 that source. For a network, each neuron input is a behavioural source summing its partitions' amplifier outputs,
 ``transimpedance * (I+ - I-)`` (current-controlled), and each neuron output is a behavioural voltage source with the
 same transfer curve as :func:`imcsim.circuit.neuron.neuron_transfer`; it drives the next layer's input lines.
-Segments of zero resistance are written as shared nodes, not as resistors.
+Segments of zero resistance are written as shared nodes, not as resistors. With IMAC-Sim's read-out
+(``Crossbar.diff_amp``) every column pair ends in a resistive difference amplifier: R2 and R4 from the I+ terminal
+to ground, R1 from the I- terminal to the inverting input, R3 from there to the output, and an E source of gain
+:data:`OPAMP_GAIN` as the op-amp; the partition outputs (rail-clipped behavioural copies of the op-amp outputs, as
+the solver clips the unsaturated amplifier's output) are joined into the neuron input through the join resistors.
 
 Results come back from an operating-point analysis per input vector (``op`` in a ``.control`` block, inputs changed
 with ``alter``), each written with ``write`` as an ASCII raw file that :func:`read_raw` parses. ngspice is run with
@@ -43,6 +47,10 @@ class NgspiceError(ImcsimError):
     """ngspice is missing or failed on a netlist."""
 
 
+OPAMP_GAIN = 1e9
+"""Open-loop gain of the E-source op-amp of the exported difference amplifier (ideal: the error is ~ 1 / gain)."""
+
+
 def _fmt(x: float) -> str:
     return f"{x:.17g}"
 
@@ -77,7 +85,17 @@ def _crossbar_lines(xb: Crossbar, prefix: str, in_nodes: list[str]) -> tuple[lis
                     lines.append(f"R{prefix}{line}seg{i}_{j} {node(i)} {node(i + 1)} {_fmt(xb.r_out_ohm)}")
                 lines.append(f"R{prefix}{line}seg{R - 1}_{j} {node(R - 1)} {term} {_fmt(xb.r_out_ohm)}")
             src = f"V{prefix}t{line}{j}"
-            if xb.r_amp_ohm > 0:
+            if xb.diff_amp is not None:
+                r_d, r_f = xb.diff_amp
+                lines.append(f"{src} {term} {term}s 0")
+                if line == "p":
+                    lines.append(f"R{prefix}r2_{j} {term}s {prefix}np{j} {_fmt(r_d)}")
+                    lines.append(f"R{prefix}r4_{j} {prefix}np{j} 0 {_fmt(r_f)}")
+                else:
+                    lines.append(f"R{prefix}r1_{j} {term}s {prefix}nn{j} {_fmt(r_d)}")
+                    lines.append(f"R{prefix}r3_{j} {prefix}nn{j} {prefix}o{j} {_fmt(r_f)}")
+                    lines.append(f"E{prefix}op{j} {prefix}o{j} 0 {prefix}np{j} {prefix}nn{j} {_fmt(OPAMP_GAIN)}")
+            elif xb.r_amp_ohm > 0:
                 lines.append(f"R{prefix}amp{line}{j} {term} {term}g {_fmt(xb.r_amp_ohm)}")
                 lines.append(f"{src} {term}g 0 0")
             else:
@@ -120,21 +138,28 @@ def network_netlist(net: "IMACNetwork", x: np.ndarray, raw_stem: str = "out") ->
         ins = [f"L{li}in{i}" for i in range(layer.n_in)] + ["vdd"]
         terms: dict[int, list[tuple[str, str]]] = {j: [] for j in range(layer.n_out)}
         for (p, q), (rs, cs, xb) in layer.tiles.items():
-            body, sp_, sm_ = _crossbar_lines(xb, f"L{li}x{p}_{q}", ins[rs])
+            pre = f"L{li}x{p}_{q}"
+            body, sp_, sm_ = _crossbar_lines(xb, pre, ins[rs])
             lines += body
             for jj, j in enumerate(range(cs.start, cs.stop)):
-                terms[j].append((sp_[jj], sm_[jj]))
+                # the amplifier output: the op-amp's node (difference amplifier) or the transimpedance expression
+                terms[j].append(f"v({pre}o{jj})" if xb.diff_amp is not None else
+                                f"{_fmt(layer.transimpedance_ohm)} * (i({sp_[jj]}) - i({sm_[jj]}))")
         cfg = layer.neuron
         for j in range(layer.n_out):
-            # one amplifier per partition, its output bounded by the rails; the neuron input is their sum
+            # one amplifier per partition, its output bounded by the rails; the neuron input is their sum, or (IMAC-Sim)
+            # the node their outputs are joined at through equal resistors, i.e. their average
             amps = []
-            for p, (a, b) in enumerate(terms[j]):
-                expr = f"{_fmt(layer.transimpedance_ohm)} * (i({a}) - i({b}))"
+            for p, expr in enumerate(terms[j]):
                 if layer.rails is not None:
                     expr = f"max(min({expr}, {_fmt(layer.rails[1])}), {_fmt(layer.rails[0])})"
                 lines.append(f"BL{li}amp{j}_{p} L{li}a{j}_{p} 0 v = {expr}")
-                amps.append(f"v(L{li}a{j}_{p})")
-            lines.append(f"BL{li}sum{j} L{li}n{j} 0 v = {' + '.join(amps)}")
+                amps.append(f"L{li}a{j}_{p}")
+            if layer.average:
+                lines += [f"RL{li}join{j}_{p} {a} L{li}n{j} {_fmt(layer.join_resistance_ohm)}"
+                          for p, a in enumerate(amps)]
+            else:
+                lines.append(f"BL{li}sum{j} L{li}n{j} 0 v = {' + '.join(f'v({a})' for a in amps)}")
             out = f"out{j}" if li == n_layers - 1 else f"L{li + 1}in{j}"
             lines.append(f"BL{li}neu{j} {out} 0 v = {_fmt(cfg.v_low)} + {_fmt(cfg.v_high - cfg.v_low)} / "
                          f"(1 + exp({_fmt(cfg.slope_per_v)} * v(L{li}n{j})))")
@@ -293,7 +318,7 @@ def compare_crossbar(xb: Crossbar, v: np.ndarray, timeout_s: float | None = DEFA
     ``timeout_s``, see :func:`run_ngspice`); compare the currents."""
     v = np.atleast_2d(np.asarray(v, dtype=float))
     t0 = time.perf_counter()
-    fresh = Crossbar(xb.g_plus, xb.g_minus, xb.r_in_ohm, xb.r_out_ohm, xb.r_amp_ohm)  # time assembly + factoring too
+    fresh = Crossbar(xb.g_plus, xb.g_minus, xb.r_in_ohm, xb.r_out_ohm, xb.r_amp_ohm, diff_amp=xb.diff_amp)  # time assembly + factoring too
     tp, tm = fresh.transfer_matrix()
     ip, im = v @ tp.T, v @ tm.T
     t_solver = time.perf_counter() - t0

@@ -13,6 +13,15 @@ the circuit solver and the SPICE export, so the layer is v_n = sum_p clip(T (I+_
 also matter for the wire IR drop (:func:`imcsim.nn.nonideal.ir_drop_exact`), computed per crossbar. Ideal devices
 and unsaturated amplifiers reduce this to v_n = T dG (W v + b Vdd).
 
+IMAC-Sim's read-out (``hw.amplifier.readout == "imacsim"``, :mod:`imcsim.config.amplifier`): the line ends see the
+difference amplifier's input resistors (R1 = R2 = r_d, R3 = R4 = T), so with ideal wires, per column of partition p,
+with S+- = sum_r G+-_rj V_r and G+-_sum = sum_r G+-_rj:
+
+    I+ = S+ / (1 + (r_d + T) G+_sum),   V- = (S- + T I+ / r_d) / (G-_sum + 1 / r_d),   I- = (V- - T I+) / r_d
+
+and v_amp = T (I+ - I-); the neuron input is the mean (not the sum) of the partition outputs. With exact IR drop the
+transfer matrices of the same circuit (:class:`imcsim.circuit.crossbar.Crossbar` with ``diff_amp``) give I+ and I-.
+
 Gain. With IMAC-Sim's 30 kOhm transimpedance and 5 k / 15 k devices, T dG = 4 V per weight-volt and the neuron
 slope is 15 /V, so a 120-input layer's pre-activation spans hundreds of sigmoid widths: the neurons act as sign
 functions and their gradients vanish. We keep all scaling physical: (1) the first IMAC layer's input is scaled in
@@ -138,8 +147,12 @@ class IMACLinear(nn.Module):
             # (one solve of a LeNet-5 dense part takes about 2 s; binary weights change slowly between refreshes).
             if not self.training or self._ir_cache is None or self._ir_age >= self.ir_refresh_steps:
                 gp_np, gm_np = g_plus.detach().double().T.numpy(), g_minus.detach().double().T.numpy()
+                amp = self.hw.amplifier
+                imacsim = amp.readout == "imacsim"
                 tp, tm = ir_drop_exact(gp_np, gm_np, self.hw.rows, self.hw.cols, self.hw.wires.r_in_ohm,
-                                       self.hw.wires.r_out_ohm, self.hw.amplifier.input_resistance_ohm)
+                                       self.hw.wires.r_out_ohm, 0.0 if imacsim else amp.input_resistance_ohm,
+                                       diff_amp=(amp.diff_input_resistance_ohm, self.transimpedance_ohm)
+                                       if imacsim else None)
                 self._ir_cache = (torch.as_tensor((tp / gp_np).T), torch.as_tensor((tm / gm_np).T))
                 self._ir_age = 0
             self._ir_age += 1
@@ -164,16 +177,26 @@ class IMACLinear(nn.Module):
         sigma = self.hw.device.read_noise
         noisy = self.read_noise_gen is not None and sigma > 0
         out = None
-        for rs in row_slices(self.in_features, self.hw.rows):
+        slices = row_slices(self.in_features, self.hw.rows)
+        # IMAC-Sim's difference amplifier loads the lines (closed form above); with exact IR drop the effective
+        # conductances already are those of that circuit
+        diff = self.hw.amplifier.readout == "imacsim" and self.ir_drop != "exact"
+        r_d = self.hw.amplifier.diff_input_resistance_ohm
+        for rs in slices:
             r, gp, gm = rows[:, rs], g_plus[:, rs], g_minus[:, rs]
-            i_diff = r @ (gp - gm).T
+            if diff:
+                i_p = (r @ gp.T) / (1.0 + (r_d + t) * gp.sum(dim=1))
+                v_m = ((r @ gm.T) + t * i_p / r_d) / (gm.sum(dim=1) + 1.0 / r_d)
+                i_diff = i_p - (v_m - t * i_p) / r_d
+            else:
+                i_diff = r @ (gp - gm).T
             if noisy:
                 i_diff = i_diff + read_noise_current(r, gp, gm, sigma, self.read_noise_gen)
             v_amp = t * i_diff
             if clip:
                 v_amp = torch.clamp(v_amp, self.hw.vss_v, self.hw.vdd_v)
             out = v_amp if out is None else out + v_amp
-        return out
+        return out / len(slices) if self.hw.amplifier.averages_partitions else out
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(y, v_n): neuron output voltages and neuron input voltages, each (batch, out), for input ``x``."""

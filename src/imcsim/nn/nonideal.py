@@ -141,10 +141,12 @@ def ir_drop_factors(g_plus: np.ndarray, g_minus: np.ndarray, rows: int, cols: in
 
 
 def ir_drop_exact(g_plus: np.ndarray, g_minus: np.ndarray, rows: int, cols: int, r_in_ohm: float,
-                  r_out_ohm: float, r_amp_ohm: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                  r_out_ohm: float, r_amp_ohm: float = 0.0, diff_amp: tuple[float, float] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Exact effective conductances (n_rows, n_out) (S) of a partitioned layer with wire resistances: per crossbar
     block the transfer matrix of :class:`imcsim.circuit.crossbar.Crossbar` (nodal solve), so that
-    I+ = V @ result_plus exactly. Blocks are independent circuits (each has its own amplifiers)."""
+    I+ = V @ result_plus exactly. Blocks are independent circuits (each has its own amplifiers); ``diff_amp``
+    (R1 = R2, R3 = R4 in ohm) ends them in IMAC-Sim's difference amplifier instead of ``r_amp_ohm``."""
     from imcsim.circuit.crossbar import Crossbar
 
     gp = np.asarray(g_plus, float)
@@ -152,7 +154,7 @@ def ir_drop_exact(g_plus: np.ndarray, g_minus: np.ndarray, rows: int, cols: int,
     tp = np.empty_like(gp)
     tm = np.empty_like(gm)
     for rs, cs in _blocks(*gp.shape, rows, cols):
-        xb = Crossbar(gp[rs, cs], gm[rs, cs], r_in_ohm, r_out_ohm, r_amp_ohm)
+        xb = Crossbar(gp[rs, cs], gm[rs, cs], r_in_ohm, r_out_ohm, r_amp_ohm, diff_amp=diff_amp)
         t_plus, t_minus = xb.transfer_matrix()
         tp[rs, cs], tm[rs, cs] = t_plus.T, t_minus.T
     return tp, tm
