@@ -14,7 +14,10 @@ Random streams. Every effect draws from its own stream, ``SeedSequence([seed, ef
   devices then I- devices, each (outputs, inputs + the bias row)): below ``stuck_low_rate`` the device is stuck at
   R_low, in the next ``stuck_high_rate`` at R_high;
 * ``variation`` (layer i): one factor per device over the same array; R' = R * factor;
-* ``read`` (layer i): per-vector read noise (drawn at read time, not part of the static chip);
+* ``read`` (layer i): per-vector read noise, drawn at read time (not part of the static chip) by
+  :func:`read_noise_normals`: one N(0, 1) per (input vector, horizontal partition, output) of layer i, consumed in
+  that order, so circuit/ and nn/ reading the same vectors of chip ``seed`` see the same noise whatever their batch
+  sizes. Both scale it to the column current with :func:`read_noise_sigma`;
 * ``adc``: the output ADC instances of the last layer (one per output).
 
 ``seed = None`` is the nominal chip: nominal devices and ideal ADCs of the configured resolution.
@@ -33,7 +36,7 @@ from imcsim.config.adc import ADCConfig
 from imcsim.config.device import DeviceConfig
 from imcsim.errors import DataError
 
-__all__ = ["EFFECTS", "effect_rng", "DeviceDraws", "draw_devices", "program_conductances", "ChipLayer", "Chip",
+__all__ = ["EFFECTS", "effect_rng", "read_noise_normals", "read_noise_sigma", "DeviceDraws", "draw_devices", "program_conductances", "ChipLayer", "Chip",
            "draw_chip", "program_chip", "effects", "describe_effects"]
 
 #: Stable ids of the random streams (part of the seed derivation: never renumber).
@@ -43,6 +46,21 @@ EFFECTS = {"variation": 1, "stuck": 2, "read": 3, "adc": 4}
 def effect_rng(seed: int, effect: str, layer: int = 0) -> np.random.Generator:
     """The random stream of ``effect`` (a key of :data:`EFFECTS`) for IMAC layer ``layer`` under ``seed``."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), EFFECTS[effect], int(layer)]))
+
+
+def read_noise_normals(rng: np.random.Generator, n_vectors: int, n_partitions: int, n_out: int) -> np.ndarray:
+    """The read-noise draws of ``n_vectors`` reads of one layer: N(0, 1) of shape (n_vectors, n_partitions, n_out),
+    the next values of the layer's ``read`` stream (:func:`effect_rng`). Drawn row-major, so reading a set of vectors
+    in any batches consumes the stream identically."""
+    return rng.standard_normal((int(n_vectors), int(n_partitions), int(n_out)))
+
+
+def read_noise_sigma(v2_dot_g2: np.ndarray, sigma: float) -> np.ndarray:
+    """Standard deviation (A) of the read noise on a differential column current I+ - I-, given
+    ``v2_dot_g2 = v^2 @ (G+^2 + G-^2)`` (V^2 S^2) over the partition's rows: with every device read as
+    G (1 + N(0, sigma)) independently, I+ - I- gains a sum of independent gaussians, one gaussian of standard deviation
+    sigma * sqrt(sum_r (G+_r^2 + G-_r^2) v_r^2). Works on numpy arrays and torch tensors alike."""
+    return sigma * v2_dot_g2 ** 0.5
 
 
 def _has_device_effects(device: DeviceConfig) -> bool:

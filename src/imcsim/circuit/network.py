@@ -38,8 +38,8 @@ import numpy as np
 
 from imcsim.circuit.crossbar import Crossbar
 from imcsim.circuit.adc import ADCInstances, adc_codes
-from imcsim.circuit.chip import Chip, program_chip
-from imcsim.circuit.devices import check_ternary, read_noise
+from imcsim.circuit.chip import Chip, effect_rng, program_chip, read_noise_normals, read_noise_sigma
+from imcsim.circuit.devices import check_ternary
 from imcsim.circuit.neuron import neuron_transfer
 from imcsim.circuit.partition import Partition, partition_layer, tile_slices
 from imcsim.config.adc import ADCConfig
@@ -292,9 +292,12 @@ class IMACLayer:
                       device: DeviceConfig | None = None) -> np.ndarray:
         """Neuron input voltages (batch, n_out) for layer inputs ``x`` (batch, n_in) in V.
 
-        With ``device.read_noise > 0`` and an ``rng`` every input vector sees freshly drawn conductances; that is
-        exact only with ideal wires and an ideal virtual ground (a parasitic crossbar would need its own T per
-        vector), so it raises :class:`ConfigError` otherwise.
+        With ``device.read_noise > 0`` and an ``rng`` (this layer's ``read`` stream of the chip,
+        :meth:`IMACNetwork.read_streams`) every read adds to each partition's I+ - I- the gaussian that independent
+        G (1 + N(0, read_noise)) reads of every device sum to (:func:`imcsim.circuit.chip.read_noise_sigma`), from the
+        draws :func:`imcsim.circuit.chip.read_noise_normals` gives nn/ for the same chip. That is exact only with ideal
+        wires and the virtual-ground read-out (other circuits have one transfer matrix per conductance set), so it
+        raises :class:`ConfigError` otherwise.
         """
         u = self._with_bias(np.asarray(x, dtype=float))
         if device is None or device.read_noise == 0 or rng is None:
@@ -302,14 +305,12 @@ class IMACLayer:
         if not self.ideal_wires or self.average:
             raise ConfigError("read_noise: per-vector read noise is only supported with ideal wires and the "
                               "virtual-ground read-out (other circuits have one transfer matrix per conductance set)")
+        z = read_noise_normals(rng, len(u), self.n_partitions, self.n_out)
+        g2 = (self.g_plus ** 2 + self.g_minus ** 2)
         out = np.zeros((len(u), self.n_out))
-        for s in range(0, len(u), 256):
-            ub = u[s:s + 256]
-            gp = read_noise(self.g_plus, device, rng, len(ub))
-            gm = read_noise(self.g_minus, device, rng, len(ub))
-            for rs, _ in self.partition_matrices:
-                out[s:s + 256] += self._clip(self.transimpedance_ohm * np.einsum("bi,bij->bj", ub[:, rs],
-                                                                                  gp[:, rs] - gm[:, rs]))
+        for p, (rs, a) in enumerate(self.partition_matrices):
+            noise = z[:, p] * read_noise_sigma((u[:, rs] ** 2) @ g2[rs], device.read_noise)
+            out += self._clip(u[:, rs] @ a.T + self.transimpedance_ohm * noise)
         return out
 
     def forward(self, x: np.ndarray, **kw: Any) -> np.ndarray:
@@ -475,33 +476,47 @@ class IMACNetwork:
         """[(W, b), ...] as programmed (nominal ternary values)."""
         return [(lay.weight.copy(), lay.bias.copy()) for lay in self.layers]
 
-    def forward(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Last-layer neuron outputs (batch, n_out) in V for inputs ``x`` (batch, n_in) in V."""
-        h = np.atleast_2d(np.asarray(x, dtype=float))
-        if h.shape[1] != self.layers[0].n_in:
-            raise DataError(f"inputs have {h.shape[1]} columns, the network expects {self.layers[0].n_in}")
-        for lay in self.layers:
-            h = lay.forward(h, rng=rng, device=self.device)
-        return h
+    def read_streams(self, seed: int | None = None) -> list[np.random.Generator] | None:
+        """Fresh read-noise streams, one per layer: the chip's ``read`` streams (:func:`imcsim.circuit.chip.effect_rng`,
+        the streams nn/ reads chip ``seed`` with), or for the nominal chip those of ``seed``; None without read noise
+        or without a seed."""
+        s = self.chip.seed if self.chip is not None and self.chip.seed is not None else seed
+        if self.device.read_noise == 0 or s is None:
+            return None
+        return [effect_rng(s, "read", i) for i in range(len(self.layers))]
 
-    def forward_with_power(self, x: np.ndarray, rng: np.random.Generator | None = None
-                           ) -> tuple[np.ndarray, np.ndarray]:
-        """(outputs (batch, n_out) in V, power (batch, n_layers) in W)."""
+    def _streams(self, rng: Any) -> list:
+        if rng is None or isinstance(rng, np.random.Generator):
+            return [rng] * len(self.layers)
+        if len(rng) != len(self.layers):
+            raise ConfigError(f"read-noise streams: {len(rng)} for {len(self.layers)} layers")
+        return list(rng)
+
+    def forward(self, x: np.ndarray, rng: Any = None) -> np.ndarray:
+        """Last-layer neuron outputs (batch, n_out) in V for inputs ``x`` (batch, n_in) in V. ``rng``: read-noise
+        streams, one per layer (:meth:`read_streams`), or one Generator for all, or None (no read noise)."""
+        return self.forward_with_power(x, rng, power=False)[0]
+
+    def forward_with_power(self, x: np.ndarray, rng: Any = None, power: bool = True
+                           ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(outputs (batch, n_out) in V, power (batch, n_layers) in W, or None without ``power``)."""
         h = np.atleast_2d(np.asarray(x, dtype=float))
         if h.shape[1] != self.layers[0].n_in:
             raise DataError(f"inputs have {h.shape[1]} columns, the network expects {self.layers[0].n_in}")
         powers = []
-        for lay in self.layers:
-            powers.append(lay.power(h))
-            h = lay.forward(h, rng=rng, device=self.device)
-        return h, np.stack(powers, axis=1)
+        for lay, r in zip(self.layers, self._streams(rng)):
+            if power:
+                powers.append(lay.power(h))
+            h = lay.forward(h, rng=r, device=self.device)
+        return h, (np.stack(powers, axis=1) if power else None)
 
     def predict(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Class indices (batch,) by ``readout`` of the last layer's outputs."""
         return self.classify(self.forward(x, rng))
 
     def evaluate(self, x: np.ndarray, labels: np.ndarray, seed: int | None = 0, batch: int = 4096) -> CircuitEvalResult:
-        """Accuracy and mean crossbar power over inputs ``x`` (n, n_in) in V with integer ``labels`` (n,)."""
+        """Accuracy and mean crossbar power over inputs ``x`` (n, n_in) in V with integer ``labels`` (n,). Read noise
+        comes from the chip's read streams (:meth:`read_streams`; ``seed`` only for the nominal chip)."""
         t0 = time.perf_counter()
         x = np.atleast_2d(np.asarray(x, dtype=float))
         labels = np.asarray(labels).reshape(-1)
@@ -514,7 +529,7 @@ class IMACNetwork:
             raise DataError(f"labels: row {r + 1}: {labels[r]!s} is not a class of the {n_out} network outputs")
         for lay in self.layers:  # build A and P before timing-sensitive batches (once per chip)
             lay.effective_matrix, lay.power_matrix
-        rng = np.random.default_rng(seed) if self.device.read_noise > 0 else None
+        rng = self.read_streams(seed)
         correct = 0
         psum = np.zeros(len(self.layers))
         for s in range(0, len(x), batch):

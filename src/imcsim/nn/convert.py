@@ -106,9 +106,9 @@ class HybridModel(nn.Module):
             layer.dac = ni.dac
             layer.read_noise_gen = None
             if seed is not None and ni.read_noise and hw.device.read_noise > 0:
-                gen = torch.Generator()
-                gen.manual_seed(int(effect_rng(seed, "read", i).integers(2**62)))
-                layer.read_noise_gen = gen
+                # the chip's read stream itself: circuit/ reading the same vectors of chip ``seed`` draws the same
+                # noise (imcsim.circuit.chip.read_noise_normals)
+                layer.read_noise_gen = effect_rng(seed, "read", i)
 
     # ----- forward ----------------------------------------------------------------------------------------------------
     def features(self, x: torch.Tensor) -> torch.Tensor:

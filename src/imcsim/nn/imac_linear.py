@@ -37,9 +37,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
+from imcsim.circuit.chip import read_noise_normals
 from imcsim.circuit.neuron import neuron_transfer
 from imcsim.circuit.partition import row_slices
 from imcsim.config.imac import IMACConfig
@@ -64,7 +66,8 @@ class IMACLinear(nn.Module):
 
     Non-idealities are set from outside (:class:`imcsim.nn.convert.HybridModel`): ``chip`` (a
     :class:`~imcsim.nn.nonideal.Chip` or None), ``ir_drop`` ("off", "first-order" or "exact"), ``read_noise_gen``
-    (a torch Generator or None), ``dac`` (bool).
+    (the chip's numpy ``read`` stream, :func:`imcsim.circuit.chip.effect_rng`, so the draws are circuit/'s; or a
+    torch Generator; or None), ``dac`` (bool).
     """
 
     def __init__(self, in_features: int, out_features: int, layer_index: int, hw: IMACConfig, first: bool = False,
@@ -91,7 +94,7 @@ class IMACLinear(nn.Module):
         self.ir_refresh_steps = 50
         self._ir_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self._ir_age = 0
-        self.read_noise_gen: torch.Generator | None = None
+        self.read_noise_gen: np.random.Generator | torch.Generator | None = None
         self.dac = True
 
     # ----- parameters in physical units ---------------------------------------------------------------------------
@@ -178,11 +181,16 @@ class IMACLinear(nn.Module):
         noisy = self.read_noise_gen is not None and sigma > 0
         out = None
         slices = row_slices(self.in_features, self.hw.rows)
+        gen = self.read_noise_gen
+        if noisy and isinstance(gen, np.random.Generator):  # the chip's read stream: the draws circuit/ uses
+            z_all = torch.as_tensor(read_noise_normals(gen, len(v), len(slices), self.out_features))
+        else:
+            z_all = None
         # IMAC-Sim's difference amplifier loads the lines (closed form above); with exact IR drop the effective
         # conductances already are those of that circuit
         diff = self.hw.amplifier.readout == "imacsim" and self.ir_drop != "exact"
         r_d = self.hw.amplifier.diff_input_resistance_ohm
-        for rs in slices:
+        for p, rs in enumerate(slices):
             r, gp, gm = rows[:, rs], g_plus[:, rs], g_minus[:, rs]
             if diff:
                 i_p = (r @ gp.T) / (1.0 + (r_d + t) * gp.sum(dim=1))
@@ -191,7 +199,8 @@ class IMACLinear(nn.Module):
             else:
                 i_diff = r @ (gp - gm).T
             if noisy:
-                i_diff = i_diff + read_noise_current(r, gp, gm, sigma, self.read_noise_gen)
+                i_diff = i_diff + read_noise_current(r, gp, gm, sigma, None if z_all is not None else gen,
+                                                     z=None if z_all is None else z_all[:, p])
             v_amp = t * i_diff
             if clip:
                 v_amp = torch.clamp(v_amp, self.hw.vss_v, self.hw.vdd_v)

@@ -12,7 +12,9 @@ Models:
   Monte Carlo sample) and applied in torch by :meth:`Chip.apply` so the weights stay trainable;
 * read noise, G (1 + N(0, sigma)) per device and per input vector: on the column current this is exactly a gaussian
   of standard deviation sigma * sqrt(sum_r (G+_rj^2 + G-_rj^2) v_r^2) (a sum of independent gaussians), which
-  :func:`read_noise_current` draws directly instead of sampling batch x rows x cols conductances;
+  :func:`read_noise_current` draws directly instead of sampling batch x rows x cols conductances; the draws are the
+  chip's ``read`` stream (:func:`imcsim.circuit.chip.read_noise_normals`), the very draws circuit/ adds for the same
+  chip and vectors;
 * wire IR drop: first order (:func:`ir_drop_factors`, cheap, valid while r G n^2 << 1: refused beyond
   :data:`FIRST_ORDER_MAX_DROP`, see :func:`first_order_drop`) or exact
   (:func:`ir_drop_exact`, the circuit solver's transfer matrix per crossbar; in training the IMAC layer refreshes
@@ -27,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from imcsim.circuit.chip import EFFECTS, DeviceDraws, draw_devices, effect_rng, program_conductances
+from imcsim.circuit.chip import (EFFECTS, DeviceDraws, draw_devices, effect_rng, program_conductances,
+                                 read_noise_sigma)
 from imcsim.circuit.partition import tile_slices
 from imcsim.config.device import DeviceConfig
 from imcsim.config.wires import IR_DROP_MODES, IRDrop
@@ -161,12 +164,15 @@ def ir_drop_exact(g_plus: np.ndarray, g_minus: np.ndarray, rows: int, cols: int,
 
 
 def read_noise_current(v: torch.Tensor, g_plus: torch.Tensor, g_minus: torch.Tensor, sigma: float,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+                       generator: torch.Generator | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
     """Read-noise current (A) to add to I+ - I-, shape (batch, n_out), for voltages ``v`` (batch, n_rows) (V) and
-    conductances (n_out, n_rows) (S): N(0, 1) * sigma * sqrt(v^2 @ (G+^2 + G-^2).T) (see the module docstring)."""
+    conductances (n_out, n_rows) (S): N(0, 1) * sigma * sqrt(v^2 @ (G+^2 + G-^2).T) (see the module docstring,
+    :func:`imcsim.circuit.chip.read_noise_sigma`). ``z``: the N(0, 1) draws (batch, n_out) (the chip's, from
+    :func:`imcsim.circuit.chip.read_noise_normals`); without, drawn from the torch ``generator``."""
     var = (v * v) @ (g_plus * g_plus + g_minus * g_minus).T
-    z = torch.randn(var.shape, generator=generator, dtype=v.dtype, device=v.device)
-    return z * sigma * torch.sqrt(var)
+    if z is None:
+        z = torch.randn(var.shape, generator=generator, dtype=v.dtype, device=v.device)
+    return z.to(v.dtype) * read_noise_sigma(var, sigma)
 
 
 class Chip(DeviceDraws):
