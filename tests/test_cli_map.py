@@ -131,3 +131,28 @@ def test_map_a_system_yaml_file_and_its_errors(capsys, tmp_path):
     bad.write_text("units: {systolic: edge-tpu, imc: hermes}\nplacement: {policy: sideways}\n")
     code, out, err = _run(capsys, "map", "--model", "lenet5", "--arch", str(bad))
     assert code == 2 and err.count("\n") == 1 and "bad.yaml" in err and "policy" in err, err
+
+
+def test_map_a_deployment_on_a_system_uses_its_trained_imac_hardware(capsys, tmp_path):
+    import numpy as np
+
+    from imcsim.config.imac import IMACConfig
+    from imcsim.train.deploy import DeployedLayer, Deployment, DeploymentConfig, save_deployment
+
+    layers = [DeployedLayer(name, "linear", "imac", "ternary", np.zeros((o, i)), np.zeros(o))
+              for name, i, o in (("fc1", 400, 120), ("fc2", 120, 84), ("fc3", 84, 10))]
+    dep = Deployment(model="lenet5", target="tpu-imac", input_shape=(1, 28, 28), dataset="mnist", layers=layers,
+                     config=DeploymentConfig(imac=IMACConfig(weight_precision="ternary", sampling_time_s=3e-9)))
+    save_deployment(dep, tmp_path / "dep")
+    code, out, err = _run(capsys, "map", "--deployment", str(tmp_path / "dep"), "--arch", "tpu-imac", "-f", "json")
+    assert code == 0, err
+    fc1 = {r["name"]: r for r in json.loads(out)["layers"]}["fc1"]
+    code, out, err = _run(capsys, "compare", "--deployment", str(tmp_path / "dep"), "-f", "json")
+    ref = {r["name"]: r for r in json.loads(out)["hetero"]["layers"]}["fc1"]
+    assert ref["sampling_time_s"] == 3e-9
+    # map and compare read the same trained hardware: the same fc1 time; the preset's hardware gives another
+    assert fc1["stage_time_s"] == pytest.approx(ref["latency_s"], rel=1e-12)
+    code, out, err = _run(capsys, "map", "--model", "lenet5", "--arch", "tpu-imac", "-f", "json")
+    assert {r["name"]: r for r in json.loads(out)["layers"]}["fc1"]["stage_time_s"] != fc1["stage_time_s"]
+    code, out, err = _run(capsys, "map", "--deployment", str(tmp_path / "dep"), "--arch", "tpu-imac")
+    assert code == 0 and "differs in: sampling_time_s = 3e-09" in out, out

@@ -60,7 +60,8 @@ def register(app: typer.Typer) -> None:
         topology: str = typer.Option(None, "--topology", "-t", help="SCALE-Sim topology CSV file (layers in a "
                                      "chain)."),
         gemm: bool = typer.Option(False, "--gemm", help="The topology file is in SCALE-Sim's GEMM (M, N, K) format."),
-        deployment: str = typer.Option(None, "--deployment", "-d", help="A deployment directory (its network)."),
+        deployment: str = typer.Option(None, "--deployment", "-d", help="A deployment directory: its network and, on "
+                                       "a system with an IMAC unit, the IMAC hardware it was trained with."),
         arch: str = typer.Option("isaac", "--arch", "-a", help="IMC core preset (isaac, puma, hermes), system "
                                  "preset (tpu-imc, all-imc, ...) or a YAML file of IMCConfig or SystemConfig fields."),
         pipeline: _Pipeline = typer.Option(_Pipeline.layer, "--pipeline", "-p", help="layer: one layer at a time; "
@@ -93,6 +94,18 @@ def register(app: typer.Typer) -> None:
                               f"(N a positive number of crossbar arrays)") from None
         cfg = _load_arch(arch)
         network = _load_network(model, topology, gemm, deployment, input_shape, model_args)
+        note = ""
+        if deployment is not None and not isinstance(cfg, IMCConfig) and getattr(cfg, "imac", None) is not None \
+                and "imac" in cfg.units:
+            # the IMAC unit is the hardware the run was trained with (as compare/evaluate/xbar read it)
+            from imcsim.config.base import changed_fields
+            from imcsim.train.deploy import load_deployment
+
+            trained = load_deployment(deployment).imac_config()
+            diff = changed_fields(cfg.imac, trained)
+            cfg = cfg.replace(imac=trained)
+            note = (f"IMAC unit: the hardware {deployment} was trained with, in place of {arch}'s; it differs in: "
+                    + (", ".join(f"{k} = {v}" for k, v in diff.items()) or "nothing") + "\n")
         if isinstance(cfg, IMCConfig):
             res = run_pipeline(network, cfg, pipeline.value, duplication, batch)
             rows = tradeoff(network, cfg, duplication, batch) if plot is not None else None
@@ -101,6 +114,8 @@ def register(app: typer.Typer) -> None:
             res = run_system_pipeline(network, system, pipeline.value, duplication, batch)
             rows = system_tradeoff(network, system, duplication, batch) if plot is not None else None
         text = render_map(res, fmt.value)
+        if note and fmt == Format.table:
+            text = text.rstrip("\n") + "\n" + note
         if plot is not None:
             try:
                 plot_tradeoff(rows, plot, title=f"{network.name} on {res.arch}, duplication {duplication}")
