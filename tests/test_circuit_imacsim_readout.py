@@ -86,6 +86,10 @@ def test_partitions_are_averaged_not_summed():
     amps = net.layers[0].amplifier_outputs(x)  # (batch, 3 partitions, out)
     assert amps.shape[1] == 3
     np.testing.assert_allclose(net.layers[0].neuron_inputs(x), amps.mean(axis=1), rtol=1e-12)
+    # the accuracy reports say which read-out they used
+    from imcsim.circuit.chip import describe_effects
+    assert net.effects()["readout"] == "imacsim" and "imacsim read-out" in describe_effects(net.effects())
+    assert IMACNetwork.from_weights(w, rows=4, cols=4).effects()["readout"] == "virtual-ground"
 
 
 @pytest.mark.parametrize("ir_drop", ["off", "exact"])

@@ -200,7 +200,7 @@ def program_chip(weights: Sequence[tuple[np.ndarray, np.ndarray | None]], device
 
 def effects(device: DeviceConfig, adc: ADCConfig | None, ir_drop: str, *, chip: bool, read_noise: bool = True,
             device_effects: bool = True, dac_bits: int | None = None, wires: tuple[float, float] | None = None,
-            clipping: str = "none") -> dict:
+            clipping: str = "none", readout: str = "virtual-ground") -> dict:
     """The physical effects an accuracy result includes, for reports (JSON-ready, SI units).
 
     Args:
@@ -211,6 +211,7 @@ def effects(device: DeviceConfig, adc: ADCConfig | None, ir_drop: str, *, chip: 
         dac_bits: input DAC resolution, None when the inputs are not quantized.
         wires: (input-line, column-line) resistance per cell (ohm) when ``ir_drop`` is not off.
         clipping: how amplifier outputs are bounded (e.g. ``"rails [-0.8, 0.8] V"`` or ``"none"``).
+        readout: the partition read-out, ``amplifier.readout`` (:mod:`imcsim.config.amplifier`).
     """
     on = chip and device_effects
     return {
@@ -228,6 +229,7 @@ def effects(device: DeviceConfig, adc: ADCConfig | None, ir_drop: str, *, chip: 
         "ir_drop": ir_drop,
         "wire_ohm_per_cell": None if ir_drop == "off" or wires is None else list(wires),
         "amplifier_clipping": clipping,
+        "readout": readout,
     }
 
 
@@ -254,4 +256,6 @@ def describe_effects(eff: dict) -> str:
         f" ({eff['wire_ohm_per_cell'][0]:.4g} / {eff['wire_ohm_per_cell'][1]:.4g} ohm per cell)"
         if eff["wire_ohm_per_cell"] else ""))
     parts.append(f"amplifier clipping: {eff['amplifier_clipping']}")
+    if eff.get("readout", "virtual-ground") != "virtual-ground":
+        parts.append(f"{eff['readout']} read-out (difference amplifiers, partitions averaged)")
     return "; ".join(parts)

@@ -356,7 +356,8 @@ class IMACNetwork:
                        "off" if ideal else "exact", chip=self.chip is not None and self.chip.seed is not None,
                        wires=(xb.r_in_ohm, xb.r_out_ohm),
                        clipping="none" if rails is None else
-                       f"each partition amplifier at its rails [{rails[0]:g}, {rails[1]:g}] V")
+                       f"each partition amplifier at its rails [{rails[0]:g}, {rails[1]:g}] V",
+                       readout="imacsim" if self.layers[0].average else "virtual-ground")
 
     @property
     def adc(self) -> ADCInstances | None:

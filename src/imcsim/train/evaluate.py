@@ -151,7 +151,8 @@ def model_effects(model: HybridModel, mc: bool) -> dict:
     def one(chip: bool) -> dict:
         return effects(hw.device, hw.adc if ni.adc else None, ni.ir_drop, chip=chip, read_noise=ni.read_noise,
                        device_effects=ni.device, dac_bits=hw.dac.bits if ni.dac else None,
-                       wires=(hw.wires.r_in_ohm, hw.wires.r_out_ohm), clipping=model.imac[0].clipping)
+                       wires=(hw.wires.r_in_ohm, hw.wires.r_out_ohm), clipping=model.imac[0].clipping,
+                       readout=hw.amplifier.readout)
 
     out = {"nominal": one(False)}
     if mc:
