@@ -18,7 +18,8 @@ ceil(121 / 8) = 16, ceil(85 / 8) = 11 rows and ceil(120 / 8) = 15, ceil(84 / 8) 
 
 Each read-out trains its own network in nn/ (:class:`imcsim.nn.imac_linear.IMACLinear`, binary weights,
 BinaryConnect, ideal wires, transimpedances calibrated on the first batch; for the 'imacsim' read-out the output is
-not proportional to R3 = R4 because the amplifier loads the lines, so its calibration picks R3 from a log grid),
+not proportional to R3 = R4 because the amplifier loads the lines, so IMACLinear's calibration picks R3 from a
+log grid),
 and is then evaluated at circuit level (:class:`imcsim.circuit.network.IMACNetwork`, nominal devices) with ideal and
 with IMAC-Sim's 9 nm wires. Our devices are the default 5 / 15 kOhm resistors, not PCM 1T1R, and we train on 4,000
 images, not 60,000: the gap is reported, not explained away.
@@ -74,24 +75,12 @@ def partitions(layers: list[IMACLinear]) -> str:
 
 @torch.no_grad()
 def calibrate(layers: list[IMACLinear], x: torch.Tensor, target_std: float = 2.0) -> None:
-    """Calibrate each layer on one batch in turn. The 'imacsim' output is not proportional to R3 = R4, so there R3 is
-    the point of a log grid (100 ohm .. 10 MOhm) whose unclipped neuron inputs have the standard deviation closest to
-    target_std / slope."""
+    """Calibrate each layer on one batch in turn (:meth:`IMACLinear.calibrate_`; for the 'imacsim' read-out it
+    picks R3 = R4 from a log grid, as the output is not proportional to it)."""
     h = x
     for lay in layers:
         lay.calibrate_(h, target_std)
-        if lay.hw.amplifier.readout == "imacsim":
-            v = lay.input_voltages(h)
-            want = target_std / lay.hw.neuron.slope_per_v
-            best = min(np.logspace(2, 7, 101), key=lambda t: abs(math.log(float(
-                _pre(lay, v, t).std()) / want)))
-            lay.log_transimpedance.fill_(math.log(best))
         h, _ = lay(h)
-
-
-def _pre(lay: IMACLinear, v: torch.Tensor, t: float) -> torch.Tensor:
-    lay.log_transimpedance.fill_(math.log(t))
-    return lay.preactivation(v, clip=False)
 
 
 def train(layers: list[IMACLinear], x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int = 0) -> float:
@@ -162,6 +151,7 @@ def main() -> None:
     for key, shape in SHAPES.items():
         src, pub = PUBLISHED[key]
         for readout in READOUTS:
+            torch.manual_seed(0)  # the latent weights' initialisation: the same for every configuration and run
             layers = build(shape, readout)
             assert partitions(layers) == key, partitions(layers)
             secs = train(layers, xtr, ytr, epochs)
