@@ -17,9 +17,7 @@ ceil(121 / 8) = 16, ceil(85 / 8) = 11 rows and ceil(120 / 8) = 15, ceil(84 / 8) 
 26 rows per partition and leave the remainder to the last; IMAC-Sim may balance them differently).
 
 Each read-out trains its own network in nn/ (:class:`imcsim.nn.imac_linear.IMACLinear`, binary weights,
-BinaryConnect, ideal wires, transimpedances calibrated on the first batch; for the 'imacsim' read-out the output is
-not proportional to R3 = R4 because the amplifier loads the lines, so IMACLinear's calibration picks R3 from a
-log grid),
+BinaryConnect, ideal wires, transimpedances (R3 = R4 for 'imacsim') calibrated on the first batch),
 and is then evaluated at circuit level (:class:`imcsim.circuit.network.IMACNetwork`, nominal devices) with ideal and
 with IMAC-Sim's 9 nm wires. Our devices are the default 5 / 15 kOhm resistors, not PCM 1T1R, and we train on 4,000
 images, not 60,000: the gap is reported, not explained away.
@@ -75,8 +73,7 @@ def partitions(layers: list[IMACLinear]) -> str:
 
 @torch.no_grad()
 def calibrate(layers: list[IMACLinear], x: torch.Tensor, target_std: float = 2.0) -> None:
-    """Calibrate each layer on one batch in turn (:meth:`IMACLinear.calibrate_`; for the 'imacsim' read-out it
-    picks R3 = R4 from a log grid, as the output is not proportional to it)."""
+    """Calibrate each layer on one batch in turn (:meth:`IMACLinear.calibrate_`)."""
     h = x
     for lay in layers:
         lay.calibrate_(h, target_std)

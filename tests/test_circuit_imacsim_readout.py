@@ -108,3 +108,15 @@ def test_nn_layer_equals_circuit_with_imacsim_readout(ir_drop):
                                    amplifier=IMACSIM, wires=hw.wires if ir_drop == "exact" else None,
                                    device=hw.device, vdd_v=hw.vdd_v, vss_v=hw.vss_v)
     np.testing.assert_allclose(v_n.detach().numpy(), net.layers[0].neuron_inputs(v.numpy()), rtol=1e-9, atol=1e-12)
+
+
+def test_calibration_reaches_the_target_spread_with_the_imacsim_readout():
+    # the amplifier loads the lines, yet the calibration must put std(v_n) at target_std / slope (2 / 15 V here)
+    torch.manual_seed(0)
+    hw = IMACConfig(rows=26, cols=15, amplifier=IMACSIM)
+    layer = IMACLinear(100, 20, 0, hw, first=True, precision="binary").double()
+    x = torch.rand(256, 100, dtype=torch.float64) * 2 - 1
+    layer.calibrate_(x, target_std=2.0)
+    with torch.no_grad():
+        std = float(layer.preactivation(layer.input_voltages(x), clip=False).std())
+    assert std == pytest.approx(2.0 / hw.neuron.slope_per_v, rel=0.01)
