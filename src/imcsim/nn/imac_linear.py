@@ -21,6 +21,8 @@ with S+- = sum_r G+-_rj V_r and G+-_sum = sum_r G+-_rj:
 
 and v_amp = T (I+ - I-); the neuron input is the mean (not the sum) of the partition outputs. With exact IR drop the
 transfer matrices of the same circuit (:class:`imcsim.circuit.crossbar.Crossbar` with ``diff_amp``) give I+ and I-.
+Read noise is added to I+ - I- as for the virtual-ground read-out (an approximation here: the loaded lines scale each
+device's contribution; circuit/ refuses per-read noise with this read-out).
 
 Gain. With IMAC-Sim's 30 kOhm transimpedance and 5 k / 15 k devices, T dG = 4 V per weight-volt and the neuron
 slope is 15 /V, so a 120-input layer's pre-activation spans hundreds of sigmoid widths: the neurons act as sign
