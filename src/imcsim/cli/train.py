@@ -139,7 +139,8 @@ def register(app: typer.Typer) -> None:
         result = train(cfg, out, resume=resume, overwrite=overwrite, progress=None if not quiet else False,
                        log=None if quiet else typer.echo, note=lambda text: typer.echo(f"note: {text}", err=True))
         typer.echo(f"{cfg.model} on {cfg.dataset}, target {cfg.target}: test accuracy "
-                   f"{result.test_accuracy * 100:.2f}% after {len(result.history)} epochs; run in {out}")
+                   f"{result.test_accuracy * 100:.2f}% after {len(result.history)} "
+                   f"epoch{'s' if len(result.history) != 1 else ''}; run in {out}")
         if cfg.target in ("tpu-imac", "cpu-imac"):
             typer.echo(f"  (the training's own model: nominal chip, IR drop {cfg.ir_drop}; `imcsim evaluate {out}` "
                        "gives the physical accuracy, exact IR drop by default)")
