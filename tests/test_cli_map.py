@@ -9,38 +9,13 @@ import pytest
 
 from imcsim.cli.app import main
 
+from pipeline_json_ref import recompute_pipeline
+
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def _recompute(layers: list[dict]) -> dict[str, list[float]]:
-    """The canonical rule from the JSON alone, one pixel at a time: pixel q of a layer starts after its producers'
-    receptive-field pixel (or all their pixels) and after its own pixel q - copies; it takes pixel_time_s."""
-    fin: dict[str, list[float]] = {}
-    shape = {r["name"]: r["depends"]["out_hw"] for r in layers}
-    for r in layers:
-        h, w = r["depends"]["out_hw"]
-        t, d, out = r["pixel_time_s"], r["copies"], []
-        for q in range(r["pixels"]):
-            ready = 0.0
-            for p in r["inputs"]:
-                ph, pw = shape[p]
-                if r["depends"]["kind"] == "all" or len(fin[p]) != ph * pw:
-                    ready = max(ready, max(fin[p]))
-                    continue
-                (kh, kw), (sh, sw), (pdh, pdw) = r["depends"]["kernel"], r["depends"]["stride"], r["depends"]["padding"]
-                i, j = divmod(q, w)
-                row = max(min(sh * i + kh - 1 - pdh, ph - 1), 0)
-                col = max(min(sw * j + kw - 1 - pdw, pw - 1), 0)
-                ready = max(ready, fin[p][row * pw + col])
-            if q >= d:
-                ready = max(ready, out[q - d])
-            out.append(ready + t)
-        fin[r["name"]] = out
-    return fin
 
 
 @pytest.mark.parametrize("duplication", ["none", "balanced", "budget:60"])
@@ -54,7 +29,7 @@ def test_map_json_lets_a_script_recompute_the_pixel_pipeline(capsys, duplication
     for r in d["layers"]:
         assert {"name", "unit", "arrays", "copies", "pixels", "pixel_time_s", "stage_time_s", "start_s", "finish_s",
                 "energy_j"} <= set(r)
-    fin = _recompute(d["layers"])
+    fin = recompute_pipeline(d["layers"])
     assert d["latency_s"] == pytest.approx(max(max(f) for f in fin.values()), rel=1e-12)
     for r in d["layers"]:
         assert r["finish_s"] == pytest.approx(max(fin[r["name"]]), rel=1e-12)

@@ -35,6 +35,8 @@ from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 from imcsim.workload.zoo import load_network
 
+from pipeline_json_ref import recompute_pipeline
+
 E_CELL = 0.3e-3 * 100e-9 / (128 * 128)     # J per used cell per read
 E_DAC = 4e-3 * 100e-9 / 1024               # J per driven row per read
 E_ADC = 2e-3 / 1.28e9                      # J per conversion
@@ -214,34 +216,6 @@ def test_all_imc_schedule_is_the_imc_pipeline_behind_the_input_transfer(flow, du
     assert res.area_by_unit_m2["cpu"] == pytest.approx(4 * 1.4e-6)
 
 
-def _recompute(layers: list[dict]) -> dict[str, list[float]]:
-    """The schedule from the JSON alone, one pixel at a time: a pixel waits for its producers' receptive-field pixel
-    (or all their pixels), for its own pixel q - copies and, for a row that runs as a whole, for the row before it
-    on the same unit (``after``); it takes pixel_time_s."""
-    fin: dict[str, list[float]] = {}
-    shape = {r["name"]: r["depends"]["out_hw"] for r in layers}
-    for r in layers:
-        w = r["depends"]["out_hw"][1]
-        t, d, out = r["pixel_time_s"], r["copies"], []
-        for q in range(r["pixels"]):
-            ready = max(fin[r["after"]]) if r["after"] else 0.0
-            for p in r["inputs"]:
-                ph, pw = shape[p]
-                if r["depends"]["kind"] == "all" or len(fin[p]) != ph * pw:
-                    ready = max(ready, max(fin[p]))
-                    continue
-                (kh, kw), (sh, sw), (pdh, pdw) = r["depends"]["kernel"], r["depends"]["stride"], r["depends"]["padding"]
-                i, j = divmod(q, w)
-                row = max(min(sh * i + kh - 1 - pdh, ph - 1), 0)
-                col = max(min(sw * j + kw - 1 - pdw, pw - 1), 0)
-                ready = max(ready, fin[p][row * pw + col])
-            if q >= d:
-                ready = max(ready, out[q - d])
-            out.append(ready + t)
-        fin[r["name"]] = out
-    return fin
-
-
 def _residual_torch_net() -> Network:
     """A small residual CNN through torch.fx: conv, a block with a skip addition, pooling, a dense head."""
     import torch
@@ -281,7 +255,7 @@ def test_map_json_of_a_system_lets_a_script_recompute_the_pixel_pipeline(capsys,
     path.write_text(yaml.safe_dump({"units": units, "placement": {"policy": policy}}, sort_keys=False))
     res = run_system_pipeline(net, System(load_system(str(path))), "pixel", dup)
     d = json.loads(json.dumps(res.to_dict()))
-    fin = _recompute(d["layers"])
+    fin = recompute_pipeline(d["layers"])
     assert d["latency_s"] == pytest.approx(max(max(f) for f in fin.values()), rel=1e-12)
     for r in d["layers"]:
         assert r["finish_s"] == pytest.approx(max(fin[r["name"]]), rel=1e-12), r["name"]
@@ -357,7 +331,7 @@ def test_a_layer_after_an_absorbed_imac_neuron_waits_for_the_transfer_that_carri
     assert rows["fc2"].start_s >= rows["fc1->act3"].finish_s
     assert rows["fc2"].start_s == pytest.approx(rows["fc1->act3"].finish_s, rel=1e-12)
     d = res.to_dict()
-    fin = _recompute(d["layers"])
+    fin = recompute_pipeline(d["layers"])
     assert d["latency_s"] == pytest.approx(max(max(f) for f in fin.values()), rel=1e-12)
 
 
