@@ -136,7 +136,7 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
         ModelError: the model cannot be traced, fails on an input of that shape, or uses an unsupported op
             (``"unsupported op 'LSTM' at node 'rnn'"``).
     """
-    shape = _check_input_shape(input_shape)
+    shape = shapes.check_input_shape(input_shape)
     net_name = name or type(model).__name__
     if _is_leaf(model):  # fx would trace into a bare nn.Conv2d and see F.conv2d; trace it as a one-module model
         model = nn.Sequential(OrderedDict([(type(model).__name__, model)]))
@@ -385,16 +385,6 @@ def _shape_layer(node: fx.Node, name: str, op: str, kind: LayerKind) -> Layer:
 
 
 # ----- helpers ------------------------------------------------------------------------------------------------------
-
-def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        raise ModelError(f"input_shape = {input_shape!r} must be a sequence of positive integers") from None
-    if not shape or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in shape):
-        raise ModelError(f"input_shape = {input_shape!r} must be a sequence of positive integers, e.g. (3, 224, 224)")
-    return shape
-
 
 class _Tracer(fx.Tracer):
     """torch.fx's tracer, plus: subclasses of the supported layers (a quantization-aware ``QuantConv2d(nn.Conv2d)``)

@@ -28,6 +28,7 @@ from typing import Any
 
 from imcsim.errors import ModelError
 from imcsim.workload.network import Network
+from imcsim.workload.shapes import check_input_shape
 
 __all__ = ["load_workload", "load_module", "workload_kind", "parse_input_shape", "parse_model_args"]
 
@@ -109,18 +110,11 @@ def parse_input_shape(value: str | Sequence[int] | None) -> tuple[int, ...] | No
     if isinstance(value, str):
         parts = [p.strip() for p in value.split(",")]
         try:
-            shape = tuple(int(p) for p in parts)
+            value = tuple(int(p) for p in parts)
         except ValueError:
             raise ModelError(f"input_shape = {value!r} must be comma-separated positive integers, e.g. 3,32,32") \
                 from None
-    else:
-        try:
-            shape = tuple(value)
-        except TypeError:
-            raise ModelError(f"input_shape = {value!r} must be a sequence of positive integers") from None
-    if not shape or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in shape):
-        raise ModelError(f"input_shape = {value!r} must be positive integers, e.g. 3,32,32")
-    return shape
+    return check_input_shape(value)
 
 
 def parse_model_args(value: str | Mapping[str, Any] | None) -> dict[str, Any]:

@@ -18,11 +18,22 @@ from typing import Any
 from imcsim.errors import ModelError
 from imcsim.workload.layer import Layer, LayerKind
 
-__all__ = ["hwc", "token_grid", "shape_layer", "resize_layer", "pool_layer", "mean_layer", "conv_layer",
+__all__ = ["check_input_shape", "hwc", "token_grid", "shape_layer", "resize_layer", "pool_layer", "mean_layer", "conv_layer",
            "conv_transpose_layer", "linear_layer", "matmul_layer"]
 
 Shape = Sequence[int]
 
+
+
+def check_input_shape(value: Any) -> tuple[int, ...]:
+    """``value`` as a tuple of positive ints (an input shape such as (C, H, W)); ModelError naming it otherwise."""
+    try:
+        shape = tuple(value)
+    except TypeError:
+        raise ModelError(f"input_shape = {value!r} must be a sequence of positive integers") from None
+    if not shape or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in shape):
+        raise ModelError(f"input_shape = {value!r} must be positive integers, e.g. (3, 32, 32)")
+    return shape
 
 def hwc(shape: Shape) -> tuple[int, int, int]:
     """(H, W, C) of a batch-1 tensor shape: (1, C, H, W) -> (H, W, C), (1, F) -> (1, 1, F), (1, C, L) -> (1, L, C),
