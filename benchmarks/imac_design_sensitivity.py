@@ -15,12 +15,28 @@ one window draws (above the budget only when a single crossbar exceeds it: one c
 Takes about ten seconds (the Elmore delay of a 128 x 128 crossbar is one sparse solve of about a second; the TPU
 baseline is computed once per model).
 
-Run: .venv/bin/python benchmarks/imac_design_sensitivity.py
+Accuracy under the physical default: LeNet-5 on Fashion-MNIST and IMAC-Sim's 400-120-84-10 MLP on the mnist-5k
+digits, each trained as ``imcsim train --target tpu-imac`` trains by default (the tpu-imac preset's IMAC unit: MTJ
+synapses on 32 x 32 crossbars, 9 nm wires, exact IR drop in the loop, 8-bit output ADC), on at most 5,000 images:
+LeNet-5 for 2 epochs (the issue's evidence run), the MLP for the CLI's default 10 epochs (``--epochs`` sets both,
+``--train-limit`` the images), then evaluated as ``imcsim evaluate`` evaluates by default (the nominal chip, exact IR drop), with
+the effects line every accuracy result carries; the ideal-wire accuracy of the same network is printed beside it,
+and so is the physical accuracy of the same network trained on ideal wires (``--ir-drop off``).
+The MLP takes 20 x 20 images (IMAC-Sim's input), so the 28 x 28 digits are area-averaged to 20 x 20 first, as
+benchmarks/imacsim_readout_accuracy.py does (``imcsim train --model mlp --dataset mnist-5k`` refuses the 28 x 28
+images). About a minute and a half more on 2 cores; ``--no-accuracy`` skips it, ``--accuracy-only`` runs only it. Needs the
+Debian package dataset-fashion-mnist for LeNet-5 (skipped with a note without it).
+
+Run: .venv/bin/python benchmarks/imac_design_sensitivity.py [--no-accuracy | --accuracy-only] [--epochs N]
+[--train-limit N]
 """
 
 from __future__ import annotations
 
+import argparse
+import tempfile
 import time
+from pathlib import Path
 
 from imcsim.arch import imac
 from imcsim.arch.system import System
@@ -51,8 +67,7 @@ def _top(terms: dict[str, float]) -> str:
     return f"{k} {100 * terms[k] / total:.0f}%" if total else "-"
 
 
-def main() -> None:
-    t0 = time.perf_counter()
+def costs() -> None:
     system = load_preset("tpu-imac")
     print("Crossbar settling (window = max(1 ns, k tau), k = (ADC bits + 1) ln 2):")
     for n in SIZES:
@@ -101,6 +116,89 @@ def main() -> None:
               f"{sum(lat.values()) * 1e9:8.1f} ns ({_top(lat)})  {sum(en.values()) * 1e6:8.4f} uJ "
               f"(DAC {en['dac'] * 1e9:.3f} nJ, ADC {en['adc'] * 1e9:.3f} nJ, S+H {en['sample-hold'] * 1e9:.4f} nJ)  "
               f"periphery {area['periphery'] * 1e6:.4f} mm2")
+
+
+def mnist_20x20():
+    """mnist-5k with its 28 x 28 digits area-averaged to 20 x 20 (IMAC-Sim's MLP input)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from imcsim.train.data import Dataset, load_dataset
+
+    ds = load_dataset("mnist-5k")
+
+    def small(x):
+        img = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(len(x), 1, 28, 28))
+        return F.interpolate(img, size=(20, 20), mode="area").numpy()
+
+    return Dataset(ds.name, small(ds.x_train), ds.y_train, small(ds.x_test), ds.y_test, ds.num_classes)
+
+
+EPOCHS = {"lenet5": 2, "mlp": 10}
+
+
+def accuracy(epochs: int | None, train_limit: int | None, out: Path) -> None:
+    """Train LeNet-5 and the MLP as `imcsim train --target tpu-imac` does (shorter) and evaluate them as `imcsim
+    evaluate` does by default; print the accuracy with its effects line."""
+    import torch
+
+    from imcsim.circuit.chip import describe_effects
+    from imcsim.errors import DataError
+    from imcsim.train.data import load_dataset
+    from imcsim.train.evaluate import HardwareChanges, evaluate_run
+    from imcsim.train.trainer import TrainConfig, train
+
+    torch.set_num_threads(1)  # OpenMP threads collapse on a shared 2-core machine
+    print("\nAccuracy under the physical default (trained for tpu-imac"
+          + (f" on at most {train_limit} images" if train_limit else "") + ")")
+    for model, dataset in (("lenet5", "fashion-mnist"), ("mlp", "mnist-5k")):
+        try:
+            ds = mnist_20x20() if model == "mlp" else load_dataset(dataset)
+        except DataError as exc:
+            print(f"  {model} on {dataset}: skipped ({exc})")
+            continue
+        ds = ds.subset(train_limit, None)
+        cfg = TrainConfig(model=model, dataset=dataset, target="tpu-imac", epochs=epochs or EPOCHS[model], seed=0)
+        t = time.perf_counter()
+        run = out / model
+        res = train(cfg, run, progress=False, data=ds, overwrite=True)
+        t_train = time.perf_counter() - t
+        phys = evaluate_run(run, data=ds)                                        # `imcsim evaluate RUN`
+        ideal = evaluate_run(run, data=ds, changes=HardwareChanges(ir_drop="off"))
+        print(f"  {model} on {dataset} ({len(ds.x_train)} train / {phys.n_test} test images, "
+              f"{ds.input_shape[1]}x{ds.input_shape[2]}): physical default {100 * phys.accuracy:.2f}%, "
+              f"ideal wires {100 * ideal.accuracy:.2f}% (training's own model {100 * res.test_accuracy:.2f}%; "
+              f"{cfg.epochs} epochs with IR drop {cfg.ir_drop}, {t_train:.0f} s)")
+        print(f"    effects: {describe_effects(phys.effects['nominal'])}")
+        off_cfg = cfg.replace_paths({"ir_drop": "off"})
+        train(off_cfg, out / f"{model}-ideal-wires", progress=False, data=ds, overwrite=True)
+        off_phys = evaluate_run(out / f"{model}-ideal-wires", data=ds)
+        off_ideal = evaluate_run(out / f"{model}-ideal-wires", data=ds, changes=HardwareChanges(ir_drop="off"))
+        print(f"    trained on ideal wires instead (--ir-drop off): physical default {100 * off_phys.accuracy:.2f}%, "
+              f"ideal wires {100 * off_ideal.accuracy:.2f}%")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    part = ap.add_mutually_exclusive_group()
+    part.add_argument("--no-accuracy", action="store_true", help="costs only")
+    part.add_argument("--accuracy-only", action="store_true", help="the accuracy lines only")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="training epochs of both networks (default: LeNet-5 2, the MLP 10)")
+    ap.add_argument("--train-limit", type=int, default=5000,
+                    help="train on the first N images (default 5000; 0: all)")
+    ap.add_argument("--out", default=None, help="keep the two runs here (default: a temporary directory)")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    if not args.accuracy_only:
+        costs()
+    if not args.no_accuracy:
+        if args.out:
+            accuracy(args.epochs, args.train_limit or None, Path(args.out))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                accuracy(args.epochs, args.train_limit or None, Path(tmp))
     print(f"\ntotal {time.perf_counter() - t0:.1f} s")
 
 
