@@ -6,8 +6,9 @@ with the term that dominates each, and the whole system's latency, energy and ar
 
 * latency terms: DAC conversions, analog windows (sampling window x firing waves), ADC conversions;
 * energy terms: synapse devices, amplifiers, neurons, DACs, ADCs, sample-and-holds of shared converters;
-* area terms: crossbars, and the periphery: DACs, ADCs, neurons (a derived 14 nm footprint by default), and
-  amplifiers when their area is configured.
+* area terms: crossbars, converters (DACs, ADCs, sample-and-holds), neurons (a derived 14 nm footprint by default)
+  and amplifiers (0 unless their area is configured); the peripheral terms the preset leaves out (no citable figure,
+  see imcsim.config.imac) are printed first.
 
 The window is max(sampling_time_s, k x Elmore delay of the crossbar), printed per crossbar size; the budget is
 ``peak_power_w`` (None = every crossbar of a layer in one window, IMAC-Sim's model); "peak W" is the most power
@@ -56,9 +57,10 @@ def _imac_terms(rows):
            "adc": sum(r.metrics["mvms"] * r.metrics["adc_time_s"] for r in rows),
            "windows": sum(r.metrics["mvms"] * r.metrics["waves"] * r.metrics["sampling_time_s"] for r in rows)}
     en = {k: sum(r.metrics[m] for r in rows) for k, m in _EN.items()}
-    xbar = sum(r.metrics["crossbar_area_m2"] for r in rows)
-    area_total = sum(r.metrics["area_m2"] for r in rows)
-    return lat, en, {"crossbars": xbar, "periphery": area_total - xbar}
+    area = {k: sum(r.metrics[f"{m}_area_m2"] for r in rows)
+            for k, m in (("crossbars", "crossbar"), ("converters", "converter"), ("neurons", "neuron"),
+                         ("amplifiers", "amplifier"))}
+    return lat, en, area
 
 
 def _top(terms: dict[str, float]) -> str:
@@ -69,6 +71,8 @@ def _top(terms: dict[str, float]) -> str:
 
 def costs() -> None:
     system = load_preset("tpu-imac")
+    print("Not counted by the tpu-imac preset (no citable figure): " + (", ".join(system.imac.uncounted_terms) or
+                                                                        "nothing"))
     print("Crossbar settling (window = max(1 ns, k tau), k = (ADC bits + 1) ln 2):")
     for n in SIZES:
         cfg = system.imac.replace(rows=n, cols=n)
@@ -115,7 +119,7 @@ def costs() -> None:
         print(f"  inputs/DAC {per_dac:3d} outputs/ADC {per_adc:3d}: {convert['dac']:6d} DACs {convert['adc']:5d} ADCs  "
               f"{sum(lat.values()) * 1e9:8.1f} ns ({_top(lat)})  {sum(en.values()) * 1e6:8.4f} uJ "
               f"(DAC {en['dac'] * 1e9:.3f} nJ, ADC {en['adc'] * 1e9:.3f} nJ, S+H {en['sample-hold'] * 1e9:.4f} nJ)  "
-              f"periphery {area['periphery'] * 1e6:.4f} mm2")
+              f"converters {area['converters'] * 1e6:.4f} mm2")
 
 
 def mnist_20x20():

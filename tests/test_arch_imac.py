@@ -155,6 +155,39 @@ def test_area_counts_arrays_and_peripherals():
     assert with_periph.metrics["area_m2"] == pytest.approx(32 * 64 * cell + converters + 32 * 3e-12, rel=1e-12)
 
 
+def test_peripheral_area_and_power_terms_and_what_is_left_out():
+    # fc 400 -> 120 on 32 x 32 arrays: h = ceil(401 / 32) = 13 horizontal, v = ceil(120 / 32) = 4 vertical partitions;
+    # one amplifier per neuron per horizontal partition: 13 x 120 = 1,560 amplifiers, 120 neurons.
+    layer = Layer.linear("fc1", 400, 120)
+    c = imac.simulate_layer(layer, IMACConfig(amplifier_area_m2=1e-12, amplifier_bias_power_w=2e-6))
+    m = c.metrics
+    assert (m["amplifiers"], m["neurons"]) == (1560, 120)
+    assert m["amplifier_area_m2"] == pytest.approx(1560 * 1e-12, rel=1e-12)
+    # neuron footprint by hand: (10 + 10 + 2) fin pitches x 42 nm = 924 nm by 3 gate pitches x 70 nm = 210 nm
+    assert m["neuron_area_m2"] == pytest.approx(120 * 924e-9 * 210e-9, rel=1e-12)
+    # 400 8-bit DACs at ISAAC's 0.00017 mm^2 / 1024 per bit, 120 ADCs at ISAAC's 0.0096 mm^2 / 8 = 0.0012 mm^2
+    assert m["converter_area_m2"] == pytest.approx(400 * 8 * 0.00017e-6 / 1024 + 120 * 0.0012e-6, rel=1e-12)
+    assert m["crossbar_area_m2"] == pytest.approx(13 * 4 * 32 * 64 * 135e-9 * 108e-9, rel=1e-12)
+    assert m["area_m2"] == pytest.approx(m["crossbar_area_m2"] + m["converter_area_m2"] + m["amplifier_area_m2"]
+                                         + m["neuron_area_m2"], rel=1e-12)
+    # one amplifier of layer 1: output stage (0.8 - (-0.8)) V x 0.8 V / 30 kOhm = 42.667 uW, plus the 2 uW bias
+    assert m["amplifier_power_w"] == pytest.approx(1.6 * 0.8 / 30e3 + 2e-6, rel=1e-12)
+    # one neuron: 0.8^2 V^2 over R_P + R_AP = 4 R_P, R_P = 10 ohm um^2 / (pi / 4 x 0.05 um x 0.03 um) = 8,488.26 ohm
+    r_p = 10.0 / (math.pi / 4 * 0.05 * 0.03)
+    assert m["neuron_power_w"] == pytest.approx(0.64 / (4 * r_p), rel=1e-9)
+    assert m["amplifier_energy_j"] == pytest.approx(1560 * m["amplifier_power_w"] * m["sampling_time_s"], rel=1e-12)
+    # The defaults leave out the op-amp bias power, the amplifier area and the inverter bias power (no citable figure),
+    # and say so; each term set by the user is counted and drops off the list.
+    d = IMACConfig()
+    assert d.uncounted_terms == ("amplifier bias power", "amplifier area", "neuron inverter bias power")
+    assert imac.simulate_layer(layer, d).metrics["amplifier_area_m2"] == 0.0
+    full = IMACConfig(amplifier_bias_power_w=1e-6, amplifier_area_m2=1e-12, neuron_bias_power_w=1e-6)
+    assert full.uncounted_terms == ()
+    assert IMACConfig(neuron_area_m2=None).uncounted_terms[-1] == "neuron area"
+    # the inverter bias adds to the neuron's resistor-path power: 1 uW more per neuron
+    assert full.neuron_power_w - d.neuron_power_w == pytest.approx(1e-6, rel=1e-9)
+
+
 def test_user_errors_are_one_line_config_errors():
     cfg = IMACConfig()
     with pytest.raises(ConfigError, match="conv1.*cannot be mapped"):

@@ -30,10 +30,10 @@ Per layer (all SI):
     sharing ADCs saves static energy; a shared converter needs a sample-and-hold on every line it serves (ISAAC's
     S+H), which costs energy and area. The budget does not change the energy: every crossbar fires once;
 
-* area = h * v crossbars of rows x 2 cols bitcells, plus the boundary converters, plus n_out neurons at
-  ``neuron_area_m2`` (by default a footprint derived from 14 nm layout pitches, see
-  :class:`~imcsim.config.imac.IMACConfig`), plus h * n_out amplifiers when ``amplifier_area_m2`` is set (no published
-  figure, so not counted by default);
+* area = h * v crossbars of rows x 2 cols bitcells, plus the boundary converters (and their sample-and-holds), plus
+  n_out neurons at ``neuron_area_m2`` (by default a footprint derived from 14 nm layout pitches, see
+  :class:`~imcsim.config.imac.IMACConfig`), plus h * n_out amplifiers when ``amplifier_area_m2`` is set (not counted
+  by default; :attr:`~imcsim.config.imac.IMACConfig.uncounted_terms` names what a config leaves out);
 * weight memory = weights (bias included) * bits per weight (1 binary, 2 ternary).
 
 A dense layer applied to T token rows (a ``linear`` layer with ``in_h * in_w = T``, a transformer's projection) keeps
@@ -280,7 +280,9 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
     time if longer), settling_time_s, waves (windows the layer fires in), crossbars_per_wave (in the fullest
     window), analog_power_w (the power of all its crossbars firing together), peak_power_w (of the fullest window),
     dac_time_s, adc_time_s, device_energy_j, amplifier_energy_j, neuron_energy_j, dac_energy_j, adc_energy_j,
-    sample_holds, sample_hold_energy_j, area_m2, crossbar_area_m2.
+    sample_holds, sample_hold_energy_j, amplifier_power_w (of one amplifier of the layer), neuron_power_w (of one
+    neuron), area_m2 (the sum of:) crossbar_area_m2, converter_area_m2 (DACs, ADCs, sample-and-holds),
+    amplifier_area_m2 and neuron_area_m2 (0 when not counted).
     """
     n_in, n_out = dense_shape(layer)
     mvms = mvm_count(layer)
@@ -296,8 +298,9 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
     # Every crossbar fires once, for one window, whatever the number of waves: the analog energy does not depend on
     # the budget, only the latency does.
     e_dev = device_energy_j(layer, cfg, weights, bias, inputs_v, t_s)          # per product, then times mvms
-    e_amp = part.amplifiers * cfg.amplifier_power_w(imac_index) * t_s
-    e_neu = part.neurons * cfg.neuron_power_w * t_s
+    p_amp, p_neu = cfg.amplifier_power_w(imac_index), cfg.neuron_power_w
+    e_amp = part.amplifiers * p_amp * t_s
+    e_neu = part.neurons * p_neu * t_s
     analog_power = (e_dev + e_amp + e_neu) / t_s
     e_dev, e_amp, e_neu = mvms * e_dev, mvms * e_amp, mvms * e_neu
 
@@ -324,8 +327,10 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
     e_sh = mvms * holds * cfg.sample_hold_energy_j
 
     xbar_area = part.crossbars * cfg.rows * 2 * cfg.cols * cfg.cell_area_m2
-    area = (xbar_area + part.amplifiers * (cfg.amplifier_area_m2 or 0.0) + part.neurons * (cfg.neuron_area_m2 or 0.0)
-            + dacs * cfg.dac.area_m2 + adcs * cfg.adc.area_m2 + holds * cfg.sample_hold_area_m2)
+    amp_area = part.amplifiers * (cfg.amplifier_area_m2 or 0.0)
+    neu_area = part.neurons * (cfg.neuron_area_m2 or 0.0)
+    conv_area = dacs * cfg.dac.area_m2 + adcs * cfg.adc.area_m2 + holds * cfg.sample_hold_area_m2
+    area = xbar_area + conv_area + amp_area + neu_area
 
     adc_bytes = math.ceil(cfg.adc.bits / 8)
     dac_bytes = math.ceil(cfg.dac.bits / 8)
@@ -339,7 +344,9 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
         "dac_time_s": dac_time, "adc_time_s": adc_time,
         "device_energy_j": e_dev, "amplifier_energy_j": e_amp, "neuron_energy_j": e_neu,
         "dac_energy_j": e_dac, "adc_energy_j": e_adc, "sample_holds": holds, "sample_hold_energy_j": e_sh,
-        "area_m2": area, "crossbar_area_m2": xbar_area,
+        "amplifier_power_w": p_amp, "neuron_power_w": p_neu,
+        "area_m2": area, "crossbar_area_m2": xbar_area, "converter_area_m2": conv_area,
+        "amplifier_area_m2": amp_area, "neuron_area_m2": neu_area,
     }
     return LayerCost(
         name=layer.name, unit="imac", latency_s=latency,

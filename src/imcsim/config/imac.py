@@ -11,9 +11,10 @@ What the power figures cover (so a reader knows what is and is not counted):
 * synapses: V^2 G of every programmed device over the sampling window, from the actual weights when given
   (see :mod:`imcsim.arch.imac`), else from the expected weight mix;
 * amplifiers: the output stage sourcing a full-swing output current Vdd / R_f from the rails, (Vdd - Vss) Vdd / R_f
-  per amplifier with R_f the layer's transimpedance, plus an optional quiescent bias power per op-amp;
-* neurons: Vdd^2 / (R_in + R_fb), the worst-case static current of the neuron's two MTJ resistors, plus an optional
-  inverter bias power;
+  per amplifier with R_f the layer's transimpedance, derived from the circuit; the op-amp's own quiescent bias power
+  (``amplifier_bias_power_w``) is NOT counted by default;
+* neurons: Vdd^2 / (R_in + R_fb), the worst-case static current of the neuron's two MTJ resistors, derived from the
+  circuit; the CMOS inverter's own bias (short-circuit) power (``neuron_bias_power_w``) is NOT counted by default;
 * converters: DAC energy per conversion; ADC energy per conversion plus its static share while powered and idle
   (:class:`~imcsim.config.adc.ADCConfig`, ISAAC's ADC read per ADC, shared with the IMC cores).
 
@@ -23,11 +24,22 @@ draw more fires them in successive windows (:mod:`imcsim.arch.imac`). The supply
 explicitly, ``vss_v = -vdd_v``, ``neuron.v_high = vdd_v`` and ``adc.full_scale_v = neuron.v_high``.
 
 Area counts the crossbar bitcells (the wire geometry's 135 nm x 108 nm cell at 9 nm), the converters and the
-sample-and-holds that shared converters need (ISAAC), and the neurons: no published area exists, so
-``neuron_area_m2`` defaults to the footprint of the neuron's 10-fin FinFET inverter derived from 14 nm layout pitches
-(its MTJs sit above it in the back-end; the derivation and its assumptions are next to ``_NEURON_AREA_M2``). The
-amplifiers count only when ``amplifier_area_m2`` is set: IMAC-Sim's amplifier is an ideal op-amp macro with no
-transistor design to derive a footprint from. Wire IR drop lowers the real synapse current: on the 400-120-84-10 MLP tiled on 32 x 32 SOT-MRAM arrays the
+sample-and-holds that shared converters need (ISAAC), and the neurons: ``neuron_area_m2`` defaults to the footprint
+of the neuron's 10-fin FinFET inverter derived from 14 nm layout pitches (its MTJs sit above it in the back-end; the
+derivation and its assumptions are next to ``_NEURON_AREA_M2``). The amplifiers' area (``amplifier_area_m2``) is NOT
+counted by default.
+
+Why three peripheral terms stay out (:attr:`IMACConfig.uncounted_terms` names those a config leaves out): we found
+no published absolute figure to cite for them, and none can be derived from the circuit IMAC-Sim simulates. The
+GLSVLSI 2022 neuron paper states its power and area as ratios to other sigmoid neurons (1.8-27x less power,
+2.5-4931x less area; we could not obtain the absolute figures behind them); IMAC-Sim's read-out amplifier
+(spice/diff1..3.sp) is an ideal voltage-controlled source with resistors, with no transistors to take a bias current
+or a footprint from; the inverter's short-circuit current at mid-rail needs the 14 nm PTM-MG FinFET models IMAC-Sim
+uses (BSIM-CMG, level 72, which the Debian ngspice 39 binary does not support), and no redistributable FinFET model
+card ships here. A figure of the design you target goes in the field, and the cost model (:mod:`imcsim.arch.imac`:
+metrics ``amplifier_power_w``, ``neuron_power_w``, ``amplifier_area_m2``, ``neuron_area_m2``) counts it.
+
+Wire IR drop lowers the real synapse current: on the 400-120-84-10 MLP tiled on 32 x 32 SOT-MRAM arrays the
 crossbar solver with 9 nm wires gives 1.24-1.66x less device power than the nominal V^2 G figure
 (benchmarks/reproduce_papers.py), so the synapse energy here is an upper bound;
 :func:`imcsim.arch.imac.device_energy_wired_j` solves the tiles for the exact figure when the weights are known.
@@ -167,8 +179,10 @@ class IMACConfig(ConfigModel):
                                            "assumption in the absence of trained weights.")
     amplifier_bias_power_w: float = Field(
         0.0, ge=0, description="Quiescent bias power of each op-amp (W), added to the output-stage load power derived "
-                               "from the circuit. 0 by default: IMAC-Sim's amplifier is an ideal op-amp macro and no "
-                               "published figure exists; set it from the amplifier design you target.")
+                               "from the circuit. 0 = not counted: no published figure we could cite (IMAC-Sim's "
+                               "amplifier, spice/diff1..3.sp, is an ideal voltage-controlled source with no "
+                               "transistors to take a bias current from); set it from the amplifier design you "
+                               "target.")
     neuron_input_resistance_ohm: float = Field(
         _NEURON_R_P, gt=0, description="Neuron input resistor (ohm): SOT-MRAM MTJ in the P state. Source: GLSVLSI "
                                        "2022 neuron (Amin et al.), 8,488.26 ohm.")
@@ -177,11 +191,16 @@ class IMACConfig(ConfigModel):
                                         "GLSVLSI 2022 neuron, 25,464.79 ohm.")
     neuron_bias_power_w: float = Field(
         0.0, ge=0, description="Bias (short-circuit) power of the neuron's CMOS inverter (W), added to the resistor "
-                               "path power. 0 by default: not separately published; set it from a SPICE run of the "
-                               "inverter you target.")
+                               "path power. 0 = not counted: for the GLSVLSI 2022 neuron we found only ratios to "
+                               "other neurons (1.8-27x less power), no absolute figure, and the 14 nm PTM-MG FinFET "
+                               "models of IMAC-Sim's inverter (spice/neuron.sp, 10 fins each) are BSIM-CMG (level "
+                               "72) cards that ngspice 39 does not support; set it from a SPICE run of the inverter "
+                               "you target.")
     amplifier_area_m2: float | None = Field(
         None, gt=0, description="Area of one read-out amplifier (m^2). None = not counted: IMAC-Sim's amplifier is an "
-                                "ideal op-amp macro (spice/diff1.sp) with no published layout; set it from your design.")
+                                "ideal voltage-controlled source with resistors (spice/diff1..3.sp), no transistors "
+                                "or layout to derive a footprint from, and no published figure we could cite; set it "
+                                "from your design.")
     neuron_area_m2: float | None = Field(
         _NEURON_AREA_M2, gt=0, description="Area of one neuron (m^2). Default 0.194 um^2, derived (no published "
                                            "figure): the footprint of the neuron's inverter, a 10-fin NMOS over a "
@@ -267,6 +286,22 @@ class IMACConfig(ConfigModel):
         (full swing across the pair), plus the inverter bias power."""
         return (self.vdd_v**2 / (self.neuron_input_resistance_ohm + self.neuron_feedback_resistance_ohm)
                 + self.neuron_bias_power_w)
+
+    @property
+    def uncounted_terms(self) -> tuple[str, ...]:
+        """The peripheral costs this config leaves out (for reports): the op-amp bias power, the amplifier area and
+        the neuron inverter's bias power while they are 0 / None, the neuron area when it is None (see the module
+        docstring for why the defaults leave the first three out)."""
+        out = []
+        if self.amplifier_bias_power_w == 0:
+            out.append("amplifier bias power")
+        if self.amplifier_area_m2 is None:
+            out.append("amplifier area")
+        if self.neuron_bias_power_w == 0:
+            out.append("neuron inverter bias power")
+        if self.neuron_area_m2 is None:
+            out.append("neuron area")
+        return tuple(out)
 
     def amplifier_power_w(self, layer_index: int) -> float:
         """Power of one amplifier of IMAC layer ``layer_index`` (0-based), in W: the output stage sourcing the
