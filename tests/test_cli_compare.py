@@ -55,6 +55,22 @@ def test_compare_arch_from_a_yaml_file(capsys, tmp_path):
     assert [r["sampling_time_s"] for r in imac_rows] == [2e-9] * 3
 
 
+def test_compare_table_names_the_imac_terms_left_out(capsys, tmp_path):
+    code, out, err = _run(capsys, "compare", "-m", "mlp", "-a", "tpu-imac")
+    assert code == 0, err
+    assert out.rstrip().splitlines()[-1].endswith(": amplifier bias power, amplifier area, neuron inverter bias power")
+    # with every peripheral figure given, nothing is left out and the note goes; the given area is counted
+    cfg = tmp_path / "sys.yaml"
+    cfg.write_text("name: all-counted\ndigital: systolic\nsystolic: edge-tpu\nimac:\n  amplifier_bias_power_w: 1.0e-6\n"
+                   "  amplifier_area_m2: 1.0e-12\n  neuron_bias_power_w: 1.0e-6\n")
+    code, out, err = _run(capsys, "compare", "-m", "mlp", "-a", str(cfg))
+    assert code == 0, err
+    assert "leave out" not in out
+    code, out, err = _run(capsys, "compare", "-m", "mlp", "-a", str(cfg), "-f", "json")
+    rows = [r for r in json.loads(out)["hetero"]["layers"] if r["unit"] == "imac" and "amplifiers" in r]
+    assert [r["amplifier_area_m2"] for r in rows] == [pytest.approx(r["amplifiers"] * 1e-12) for r in rows]
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["compare", "--model", "vgg16", "--arch", "gpu-imac"], "unknown architecture 'gpu-imac'"),
     (["compare", "--model", "vgg99", "--arch", "tpu-imac"], "unknown model 'vgg99'"),
