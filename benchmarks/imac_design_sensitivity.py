@@ -20,12 +20,12 @@ Accuracy under the physical default: LeNet-5 on Fashion-MNIST and IMAC-Sim's 400
 digits, each trained as ``imcsim train --target tpu-imac`` trains by default (the tpu-imac preset's IMAC unit: MTJ
 synapses on 32 x 32 crossbars, 9 nm wires, exact IR drop in the loop, 8-bit output ADC), on at most 5,000 images:
 LeNet-5 for 2 epochs (the issue's evidence run), the MLP for the CLI's default 10 epochs (``--epochs`` sets both,
-``--train-limit`` the images), then evaluated as ``imcsim evaluate`` evaluates by default (the nominal chip, exact IR drop), with
-the effects line every accuracy result carries; the ideal-wire accuracy of the same network is printed beside it,
-and so is the physical accuracy of the same network trained on ideal wires (``--ir-drop off``).
+``--train-limit`` the images), then evaluated as ``imcsim evaluate`` evaluates by default (the nominal chip, exact
+IR drop), with the effects line every accuracy result carries; the ideal-wire accuracy of the same network is
+printed beside it, and so is the physical accuracy of the same network trained on ideal wires (``--ir-drop off``).
 The MLP takes 20 x 20 images (IMAC-Sim's input), so the 28 x 28 digits are area-averaged to 20 x 20 first, as
 benchmarks/imacsim_readout_accuracy.py does (``imcsim train --model mlp --dataset mnist-5k`` refuses the 28 x 28
-images). About a minute and a half more on 2 cores; ``--no-accuracy`` skips it, ``--accuracy-only`` runs only it. Needs the
+images). About two minutes more on 2 cores; ``--no-accuracy`` skips it, ``--accuracy-only`` runs only it. Needs the
 Debian package dataset-fashion-mnist for LeNet-5 (skipped with a note without it).
 
 Run: .venv/bin/python benchmarks/imac_design_sensitivity.py [--no-accuracy | --accuracy-only] [--epochs N]
