@@ -120,7 +120,9 @@ def test_binary_energy_does_not_depend_on_the_weight_signs(n_in, n_out, seed):
 
 
 def test_consecutive_dense_layers_convert_only_at_the_boundaries():
-    cfg = IMACConfig(peak_power_w=None)   # every crossbar in one window (the analog budget: test_arch_imac_design.py)
+    # every crossbar in one window (the analog budget: test_arch_imac_design.py); the op-amp bias (derived, tested in
+    # test_arch_imac_peripherals.py) left out so that the amplifier energy is the output-stage load power alone
+    cfg = IMACConfig(peak_power_w=None, amplifier_bias_power_w=0)
     cost = imac.simulate_network(_mlp(), cfg)
     assert [c.metrics["dac_conversions"] for c in cost.layers] == [400, 0, 0]
     assert [c.metrics["adc_conversions"] for c in cost.layers] == [0, 0, 10]
@@ -144,12 +146,12 @@ def test_area_counts_arrays_and_peripherals():
     converters = 31 * 8 * 0.00017e-6 / 1024 + 32 * 1.2e-9             # 8-bit DACs (ISAAC) and ADCs (ISAAC)
     # One neuron by hand: a 10-fin NMOS over a 10-fin PMOS (IMAC-Sim neuron.sp) plus 2 fin pitches of n-p spacing,
     # at a 42 nm fin pitch: 22 x 42 nm = 924 nm tall; 3 contacted gate pitches of 70 nm = 210 nm wide (Intel 14 nm,
-    # IEDM 2014): 924 nm x 210 nm = 0.19404 um^2. The amplifiers are not counted by default.
+    # IEDM 2014): 924 nm x 210 nm = 0.19404 um^2. The amplifiers' derived area: test_arch_imac_peripherals.py.
     neuron = 924e-9 * 210e-9
-    c = imac.simulate_layer(layer, IMACConfig())
+    c = imac.simulate_layer(layer, IMACConfig(amplifier_area_m2=0))
     assert c.metrics["crossbar_area_m2"] == pytest.approx(32 * 64 * cell, rel=1e-12)
     assert c.metrics["area_m2"] == pytest.approx(32 * 64 * cell + converters + 32 * neuron, rel=1e-12)
-    bare = imac.simulate_layer(layer, IMACConfig(neuron_area_m2=None))
+    bare = imac.simulate_layer(layer, IMACConfig(neuron_area_m2=0, amplifier_area_m2=0))
     assert bare.metrics["area_m2"] == pytest.approx(32 * 64 * cell + converters, rel=1e-12)
     with_periph = imac.simulate_layer(layer, IMACConfig(amplifier_area_m2=1e-12, neuron_area_m2=2e-12))
     assert with_periph.metrics["area_m2"] == pytest.approx(32 * 64 * cell + converters + 32 * 3e-12, rel=1e-12)
@@ -172,20 +174,24 @@ def test_peripheral_area_and_power_terms_and_what_is_left_out():
                                          + m["neuron_area_m2"], rel=1e-12)
     # one amplifier of layer 1: output stage (0.8 - (-0.8)) V x 0.8 V / 30 kOhm = 42.667 uW, plus the 2 uW bias
     assert m["amplifier_power_w"] == pytest.approx(1.6 * 0.8 / 30e3 + 2e-6, rel=1e-12)
-    # one neuron: 0.8^2 V^2 over R_P + R_AP = 4 R_P, R_P = 10 ohm um^2 / (pi / 4 x 0.05 um x 0.03 um) = 8,488.26 ohm
+    # one neuron: 0.8^2 V^2 over R_P + R_AP = 4 R_P, R_P = 10 ohm um^2 / (pi / 4 x 0.05 um x 0.03 um) = 8,488.26 ohm,
+    # plus its inverter's bias power (derived by default: test_arch_imac_peripherals.py)
     r_p = 10.0 / (math.pi / 4 * 0.05 * 0.03)
-    assert m["neuron_power_w"] == pytest.approx(0.64 / (4 * r_p), rel=1e-9)
+    assert m["neuron_power_w"] - m["neuron_bias_power_w"] == pytest.approx(0.64 / (4 * r_p), rel=1e-9)
     assert m["amplifier_energy_j"] == pytest.approx(1560 * m["amplifier_power_w"] * m["sampling_time_s"], rel=1e-12)
-    # The defaults leave out the op-amp bias power, the amplifier area and the inverter bias power (no citable figure),
-    # and say so; each term set by the user is counted and drops off the list.
-    d = IMACConfig()
-    assert d.uncounted_terms == ("amplifier bias power", "amplifier area", "neuron inverter bias power")
-    assert imac.simulate_layer(layer, d).metrics["amplifier_area_m2"] == 0.0
-    full = IMACConfig(amplifier_bias_power_w=1e-6, amplifier_area_m2=1e-12, neuron_bias_power_w=1e-6)
-    assert full.uncounted_terms == ()
-    assert IMACConfig(neuron_area_m2=None).uncounted_terms[-1] == "neuron area"
+    # The defaults count every term (derived: test_arch_imac_peripherals.py); a term set to 0 is left out, said so,
+    # and costs nothing.
+    assert IMACConfig().uncounted_terms == ()
+    off = IMACConfig(amplifier_bias_power_w=0, amplifier_area_m2=0, neuron_bias_power_w=0, neuron_area_m2=0)
+    assert off.uncounted_terms == ("amplifier bias power", "amplifier area", "neuron inverter bias power",
+                                   "neuron area")
+    m0 = imac.simulate_layer(layer, off).metrics
+    assert m0["amplifier_area_m2"] == 0.0 and m0["neuron_area_m2"] == 0.0
+    assert m0["amplifier_power_w"] == pytest.approx(1.6 * 0.8 / 30e3, rel=1e-12)
+    assert m0["neuron_power_w"] == pytest.approx(0.64 / (4 * r_p), rel=1e-9)
     # the inverter bias adds to the neuron's resistor-path power: 1 uW more per neuron
-    assert full.neuron_power_w - d.neuron_power_w == pytest.approx(1e-6, rel=1e-9)
+    given = imac.simulate_layer(layer, IMACConfig(neuron_bias_power_w=1e-6)).metrics
+    assert given["neuron_power_w"] - m0["neuron_power_w"] == pytest.approx(1e-6, rel=1e-9)
 
 
 def test_user_errors_are_one_line_config_errors():

@@ -56,10 +56,18 @@ def test_compare_arch_from_a_yaml_file(capsys, tmp_path):
 
 
 def test_compare_table_names_the_imac_terms_left_out(capsys, tmp_path):
+    # by default every peripheral term is counted (derived), so there is no note
     code, out, err = _run(capsys, "compare", "-m", "mlp", "-a", "tpu-imac")
     assert code == 0, err
-    assert out.rstrip().splitlines()[-1].endswith(": amplifier bias power, amplifier area, neuron inverter bias power")
-    # with every peripheral figure given, nothing is left out and the note goes; the given area is counted
+    assert "leave out" not in out
+    # terms set to 0 are named
+    off = tmp_path / "off.yaml"
+    off.write_text("name: some-off\ndigital: systolic\nsystolic: edge-tpu\nimac:\n  amplifier_bias_power_w: 0\n"
+                   "  neuron_area_m2: 0\n")
+    code, out, err = _run(capsys, "compare", "-m", "mlp", "-a", str(off))
+    assert code == 0, err
+    assert out.rstrip().splitlines()[-1].endswith("(set to 0 in the IMAC config): amplifier bias power, neuron area")
+    # given figures are counted as given
     cfg = tmp_path / "sys.yaml"
     cfg.write_text("name: all-counted\ndigital: systolic\nsystolic: edge-tpu\nimac:\n  amplifier_bias_power_w: 1.0e-6\n"
                    "  amplifier_area_m2: 1.0e-12\n  neuron_bias_power_w: 1.0e-6\n")

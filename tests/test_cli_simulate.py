@@ -130,11 +130,11 @@ def test_presets_list_and_show(capsys):
     assert "edge-tpu: Hz; 4e12 op/s / (2 op/MAC x 64 x 64 MACs)" in clock
     rc, out, _ = _run(capsys, "presets", "tpu-imac")
     assert rc == 0 and "systolic.filter_dram_bandwidth_words_per_cycle" in out and "…" not in out
-    # the IMAC peripheral terms the defaults leave out are shown as such, with the reason, in the preset table
+    # the IMAC peripheral terms derived by default are shown as such, with how, in the preset table
     rc, out, _ = _run(capsys, "presets", "sot-mram-imac", "-f", "json")
     values = {v["field"]: v for v in json.loads(out)["values"]}
-    assert values["amplifier_area_m2"]["value"] is None and "not counted" in values["amplifier_area_m2"]["source"]
+    assert values["amplifier_area_m2"]["value"] is None and "derived" in values["amplifier_area_m2"]["source"]
     for name in ("amplifier_bias_power_w", "neuron_bias_power_w"):
-        assert values[name]["value"] == 0 and values[name]["unit"] == "W" and "not counted" in values[name]["source"]
+        assert values[name]["value"] is None and values[name]["unit"] == "W" and "derived" in values[name]["source"]
     rc, _, err = _run(capsys, "presets", "nope")
     assert rc == 2 and "unknown preset 'nope'" in err

@@ -23,17 +23,19 @@ Per layer (all SI):
     weights the sum is exact; without, each pair contributes its expected conductance under the weight mix
     (``ternary_zero_fraction``), and v_i^2 is the mean square of the given input voltages, else
     (``input_rms_fraction`` * Vdd)^2;
-  - E_amplifiers = h * n_out * P_amp(layer) * t_sampling; E_neurons = n_out * P_neuron * t_sampling
-    (:class:`~imcsim.config.imac.IMACConfig` documents P_amp and P_neuron);
+  - E_amplifiers = h * n_out * P_amp(layer) * t_sampling; E_neurons = n_out * P_neuron * t_sampling, each the
+    load power of the circuit (:class:`~imcsim.config.imac.IMACConfig`) plus a bias power derived from what it must
+    settle within the window (:func:`amplifier_design`, :func:`neuron_bias_power_w`), or the configured figure;
   - E_DAC = n_in * E_conv_DAC; E_ADC = n_out * E_conv_ADC + P_static_ADC * idle time, each ADC powered from the
     start of the window it converts to the end of its conversions (:meth:`imcsim.config.adc.ADCConfig.energy_j`), so
     sharing ADCs saves static energy; a shared converter needs a sample-and-hold on every line it serves (ISAAC's
     S+H), which costs energy and area. The budget does not change the energy: every crossbar fires once;
 
 * area = h * v crossbars of rows x 2 cols bitcells, plus the boundary converters (and their sample-and-holds), plus
-  n_out neurons at ``neuron_area_m2`` (by default a footprint derived from 14 nm layout pitches, see
-  :class:`~imcsim.config.imac.IMACConfig`), plus h * n_out amplifiers when ``amplifier_area_m2`` is set (not counted
-  by default; :attr:`~imcsim.config.imac.IMACConfig.uncounted_terms` names what a config leaves out);
+  n_out neurons (by default a footprint derived from 14 nm layout pitches, see
+  :class:`~imcsim.config.imac.IMACConfig`), plus h * n_out amplifiers (by default the derived op-amp's footprint,
+  :func:`amplifier_area_m2`); a term set to 0 is not counted
+  (:attr:`~imcsim.config.imac.IMACConfig.uncounted_terms`);
 * weight memory = weights (bias included) * bits per weight (1 binary, 2 ternary).
 
 A dense layer applied to T token rows (a ``linear`` layer with ``in_h * in_w = T``, a transformer's projection) keeps
@@ -53,14 +55,18 @@ import numpy as np
 
 from imcsim.arch.cost import LayerCost, NetworkCost
 from imcsim.circuit.partition import Partition, partition_layer
-from imcsim.config.imac import IMACConfig
+from imcsim.circuit.peripherals import (MillerOpAmp, closed_loop_tau_s, inverter_bias_current_a, miller_opamp,
+                                        mom_density_f_per_m2, noise_gain, opamp_area_m2)
+from imcsim.config.imac import FINFET14_FIN_PITCH_M, FINFET14_GATE_PITCH_M, NEURON_AREA_M2, IMACConfig
 from imcsim.errors import ConfigError, WeightLevelError
 from imcsim.workload.layer import Layer, LayerKind
 from imcsim.workload.network import Network
 
 __all__ = ["dense_shape", "mvm_count", "map_layer", "expected_pair_conductance_s", "device_energy_j",
            "device_energy_wired_j", "settling_time_constants", "elmore_tau_s", "settling_time_s", "firing_waves",
-           "simulate_layer", "simulate_network"]
+           "amplifier_noise_gain", "amplifier_load_capacitance_f", "amplifier_design", "amplifier_power_w",
+           "amplifier_area_m2", "neuron_noise_gain", "neuron_load_capacitance_f", "neuron_bias_power_w",
+           "neuron_power_w", "neuron_area_m2", "simulate_layer", "simulate_network"]
 
 
 def dense_shape(layer: Layer) -> tuple[int, int]:
@@ -245,6 +251,99 @@ def settling_time_s(cfg: IMACConfig) -> float:
     return settling_time_constants(cfg) * elmore_tau_s(cfg)
 
 
+# ----- peripherals: bias power and area derived from what they must settle in the window ----------------------------
+# The equations and every assumption are in imcsim.circuit.peripherals; here the circuit's numbers go in.
+
+def amplifier_noise_gain(cfg: IMACConfig, imac_index: int) -> float:
+    """Noise gain 1 + R_f / R_in of an amplifier of IMAC layer ``imac_index`` (dimensionless). R_f is the layer's
+    transimpedance; R_in what the op-amp's inverting input sees besides it: the column line, whose ``rows`` devices
+    lead to the input drivers (AC ground), 1 / (rows * E[G]) with E[G] the expected device conductance under the weight
+    mix (half of :func:`expected_pair_conductance_s`; ideal column wire, which makes the gain and the power upper
+    bounds), in series with the amplifier's input resistance (``input_resistance_ohm``, virtual-ground read-out) or
+    the difference amplifier's R1 (``diff_input_resistance_ohm``, IMAC-Sim's read-out)."""
+    amp = cfg.amplifier
+    r_series = amp.diff_input_resistance_ohm if amp.readout == "imacsim" else amp.input_resistance_ohm
+    r_column = 2.0 / (cfg.rows * expected_pair_conductance_s(cfg))
+    return noise_gain(amp.transimpedance(imac_index), r_series + r_column)
+
+
+def amplifier_load_capacitance_f(cfg: IMACConfig) -> float:
+    """Capacitance (F) an amplifier drives: its output line to the neuron, assumed to run the height of one crossbar,
+    ``rows`` wire segments of ``wires.c_segment_f``. The neuron's MTJ input resistor separates the inverter's gate
+    from it, and no gate capacitance figure is configured, so none is added (a lower bound)."""
+    return cfg.rows * cfg.wires.c_segment_f
+
+
+def amplifier_design(cfg: IMACConfig, imac_index: int, window_s: float) -> MillerOpAmp:
+    """The two-stage Miller op-amp an amplifier of IMAC layer ``imac_index`` needs to settle to the ADC's half LSB
+    within ``window_s`` (s): closed-loop time constant window / k (:func:`settling_time_constants`), noise gain
+    :func:`amplifier_noise_gain`, load :func:`amplifier_load_capacitance_f`, gm/ID ``peripheral_gm_over_id_per_v``,
+    second stage sinking at least the full-swing feedback current Vdd / R_f
+    (:func:`imcsim.circuit.peripherals.miller_opamp`)."""
+    tau = closed_loop_tau_s(window_s, settling_time_constants(cfg))
+    return miller_opamp(amplifier_noise_gain(cfg, imac_index), amplifier_load_capacitance_f(cfg), tau,
+                        cfg.peripheral_gm_over_id_per_v, cfg.vdd_v / cfg.amplifier.transimpedance(imac_index))
+
+
+def amplifier_power_w(cfg: IMACConfig, imac_index: int, window_s: float) -> float:
+    """Power of one amplifier of IMAC layer ``imac_index`` with sampling window ``window_s`` (W): the output-stage load
+    power (:meth:`~imcsim.config.imac.IMACConfig.amplifier_load_power_w`) plus the bias power, ``amplifier_bias_power_w``
+    when set, else the derived op-amp's bias current times (Vdd - Vss)."""
+    bias = cfg.amplifier_bias_power_w
+    if bias is None:
+        bias = amplifier_design(cfg, imac_index, window_s).bias_current_a * (cfg.vdd_v - cfg.vss_v)
+    return cfg.amplifier_load_power_w(imac_index) + bias
+
+
+def amplifier_area_m2(cfg: IMACConfig, imac_index: int, window_s: float) -> float:
+    """Area of one amplifier of IMAC layer ``imac_index`` (m^2): ``amplifier_area_m2`` when set, else the derived
+    op-amp's footprint (:func:`imcsim.circuit.peripherals.opamp_area_m2`) at the 14 nm pitches, fins from
+    ``peripheral_fin_current_a``, Miller capacitor at ``capacitor_density_f_per_m2`` (or the wire geometry's MOM
+    density)."""
+    if cfg.amplifier_area_m2 is not None:
+        return cfg.amplifier_area_m2
+    density = cfg.capacitor_density_f_per_m2 or mom_density_f_per_m2(cfg.wires)
+    return opamp_area_m2(amplifier_design(cfg, imac_index, window_s), cfg.peripheral_fin_current_a,
+                         FINFET14_FIN_PITCH_M, FINFET14_GATE_PITCH_M, density)
+
+
+def neuron_noise_gain(cfg: IMACConfig) -> float:
+    """Noise gain of the neuron's inverter amplifier, 1 + R_fb / R_in (dimensionless; 4.0 for the MTJ pair)."""
+    return noise_gain(cfg.neuron_feedback_resistance_ohm, cfg.neuron_input_resistance_ohm)
+
+
+def neuron_load_capacitance_f(cfg: IMACConfig) -> float:
+    """Capacitance (F) a neuron drives: an input line of the next layer's crossbar, ``cols`` wire segments of
+    ``wires.c_segment_f`` (one segment per cell along the line). Assumptions: one crossbar's line (a neuron feeding
+    several vertical partitions of the next layer loads each of them), and no device or gate capacitance (none is
+    configured), so a lower bound; the last layer's neurons are taken to drive the same load into their ADCs."""
+    return cfg.cols * cfg.wires.c_segment_f
+
+
+def neuron_bias_power_w(cfg: IMACConfig, window_s: float) -> float:
+    """Bias (short-circuit) power of one neuron's inverter with sampling window ``window_s`` (W):
+    ``neuron_bias_power_w`` when set, else Vdd times the drain current that settles :func:`neuron_load_capacitance_f`
+    to the ADC's half LSB within the window at :func:`neuron_noise_gain`
+    (:func:`imcsim.circuit.peripherals.inverter_bias_current_a`)."""
+    if cfg.neuron_bias_power_w is not None:
+        return cfg.neuron_bias_power_w
+    tau = closed_loop_tau_s(window_s, settling_time_constants(cfg))
+    i_d = inverter_bias_current_a(neuron_noise_gain(cfg), neuron_load_capacitance_f(cfg), tau,
+                                  cfg.peripheral_gm_over_id_per_v)
+    return i_d * cfg.vdd_v
+
+
+def neuron_power_w(cfg: IMACConfig, window_s: float) -> float:
+    """Power of one neuron (W): its resistor path (:attr:`~imcsim.config.imac.IMACConfig.neuron_resistor_power_w`)
+    plus its inverter's bias power (:func:`neuron_bias_power_w`)."""
+    return cfg.neuron_resistor_power_w + neuron_bias_power_w(cfg, window_s)
+
+
+def neuron_area_m2(cfg: IMACConfig) -> float:
+    """Area of one neuron (m^2): ``neuron_area_m2`` when set, else the derived 14 nm footprint (0.194 um^2)."""
+    return NEURON_AREA_M2 if cfg.neuron_area_m2 is None else cfg.neuron_area_m2
+
+
 def firing_waves(horizontal: int, vertical: int, per_wave: int) -> int:
     """Sampling windows a layer of ``horizontal`` x ``vertical`` crossbars needs when at most ``per_wave`` crossbars
     fire in one window.
@@ -281,8 +380,9 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
     window), analog_power_w (the power of all its crossbars firing together), peak_power_w (of the fullest window),
     dac_time_s, adc_time_s, device_energy_j, amplifier_energy_j, neuron_energy_j, dac_energy_j, adc_energy_j,
     sample_holds, sample_hold_energy_j, amplifier_power_w (of one amplifier of the layer), neuron_power_w (of one
-    neuron), area_m2 (the sum of:) crossbar_area_m2, converter_area_m2 (DACs, ADCs, sample-and-holds),
-    amplifier_area_m2 and neuron_area_m2 (0 when not counted).
+    neuron), amplifier_bias_power_w and neuron_bias_power_w (their bias shares), amplifier_gbw_hz (the gain-bandwidth
+    the derived op-amp needs, whether or not its power is configured), area_m2 (the sum of:) crossbar_area_m2,
+    converter_area_m2 (DACs, ADCs, sample-and-holds), amplifier_area_m2 and neuron_area_m2 (0 when not counted).
     """
     n_in, n_out = dense_shape(layer)
     mvms = mvm_count(layer)
@@ -298,7 +398,7 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
     # Every crossbar fires once, for one window, whatever the number of waves: the analog energy does not depend on
     # the budget, only the latency does.
     e_dev = device_energy_j(layer, cfg, weights, bias, inputs_v, t_s)          # per product, then times mvms
-    p_amp, p_neu = cfg.amplifier_power_w(imac_index), cfg.neuron_power_w
+    p_amp, p_neu = amplifier_power_w(cfg, imac_index, t_s), neuron_power_w(cfg, t_s)
     e_amp = part.amplifiers * p_amp * t_s
     e_neu = part.neurons * p_neu * t_s
     analog_power = (e_dev + e_amp + e_neu) / t_s
@@ -327,8 +427,8 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
     e_sh = mvms * holds * cfg.sample_hold_energy_j
 
     xbar_area = part.crossbars * cfg.rows * 2 * cfg.cols * cfg.cell_area_m2
-    amp_area = part.amplifiers * (cfg.amplifier_area_m2 or 0.0)
-    neu_area = part.neurons * (cfg.neuron_area_m2 or 0.0)
+    amp_area = part.amplifiers * amplifier_area_m2(cfg, imac_index, t_s)
+    neu_area = part.neurons * neuron_area_m2(cfg)
     conv_area = dacs * cfg.dac.area_m2 + adcs * cfg.adc.area_m2 + holds * cfg.sample_hold_area_m2
     area = xbar_area + conv_area + amp_area + neu_area
 
@@ -345,6 +445,9 @@ def simulate_layer(layer: Layer, cfg: IMACConfig, *, imac_index: int = 0, dac_in
         "device_energy_j": e_dev, "amplifier_energy_j": e_amp, "neuron_energy_j": e_neu,
         "dac_energy_j": e_dac, "adc_energy_j": e_adc, "sample_holds": holds, "sample_hold_energy_j": e_sh,
         "amplifier_power_w": p_amp, "neuron_power_w": p_neu,
+        "amplifier_bias_power_w": p_amp - cfg.amplifier_load_power_w(imac_index),
+        "neuron_bias_power_w": p_neu - cfg.neuron_resistor_power_w,
+        "amplifier_gbw_hz": amplifier_design(cfg, imac_index, t_s).gbw_hz,
         "area_m2": area, "crossbar_area_m2": xbar_area, "converter_area_m2": conv_area,
         "amplifier_area_m2": amp_area, "neuron_area_m2": neu_area,
     }

@@ -63,8 +63,7 @@ def register(app: typer.Typer) -> None:
         imac_cfg = dep.imac_config() if deployment is not None else system_cfg.imac
         if (fmt == Format.table and imac_cfg.uncounted_terms
                 and any(c.unit == "imac" for c in cmp.hetero.layers)):
-            text = text.rstrip("\n") + ("\nIMAC costs leave out (no citable figure; set them in the IMAC config, "
-                                        "see `imcsim presets sot-mram-imac`): "
+            text = text.rstrip("\n") + ("\nIMAC costs leave out (set to 0 in the IMAC config): "
                                         + ", ".join(imac_cfg.uncounted_terms) + "\n")
         if deployment is not None and fmt == Format.table:
             from imcsim.config.base import changed_fields

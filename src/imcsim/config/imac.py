@@ -11,10 +11,12 @@ What the power figures cover (so a reader knows what is and is not counted):
 * synapses: V^2 G of every programmed device over the sampling window, from the actual weights when given
   (see :mod:`imcsim.arch.imac`), else from the expected weight mix;
 * amplifiers: the output stage sourcing a full-swing output current Vdd / R_f from the rails, (Vdd - Vss) Vdd / R_f
-  per amplifier with R_f the layer's transimpedance, derived from the circuit; the op-amp's own quiescent bias power
-  (``amplifier_bias_power_w``) is NOT counted by default;
-* neurons: Vdd^2 / (R_in + R_fb), the worst-case static current of the neuron's two MTJ resistors, derived from the
-  circuit; the CMOS inverter's own bias (short-circuit) power (``neuron_bias_power_w``) is NOT counted by default;
+  per amplifier with R_f the layer's transimpedance, plus the op-amp's quiescent bias power
+  (``amplifier_bias_power_w``), by default derived from what it must settle in the layer's window: a two-stage
+  Miller op-amp sized by the gm/ID method (:mod:`imcsim.circuit.peripherals`, :func:`imcsim.arch.imac.amplifier_design`);
+* neurons: Vdd^2 / (R_in + R_fb), the worst-case static current of the neuron's two MTJ resistors, plus the CMOS
+  inverter's bias (short-circuit) power (``neuron_bias_power_w``), by default derived the same way from the input line
+  of the next crossbar it must drive within the window (:func:`imcsim.arch.imac.neuron_bias_power_w`);
 * converters: DAC energy per conversion; ADC energy per conversion plus its static share while powered and idle
   (:class:`~imcsim.config.adc.ADCConfig`, ISAAC's ADC read per ADC, shared with the IMC cores).
 
@@ -24,20 +26,20 @@ draw more fires them in successive windows (:mod:`imcsim.arch.imac`). The supply
 explicitly, ``vss_v = -vdd_v``, ``neuron.v_high = vdd_v`` and ``adc.full_scale_v = neuron.v_high``.
 
 Area counts the crossbar bitcells (the wire geometry's 135 nm x 108 nm cell at 9 nm), the converters and the
-sample-and-holds that shared converters need (ISAAC), and the neurons: ``neuron_area_m2`` defaults to the footprint
-of the neuron's 10-fin FinFET inverter derived from 14 nm layout pitches (its MTJs sit above it in the back-end; the
-derivation and its assumptions are next to ``_NEURON_AREA_M2``). The amplifiers' area (``amplifier_area_m2``) is NOT
-counted by default.
+sample-and-holds that shared converters need (ISAAC), the neurons and the amplifiers: ``neuron_area_m2`` defaults to
+the footprint of the neuron's 10-fin FinFET inverter derived from 14 nm layout pitches (its MTJs sit above it in the
+back-end; the derivation and its assumptions are next to ``NEURON_AREA_M2``); ``amplifier_area_m2`` defaults to the
+footprint of the derived eight-transistor Miller op-amp at the same pitches plus its Miller capacitor.
 
-Why three peripheral terms stay out (:attr:`IMACConfig.uncounted_terms` names those a config leaves out): we found
-no published absolute figure to cite for them, and none can be derived from the circuit IMAC-Sim simulates. The
-GLSVLSI 2022 neuron paper states its power and area as ratios to other sigmoid neurons (1.8-27x less power,
-2.5-4931x less area; we could not obtain the absolute figures behind them); IMAC-Sim's read-out amplifier
-(spice/diff1..3.sp) is an ideal voltage-controlled source with resistors, with no transistors to take a bias current
-or a footprint from; the inverter's short-circuit current at mid-rail needs the 14 nm PTM-MG FinFET models IMAC-Sim
-uses (BSIM-CMG, level 72, which the Debian ngspice 39 binary does not support), and no redistributable FinFET model
-card ships here. A figure of the design you target goes in the field, and the cost model (:mod:`imcsim.arch.imac`:
-metrics ``amplifier_power_w``, ``neuron_power_w``, ``amplifier_area_m2``, ``neuron_area_m2``) counts it.
+Why the peripheral bias powers and the amplifier area are derived rather than cited: we found no published absolute
+figure for them. The GLSVLSI 2022 neuron paper states its power and area as ratios to other sigmoid neurons (1.8-27x
+less power, 2.5-4931x less area); IMAC-Sim's read-out amplifier (spice/diff1..3.sp) is an ideal voltage-controlled
+source with resistors; its inverter's 14 nm PTM-MG FinFET models are BSIM-CMG cards that ngspice 39 cannot run. So
+each is sized from what it must do (settle its load within the window, :mod:`imcsim.circuit.peripherals` lists every
+equation and assumption), and responds to the crossbar size, the ADC bits and the window. Each of the four fields
+takes None (derived, the default), a number of the design you target (counted as given), or 0 (not counted;
+:attr:`IMACConfig.uncounted_terms` names those a config leaves out). The cost model (:mod:`imcsim.arch.imac`: metrics
+``amplifier_power_w``, ``neuron_power_w``, ``amplifier_area_m2``, ``neuron_area_m2``) reports them.
 
 Wire IR drop lowers the real synapse current: on the 400-120-84-10 MLP tiled on 32 x 32 SOT-MRAM arrays the
 crossbar solver with 9 nm wires gives 1.24-1.66x less device power than the nominal V^2 G figure
@@ -58,7 +60,7 @@ from imcsim.config.device import DeviceConfig, mtj_resistances
 from imcsim.config.neuron import NeuronConfig
 from imcsim.config.wires import WireConfig
 
-__all__ = ["DACConfig", "IMACConfig"]
+__all__ = ["DACConfig", "IMACConfig", "FINFET14_FIN_PITCH_M", "FINFET14_GATE_PITCH_M", "NEURON_AREA_M2"]
 
 # The GLSVLSI 2022 neuron's resistors: a 50 nm x 30 nm SOT-MRAM MTJ, RA = 10 ohm um^2, TMR = 200%, in the P state
 # (input resistor) and in the AP state (feedback resistor): 8,488.26 ohm and 25,464.79 ohm (mtj_resistances).
@@ -73,13 +75,14 @@ _NEURON_R_P, _NEURON_R_AP = mtj_resistances(10.0, 50.0, 30.0, 2.0)
 # each side, as in an inverter standard cell): 3 x 70 nm = 210 nm. Footprint 924 nm x 210 nm = 0.194 um^2. The two
 # MTJs (50 nm x 30 nm ellipses, 0.0012 um^2 each) are built in the back-end metal stack above the transistors, as
 # MRAM cells are, so they add no footprint.
-_FINFET14_FIN_PITCH_M = 42e-9
-_FINFET14_GATE_PITCH_M = 70e-9
+FINFET14_FIN_PITCH_M = 42e-9
+FINFET14_GATE_PITCH_M = 70e-9
 _NEURON_FINS_PER_DEVICE = 10
 _NEURON_NP_SPACING_FIN_PITCHES = 2
 _NEURON_WIDTH_GATE_PITCHES = 3
-_NEURON_AREA_M2 = ((2 * _NEURON_FINS_PER_DEVICE + _NEURON_NP_SPACING_FIN_PITCHES) * _FINFET14_FIN_PITCH_M
-                   * _NEURON_WIDTH_GATE_PITCHES * _FINFET14_GATE_PITCH_M)
+NEURON_AREA_M2 = ((2 * _NEURON_FINS_PER_DEVICE + _NEURON_NP_SPACING_FIN_PITCHES) * FINFET14_FIN_PITCH_M
+                  * _NEURON_WIDTH_GATE_PITCHES * FINFET14_GATE_PITCH_M)
+"""The derived footprint of one neuron (m^2), 0.194 um^2: see the comment above."""
 
 # ISAAC (Shafiee et al., ISCA 2016, Table 6): 8 x 128 one-bit DACs per in-situ multiply-accumulate unit take 4 mW and
 # 0.00017 mm^2 in total, at ISAAC's 100 ns crossbar cycle. Per one-bit conversion: 4 mW * 100 ns / 1024 = 0.39 pJ;
@@ -177,37 +180,58 @@ class IMACConfig(ConfigModel):
         1.0 / 3.0, ge=0, le=1, description="Expected fraction of zero weights in a ternary layer when the weights are "
                                            "not given (fraction); 1/3 = the three levels equally likely, an "
                                            "assumption in the absence of trained weights.")
-    amplifier_bias_power_w: float = Field(
-        0.0, ge=0, description="Quiescent bias power of each op-amp (W), added to the output-stage load power derived "
-                               "from the circuit. 0 = not counted: no published figure we could cite (IMAC-Sim's "
-                               "amplifier, spice/diff1..3.sp, is an ideal voltage-controlled source with no "
-                               "transistors to take a bias current from); set it from the amplifier design you "
-                               "target.")
+    amplifier_bias_power_w: float | None = Field(
+        None, ge=0, description="Quiescent bias power of each op-amp (W), added to the output-stage load power. None "
+                                "= derived per layer (no published figure): a two-stage Miller op-amp (Allen and "
+                                "Holberg) settling to half an ADC LSB in the window at its noise gain 1 + R_f / R_in "
+                                "into its output line, every transistor at peripheral_gm_over_id_per_v (gm/ID "
+                                "method, Silveira et al., JSSC 1996); imcsim.circuit.peripherals. A number = your "
+                                "design's figure; 0 = not counted.")
     neuron_input_resistance_ohm: float = Field(
         _NEURON_R_P, gt=0, description="Neuron input resistor (ohm): SOT-MRAM MTJ in the P state. Source: GLSVLSI "
                                        "2022 neuron (Amin et al.), 8,488.26 ohm.")
     neuron_feedback_resistance_ohm: float = Field(
         _NEURON_R_AP, gt=0, description="Neuron feedback resistor (ohm): SOT-MRAM MTJ in the AP state. Source: "
                                         "GLSVLSI 2022 neuron, 25,464.79 ohm.")
-    neuron_bias_power_w: float = Field(
-        0.0, ge=0, description="Bias (short-circuit) power of the neuron's CMOS inverter (W), added to the resistor "
-                               "path power. 0 = not counted: for the GLSVLSI 2022 neuron we found only ratios to "
-                               "other neurons (1.8-27x less power), no absolute figure, and the 14 nm PTM-MG FinFET "
-                               "models of IMAC-Sim's inverter (spice/neuron.sp, 10 fins each) are BSIM-CMG (level "
-                               "72) cards that ngspice 39 does not support; set it from a SPICE run of the inverter "
-                               "you target.")
+    neuron_bias_power_w: float | None = Field(
+        None, ge=0, description="Bias (short-circuit) power of the neuron's CMOS inverter (W), added to the resistor "
+                                "path power. None = derived per layer (no published absolute figure for the GLSVLSI "
+                                "2022 neuron): the current its NMOS and PMOS, both at peripheral_gm_over_id_per_v, "
+                                "need to settle the next crossbar's input line to half an ADC LSB in the window at "
+                                "the noise gain 1 + R_fb / R_in, times Vdd; imcsim.circuit.peripherals. A number = "
+                                "your design's figure; 0 = not counted.")
     amplifier_area_m2: float | None = Field(
-        None, gt=0, description="Area of one read-out amplifier (m^2). None = not counted: IMAC-Sim's amplifier is an "
-                                "ideal voltage-controlled source with resistors (spice/diff1..3.sp), no transistors "
-                                "or layout to derive a footprint from, and no published figure we could cite; set it "
-                                "from your design.")
+        None, ge=0, description="Area of one read-out amplifier (m^2). None = derived per layer (no published "
+                                "figure): the derived Miller op-amp's 8 FinFETs at Intel 14 nm's 42 nm fin and 70 nm "
+                                "gate pitches (Natarajan et al., IEDM 2014), (fins + 1) fin pitches by 3 gate pitches "
+                                "each, fins from peripheral_fin_current_a (one fin each when None), plus its Miller "
+                                "capacitor (0.22 C_L) at capacitor_density_f_per_m2. A number = your design's "
+                                "figure; 0 = not counted.")
     neuron_area_m2: float | None = Field(
-        _NEURON_AREA_M2, gt=0, description="Area of one neuron (m^2). Default 0.194 um^2, derived (no published "
-                                           "figure): the footprint of the neuron's inverter, a 10-fin NMOS over a "
-                                           "10-fin PMOS (IMAC-Sim spice/neuron.sp) at Intel 14 nm's 42 nm fin pitch "
-                                           "and 70 nm contacted gate pitch (Natarajan et al., IEDM 2014); assumption: "
-                                           "22 fin pitches tall (2 for the n-p spacing) by 3 gate pitches wide, the "
-                                           "two MTJs stacked above in the back-end. None = not counted.")
+        None, ge=0, description="Area of one neuron (m^2). None = derived, 0.194 um^2 (no published figure): the "
+                                "footprint of the neuron's inverter, a 10-fin NMOS over a 10-fin PMOS (IMAC-Sim "
+                                "spice/neuron.sp) at Intel 14 nm's 42 nm fin pitch and 70 nm contacted gate pitch "
+                                "(Natarajan et al., IEDM 2014); assumption: 22 fin pitches tall (2 for the n-p "
+                                "spacing) by 3 gate pitches wide, the two MTJs stacked above in the back-end. A "
+                                "number = your design's figure; 0 = not counted.")
+    peripheral_gm_over_id_per_v: float = Field(
+        15.0, gt=0, le=40, description="Transconductance efficiency gm/I_D (S/A = 1/V) of the derived op-amp and "
+                                       "inverter transistors. Assumption: 15, moderate inversion (gm/ID method: "
+                                       "Silveira, Flandre, Jespers, JSSC 1996; Jespers and Murmann, CUP 2017): below "
+                                       "the weak-inversion limit 1 / (n U_T), about 26-32 S/A at 300 K for n = "
+                                       "1.2-1.5, where transit frequency collapses, above the strong-inversion "
+                                       "values under about 10 S/A, where current efficiency does.")
+    peripheral_fin_current_a: float | None = Field(
+        None, gt=0, description="Drain current per fin (A) of the derived op-amp's transistors at "
+                                "peripheral_gm_over_id_per_v; sets their fin counts, ceil(I_D / this). None = every "
+                                "device one fin, the layout minimum: no citable per-fin current figure at moderate "
+                                "inversion for a 14 nm FinFET was found, so the derived area is a lower bound.")
+    capacitor_density_f_per_m2: float | None = Field(
+        None, gt=0, description="Capacitance per area (F/m^2) of the derived op-amp's Miller capacitor. None = "
+                                "derived from the wire geometry: a one-layer metal-oxide-metal finger capacitor of "
+                                "the crossbar's lines (width, I+/I- spacing, Sakurai-Tamaru coupling; 0.73 fF/um^2 "
+                                "at 9 nm; imcsim.circuit.peripherals.mom_density_f_per_m2), an assumption in the "
+                                "absence of a cited MIM/MOM density for the node.")
     outputs_per_adc: int = Field(1, ge=1, description="Neuron outputs sharing one ADC at an analog-to-digital "
                                  "boundary (time-multiplexed). 1 = one ADC per output, all converted in parallel: "
                                  "the fully parallel read-out TPU-IMAC assumes for its 1 ns IMAC latency.")
@@ -281,30 +305,23 @@ class IMACConfig(ConfigModel):
         return self.wires.cell_length_m * self.wires.cell_width_m
 
     @property
-    def neuron_power_w(self) -> float:
-        """Static power of one neuron (W): Vdd^2 / (R_in + R_fb), the worst-case current of its MTJ resistor path
-        (full swing across the pair), plus the inverter bias power."""
-        return (self.vdd_v**2 / (self.neuron_input_resistance_ohm + self.neuron_feedback_resistance_ohm)
-                + self.neuron_bias_power_w)
+    def neuron_resistor_power_w(self) -> float:
+        """Static power of one neuron's resistor path (W): Vdd^2 / (R_in + R_fb), the worst-case current of its two
+        MTJs (full swing across the pair). The inverter's bias power comes on top
+        (:func:`imcsim.arch.imac.neuron_power_w`)."""
+        return self.vdd_v**2 / (self.neuron_input_resistance_ohm + self.neuron_feedback_resistance_ohm)
 
     @property
     def uncounted_terms(self) -> tuple[str, ...]:
-        """The peripheral costs this config leaves out (for reports): the op-amp bias power, the amplifier area and
-        the neuron inverter's bias power while they are 0 / None, the neuron area when it is None (see the module
-        docstring for why the defaults leave the first three out)."""
-        out = []
-        if self.amplifier_bias_power_w == 0:
-            out.append("amplifier bias power")
-        if self.amplifier_area_m2 is None:
-            out.append("amplifier area")
-        if self.neuron_bias_power_w == 0:
-            out.append("neuron inverter bias power")
-        if self.neuron_area_m2 is None:
-            out.append("neuron area")
-        return tuple(out)
+        """The peripheral costs this config leaves out (set to 0), for reports; empty by default (every term derived,
+        see the module docstring)."""
+        terms = (("amplifier bias power", self.amplifier_bias_power_w), ("amplifier area", self.amplifier_area_m2),
+                 ("neuron inverter bias power", self.neuron_bias_power_w), ("neuron area", self.neuron_area_m2))
+        return tuple(name for name, value in terms if value == 0)
 
-    def amplifier_power_w(self, layer_index: int) -> float:
-        """Power of one amplifier of IMAC layer ``layer_index`` (0-based), in W: the output stage sourcing the
-        full-swing feedback current Vdd / R_f from the rails, (Vdd - Vss) * Vdd / R_f, plus the bias power."""
+    def amplifier_load_power_w(self, layer_index: int) -> float:
+        """Output-stage load power of one amplifier of IMAC layer ``layer_index`` (0-based), in W: sourcing the
+        full-swing feedback current Vdd / R_f from the rails, (Vdd - Vss) * Vdd / R_f. The op-amp's bias power comes
+        on top (:func:`imcsim.arch.imac.amplifier_power_w`)."""
         r_f = self.amplifier.transimpedance(layer_index)
-        return (self.vdd_v - self.vss_v) * self.vdd_v / r_f + self.amplifier_bias_power_w
+        return (self.vdd_v - self.vss_v) * self.vdd_v / r_f
