@@ -1,0 +1,166 @@
+"""The derived IMAC peripheral costs: op-amp bias power and area, inverter bias power (imcsim.circuit.peripherals,
+imcsim.arch.imac), each computed by hand from the cited design equations and the config's numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from imcsim.arch import imac
+from imcsim.circuit import peripherals
+from imcsim.config.imac import IMACConfig
+from imcsim.errors import ConfigError
+from imcsim.workload.layer import Layer
+
+EPS0 = 8.8541878128e-12
+
+
+def _c_segment_by_hand() -> float:
+    # Sakurai-Tamaru at IMAC-Sim's 9 nm lines: w = 27 nm, t = 22 nm, h = 20 nm, pair spacing s = 45 nm, eps = 20 eps0,
+    # over a 108 nm cell side: w/h = 1.35, t/h = 1.1, (t/h)^0.222 = 1.02139;
+    # ground = 1.15 x 1.35 + 2.8 x 1.02139 = 4.41239; couple = (0.0405 + 0.913 - 0.0715) x (20/45)^1.34 = 0.29755;
+    # C = 20 eps0 x 108 nm x (ground / 2 + couple) = 0.04788 fF.
+    th = 1.1 ** 0.222
+    ground = 1.15 * 1.35 + 2.8 * th
+    couple = (0.03 * 1.35 + 0.83 * 1.1 - 0.07 * th) * (20 / 45) ** 1.34
+    return 20 * EPS0 * 108e-9 * (ground / 2 + couple)
+
+
+C_SEG = _c_segment_by_hand()
+TAU = 1e-9 / (9 * math.log(2))          # 8-bit ADC: half an LSB after (8 + 1) ln 2 = 6.238 time constants -> 160.3 ps
+
+
+def test_segment_capacitance_by_hand_is_the_configs():
+    assert C_SEG == pytest.approx(0.04788e-15, rel=1e-3)
+    assert IMACConfig().wires.c_segment_f == pytest.approx(C_SEG, rel=1e-12)
+
+
+def test_op_amp_bias_power_by_hand_32x32_1ns_8bit():
+    cfg = IMACConfig()    # 5 / 15 kOhm devices, 32 x 32, 1 ns, 8-bit ADC, layer 1 transimpedance 30 kOhm
+    # Column line: 32 devices, half at 1/5k and half at 1/15k S on average: G = 32 x (2e-4 + 6.667e-5) / 2
+    # = 4.2667 mS, R_in = 234.375 ohm; noise gain 1 + 30k / 234.375 = 129.
+    ng = 1 + 30e3 * 32 * (1 / 5e3 + 1 / 15e3) / 2
+    assert ng == pytest.approx(129.0, rel=1e-12)
+    assert imac.amplifier_noise_gain(cfg, 0) == pytest.approx(ng, rel=1e-12)
+    # Load: the output line over one crossbar height, 32 segments: 1.532 fF.
+    c_l = 32 * C_SEG
+    assert imac.amplifier_load_capacitance_f(cfg) == pytest.approx(c_l, rel=1e-12)
+    # Allen-Holberg Miller op-amp: GBW = NG / (2 pi tau) = 128.1 GHz; C_c = 0.22 C_L = 0.337 fF;
+    # gm1 = 2 pi GBW C_c = NG x 0.22 C_L / tau = 0.2713 mS; gm6 = 10 gm1.
+    # gm/ID = 15 S/A: I_5 = 2 gm1 / 15 = 36.17 uA, I_6 = 10 gm1 / 15 = 180.9 uA (> Vdd / R_f = 26.7 uA), I_ref = I_5.
+    gm1 = ng * 0.22 * c_l / TAU
+    assert gm1 == pytest.approx(0.2713e-3, rel=1e-3)
+    i_total = 2 * gm1 / 15 + 2 * gm1 / 15 + 10 * gm1 / 15
+    amp = imac.amplifier_design(cfg, 0, 1e-9)
+    assert amp.gbw_hz == pytest.approx(ng / (2 * math.pi * TAU), rel=1e-12)
+    assert amp.gbw_hz == pytest.approx(128.08e9, rel=1e-3)
+    assert amp.c_comp_f == pytest.approx(0.22 * c_l, rel=1e-12)
+    assert amp.bias_current_a == pytest.approx(i_total, rel=1e-12)
+    # Bias power = I_total x (0.8 - (-0.8)) V = 253.2 uA x 1.6 V = 0.4051 mW, plus the output-stage load power
+    # 1.6 x 0.8 / 30k = 42.67 uW: 0.4478 mW per amplifier.
+    assert imac.amplifier_power_w(cfg, 0, 1e-9) == pytest.approx(i_total * 1.6 + 1.6 * 0.8 / 30e3, rel=1e-12)
+    assert imac.amplifier_power_w(cfg, 0, 1e-9) == pytest.approx(0.4478e-3, rel=1e-3)
+    # simulate_layer uses it: 32 amplifiers of one 32 x 32 crossbar for 1 ns
+    m = imac.simulate_layer(Layer.linear("fc", 31, 32), cfg).metrics
+    assert m["amplifier_bias_power_w"] == pytest.approx(i_total * 1.6, rel=1e-12)
+    assert m["amplifier_energy_j"] == pytest.approx(32 * (i_total * 1.6 + 1.6 * 0.8 / 30e3) * 1e-9, rel=1e-12)
+
+
+def test_imacsim_readout_sees_its_input_resistor():
+    # IMAC-Sim's difference amplifier: R1 = 1 kOhm in series with the column: NG = 1 + 30k / (1k + 234.375) = 25.30
+    cfg = IMACConfig(amplifier={"readout": "imacsim"})
+    assert imac.amplifier_noise_gain(cfg, 0) == pytest.approx(1 + 30e3 / 1234.375, rel=1e-12)
+
+
+def test_output_stage_carries_at_least_the_load_current():
+    # A 1 us window needs almost no gm (gm6 / 15 = 0.18 uA), but the second stage must still sink Vdd / R_f = 26.7 uA
+    amp = imac.amplifier_design(IMACConfig(), 0, 1e-6)
+    assert amp.i_out_a == pytest.approx(0.8 / 30e3, rel=1e-12)
+
+
+def test_inverter_bias_power_by_hand_32x32_1ns_8bit():
+    cfg = IMACConfig()
+    # Noise gain 1 + R_AP / R_P = 1 + (1 + TMR) = 4; load: the next crossbar's input line, 32 segments = 1.532 fF.
+    assert imac.neuron_noise_gain(cfg) == pytest.approx(4.0, rel=1e-9)
+    c_l = 32 * C_SEG
+    assert imac.neuron_load_capacitance_f(cfg) == pytest.approx(c_l, rel=1e-12)
+    # NMOS and PMOS both at gm/ID = 15 with the same I_D: gm = 30 I_D = NG C_L / tau -> I_D = 4 x 1.532 fF /
+    # (30 x 160.3 ps) = 1.2745 uA; power I_D x 0.8 V = 1.0196 uW.
+    i_d = 4 * c_l / (30 * TAU)
+    assert imac.neuron_bias_power_w(cfg, 1e-9) == pytest.approx(i_d * 0.8, rel=1e-9)
+    assert imac.neuron_bias_power_w(cfg, 1e-9) == pytest.approx(1.0196e-6, rel=1e-3)
+    # the neuron's total adds its MTJ path, 0.64 / (R_P + R_AP)
+    r_p = 10.0 / (math.pi / 4 * 0.05 * 0.03)
+    assert imac.neuron_power_w(cfg, 1e-9) == pytest.approx(i_d * 0.8 + 0.64 / (4 * r_p), rel=1e-9)
+
+
+def test_amplifier_area_by_hand():
+    cfg = IMACConfig()
+    # One-fin devices (no per-fin current given): 8 x (1 + 1) fin pitches x 42 nm by 3 x 70 nm = 8 x 84 nm x 210 nm
+    # = 0.14112 um^2. Miller capacitor 0.22 x 1.532 fF = 0.3371 fF at the one-layer MOM density of the 9 nm lines:
+    # coupling 20 eps0 x 0.29755 = 52.69 pF/m over a 27 + 45 = 72 nm finger pitch = 0.7318 fF/um^2 -> 0.4607 um^2.
+    th = 1.1 ** 0.222
+    density = 20 * EPS0 * (0.03 * 1.35 + 0.83 * 1.1 - 0.07 * th) * (20 / 45) ** 1.34 / 72e-9
+    assert density == pytest.approx(0.7318e-3, rel=1e-3)
+    assert peripherals.mom_density_f_per_m2(cfg.wires) == pytest.approx(density, rel=1e-12)
+    transistors = 8 * 2 * 42e-9 * 3 * 70e-9
+    cap = 0.22 * 32 * C_SEG / density
+    assert imac.amplifier_area_m2(cfg, 0, 1e-9) == pytest.approx(transistors + cap, rel=1e-12)
+    assert imac.amplifier_area_m2(cfg, 0, 1e-9) == pytest.approx(0.6018e-12, rel=1e-3)
+    # With 20 uA per fin: M1..M4 carry I_5 / 2 = 18.09 uA (1 fin), M5 and M8 36.17 uA (2 fins), M6 and M7 180.9 uA
+    # (10 fins): (4 x 2 + 2 x 3 + 2 x 11) = 36 fin pitches x 42 nm x 210 nm = 0.31752 um^2, plus the same capacitor.
+    finned = cfg.replace(peripheral_fin_current_a=20e-6)
+    assert imac.amplifier_area_m2(finned, 0, 1e-9) == pytest.approx(36 * 42e-9 * 210e-9 + cap, rel=1e-12)
+    # a given capacitor density replaces the derived one: 2 fF/um^2
+    mim = cfg.replace(capacitor_density_f_per_m2=2e-3)
+    assert imac.amplifier_area_m2(mim, 0, 1e-9) == pytest.approx(transistors + 0.22 * 32 * C_SEG / 2e-3, rel=1e-12)
+    # simulate_layer: 13 x 120 = 1,560 amplifiers for fc 400 -> 120 on 32 x 32
+    m = imac.simulate_layer(Layer.linear("fc1", 400, 120), cfg).metrics
+    assert m["amplifier_area_m2"] == pytest.approx(1560 * (transistors + cap), rel=1e-12)
+
+
+@pytest.mark.parametrize("field, derived_metric", [("amplifier_bias_power_w", "amplifier_bias_power_w"),
+                                                   ("neuron_bias_power_w", "neuron_bias_power_w")])
+def test_a_given_figure_overrides_and_zero_leaves_out(field, derived_metric):
+    layer = Layer.linear("fc", 31, 32)
+    assert imac.simulate_layer(layer, IMACConfig(**{field: 3e-6})).metrics[derived_metric] == pytest.approx(3e-6)
+    off = IMACConfig(**{field: 0})
+    assert imac.simulate_layer(layer, off).metrics[derived_metric] == 0.0
+    assert len(off.uncounted_terms) == 1
+
+
+def _amp_power(rows: int = 32, bits: int = 8, window: float = 1e-9) -> float:
+    cfg = IMACConfig(rows=rows, cols=rows, adc={"bits": bits})
+    return imac.amplifier_power_w(cfg, 0, window)
+
+
+def test_amplifier_power_grows_with_crossbar_bits_and_shorter_windows():
+    sizes = [_amp_power(rows=n) for n in (16, 32, 64, 128)]
+    assert sizes == sorted(sizes) and sizes[-1] > 10 * sizes[0]
+    bits = [_amp_power(bits=b) for b in (4, 6, 8, 10)]
+    assert bits == sorted(bits) and bits[0] < bits[-1]
+    windows = [_amp_power(window=t) for t in (4e-9, 2e-9, 1e-9, 0.5e-9)]
+    assert windows == sorted(windows) and windows[0] < windows[-1]
+    # the bias part scales as (bits + 1) exactly while the output stage is set by gm (not the load current):
+    # 10-bit over 4-bit = 11 / 5
+    bias = [_amp_power(bits=b) - 1.6 * 0.8 / 30e3 for b in (4, 10)]
+    assert bias[1] / bias[0] == pytest.approx(11 / 5, rel=1e-12)
+    # and through the cost model: the layer's amplifier energy, area and the neuron power follow the crossbar size
+    layer = Layer.linear("fc", 500, 200)
+    m = [imac.simulate_layer(layer, IMACConfig(rows=n, cols=n, peak_power_w=None)).metrics for n in (16, 32, 64)]
+    per_amp = [x["amplifier_power_w"] for x in m]
+    assert per_amp == sorted(per_amp)
+    assert [x["amplifier_area_m2"] / x["amplifiers"] for x in m] == sorted(x["amplifier_area_m2"] / x["amplifiers"]
+                                                                          for x in m)
+    neu = [x["neuron_bias_power_w"] for x in m]
+    assert neu == sorted(neu) and neu[0] < neu[-1]
+
+
+def test_bad_inputs_are_config_errors():
+    with pytest.raises(ConfigError, match="window_s"):
+        peripherals.closed_loop_tau_s(0.0, 6.0)
+    with pytest.raises(ConfigError, match="c_load_f"):
+        peripherals.miller_opamp(10.0, -1e-15, 1e-10, 15.0)
+    with pytest.raises(ConfigError, match="i_load_a"):
+        peripherals.miller_opamp(10.0, 1e-15, 1e-10, 15.0, i_load_a=-1.0)
