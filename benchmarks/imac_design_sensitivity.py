@@ -6,9 +6,13 @@ with the term that dominates each, and the whole system's latency, energy and ar
 
 * latency terms: DAC conversions, analog windows (sampling window x firing waves), ADC conversions;
 * energy terms: synapse devices, amplifiers, neurons, DACs, ADCs, sample-and-holds of shared converters;
-* area terms: crossbars, converters (DACs, ADCs, sample-and-holds), neurons (a derived 14 nm footprint by default)
-  and amplifiers (0 unless their area is configured); the peripheral terms the preset leaves out (no citable figure,
-  see imcsim.config.imac) are printed first.
+* area terms: crossbars, converters (DACs, ADCs, sample-and-holds), neurons and amplifiers (footprints derived at
+  14 nm pitches by default, see imcsim.config.imac).
+
+First, how much the derived peripheral costs (op-amp bias power and area, inverter bias power:
+imcsim.circuit.peripherals) move the IMAC totals of VGG-16 and LeNet-5 on tpu-imac: every energy and area term's
+share with them, and the IMAC latency, energy and area against the same preset with those terms set to 0 (not
+counted).
 
 The window is max(sampling_time_s, k x Elmore delay of the crossbar), printed per crossbar size; the budget is
 ``peak_power_w`` (None = every crossbar of a layer in one window, IMAC-Sim's model); "peak W" is the most power
@@ -69,10 +73,52 @@ def _top(terms: dict[str, float]) -> str:
     return f"{k} {100 * terms[k] / total:.0f}%" if total else "-"
 
 
+def _shares(terms: dict[str, float]) -> str:
+    total = sum(terms.values())
+    return ", ".join(f"{k} {100 * v / total:.2f}%" for k, v in terms.items())
+
+
+def peripheral_shares() -> None:
+    system = load_preset("tpu-imac")
+    print("Not counted by the tpu-imac preset: " + (", ".join(system.imac.uncounted_terms) or "nothing"))
+    off = system.replace(imac=system.imac.replace(amplifier_bias_power_w=0, neuron_bias_power_w=0,
+                                                   amplifier_area_m2=0))
+    for model in ("vgg16", "lenet5"):
+        net = load_network(model)
+        done = {c.name: c for c in System(system).baseline(net).layers}
+        runs = {}
+        for label, cfg in (("derived", system), ("left out", off)):
+            rows = [r for r in System(cfg).run(net, digital_costs=done).layers
+                    if r.unit == "imac" and "crossbars" in r.metrics]
+            runs[label] = rows
+        rows = runs["derived"]
+        amp_bias = sum(r.metrics["amplifier_energy_j"] * r.metrics["amplifier_bias_power_w"]
+                       / r.metrics["amplifier_power_w"] for r in rows)
+        neu_bias = sum(r.metrics["neuron_energy_j"] * r.metrics["neuron_bias_power_w"] / r.metrics["neuron_power_w"]
+                       for r in rows)
+        lat, en, area = _imac_terms(rows)
+        en = {"devices": en["devices"], "amplifier load": en["amplifiers"] - amp_bias, "amplifier bias": amp_bias,
+              "neuron resistors": en["neurons"] - neu_bias, "neuron bias": neu_bias, "dac": en["dac"],
+              "adc": en["adc"], "sample-hold": en["sample-hold"]}
+        lat0, en0, area0 = _imac_terms(runs["left out"])
+        first = rows[0].metrics
+        print(f"\n{model} on tpu-imac (32x32, 8-bit ADC, 1 ns, 2 W budget), {len(rows)} IMAC layers; layer 1 per "
+              f"amplifier: bias {first['amplifier_bias_power_w'] * 1e3:.3f} mW + load "
+              f"{(first['amplifier_power_w'] - first['amplifier_bias_power_w']) * 1e3:.4f} mW, GBW "
+              f"{first['amplifier_gbw_hz'] / 1e9:.1f} GHz, area {first['amplifier_area_m2'] / first['amplifiers'] * 1e12:.3f} "
+              f"um^2; per neuron: bias {first['neuron_bias_power_w'] * 1e6:.3f} uW + resistors "
+              f"{(first['neuron_power_w'] - first['neuron_bias_power_w']) * 1e6:.3f} uW")
+        print(f"  energy {sum(en.values()) * 1e6:.4f} uJ: {_shares(en)}")
+        print(f"  area {sum(area.values()) * 1e6:.5f} mm^2: {_shares(area)}")
+        print(f"  against the bias powers and amplifier area left out: latency {sum(lat.values()) * 1e9:.1f} ns vs "
+              f"{sum(lat0.values()) * 1e9:.1f} ns ({sum(lat.values()) / sum(lat0.values()):.3f}x), energy "
+              f"{sum(en.values()) / sum(en0.values()):.4f}x, area {sum(area.values()) / sum(area0.values()):.4f}x")
+
+
 def costs() -> None:
     system = load_preset("tpu-imac")
-    print("Not counted by the tpu-imac preset (no citable figure): " + (", ".join(system.imac.uncounted_terms) or
-                                                                        "nothing"))
+    peripheral_shares()
+    print()
     print("Crossbar settling (window = max(1 ns, k tau), k = (ADC bits + 1) ln 2):")
     for n in SIZES:
         cfg = system.imac.replace(rows=n, cols=n)
