@@ -103,7 +103,7 @@ def test_amplifier_area_by_hand():
     th = 1.1 ** 0.222
     density = 20 * EPS0 * (0.03 * 1.35 + 0.83 * 1.1 - 0.07 * th) * (20 / 45) ** 1.34 / 72e-9
     assert density == pytest.approx(0.7318e-3, rel=1e-3)
-    assert peripherals.mom_density_f_per_m2(cfg.wires) == pytest.approx(density, rel=1e-12)
+    assert cfg.wires.mom_density_f_per_m2 == pytest.approx(density, rel=1e-12)
     transistors = 8 * 2 * 42e-9 * 3 * 70e-9
     cap = 0.22 * 32 * C_SEG / density
     assert imac.amplifier_area_m2(cfg, 0, 1e-9) == pytest.approx(transistors + cap, rel=1e-12)

@@ -56,7 +56,7 @@ import numpy as np
 from imcsim.arch.cost import LayerCost, NetworkCost
 from imcsim.circuit.partition import Partition, partition_layer
 from imcsim.circuit.peripherals import (MillerOpAmp, closed_loop_tau_s, inverter_bias_current_a, miller_opamp,
-                                        mom_density_f_per_m2, noise_gain, opamp_area_m2)
+                                        noise_gain, opamp_area_m2)
 from imcsim.config.imac import FINFET14_FIN_PITCH_M, FINFET14_GATE_PITCH_M, NEURON_AREA_M2, IMACConfig
 from imcsim.errors import ConfigError, WeightLevelError
 from imcsim.workload.layer import Layer, LayerKind
@@ -302,7 +302,7 @@ def amplifier_area_m2(cfg: IMACConfig, imac_index: int, window_s: float) -> floa
     density)."""
     if cfg.amplifier_area_m2 is not None:
         return cfg.amplifier_area_m2
-    density = cfg.capacitor_density_f_per_m2 or mom_density_f_per_m2(cfg.wires)
+    density = cfg.capacitor_density_f_per_m2 or cfg.wires.mom_density_f_per_m2
     return opamp_area_m2(amplifier_design(cfg, imac_index, window_s), cfg.peripheral_fin_current_a,
                          FINFET14_FIN_PITCH_M, FINFET14_GATE_PITCH_M, density)
 

@@ -34,7 +34,7 @@ ceil(I_D / I_fin) fins, at least one (the layout-rule minimum); with no per-fin 
 one-fin device. A device of f fins takes (f + 1) fin pitches (its share of the n-to-p well spacing) by three
 contacted gate pitches (gate, source and drain contacts), the rule the neuron's footprint uses
 (:data:`imcsim.config.imac.FINFET14_FIN_PITCH_M`). The Miller capacitor is a metal-oxide-metal finger capacitor of
-the crossbar's metal (:func:`mom_density_f_per_m2`) beside the transistors.
+the crossbar's metal (:attr:`imcsim.config.wires.WireConfig.mom_density_f_per_m2`) beside the transistors.
 
 Everything here is SI and pure: numbers in, numbers out.
 """
@@ -44,12 +44,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from imcsim.config.wires import WireConfig
 from imcsim.errors import ConfigError
 
 __all__ = ["MILLER_CC_OVER_CL", "MILLER_GM6_OVER_GM1", "OPAMP_TRANSISTORS", "closed_loop_tau_s",
            "noise_gain", "MillerOpAmp", "miller_opamp", "inverter_bias_current_a", "fins",
-           "device_footprint_m2", "mom_density_f_per_m2", "opamp_area_m2"]
+           "device_footprint_m2", "opamp_area_m2"]
 
 MILLER_CC_OVER_CL = 0.22
 """C_c / C_L of a two-stage Miller op-amp for 60 degrees of phase margin with gm6 = 10 gm1 (Allen and Holberg,
@@ -150,15 +149,6 @@ def fins(current_a: float, fin_current_a: float | None) -> int:
 def device_footprint_m2(n_fins: int, fin_pitch_m: float, gate_pitch_m: float) -> float:
     """Footprint (m^2) of one FinFET of ``n_fins`` fins: (n_fins + 1) fin pitches by 3 contacted gate pitches."""
     return (n_fins + 1) * fin_pitch_m * _GATE_PITCHES_PER_DEVICE * gate_pitch_m
-
-
-def mom_density_f_per_m2(wires: WireConfig) -> float:
-    """Capacitance per footprint area (F/m^2) of a one-layer metal-oxide-metal finger capacitor built of the
-    crossbar's lines: fingers of the line width at the I+ / I- pair spacing, each coupling to its neighbour by the
-    Sakurai-Tamaru coupling term (:attr:`imcsim.config.wires.WireConfig.coupling_f_per_m`), one finger gap per
-    (width + spacing) of footprint. About 0.73 fF/um^2 at IMAC-Sim's 9 nm geometry. One layer only: a stack of
-    layers would be denser, so the footprint it gives is an upper bound."""
-    return wires.coupling_f_per_m / (wires.width_m + wires.pair_spacing_m)
 
 
 def opamp_area_m2(amp: MillerOpAmp, fin_current_a: float | None, fin_pitch_m: float, gate_pitch_m: float,

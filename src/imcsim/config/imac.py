@@ -230,7 +230,7 @@ class IMACConfig(ConfigModel):
         None, gt=0, description="Capacitance per area (F/m^2) of the derived op-amp's Miller capacitor. None = "
                                 "derived from the wire geometry: a one-layer metal-oxide-metal finger capacitor of "
                                 "the crossbar's lines (width, I+/I- spacing, Sakurai-Tamaru coupling; 0.73 fF/um^2 "
-                                "at 9 nm; imcsim.circuit.peripherals.mom_density_f_per_m2), an assumption in the "
+                                "at 9 nm; wires.mom_density_f_per_m2), an assumption in the "
                                 "absence of a cited MIM/MOM density for the node.")
     outputs_per_adc: int = Field(1, ge=1, description="Neuron outputs sharing one ADC at an analog-to-digital "
                                  "boundary (time-multiplexed). 1 = one ADC per output, all converted in parallel: "
@@ -310,6 +310,18 @@ class IMACConfig(ConfigModel):
         MTJs (full swing across the pair). The inverter's bias power comes on top
         (:func:`imcsim.arch.imac.neuron_power_w`)."""
         return self.vdd_v**2 / (self.neuron_input_resistance_ohm + self.neuron_feedback_resistance_ohm)
+
+    def used_values(self) -> dict[str, tuple[float, str]]:
+        """Fields left None whose derived value does not depend on the layer, as {field: (value used, why)}, for
+        reports (``imcsim presets``); the bias powers and the amplifier area are derived per layer by the cost model."""
+        out = {}
+        if self.neuron_area_m2 is None:
+            out["neuron_area_m2"] = (NEURON_AREA_M2, "derived: the 10-fin inverter's footprint at Intel 14 nm pitches "
+                                                     "(22 fin pitches x 42 nm by 3 gate pitches x 70 nm)")
+        if self.capacitor_density_f_per_m2 is None:
+            out["capacitor_density_f_per_m2"] = (self.wires.mom_density_f_per_m2, "derived: a one-layer MOM finger "
+                                                 "capacitor of the crossbar's lines (wires.mom_density_f_per_m2)")
+        return out
 
     @property
     def uncounted_terms(self) -> tuple[str, ...]:

@@ -133,7 +133,7 @@ _UNIT_SUFFIXES = (
     ("_per_conversion_j", "J/conversion"), ("_per_mac_op_j", "J/op"), ("_bytes_per_s", "B/s"),
     ("_bytes_per_cycle", "B/cycle"), ("_words_per_cycle", "words/cycle"), ("_per_bit_m2", "m^2/bit"),
     ("_m2_per_byte", "m^2/B"),
-    ("_ohm_um2", "ohm um^2"), ("_ohm_m", "ohm m"), ("_times_s", "s"), ("_m2", "m^2"), ("_ohm", "ohm"), ("_hz", "Hz"),
+    ("_f_per_m2", "F/m^2"), ("_per_v", "1/V"), ("_a", "A"), ("_ohm_um2", "ohm um^2"), ("_ohm_m", "ohm m"), ("_times_s", "s"), ("_m2", "m^2"), ("_ohm", "ohm"), ("_hz", "Hz"),
     ("_nm", "nm"), ("_lsb", "LSB"), ("_bytes", "B"), ("_j", "J"), ("_w", "W"), ("_v", "V"), ("_s", "s"), ("_m", "m"),
 )
 _UNIT_NAMES = {"bits": "bit", "ref_bits": "bit", "floor_bits": "bit", "bytes_per_activation": "B",

@@ -125,6 +125,14 @@ class WireConfig(ConfigModel):
         return self.rel_permittivity * EPS0_F_PER_M * couple
 
     @property
+    def mom_density_f_per_m2(self) -> float:
+        """Capacitance per footprint area (F/m^2) of a one-layer metal-oxide-metal finger capacitor built of these
+        lines: fingers of the line width at the I+ / I- pair spacing, each coupling to its neighbour by
+        :attr:`coupling_f_per_m`, one finger gap per (width + spacing) of footprint; about 0.73 fF/um^2 at the
+        defaults. One layer only (a stack of layers would be denser), so the footprint it gives is an upper bound."""
+        return self.coupling_f_per_m / (self.width_m + self.pair_spacing_m)
+
+    @property
     def c_segment_f(self) -> float:
         """Capacitance of one I+ / I- line segment (F), IMAC-Sim's Sakurai-Tamaru estimate; about 0.048 fF."""
         wh = self.width_m / self.spacing_m
