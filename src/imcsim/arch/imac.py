@@ -55,8 +55,8 @@ import numpy as np
 
 from imcsim.arch.cost import LayerCost, NetworkCost
 from imcsim.circuit.partition import Partition, partition_layer
-from imcsim.circuit.peripherals import (MillerOpAmp, closed_loop_tau_s, inverter_bias_current_a, miller_opamp,
-                                        noise_gain, opamp_area_m2)
+from imcsim.circuit.peripherals import (MillerOpAmp, closed_loop_tau_s, inverter_bias_current_a,
+                                        inverter_gain_current_a, miller_opamp, noise_gain, opamp_area_m2)
 from imcsim.config.imac import FINFET14_FIN_PITCH_M, FINFET14_GATE_PITCH_M, NEURON_AREA_M2, IMACConfig
 from imcsim.errors import ConfigError, WeightLevelError
 from imcsim.workload.layer import Layer, LayerKind
@@ -322,15 +322,18 @@ def neuron_load_capacitance_f(cfg: IMACConfig) -> float:
 
 def neuron_bias_power_w(cfg: IMACConfig, window_s: float) -> float:
     """Bias (short-circuit) power of one neuron's inverter with sampling window ``window_s`` (W):
-    ``neuron_bias_power_w`` when set, else Vdd times the drain current that settles :func:`neuron_load_capacitance_f`
-    to the ADC's half LSB within the window at :func:`neuron_noise_gain`
-    (:func:`imcsim.circuit.peripherals.inverter_bias_current_a`)."""
+    ``neuron_bias_power_w`` when set, else Vdd times the larger of the drain currents that settle
+    :func:`neuron_load_capacitance_f` to the ADC's half LSB within the window at :func:`neuron_noise_gain`
+    (:func:`imcsim.circuit.peripherals.inverter_bias_current_a`) and that give the stage the loop gain
+    ``neuron_loop_gain`` (:func:`imcsim.circuit.peripherals.inverter_gain_current_a`)."""
     if cfg.neuron_bias_power_w is not None:
         return cfg.neuron_bias_power_w
     tau = closed_loop_tau_s(window_s, settling_time_constants(cfg))
-    i_d = inverter_bias_current_a(neuron_noise_gain(cfg), neuron_load_capacitance_f(cfg), tau,
-                                  cfg.peripheral_gm_over_id_per_v)
-    return i_d * cfg.vdd_v
+    gm_id = cfg.peripheral_gm_over_id_per_v
+    i_settle = inverter_bias_current_a(neuron_noise_gain(cfg), neuron_load_capacitance_f(cfg), tau, gm_id)
+    i_gain = inverter_gain_current_a(cfg.neuron_loop_gain, cfg.neuron_input_resistance_ohm,
+                                     cfg.neuron_feedback_resistance_ohm, gm_id)
+    return max(i_settle, i_gain) * cfg.vdd_v
 
 
 def neuron_power_w(cfg: IMACConfig, window_s: float) -> float:

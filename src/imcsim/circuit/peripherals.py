@@ -22,12 +22,27 @@ transistor the input pair carries I_D1 = gm1 / (gm/I_D) each, the tail I_5 = 2 I
 I_6 = gm6 / (gm/I_D) = 5 I_5 (so k = I_6 / I_5 = 5, set by the phase-margin rules rather than chosen), at least the
 full-swing load current it must sink; the reference branch M8 carries I_5 (a 1:1 mirror, one reference per op-amp,
 a conservative choice: a reference shared by many op-amps would save it). The bias power is
-(I_ref + I_5 + I_6) (Vdd - Vss).
+(I_ref + I_5 + I_6) (Vdd - Vss). Two more conservative choices: the op-amp is compensated for unity-gain stability,
+as Allen and Holberg's design is, although it works at a noise gain of 25-130 (a decompensated op-amp whose output
+pole sits at 2.2 times the closed-loop bandwidth only would need a second stage NG times smaller: about 3.5x less
+bias current at NG = 129); and slewing is not modelled (at the defaults I_5 / C_c slews a full 1.6 V swing in about
+15 ps of the 1 ns window). Not checked either: that the transistors' transit frequency allows the GBW (128 GHz on
+the defaults), and the DC gain the two stages reach (a finite gain is a fixed gain error, not a settling error).
+A state-space simulation of the sized small-signal op-amp in its loop (tests/test_arch_imac_peripherals.py) settles
+to half an LSB within 5% of the window.
 
 Inverter neuron. Biased at its switching point by its resistive feedback, the inverter is a single-stage amplifier
 whose NMOS and PMOS both carry the same drain current I_D and both contribute transconductance:
-gm_n + gm_p = 2 (gm/I_D) I_D. Its unity-gain bandwidth (gm_n + gm_p) / (2 pi C_L) must be NG / (2 pi tau), with
-NG = 1 + R_fb / R_in, so I_D = NG C_L / (2 (gm/I_D) tau); the bias (short-circuit) power is I_D Vdd.
+gm = gm_n + gm_p = 2 (gm/I_D) I_D. Two needs set I_D, the larger wins:
+
+* settling: its unity-gain bandwidth gm / (2 pi C_L) must be NG / (2 pi tau), with NG = 1 + R_fb / R_in, so
+  I_D = NG C_L / (2 (gm/I_D) tau). (The node equations of the stage give the closed-loop pole
+  (gm + 1 / R_in) / (NG C_L): the input resistor helps, so this is conservative.)
+* gain: the stage is the amplifier of gain -R_fb / R_in it is meant to be only while its loop gain
+  T = gm (R_in || R_fb) is large: its DC gain is (1 - gm R_fb) / (1 + gm R_in), -R_fb / R_in to within a relative
+  1 / T. I_D = T / (2 (gm/I_D) (R_in || R_fb)) for a required T (``IMACConfig.neuron_loop_gain``).
+
+The bias (short-circuit) power is I_D Vdd.
 
 Footprint. A FinFET's width comes in whole fins. A device carrying I_D at a per-fin current I_fin needs
 ceil(I_D / I_fin) fins, at least one (the layout-rule minimum); with no per-fin current given, every device is a
@@ -47,7 +62,7 @@ from dataclasses import dataclass
 from imcsim.errors import ConfigError
 
 __all__ = ["MILLER_CC_OVER_CL", "MILLER_GM6_OVER_GM1", "OPAMP_TRANSISTORS", "closed_loop_tau_s",
-           "noise_gain", "MillerOpAmp", "miller_opamp", "inverter_bias_current_a", "fins",
+           "noise_gain", "MillerOpAmp", "miller_opamp", "inverter_bias_current_a", "inverter_gain_current_a", "fins",
            "device_footprint_m2", "opamp_area_m2"]
 
 MILLER_CC_OVER_CL = 0.22
@@ -135,6 +150,17 @@ def inverter_bias_current_a(noise_gain_: float, c_load_f: float, tau_s: float, g
     gain ``noise_gain_`` into ``c_load_f`` (F): NG C_L / (2 (gm/I_D) tau), NMOS and PMOS both transconducting."""
     _positive(noise_gain=noise_gain_, c_load_f=c_load_f, tau_s=tau_s, gm_over_id_per_v=gm_over_id_per_v)
     return noise_gain_ * c_load_f / (2.0 * gm_over_id_per_v * tau_s)
+
+
+def inverter_gain_current_a(loop_gain: float, r_in_ohm: float, r_feedback_ohm: float,
+                            gm_over_id_per_v: float) -> float:
+    """Drain current (A) that gives an inverter amplifier with input resistor ``r_in_ohm`` and feedback resistor
+    ``r_feedback_ohm`` the loop gain ``loop_gain`` = gm (R_in || R_fb), NMOS and PMOS both transconducting:
+    T / (2 (gm/I_D) (R_in || R_fb))."""
+    _positive(loop_gain=loop_gain, r_in_ohm=r_in_ohm, r_feedback_ohm=r_feedback_ohm,
+              gm_over_id_per_v=gm_over_id_per_v)
+    r_par = r_in_ohm * r_feedback_ohm / (r_in_ohm + r_feedback_ohm)
+    return loop_gain / (2.0 * gm_over_id_per_v * r_par)
 
 
 def fins(current_a: float, fin_current_a: float | None) -> int:

@@ -16,7 +16,8 @@ What the power figures cover (so a reader knows what is and is not counted):
   Miller op-amp sized by the gm/ID method (:mod:`imcsim.circuit.peripherals`, :func:`imcsim.arch.imac.amplifier_design`);
 * neurons: Vdd^2 / (R_in + R_fb), the worst-case static current of the neuron's two MTJ resistors, plus the CMOS
   inverter's bias (short-circuit) power (``neuron_bias_power_w``), by default derived the same way from the input line
-  of the next crossbar it must drive within the window (:func:`imcsim.arch.imac.neuron_bias_power_w`);
+  of the next crossbar it must drive within the window, or from the loop gain it needs to hold its gain -R_fb / R_in
+  (``neuron_loop_gain``), whichever needs more (:func:`imcsim.arch.imac.neuron_bias_power_w`);
 * converters: DAC energy per conversion; ADC energy per conversion plus its static share while powered and idle
   (:class:`~imcsim.config.adc.ADCConfig`, ISAAC's ADC read per ADC, shared with the IMC cores).
 
@@ -198,8 +199,14 @@ class IMACConfig(ConfigModel):
                                 "path power. None = derived per layer (no published absolute figure for the GLSVLSI "
                                 "2022 neuron): the current its NMOS and PMOS, both at peripheral_gm_over_id_per_v, "
                                 "need to settle the next crossbar's input line to half an ADC LSB in the window at "
-                                "the noise gain 1 + R_fb / R_in, times Vdd; imcsim.circuit.peripherals. A number = "
-                                "your design's figure; 0 = not counted.")
+                                "the noise gain 1 + R_fb / R_in, or to reach the loop gain neuron_loop_gain, "
+                                "whichever is larger, times Vdd; imcsim.circuit.peripherals. A number = your "
+                                "design's figure; 0 = not counted.")
+    neuron_loop_gain: float = Field(
+        10.0, gt=0, description="Loop gain gm (R_in || R_fb) the derived neuron inverter must reach (dimensionless), "
+                                "so that its gain is -R_fb / R_in to within 1 / (1 + T), about 9% at 10. Assumption: "
+                                "a loose figure, as the network is trained around the neuron's measured curve; at "
+                                "the defaults it, not settling, sets the inverter's current.")
     amplifier_area_m2: float | None = Field(
         None, ge=0, description="Area of one read-out amplifier (m^2). None = derived per layer (no published "
                                 "figure): the derived Miller op-amp's 8 FinFETs at Intel 14 nm's 42 nm fin and 70 nm "
