@@ -24,7 +24,7 @@ full-swing load current it must sink; the reference branch M8 carries I_5 (a 1:1
 a conservative choice: a reference shared by many op-amps would save it). The bias power is
 (I_ref + I_5 + I_6) (Vdd - Vss). Two more conservative choices: the op-amp is compensated for unity-gain stability,
 as Allen and Holberg's design is, although it works at a noise gain of 25-130 (a decompensated op-amp whose output
-pole sits at 2.2 times the closed-loop bandwidth only would need a second stage NG times smaller: about 3.5x less
+pole sits at 2.2 times the closed-loop bandwidth only would need a second stage NG times smaller: about 3.4x less
 bias current at NG = 129); and slewing is not modelled (at the defaults I_5 / C_c slews a full 1.6 V swing in about
 15 ps of the 1 ns window). Not checked either: that the transistors' transit frequency allows the GBW (128 GHz on
 the defaults), and the DC gain the two stages reach (a finite gain is a fixed gain error, not a settling error).
