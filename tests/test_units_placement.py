@@ -21,6 +21,7 @@ from imcsim.config.cpu import CPUConfig
 from imcsim.config.imac import IMACConfig
 from imcsim.config.presets import load_preset
 from imcsim.config.system import SystemConfig, load_system
+from imcsim.config.wires import WireConfig
 from imcsim.errors import ConfigError
 from imcsim.report.compare import comparison_dict
 from imcsim.workload.layer import Layer, LayerKind
@@ -227,6 +228,10 @@ def test_unit_areas_by_hand_from_the_cited_figures():
     assert build_unit("cpu", load_preset("cortex-a76")).area_m2([]) == pytest.approx(5.6e-6, rel=1e-12)
 
 
+_WIRES = WireConfig()
+_AMP_M2 = 8 * 2 * 42e-9 * 3 * 70e-9 + 0.22 * 32 * _WIRES.c_segment_f / _WIRES.mom_density_f_per_m2
+
+
 def test_system_area_per_unit_and_total_in_the_comparison():
     net = load_network("lenet5")
     cmp = System(load_system("tpu-imac")).compare(net)
@@ -235,16 +240,19 @@ def test_system_area_per_unit_and_total_in_the_comparison():
     # 135 nm x 108 nm; 400 8-bit DACs at the segment's input (8 one-bit ISAAC DACs each: 0.00017 mm^2 / 1024 per
     # one-bit DAC) and 10 ADCs at its output (ISAAC: 0.0012 mm^2 each); no converters inside the segment; 120 + 84
     # + 10 = 214 neurons of 924 nm x 210 nm each (a 10-fin NMOS over a 10-fin PMOS plus 2 fin pitches of n-p spacing
-    # at a 42 nm fin pitch, 3 contacted gate pitches of 70 nm: Intel 14 nm).
+    # at a 42 nm fin pitch, 3 contacted gate pitches of 70 nm: Intel 14 nm); 13 x 120 + 4 x 84 + 3 x 10 = 1,926
+    # amplifiers, each the derived op-amp (test_arch_imac_peripherals.py): 8 one-fin devices of 2 x 42 nm by
+    # 3 x 70 nm plus a 0.22 x 32-segment-load Miller capacitor at the lines' MOM density (0.6018 um^2 in all).
     xbar = 67 * 32 * 64 * 135e-9 * 108e-9
     dacs = 400 * 8 * 0.00017e-6 / 1024
     adcs = 10 * 0.0012e-6
     neurons = 214 * 924e-9 * 210e-9
+    amps = 1926 * _AMP_M2
     edge = (4.965 + 31.997) * 1e-6
-    assert cmp.area_by_unit_m2["imac"] == pytest.approx(xbar + dacs + adcs + neurons, rel=1e-9)
+    assert cmp.area_by_unit_m2["imac"] == pytest.approx(xbar + dacs + adcs + neurons + amps, rel=1e-9)
     assert cmp.area_by_unit_m2["systolic"] == pytest.approx(edge, rel=1e-4)
     d = comparison_dict(cmp, layers=False)
-    assert d["area_m2"] == pytest.approx(xbar + dacs + adcs + neurons + edge, rel=1e-4)
+    assert d["area_m2"] == pytest.approx(xbar + dacs + adcs + neurons + amps + edge, rel=1e-4)
     assert d["baseline_area_m2"] == pytest.approx(edge, rel=1e-4)
 
 
@@ -356,9 +364,10 @@ def test_compare_json_reports_area_per_unit_and_total(capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     d = json.loads(out)
-    # CPU: 4 x 1.4 mm^2 = 5.6 mm^2; IMAC: the 67 crossbars, 400 DACs, 10 ADCs and 214 neurons of the test above
+    # CPU: 4 x 1.4 mm^2 = 5.6 mm^2; IMAC: the 67 crossbars, 400 DACs, 10 ADCs, 214 neurons and 1,926 amplifiers of
+    # the test above
     imac_m2 = (67 * 32 * 64 * 135e-9 * 108e-9 + 400 * 8 * 0.00017e-6 / 1024 + 10 * 0.0012e-6
-               + 214 * 924e-9 * 210e-9)
+               + 214 * 924e-9 * 210e-9 + 1926 * _AMP_M2)
     assert d["area_by_unit_m2"]["cpu"] == pytest.approx(5.6e-6, rel=1e-12)
     assert d["area_by_unit_m2"]["imac"] == pytest.approx(imac_m2, rel=1e-9)
     assert d["area_m2"] == pytest.approx(5.6e-6 + imac_m2, rel=1e-9)

@@ -36,8 +36,10 @@ Why the peripheral bias powers and the amplifier area are derived rather than ci
 figure for them. The GLSVLSI 2022 neuron paper states its power and area as ratios to other sigmoid neurons (1.8-27x
 less power, 2.5-4931x less area); IMAC-Sim's read-out amplifier (spice/diff1..3.sp) is an ideal voltage-controlled
 source with resistors; its inverter's 14 nm PTM-MG FinFET models are BSIM-CMG cards that ngspice 39 cannot run. So
-each is sized from what it must do (settle its load within the window, :mod:`imcsim.circuit.peripherals` lists every
-equation and assumption), and responds to the crossbar size, the ADC bits and the window. Each of the four fields
+each is sized from what it must do (settle its load to half an ADC LSB within the window; the inverter also hold
+its gain; :mod:`imcsim.circuit.peripherals` lists every equation and assumption), so the op-amp's power and area
+respond to the crossbar size, the ADC bits and the window (the inverter's only where settling, not its gain, sets
+its current). Each of the four fields
 takes None (derived, the default), a number of the design you target (counted as given), or 0 (not counted;
 :attr:`IMACConfig.uncounted_terms` names those a config leaves out). The cost model (:mod:`imcsim.arch.imac`: metrics
 ``amplifier_power_w``, ``neuron_power_w``, ``amplifier_area_m2``, ``neuron_area_m2``) reports them.
