@@ -75,7 +75,7 @@ def _top(terms: dict[str, float]) -> str:
 
 def _shares(terms: dict[str, float]) -> str:
     total = sum(terms.values())
-    return ", ".join(f"{k} {100 * v / total:.2f}%" for k, v in terms.items())
+    return ", ".join(f"{k} {100 * v / total:.3g}%" for k, v in terms.items())
 
 
 def peripheral_shares() -> None:
