@@ -4,6 +4,8 @@ imcsim.arch.imac), each computed by hand from the cited design equations and the
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from scipy.linalg import expm
 
 from imcsim.arch import imac
 from imcsim.circuit import peripherals
+from imcsim.circuit.settling import read_transient_raw
 from imcsim.config.imac import IMACConfig
 from imcsim.errors import ConfigError
 from imcsim.workload.layer import Layer
@@ -228,3 +231,28 @@ def test_inverter_loop_gain_by_node_equations():
     x, vo = np.linalg.solve(a, np.array([1 / r_in, 0.0]))
     assert -3.0 * 0.9 > vo > -3.0
     assert gm * r_in * r_fb / (r_in + r_fb) == pytest.approx(10.0, rel=1e-12)
+
+
+@pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice not installed")
+@pytest.mark.ngspice
+def test_sized_op_amp_settles_in_an_ngspice_transient(tmp_path):
+    # The same small-signal op-amp (transconductors, output resistances of 1e4 / gm, C_c, C_L) in its inverting loop
+    # (R_in = 234.375 ohm, R_f = 30 kOhm), stepped by 1 V: ngspice's transient settles to half an 8-bit LSB within
+    # 5% of the 1 ns window, as the state-space solution above does.
+    cfg = IMACConfig()
+    amp = imac.amplifier_design(cfg, 0, 1e-9)
+    r_f = 30e3
+    r_in = r_f / (imac.amplifier_noise_gain(cfg, 0) - 1)
+    net = "\n".join([
+        "* sized two-stage Miller op-amp, inverting loop",
+        "Vs src 0 pwl(0 0 1e-15 1)",
+        f"Rin src x {r_in!r}", f"Rf x out {r_f!r}",
+        f"G1 0 n1 x 0 {amp.gm1_s!r}", f"R1 n1 0 {1e4 / amp.gm1_s!r}", f"Cc n1 out {amp.c_comp_f!r}",
+        f"G6 out 0 n1 0 {amp.gm6_s!r}", f"R2 out 0 {1e4 / amp.gm6_s!r}", f"CL out 0 {amp.c_load_f!r}",
+        ".control", "set filetype=ascii", "tran 0.5p 3n 0 0.5p", "write tran.raw v(out)", "quit", ".endc", ".end", ""])
+    (tmp_path / "amp.cir").write_text(net)
+    subprocess.run([shutil.which("ngspice"), "-b", "amp.cir"], cwd=tmp_path, capture_output=True, timeout=300)
+    vec = read_transient_raw((tmp_path / "tran.raw").read_text())
+    t, y = vec["time"], vec["v(out)"] / vec["v(out)"][-1]
+    settled = t[np.nonzero(np.abs(y - 1) > 2.0**-9)[0][-1] + 1]
+    assert 0.95e-9 <= settled <= 1.05e-9
