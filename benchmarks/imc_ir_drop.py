@@ -15,8 +15,8 @@ Measured here (2 busy cores, 500 test images, nominal chip, runs trained on idea
 2,000 images): default core (16-bit offset weights, 42 arrays) 61.2% ideal; exact IR drop 9.0% at 9 nm copper and
 x0.1, 19.2% at x0.01, 65.8% at x0.001; one chip's solves 47 s (1.1 s per single-ended array). examples/imc_adc.yaml
 (4-bit differential weights, 14 arrays) 60.8% ideal; exact 9.6% at x1, 9.8% at x0.1, 63.4% at x0.01; 35 s per chip
-(2.5 s per array of pairs). With 5 / 15 kOhm devices a 128-row column line is far too conductive-loaded for 9 nm
-wires (r_out G_on rows^2 / 2 is about 12), and the offset encoding, whose large digital offset subtraction assumes
+(2.5 s per array of pairs). A 128-row column of 5 / 15 kOhm devices draws far too much current for 9 nm wires
+(r_out G_on rows^2 / 2 is about 12), and the offset encoding, whose large digital offset subtraction assumes
 ideal columns, needs ten times lower wire resistance than the differential one.
 
 Usage: python benchmarks/imc_ir_drop.py [--run DIR] [--test-images 500] [--rho-scales 1,0.1,0.01]   (about 3 minutes
