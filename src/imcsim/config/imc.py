@@ -40,8 +40,8 @@ __all__ = ["IMCConfig", "load_imc", "NOISE_AWARE_IR"]
 #: Why noise-aware training (a fresh chip every batch) refuses exact wire IR drop on IMC cores (one message for the
 #: training config and the model).
 NOISE_AWARE_IR = ("ir_drop = 'exact' with noise-aware training: every batch's fresh chip would need a nodal solve of "
-                  "every crossbar array (1 to 2.5 s per 128 x 128 array, measured); train on a fixed chip (noise_aware off) or "
-                  "with ir_drop = 'off'")
+                  "every crossbar array (1 to 2.5 s per 128 x 128 array, measured); train on a fixed chip "
+                  "(noise_aware off) or with ir_drop = 'off'")
 
 class IMCConfig(ConfigModel):
     """A mixed-signal IMC core type: its crossbars, converters, digital periphery and activation memory."""
