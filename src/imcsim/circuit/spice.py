@@ -319,7 +319,9 @@ def compare_crossbar(xb: Crossbar, v: np.ndarray, timeout_s: float | None = DEFA
     ``timeout_s``, see :func:`run_ngspice`); compare the currents."""
     v = np.atleast_2d(np.asarray(v, dtype=float))
     t0 = time.perf_counter()
-    fresh = Crossbar(xb.g_plus, None if xb.single_ended else xb.g_minus, xb.r_in_ohm, xb.r_out_ohm, xb.r_amp_ohm, diff_amp=xb.diff_amp)  # time assembly + factoring too
+    # a fresh copy, so the time includes assembly and factoring too
+    fresh = Crossbar(xb.g_plus, None if xb.single_ended else xb.g_minus, xb.r_in_ohm, xb.r_out_ohm, xb.r_amp_ohm,
+                     diff_amp=xb.diff_amp)
     tp, tm = fresh.transfer_matrix()
     ip, im = v @ tp.T, v @ tm.T
     t_solver = time.perf_counter() - t0
