@@ -112,6 +112,28 @@ def test_matches_dense_reference(shape, r):
     assert xb.power(v)[0] == pytest.approx(rpow, rel=1e-10)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (6, 4)])
+@pytest.mark.parametrize("r", [(9.24, 11.55, 1e-3), (50.0, 5.0, 1e3), (1.0, 200.0, 10.0)])
+def test_single_ended_matches_dense_reference_without_minus_devices(shape, r):
+    # single-ended columns (g_minus = None) are the canonical crossbar whose I- devices are open circuits: the dense
+    # reference with every G- = 0 (its I- lines then carry no current)
+    rng = np.random.default_rng(sum(shape) + 1)
+    gp, _ = random_g(rng, shape)
+    v = rng.uniform(-0.8, 0.8, shape[0])
+    xb = Crossbar(gp, None, *r)
+    ip, im = xb.solve(v)
+    with np.errstate(divide="ignore"):  # 1 / G- = inf ohm: conductance 0
+        rip, rim, rpow = dense_reference(gp, np.zeros(shape), *r, v)
+    np.testing.assert_allclose(ip[0], rip, rtol=1e-10)
+    assert np.all(im == 0) and np.all(np.abs(rim) < 1e-25)
+    assert xb.power(v)[0] == pytest.approx(rpow, rel=1e-10)
+    tp, tm = xb.transfer_matrix()
+    np.testing.assert_allclose(v @ tp.T, rip, rtol=1e-10)
+    assert np.all(tm == 0)
+    with pytest.raises(ConfigError, match="single-ended"):
+        Crossbar(gp, None, diff_amp=(1e3, 3e4))
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(1, 7), st.integers(1, 7), st.integers(0, 2**31),
        st.sampled_from([0.0, 9.24]), st.sampled_from([0.0, 11.55]), st.sampled_from([0.0, 500.0]))

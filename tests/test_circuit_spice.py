@@ -66,6 +66,21 @@ def test_crossbar_agrees_with_ngspice(seed):
 
 @pytest.mark.ngspice
 @needs_ngspice
+def test_single_ended_crossbar_agrees_with_ngspice():
+    # one device per cell (an IMC core's offset-encoded array): the netlist has no I- lines
+    rng = np.random.default_rng(11)
+    gp = rng.uniform(1 / 15e3, 1 / 5e3, (5, 4))
+    xb = Crossbar(gp, None, 9.24, 11.55, 0.0)
+    v = rng.uniform(-0.8, 0.8, (3, 5))
+    ref = spice.simulate_crossbar(xb, v)
+    ip, _ = xb.solve(v)
+    np.testing.assert_allclose(ip, ref.i_plus, rtol=1e-9, atol=1e-15)
+    assert "Rdm" not in spice.crossbar_netlist(xb, v)
+    assert spice.compare_crossbar(xb, v).max_rel_diff < 1e-9
+
+
+@pytest.mark.ngspice
+@needs_ngspice
 def test_network_agrees_with_ngspice():
     rng = np.random.default_rng(7)
     weights = [(rng.integers(-1, 2, (6, 9)), rng.integers(-1, 2, 6)), (rng.integers(-1, 2, (4, 6)),

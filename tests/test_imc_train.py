@@ -72,6 +72,17 @@ def test_evaluate_imc_run_monte_carlo(imc_run, capsys):
     assert res["hardware"]["adc"]["inl_lsb"] == 1.0
 
 
+def test_evaluate_imc_run_with_exact_ir_drop(imc_run, capsys):
+    # the run trained on ideal wires; evaluated through every array's transfer matrix (64 x 64, 9 nm wires) its
+    # effects line states the wire model and the segment resistances, and the result is an accuracy
+    code = main(["evaluate", str(imc_run), "--ir-drop", "exact", "--test-limit", "100"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "IR drop exact (9.242 / 11.55 ohm per cell)" in out
+    code = main(["evaluate", str(imc_run), "--ir-drop", "first-order", "--test-limit", "10"])
+    assert code == 2 and "exactly or not at all" in capsys.readouterr().err
+
+
 def test_imc_run_evaluates_like_its_training_accuracy(imc_run):
     # the deployment's model rebuilt from model.pt reproduces the nominal accuracy the trainer recorded
     from imcsim.train.evaluate import evaluate_run

@@ -27,6 +27,9 @@ assemble the nodal conductance matrix G (unknown node voltages) with scipy.spars
   line, X = G^-1 B, T = O X + O_s (the same matrix);
 * ``power(v)``: the power the sources deliver (W), v^T Y_in v with the input admittance Y_in = D - B^T G^-1 B.
 
+Single-ended columns (``g_minus=None``: one device per cell, as in an IMC core's offset-encoded arrays) have no I-
+lines at all; ``T_minus`` is then zero.
+
 Zero wire or amplifier resistance is handled exactly by merging the nodes it shorts (an ideal input line is at its
 source voltage, an ideal column line with an ideal terminal at 0 V), so r_in = r_out = 0 gives the ideal product
 i_plus = v @ g_plus.
@@ -71,7 +74,8 @@ class Crossbar:
     """One crossbar; see the module docstring for the circuit.
 
     Args:
-        g_plus, g_minus: device conductances (S), shape (rows, cols).
+        g_plus, g_minus: device conductances (S), shape (rows, cols); ``g_minus=None``: single-ended columns (one
+            device per cell, no I- lines).
         r_in_ohm: input-line segment resistance per cell (ohm), >= 0.
         r_out_ohm: I+ / I- line segment resistance per cell (ohm), >= 0.
         r_amp_ohm: resistance from each column terminal to ground (ohm), >= 0; 0 is an ideal virtual ground.
@@ -79,10 +83,13 @@ class Crossbar:
             (the terminals are as ``r_amp_ohm`` says); with it ``r_amp_ohm`` must be 0.
     """
 
-    def __init__(self, g_plus: np.ndarray, g_minus: np.ndarray, r_in_ohm: float = 0.0, r_out_ohm: float = 0.0,
+    def __init__(self, g_plus: np.ndarray, g_minus: np.ndarray | None, r_in_ohm: float = 0.0, r_out_ohm: float = 0.0,
                  r_amp_ohm: float = 0.0, diff_amp: tuple[float, float] | None = None) -> None:
         gp = np.asarray(g_plus, dtype=float)
-        gm = np.asarray(g_minus, dtype=float)
+        self.single_ended = g_minus is None
+        if self.single_ended and diff_amp is not None:
+            raise ConfigError("crossbar: single-ended columns (g_minus = None) have no difference amplifier")
+        gm = np.full_like(gp, 1.0) if self.single_ended else np.asarray(g_minus, dtype=float)  # (checked, then 0)
         if gp.ndim != 2 or gp.shape != gm.shape or gp.size == 0:
             raise ConfigError(f"crossbar: g_plus {gp.shape} and g_minus {gm.shape} must be equal non-empty 2-D shapes")
         if not (np.all(gp > 0) and np.all(gm > 0) and np.all(np.isfinite(gp)) and np.all(np.isfinite(gm))):
@@ -97,7 +104,7 @@ class Crossbar:
             if r_amp_ohm != 0:
                 raise ConfigError(f"crossbar: r_amp_ohm = {r_amp_ohm!r} must be 0 with a difference amplifier")
         self.diff_amp = diff_amp
-        self.g_plus, self.g_minus = gp, gm
+        self.g_plus, self.g_minus = gp, (np.zeros_like(gp) if self.single_ended else gm)
         self.rows, self.cols = gp.shape
         self.r_in_ohm, self.r_out_ohm, self.r_amp_ohm = float(r_in_ohm), float(r_out_ohm), float(r_amp_ohm)
         self._build()
@@ -124,8 +131,10 @@ class Crossbar:
             a = (-2 - i_idx).astype(np.int64)
         # column-line nodes, I+ then I-
         cols_nodes = []
-        for _ in range(2):
-            if self.r_out_ohm > 0:
+        for half in range(2):
+            if half == 1 and self.single_ended:  # no I- lines: their devices (g = 0) end on ground and carry nothing
+                p = np.full((R, C), GROUND, dtype=np.int64)
+            elif self.r_out_ohm > 0:
                 p = n + np.arange(R * C).reshape(R, C)
                 n += R * C
             elif self.r_amp_ohm > 0 or self.diff_amp is not None:
@@ -191,6 +200,8 @@ class Crossbar:
         o_rows, o_cols, o_vals = [], [], []
         s_rows, s_cols, s_vals = [], [], []
         for half, node, gdev in ((0, p_node, self.g_plus), (1, m_node, self.g_minus)):
+            if half == 1 and self.single_ended:  # I- reads 0
+                continue
             out = half * C + np.arange(C)
             if r_term["+-"[half]] > 0:
                 bottom = node[-1]

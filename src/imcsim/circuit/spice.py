@@ -72,7 +72,7 @@ def _crossbar_lines(xb: Crossbar, prefix: str, in_nodes: list[str]) -> tuple[lis
         def a(i: int, j: int) -> str:
             return in_nodes[i]
     srcs: dict[str, list[str]] = {"p": [], "m": []}
-    for line, g in (("p", xb.g_plus), ("m", xb.g_minus)):
+    for line, g in (("p", xb.g_plus),) + ((("m", xb.g_minus),) if not xb.single_ended else ()):
         for j in range(C):
             term = f"{prefix}t{line}{j}"
 
@@ -116,7 +116,7 @@ def _control(n_vectors: int, alters: list[list[str]], raw_stem: str) -> list[str
 def crossbar_netlist(xb: Crossbar, v: np.ndarray, raw_stem: str = "out") -> str:
     """A netlist of crossbar ``xb`` with one operating point per input vector (rows of ``v``, (batch, rows) in V),
     written to ``<raw_stem><k>.raw`` by ngspice. Terminal currents are the currents of sources ``vtp<j>`` and
-    ``vtm<j>``."""
+    ``vtm<j>`` (no I- lines for single-ended columns)."""
     v = np.atleast_2d(np.asarray(v, dtype=float))
     in_nodes = [f"in{i}" for i in range(xb.rows)]
     body, _, _ = _crossbar_lines(xb, "", in_nodes)
@@ -288,7 +288,8 @@ def simulate_crossbar(xb: Crossbar, v: np.ndarray, timeout_s: float | None = DEF
     v = np.atleast_2d(np.asarray(v, dtype=float))
     points, secs = run_ngspice(crossbar_netlist(xb, v), len(v), timeout_s=timeout_s)
     ip = np.array([[pt[f"i(vtp{j})"] for j in range(xb.cols)] for pt in points])
-    im = np.array([[pt[f"i(vtm{j})"] for j in range(xb.cols)] for pt in points])
+    im = np.zeros_like(ip) if xb.single_ended else \
+        np.array([[pt[f"i(vtm{j})"] for j in range(xb.cols)] for pt in points])
     return SpiceResult(ip, im, None, secs)
 
 
@@ -318,7 +319,9 @@ def compare_crossbar(xb: Crossbar, v: np.ndarray, timeout_s: float | None = DEFA
     ``timeout_s``, see :func:`run_ngspice`); compare the currents."""
     v = np.atleast_2d(np.asarray(v, dtype=float))
     t0 = time.perf_counter()
-    fresh = Crossbar(xb.g_plus, xb.g_minus, xb.r_in_ohm, xb.r_out_ohm, xb.r_amp_ohm, diff_amp=xb.diff_amp)  # time assembly + factoring too
+    # a fresh copy, so the time includes assembly and factoring too
+    fresh = Crossbar(xb.g_plus, None if xb.single_ended else xb.g_minus, xb.r_in_ohm, xb.r_out_ohm, xb.r_amp_ohm,
+                     diff_amp=xb.diff_amp)
     tp, tm = fresh.transfer_matrix()
     ip, im = v @ tp.T, v @ tm.T
     t_solver = time.perf_counter() - t0

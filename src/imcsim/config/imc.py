@@ -32,9 +32,16 @@ from imcsim.config.adc import ADCConfig
 from imcsim.config.base import ConfigModel, load_config
 from imcsim.config.device import DeviceConfig
 from imcsim.config.imac import DACConfig
+from imcsim.config.wires import WireConfig
 from imcsim.errors import ConfigError
 
-__all__ = ["IMCConfig", "load_imc"]
+__all__ = ["IMCConfig", "load_imc", "NOISE_AWARE_IR"]
+
+#: Why noise-aware training (a fresh chip every batch) refuses exact wire IR drop on IMC cores (one message for the
+#: training config and the model).
+NOISE_AWARE_IR = ("ir_drop = 'exact' with noise-aware training: every batch's fresh chip would need a nodal solve of "
+                  "every crossbar array (1 to 2.5 s per 128 x 128 array, measured); train on a fixed chip "
+                  "(noise_aware off) or with ir_drop = 'off'")
 
 class IMCConfig(ConfigModel):
     """A mixed-signal IMC core type: its crossbars, converters, digital periphery and activation memory."""
@@ -76,6 +83,11 @@ class IMCConfig(ConfigModel):
                                   "pulse-width-modulated inputs. Assumption: inputs uniformly distributed.")
     device: DeviceConfig = Field(default_factory=DeviceConfig, description="Cell devices (the project's one device "
                                  "model; R_low / R_high set G_on / G_off).")
+    wires: WireConfig = Field(default_factory=WireConfig, description="Crossbar metal lines (the project's one wire "
+                              "model: segment resistance per cell on the input lines and on the column lines), read "
+                              "when the layers simulate wire IR drop (ir_drop = exact). Default: IMAC-Sim's 9 nm "
+                              "node (9.24 / 11.55 ohm per cell), the technology the project's crossbar solver is "
+                              "validated on.")
     cell_area_m2: float = Field(0.0002e-6 / (8 * 128 * 128), gt=0, description="Area of one cell (m^2), device pair "
                                 "included for differential encoding. Source: ISAAC Table 6, 8 crossbars of 128 x 128 "
                                 "in 0.0002 mm^2 = 1.53e-15 m^2 per cell.")

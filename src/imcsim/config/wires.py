@@ -85,8 +85,8 @@ class WireConfig(ConfigModel):
                                  "Source: IMAC-Sim testIMAC.py, L = 15 x node.")
     cell_width_m: float = Field(108e-9, gt=0, description="Bitcell side along the input lines (m). Source: "
                                 "IMAC-Sim testIMAC.py, W = 12 x node.")
-    rho_bulk_ohm_m: float = Field(1.9e-8, gt=0, description="Bulk copper resistivity (ohm m). Source: IMAC-Sim "
-                                  "testIMAC.py.")
+    rho_bulk_ohm_m: float = Field(1.9e-8, ge=0, description="Bulk copper resistivity (ohm m); 0 gives ideal "
+                                  "wires (no segment resistance). Source: IMAC-Sim testIMAC.py.")
     mean_free_path_m: float = Field(39e-9, gt=0, description="Electron mean free path in Cu, l0 (m). Source: "
                                     "IMAC-Sim mapLayer.py; Steinhoegl et al., J. Appl. Phys. 97, 2005.")
     specularity: float = Field(0.25, ge=0, lt=1, description="Fraction p of electrons reflected specularly at the "

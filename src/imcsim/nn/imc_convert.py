@@ -10,7 +10,9 @@ Targets (the systems of the IMC-cores issue):
 The result is an :class:`IMCModel`: the converted network plus the chip state of its IMC layers. Like
 :class:`~imcsim.nn.convert.HybridModel` it has ``set_chip(seed)`` (one programmed chip: device variation, stuck-at
 faults and ADC instances, every effect and layer its own stream, :func:`imcsim.nn.nonideal.effect_rng`; None: ideal
-devices and ADCs) and ``noise_aware`` (a fresh chip for every training batch, drawn from ``noise_rng``).
+devices and ADCs) and ``noise_aware`` (a fresh chip for every training batch, drawn from ``noise_rng``). With
+``nonideal.ir_drop = "exact"`` the wires act on every chip, the nominal one included (a nodal solve per array, once
+per chip and weights): fixed chips only, so noise-aware training refuses it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from imcsim.config.imc import IMCConfig
+from imcsim.config.imc import NOISE_AWARE_IR, IMCConfig
 from imcsim.errors import ModelError
 from imcsim.nn.imc_layers import IMCConv2d, IMCLayerMixin, IMCLinear
 from imcsim.nn.nonideal import NonIdealities
@@ -70,6 +72,8 @@ class IMCModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and self.noise_aware:
+            if self.nonideal.ir_drop == "exact":
+                raise ModelError(NOISE_AWARE_IR)
             self.set_chip(int(self.noise_rng.integers(2**62)))
         return self.net(x)
 
@@ -84,15 +88,17 @@ def convert_imc(model: nn.Module, target: str, imc: IMCConfig, conv_bits: int = 
         target: ``all-imc`` or ``tpu-imc``.
         imc: the IMC core (rows, cols, cell and weight bits, encoding, input and DAC bits, ADC, device).
         conv_bits, act_bits: the digital convolutions' weight and activation bits (``tpu-imc``).
-        nonideal: which effects the IMC layers simulate (device, read noise, ADC; ``ir_drop`` must be ``off``).
+        nonideal: which effects the IMC layers simulate (device, read noise, ADC; ``ir_drop`` ``off`` or ``exact``:
+            the arrays' wires through the circuit solver, :mod:`imcsim.nn.imc_layers`).
         noise_seed: seed of the noise-aware training stream.
         adc_step, adc_quantile: the ADC range per layer (:mod:`imcsim.nn.imc_layers`).
     """
     if target not in IMC_TARGETS:
         raise ModelError(f"unknown IMC target {target!r}; choose one of: {', '.join(IMC_TARGETS)}")
     nonideal = nonideal or NonIdealities()
-    if nonideal.ir_drop != "off":
-        raise ModelError(f"IMC layers simulate no wire IR drop (ir_drop = {nonideal.ir_drop!r}); use 'off'")
+    if nonideal.ir_drop not in ("off", "exact"):
+        raise ModelError(f"ir_drop = {nonideal.ir_drop!r}: IMC layers simulate wire IR drop exactly or not at all "
+                         "(use 'exact' or 'off')")
     model = copy.deepcopy(model)
     index = [0]
 

@@ -13,6 +13,14 @@ The arithmetic of one layer (issue 11), mapped exactly as the cost model maps it
    and PCM drift G (t / t0)^-nu (``DeviceConfig.drift_*``) act on G. The periphery removes the nominal G_off
    baseline (a reference column: its known current G_off sum(inputs) for offset cells; the pair difference for
    differential cells), so a column reads in *level units*: e = (G - G_off) / ((G_on - G_off) / L), e = l when ideal.
+   With ``nonideal.ir_drop = "exact"`` the wires of every array act too: each (row tile, column tile) array is a
+   full R x C crossbar of the core's ``wires`` (:class:`imcsim.circuit.crossbar.Crossbar`: input lines driven at
+   their left end, columns ending at the ADC's virtual-ground input at the bottom; a pair of lines per column for
+   differential cells, one line for offset cells), the tile's rows and columns from its top left, level-0 cells
+   (G_off) in the unused ones. Its transfer matrix T(G) (the circuit solver's, one nodal solve per chip and weights)
+   gives the column currents exactly, I = T(G) v for any inputs v, so T takes G's place in the level units above
+   (the offset reference stays the nominal G_off sum(inputs): the baseline's own IR drop is part of the error).
+   Read noise keeps the programmed conductances' magnitudes.
 3. **Inputs.** Activations are quantised to ``input_bits`` by the layer's :class:`~imcsim.nn.quant.ActQuant`
    (unsigned after a ReLU, symmetric signed otherwise) and cut into ``input_cycles`` digits of ``dac.bits`` bits,
    least significant first, the top digit signed for signed inputs (two's complement, so shift-and-add restores
@@ -52,7 +60,7 @@ from imcsim.arch.imc import map_layer
 from imcsim.config.imc import IMCConfig
 from imcsim.errors import ModelError
 from imcsim.nn.adc import ADCInstances, ideal_adc, sample_adc
-from imcsim.nn.nonideal import NonIdealities, effect_rng, sample_chip
+from imcsim.nn.nonideal import NonIdealities, effect_rng, ir_drop_exact, sample_chip
 from imcsim.nn.quant import ActQuant, quantize_symmetric, ste_round, weight_scale_per_channel
 from imcsim.workload.layer import Layer
 
@@ -242,6 +250,11 @@ class IMCLayerMixin:
         self.register_buffer("adc_step", torch.tensor(fixed or 0.0, dtype=torch.float64))
         self.register_buffer("adc_calibrated", torch.tensor(fixed is not None))
         self._chip: tuple | None = None
+        # exact wire IR drop (nonideal.ir_drop = "exact"): factors G_eff / G per device, solved for the weight codes
+        # kept with them; training reuses them for ir_refresh_steps forward passes (as the IMAC layers do)
+        self.ir_refresh_steps = 50
+        self._ir_cache: tuple | None = None
+        self._ir_age = 0
         self.set_chip(None)
 
     # ----- mapping ----------------------------------------------------------------------------------------------------
@@ -293,6 +306,7 @@ class IMCLayerMixin:
         inst = torch.as_tensor(instance_of_column(rt, ncols, cfg).reshape(-1))
         self._chip = (chip, adc, gen, inst, rt, ncols, uniform)
         self._adc_table = None if uniform else ADCTable.build(adc)
+        self._ir_cache, self._ir_age = None, 0
 
     def _rows_padded(self, rt: int) -> int:
         """Rows of the tile stack: R per row tile, or just K when one tile holds them all (the unused rows of that
@@ -322,7 +336,8 @@ class IMCLayerMixin:
         def lay(d):  # (N, K, S) -> (rows, N S), column n S + s
             return F.pad(d.permute(1, 0, 2).reshape(kk, n * s), (0, 0, 0, rows - kk))
 
-        if chip is None and cfg.device.drift_nu == 0 and not (squares and self._chip[2] is not None):
+        wires = self.nonideal.ir_drop == "exact"
+        if chip is None and cfg.device.drift_nu == 0 and not (squares and self._chip[2] is not None) and not wires:
             e = lay(pos) - lay(neg) if neg is not None else lay(pos)
             e = e.reshape(rt, rows // rt, n * s)
             return (e, None) if squares else e
@@ -334,7 +349,11 @@ class IMCLayerMixin:
         if dev.drift_nu > 0:
             f = (dev.drift_time_s / dev.drift_t0_s) ** (-dev.drift_nu)
             gp, gm = gp * f, gm * f
-        e = (gp - gm) / unit if neg is not None else (gp - g_off) / unit
+        if wires:  # the arrays' column currents through the wires: I = T(G) v, T in place of G
+            tp, tm = self._wire_drop(k, gp, gm if neg is not None else None)
+            e = (tp - tm) / unit if neg is not None else (tp - g_off) / unit
+        else:
+            e = (gp - gm) / unit if neg is not None else (gp - g_off) / unit
         e[kk:] = 0.0  # rows beyond K carry no input
         e = e.reshape(rt, rows // rt, n * s)
         if not squares:
@@ -343,6 +362,33 @@ class IMCLayerMixin:
             return e, None
         sq = (gp / unit) ** 2 + ((gm / unit) ** 2 if neg is not None else 0.0)
         return e, sq.reshape(rt, rows // rt, n * s)
+
+    def _wire_drop(self, k: torch.Tensor, gp: torch.Tensor, gm: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Effective conductances (rows, N S) (S) of programmed ``gp`` / ``gm`` (None: offset cells, one device)
+        through the arrays' wires: :func:`imcsim.nn.nonideal.ir_drop_exact` per (row tile, column tile) array, each
+        a full ``rows`` x ``cols`` crossbar (:class:`imcsim.circuit.crossbar.Crossbar`, ``wires`` of the core,
+        column terminals at virtual ground) holding its tile at the top left and level-0 cells (G_off) elsewhere.
+
+        Solved once per chip and weight codes ``k``, and kept as factors G_eff / G per device: exact whenever the
+        codes are those solved for (evaluation); in training the factors are reused for ``ir_refresh_steps``
+        forward passes, then re-solved."""
+        cache = self._ir_cache
+        stale = cache is None or (self._ir_age >= self.ir_refresh_steps if self.training
+                                  else not torch.equal(cache[0], k.detach()))
+        if stale:
+            cfg = self.imc
+            gp_np = gp.numpy()
+            gm_np = None if gm is None else gm.numpy()
+            tp, tm = ir_drop_exact(gp_np, gm_np, cfg.rows, cfg.cols, cfg.wires.r_in_ohm, cfg.wires.r_out_ohm,
+                                   unused_s=cfg.device.conductances[1])
+            self._ir_cache = (k.detach().clone(), torch.as_tensor(tp / gp_np),
+                              None if gm is None else torch.as_tensor(tm / gm_np))
+            self._ir_age = 0
+        if self.training:
+            self._ir_age += 1
+        _, fp, fm = self._ir_cache
+        return gp * fp, (None if gm is None else gm * fm)
 
     # ----- the analog matrix product ------------------------------------------------------------------------------
     def _column_sums(self, xq: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -143,24 +143,48 @@ def ir_drop_factors(g_plus: np.ndarray, g_minus: np.ndarray, rows: int, cols: in
     return np.clip(fp, 0.0, None), np.clip(fm, 0.0, None)
 
 
-def ir_drop_exact(g_plus: np.ndarray, g_minus: np.ndarray, rows: int, cols: int, r_in_ohm: float,
-                  r_out_ohm: float, r_amp_ohm: float = 0.0, diff_amp: tuple[float, float] | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact effective conductances (n_rows, n_out) (S) of a partitioned layer with wire resistances: per crossbar
-    block the transfer matrix of :class:`imcsim.circuit.crossbar.Crossbar` (nodal solve), so that
-    I+ = V @ result_plus exactly. Blocks are independent circuits (each has its own amplifiers); ``diff_amp``
-    (R1 = R2, R3 = R4 in ohm) ends them in IMAC-Sim's difference amplifier instead of ``r_amp_ohm``."""
+def ir_drop_exact(g_plus: np.ndarray, g_minus: np.ndarray | None, rows: int, cols: int, r_in_ohm: float,
+                  r_out_ohm: float, r_amp_ohm: float = 0.0, diff_amp: tuple[float, float] | None = None,
+                  unused_s: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Exact effective conductances (n_rows, n_out) (S) of a layer tiled onto ``rows`` x ``cols`` crossbars with
+    wire resistances: per crossbar block the transfer matrix of :class:`imcsim.circuit.crossbar.Crossbar` (nodal
+    solve), so that I+ = V @ result_plus exactly. Blocks are independent circuits (each has its own amplifiers);
+    ``diff_amp`` (R1 = R2, R3 = R4 in ohm) ends them in IMAC-Sim's difference amplifier instead of ``r_amp_ohm``.
+
+    The blocks are ``rows`` consecutive rows by ``cols`` consecutive columns from the top left (IMAC's partitions,
+    :func:`imcsim.circuit.partition.tile_slices`, bias row included, and an IMC core's arrays alike). A partial
+    block is a crossbar of its own size, or, with ``unused_s``, sits at the top left of a full ``rows`` x ``cols``
+    array whose other cells are devices of conductance ``unused_s`` (S) (unused rows undriven at 0 V, unused columns
+    terminated like the used ones: they load the input lines). ``g_minus=None``: single-ended columns (one device
+    per cell); the second result is then None.
+    """
     from imcsim.circuit.crossbar import Crossbar
 
     gp = np.asarray(g_plus, float)
-    gm = np.asarray(g_minus, float)
+    gm = None if g_minus is None else np.asarray(g_minus, float)
     tp = np.empty_like(gp)
-    tm = np.empty_like(gm)
+    tm = None if gm is None else np.empty_like(gm)
     for rs, cs in _blocks(*gp.shape, rows, cols):
-        xb = Crossbar(gp[rs, cs], gm[rs, cs], r_in_ohm, r_out_ohm, r_amp_ohm, diff_amp=diff_amp)
+        bp = gp[rs, cs]
+        bm = None if gm is None else gm[rs, cs]
+        nr, nc = bp.shape
+        if unused_s is not None and (nr, nc) != (rows, cols):
+            full = np.full((rows, cols), float(unused_s))
+            bp = _embed(full, bp)
+            bm = None if bm is None else _embed(full, bm)
+        xb = Crossbar(bp, bm, r_in_ohm, r_out_ohm, r_amp_ohm, diff_amp=diff_amp)
         t_plus, t_minus = xb.transfer_matrix()
-        tp[rs, cs], tm[rs, cs] = t_plus.T, t_minus.T
+        tp[rs, cs] = t_plus.T[:nr, :nc]
+        if tm is not None:
+            tm[rs, cs] = t_minus.T[:nr, :nc]
     return tp, tm
+
+
+def _embed(full: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """``block`` written over the top-left corner of a copy of ``full``."""
+    out = full.copy()
+    out[: block.shape[0], : block.shape[1]] = block
+    return out
 
 
 def read_noise_current(v: torch.Tensor, g_plus: torch.Tensor, g_minus: torch.Tensor, sigma: float,

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from imcsim.config.base import ConfigModel
 from imcsim.config.imac import IMACConfig
-from imcsim.config.imc import IMCConfig
+from imcsim.config.imc import NOISE_AWARE_IR, IMCConfig
 from imcsim.config.wires import IRDrop
 
 __all__ = ["TrainConfig", "build_run_model", "convert_for_imc", "run_network", "IMAC_TARGETS", "IMC_TARGETS",
@@ -95,10 +95,21 @@ class TrainConfig(ConfigModel):
     @model_validator(mode="before")
     @classmethod
     def _imc_wires(cls, data: Any) -> Any:
-        """IMC targets default to ``ir_drop = off``: their layers simulate no wire IR drop (see imcsim.nn.imc_convert)."""
+        """IMC targets default to ``ir_drop = off`` (exact IR drop costs a nodal solve per crossbar array and set of
+        weights: asked for, not assumed; see imcsim.nn.imc_layers)."""
         if isinstance(data, dict) and data.get("target") in IMC_TARGETS and "ir_drop" not in data:
             return {**data, "ir_drop": "off"}
         return data
+
+    @model_validator(mode="after")
+    def _imc_ir_drop(self) -> "TrainConfig":
+        if self.target in IMC_TARGETS:
+            if self.ir_drop == "first-order":
+                raise ValueError("ir_drop = 'first-order': IMC layers simulate wire IR drop exactly or not at all "
+                                 "(use exact or off)")
+            if self.ir_drop == "exact" and self.noise_aware:
+                raise ValueError(NOISE_AWARE_IR)
+        return self
 
     @model_validator(mode="before")
     @classmethod

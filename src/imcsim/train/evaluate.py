@@ -14,7 +14,7 @@ The digital front end is deterministic, so it runs once and only the analog laye
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,16 +162,17 @@ def model_effects(model: HybridModel, mc: bool) -> dict:
 
 @torch.no_grad()
 def monte_carlo_imc(model: IMCModel, x: np.ndarray, y: np.ndarray, mc: int, seed: int = 0,
-                    imc: IMCConfig | None = None) -> EvalResult:
+                    imc: IMCConfig | None = None, nonideal: NonIdealities | None = None) -> EvalResult:
     """Nominal accuracy (ideal devices and ADCs of the configured resolution) and, for ``mc`` > 0, accuracy over
     chips ``seed .. seed + mc - 1`` of an IMC model: devices and ADC instances fixed per chip, no calibration (each
-    layer keeps its trained ADC range). ``imc`` replaces the core config for this evaluation (restored after)."""
+    layer keeps its trained ADC range). ``imc`` / ``nonideal`` replace the core config / simulated effects (wire IR
+    drop ``off`` or ``exact``, on the nominal chip too) for this evaluation (restored after)."""
     from imcsim.train.trainer import evaluate_accuracy
 
-    saved, was = model.imc, model.training
+    saved, saved_ni, was = model.imc, model.nonideal, model.training
     try:
-        if imc is not None:
-            model.set_hardware(imc)
+        if imc is not None or nonideal is not None:
+            model.set_hardware(imc or model.imc, nonideal)
         nominal = evaluate_accuracy(model, x, y)
         stats = None
         if mc > 0:
@@ -188,17 +189,20 @@ def monte_carlo_imc(model: IMCModel, x: np.ndarray, y: np.ndarray, mc: int, seed
                      "samples": [float(a) for a in acc]}
         return EvalResult(nominal, stats, int(len(x)), model.imc.model_dump(mode="json"))
     finally:
-        model.set_hardware(saved)
+        model.set_hardware(saved, saved_ni)
         model.train(was)
 
 
-def _imc_effects(imc: IMCConfig, mc: bool) -> dict:
-    """The effects of an IMC-core evaluation (:func:`imcsim.circuit.chip.effects`): devices and column ADCs, no wires
-    (the IMC layers simulate no IR drop); outputs bounded by each layer's calibrated column-ADC range."""
+def _imc_effects(imc: IMCConfig, ni: NonIdealities, mc: bool) -> dict:
+    """The effects of an IMC-core evaluation (:func:`imcsim.circuit.chip.effects`): devices, column ADCs and the
+    wire model (``off`` or ``exact`` with the core's segment resistances); outputs bounded by each layer's
+    calibrated column-ADC range."""
     from imcsim.circuit.chip import effects
 
     def one(chip: bool) -> dict:
-        return effects(imc.device, imc.adc, "off", chip=chip, dac_bits=imc.dac.bits,
+        return effects(imc.device, imc.adc if ni.adc else None, ni.ir_drop, chip=chip, read_noise=ni.read_noise,
+                       device_effects=ni.device, dac_bits=imc.dac.bits,
+                       wires=(imc.wires.r_in_ohm, imc.wires.r_out_ohm),
                        clipping="column ADC range (calibrated per layer)")
 
     return {"nominal": one(False), **({"mc": one(True)} if mc else {})}
@@ -216,13 +220,16 @@ def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, changes: Hardware
     train_data_dir = dep.config.train.data_dir if dep.config.train is not None else None
     ov = changes or HardwareChanges()
     if isinstance(model, IMCModel):
-        if ov.ir_drop not in (None, "off"):
-            raise ConfigError(f"ir_drop = {ov.ir_drop!r}: the IMC core layers simulate no wire IR drop (use off)")
+        # the wire model: as asked, else the run's own (off unless it trained with exact IR drop)
+        ni = replace(model.nonideal, ir_drop=ov.ir_drop or model.nonideal.ir_drop)
+        if ni.ir_drop == "first-order":
+            raise ConfigError("ir_drop = 'first-order': the IMC core layers simulate wire IR drop exactly or not at "
+                              "all (use exact or off)")
         imc = apply_changes(model.imc, ov)
         ds = data if data is not None else load_dataset(dep.dataset, data_dir or train_data_dir)
         ds = ds.subset(None, test_limit)
-        res = monte_carlo_imc(model, ds.x_test, ds.y_test, mc, seed, imc)
-        res.effects = _imc_effects(imc, mc > 0)
+        res = monte_carlo_imc(model, ds.x_test, ds.y_test, mc, seed, imc, ni)
+        res.effects = _imc_effects(imc, ni, mc > 0)
         res.changed = changed_fields(model.imc, imc)
         return res
     if isinstance(model, HybridModel):  # validate the changes before reading the data

@@ -464,7 +464,7 @@ def _run(cfg, out, state, phases, total, ds, xtr, ytr, xte, yte, progress, log, 
                 model.noise_aware = cfg.noise_aware
                 # the exact IR-drop factors are re-solved at the start of every epoch, so a resumed run (checkpoints
                 # are per epoch) refreshes them at the same steps as an uninterrupted one
-                for layer in model.imac if isinstance(model, HybridModel) else ():  # IMC cores simulate no wires
+                for layer in model.imac if isinstance(model, HybridModel) else model.imc_layers():
                     layer._ir_cache, layer._ir_age = None, 0
             t0 = time.perf_counter()
             model.train()
