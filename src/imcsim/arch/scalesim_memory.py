@@ -455,8 +455,10 @@ class _ReadBuffer:
                 # Just the sets that enter the window, fetched ahead as the physical model's port delivers: back
                 # to back half-buffers of ceil(P/B) + 1 cycles, so the operand's W-th fetched word (past the
                 # initial fill) is on chip at 1 + ceil(W / P) (ceil(P/B) + 1).
-                words = self._set_words(j, moved_already=False)
+                # A jump past more sets than the window holds brings in only the window's sets: those jumped
+                # over are never needed and a real window does not fetch them.
                 self.start = (self.start + j) % self.n_sets
+                words = self._set_words(int(np.sign(j)) * min(abs(j), self.a_sets))
                 self.fetched += words
                 self.dram_reads += math.ceil(words / self.bw) * self.bw if self.art.line_reads else words
                 ready = 1 + math.ceil(self.fetched / self.prefetch_words) * (self.lines_per_prefetch + 1)
@@ -466,10 +468,10 @@ class _ReadBuffer:
         self.ptr = hi
         return x - cycle - 1
 
-    def _set_words(self, moved: int, moved_already: bool = True) -> int:
+    def _set_words(self, moved: int) -> int:
         """Words in the sets that entered the window when it moved by ``moved`` sets (negative: back; sets wrap
-        round the operand), after the move or, with ``moved_already`` False, before it."""
-        start = self.start if moved_already else (self.start + moved) % self.n_sets
+        round the operand), counted after the move."""
+        start = self.start
         laps, n = divmod(abs(moved), self.n_sets)
         if n == 0:
             return laps * self.n_words
