@@ -112,6 +112,11 @@ class Artefacts:
             False: the words of the prefetched sets (and of the filled active half).
         write_credit_at_start: a drain's space is credited when it starts, a partial row not last counted full
             (item 5); False: credited when its last row leaves, the words it holds.
+        interleaved_tiles: the anti-diagonal unroll runs over the stacked fold tiles, so that one tile's last
+            anti-diagonals interleave with the next tile's first, ``C (C - 1) / 2`` words of a ``C``-wide tile at each
+            boundary (item 1); False: each tile unrolled on its own, in the order the array consumes it (folds do
+            not overlap in time). A window that must hold a whole tile spans those words too: on LeNet-5's os conv2
+            (2 kB, 8x8) they add 56 filter words to each of the 24 reuses (see the module docstring).
     """
 
     antidiagonal: bool = True
@@ -119,10 +124,11 @@ class Artefacts:
     double_stall: bool = True
     line_reads: bool = True
     write_credit_at_start: bool = True
+    interleaved_tiles: bool = True
 
 
 ALL_ARTEFACTS = Artefacts()
-NO_ARTEFACTS = Artefacts(False, False, False, False, False)
+NO_ARTEFACTS = Artefacts(False, False, False, False, False, False)
 
 
 @dataclass(frozen=True)
@@ -173,9 +179,19 @@ def _antidiagonal(mat: np.ndarray) -> np.ndarray:
     return mat.ravel()[order]
 
 
-def _row_major(mat: np.ndarray) -> np.ndarray:
-    """``mat`` row by row (the order without the anti-diagonal artefact)."""
-    return mat.ravel()
+def _unroll_stacked(tiles: list[np.ndarray]) -> np.ndarray:
+    """Fold tiles stacked and read along anti-diagonals (SCALE-Sim's order: adjacent tiles interleave)."""
+    return _antidiagonal(np.vstack(tiles))
+
+
+def _unroll_per_tile(tiles: list[np.ndarray]) -> np.ndarray:
+    """Each fold tile read along its own anti-diagonals, tile after tile (without ``interleaved_tiles``)."""
+    return np.concatenate([_antidiagonal(t) for t in tiles])
+
+
+def _row_major(tiles: list[np.ndarray]) -> np.ndarray:
+    """Fold tiles one after another, each row by row (the order without the anti-diagonal unroll)."""
+    return np.vstack(tiles).ravel()
 
 
 def _pad_cols(mat: np.ndarray, width: int) -> np.ndarray:
@@ -238,11 +254,11 @@ class _Geometry:
 # SCALE-Sim's operand layouts, one function per dataflow: (ifmap prefetch order, filter prefetch order, and per-fold
 # (line, column, address) of ifmap reads, filter reads and output writes). ``ifm`` is M x K, ``filt`` K x N.
 
-def _os_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_antidiagonal):
+def _os_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, unroll=_unroll_stacked):
     R, C, t = g.rows, g.cols, g.t
     ift = ifm.T  # K x M
-    if_pref = _antidiagonal(np.vstack([_pad_cols(ift[:, g.rsl(f)], R) for f in range(g.fr)]))
-    f_pref = _antidiagonal(np.vstack([_pad_cols(filt[:, g.csl(f)], C) for f in range(g.fc)]))
+    if_pref = unroll([_pad_cols(ift[:, g.rsl(f)], R) for f in range(g.fr)])
+    f_pref = unroll([_pad_cols(filt[:, g.csl(f)], C) for f in range(g.fc)])
 
     def if_fold(f_r, f_c):  # T x ur, skewed: (t, j) at line t + j
         x = ift[:, g.rsl(f_r)]
@@ -261,9 +277,9 @@ def _os_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_a
     return if_pref, f_pref, if_fold, f_fold, o_fold
 
 
-def _ws_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_antidiagonal):
+def _ws_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, unroll=_unroll_stacked):
     R, C, t = g.rows, g.cols, g.t
-    if_pref = _antidiagonal(np.vstack([_pad_cols(ifm[:, g.rsl(f)], R) for f in range(g.fr)]))
+    if_pref = unroll([_pad_cols(ifm[:, g.rsl(f)], R) for f in range(g.fr)])
     f_pref = np.vstack([_pad_cols(filt[:, g.csl(f)], C) for f in range(g.fc)]).ravel()
 
     def if_fold(f_r, f_c):  # M x ur after R lines, skewed: (m, j) at line R + m + j
@@ -283,11 +299,11 @@ def _ws_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_a
     return if_pref, f_pref, if_fold, f_fold, o_fold
 
 
-def _is_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_antidiagonal):
+def _is_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, unroll=_unroll_stacked):
     R, C, t = g.rows, g.cols, g.t
     ift = ifm.T  # K x M
     if_pref = np.vstack([_pad_cols(ift[:, g.csl(f)], C) for f in range(g.fc)]).ravel()
-    f_pref = _antidiagonal(np.vstack([_pad_cols(filt[g.rsl(f), :].T, R) for f in range(g.fr)]))
+    f_pref = unroll([_pad_cols(filt[g.rsl(f), :].T, R) for f in range(g.fr)])
 
     def if_fold(f_r, f_c):  # ur x uc tile, flipped, not skewed: (j, c) at line R - 1 - j
         x = ift[g.rsl(f_r), g.csl(f_c)]
@@ -309,7 +325,7 @@ def _is_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_a
 _LAYOUTS = {"os": _os_layout, "ws": _ws_layout, "is": _is_layout}
 
 
-def _build(dataflow: str, ifm: np.ndarray, n: int, rows: int, cols: int, antidiagonal: bool = True):
+def _build(dataflow: str, ifm: np.ndarray, n: int, rows: int, cols: int, art: Artefacts = ALL_ARTEFACTS):
     """(ifmap stream, filter stream, output-write lines, lines in all) of the GEMM with ifmap addresses ``ifm``
     (M x K) and ``n`` filters (addresses ``n K + k`` past an offset, as SCALE-Sim lays them out)."""
     m, k = ifm.shape
@@ -317,8 +333,9 @@ def _build(dataflow: str, ifm: np.ndarray, n: int, rows: int, cols: int, antidia
     flow = dataflow_strategy(dataflow)
     sr, sc, t = (int(x) for x in flow.extents(m, n, k))
     g = _Geometry(rows, cols, sr, sc, t, -(-sr // rows), -(-sc // cols), int(flow.cycles_per_fold(t, rows, cols)))
-    if_pref, f_pref, if_fold, f_fold, o_fold = _LAYOUTS[dataflow](g, ifm, filt,
-                                                                  _antidiagonal if antidiagonal else _row_major)
+    unroll = (_row_major if not art.antidiagonal else _unroll_stacked if art.interleaved_tiles
+              else _unroll_per_tile)
+    if_pref, f_pref, if_fold, f_fold, o_fold = _LAYOUTS[dataflow](g, ifm, filt, unroll)
     if_lines, if_addrs = _demand(if_fold, g.fr, g.fc, g.per)
     f_lines, f_addrs = _demand(f_fold, g.fr, g.fc, g.per)
     o_lines, _ = _demand(o_fold, g.fr, g.fc, g.per)
@@ -605,7 +622,7 @@ def simulate_scalesim_memory(dataflow: str, ifmap: np.ndarray, n: int, rows: int
     words and ``bandwidths`` their DRAM ports (integer words/cycle, as SCALE-Sim reads them). ``artefacts``: which of
     SCALE-Sim's artefacts to apply (all by default; switching them off is for attributing the gap to the physical
     model, :mod:`imcsim.arch.memory`)."""
-    if_s, f_s, o_lines, n_lines = _build(dataflow, ifmap, n, rows, cols, artefacts.antidiagonal)
+    if_s, f_s, o_lines, n_lines = _build(dataflow, ifmap, n, rows, cols, artefacts)
     rd_if = _ReadBuffer(if_s, sram_words[0], bandwidths[0], artefacts)
     rd_f = _ReadBuffer(f_s, sram_words[1], bandwidths[1], artefacts)
     wr = _WriteBuffer(o_lines, sram_words[2], bandwidths[2], artefacts)
