@@ -163,9 +163,17 @@ def test_read_lateness_hand():
 
 
 def test_write_lateness_hand():
-    # 100-word ofmap pad, 10 words/cycle drains of 50 words (5 cycles): 230 words fit after ceil(130/50)=3 drains.
+    # 100-word ofmap pad, drains of 50-word halves at 10 words/cycle (5 cycles, a 10-word row per cycle); 230 words
+    # written evenly over cycles 0..4, word w at t(w) = 4 (w - 1) / 229. Drain 1 starts when word 50 is written,
+    # at t(50) = 4 * 49 / 229; drains 2 and 3 follow back to back (words 100 and 150 are written by then), drain 3
+    # at t(50) + 10. The 230th word needs the 130th drained word gone: drain 3's third row, at t(50) + 10 + 3, and is
+    # written at 4 without stalls.
     s = OperandStream(np.array([230.0]), np.array([0.0]), np.array([4.0]))
-    assert write_lateness(s, 100, 10.0) == pytest.approx(3 * 5 - 4)
+    assert write_lateness(s, 100, 10.0) == pytest.approx(4 * 49 / 229 + 13 - 4)
+    # The same words written over cycles 0..229 (one a cycle, slower than the drain): drain k starts at t(50 k) =
+    # 50 k - 1 and is done 5 cycles later, long before word 100 + 50 k needs its space: never late.
+    s = OperandStream(np.array([230.0]), np.array([0.0]), np.array([229.0]))
+    assert write_lateness(s, 100, 10.0) < 0
 
 
 def test_ideal_memory_never_stalls_and_finite_bandwidth_can():

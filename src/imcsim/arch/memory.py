@@ -98,54 +98,104 @@ def ready_cycles(cum_words: np.ndarray, sram_words: int, bandwidth: float) -> np
     return np.where(extra > 0, 1.0 + chunks * per_prefetch, 0.0)
 
 
+def _read_late(stream: OperandStream, sram_words: int, bandwidth: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per fold, cycles by which a read operand's first and last words of the fold arrive after the array needs
+    them (may be <= 0; -inf for a fold that fetches nothing)."""
+    cum_end = np.cumsum(stream.words)
+    cum_start = cum_end - stream.words + np.minimum(stream.words, 1.0)
+    has = stream.words > 0
+    late_first = np.where(has, ready_cycles(cum_start, sram_words, bandwidth) - stream.first_need, -np.inf)
+    late_last = np.where(has, ready_cycles(cum_end, sram_words, bandwidth) - stream.last_need, -np.inf)
+    return late_first, late_last
+
+
 def read_lateness(stream: OperandStream, sram_words: int, bandwidth: float) -> float:
     """Largest number of cycles by which a read operand's words arrive after the array needs them (may be <= 0)."""
     if stream.words.size == 0 or stream.total == 0:
         return 0.0
-    cum_end = np.cumsum(stream.words)
-    cum_start = cum_end - stream.words + np.minimum(stream.words, 1.0)
-    late_first = ready_cycles(cum_start, sram_words, bandwidth) - stream.first_need
-    late_last = ready_cycles(cum_end, sram_words, bandwidth) - stream.last_need
-    has = stream.words > 0
-    late = np.maximum(late_first, late_last)[has]
-    return float(late.max()) if late.size else 0.0
+    return float(np.maximum(*_read_late(stream, sram_words, bandwidth)).max())
 
 
-def write_lateness(stream: OperandStream, sram_words: int, bandwidth: float) -> float:
+def write_lateness(stream: OperandStream, sram_words: int, bandwidth: float,
+                   shift: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """Largest number of cycles by which the ofmap scratchpad overflows: the array must wait for the drain port.
 
-    As in SCALE-Sim's ``write_buffer``, the scratchpad drains one half-buffer at a time (``D = S - ceil(S/2)``
-    words, ``ceil(D/B)`` cycles each), back to back; ``W`` produced words fit in the ``S``-word scratchpad once
-    ``ceil((W - S)/D)`` drains are done, at cycle ``ceil((W - S)/D) ceil(D/B)``. (SCALE-Sim credits a drain's space
-    when it starts; counting it when it ends matched its totals better on the cases in tests/, within 5% on most.)
-    Each fold's writes are checked where its output phase starts and ends; the final drain after the last write is
-    not part of the layer's cycles (as in SCALE-Sim).
+    A ping-pong drain, as in SCALE-Sim's ``write_buffer``: the scratchpad drains one half-buffer at a time
+    (``D = S - ceil(S/2)`` words, ``d = ceil(D/B)`` cycles each). The ``k``-th drain starts once the ``k``-th half
+    is full (its ``k D``-th word written) and the previous drain has ended: ``s_k = max(s_{k-1} + d, q(k D))``,
+    ``q(w)`` being the cycle the ``w``-th output word is written, stall-free (linear between each fold's first and
+    last output) plus ``shift``, the stalls the read ports have caused by then (per fold, at its first and last
+    output): a drain waits for words a read stall holds back. A drain frees its space as its rows leave, ``B`` words
+    a cycle: the ``x``-th drained word is gone at ``s_k + ceil((x - (k - 1) D)/B)``, ``k = ceil(x/D)``, and the
+    ``w``-th output word fits the ``S``-word scratchpad once the ``(w - S)``-th has gone. The lateness (that cycle
+    less the stall-free ``t(w)``) is piecewise linear between the ends of each drain's words and of each fold's
+    outputs, so it is checked exactly there. The ofmap's own waits do not delay a drain's start: a write waits only
+    when the scratchpad is full, and then the half that the next drain takes is already full. The final drain after
+    the last write is not part of the layer's cycles (as in SCALE-Sim).
     """
     if stream.words.size == 0:
         return 0.0
     drain = max(sram_words - (-(-sram_words // 2)), 1)
-    per_drain = np.ceil(drain / bandwidth)
+    per_drain = float(np.ceil(drain / bandwidth))
+    words = stream.words
+    cum_end = np.cumsum(words)
+    over = cum_end[-1] - sram_words
+    if over <= 0:
+        return -np.inf
+    n_drains = int(np.ceil(over / drain))
 
-    def ready(cum: np.ndarray) -> np.ndarray:
-        over = cum - sram_words
-        return np.where(over > 0, np.ceil(over / drain) * per_drain, -np.inf)
+    # The w-th (1-based) output word is written at base[f] + slope[f] w in fold f (cum_end[f-1] < w <= cum_end[f]),
+    # stall-free, and at sbase[f] + sslope[f] w shifted by the read stalls.
+    span = np.maximum(words - 1.0, 1.0)
+    w0 = cum_end - words + 1.0
+    slope = (stream.last_need - stream.first_need) / span
+    base = stream.first_need - slope * w0
+    if shift is None:
+        sslope, sbase = slope, base
+    else:
+        sslope = slope + (shift[1] - shift[0]) / span
+        sbase = stream.first_need + shift[0] - sslope * w0
 
-    cum_end = np.cumsum(stream.words)
-    cum_start = cum_end - stream.words + np.minimum(stream.words, 1.0)
-    late = np.maximum(ready(cum_start) - stream.first_need, ready(cum_end) - stream.last_need)
-    return float(late.max())
+    def written(w: np.ndarray, shifted: bool) -> np.ndarray:
+        f = np.minimum(np.searchsorted(cum_end, w, "left"), words.size - 1)
+        return sbase[f] + sslope[f] * w if shifted else base[f] + slope[f] * w
+
+    k = np.arange(1, n_drains + 1, dtype=float)
+    # s_k = max(s_{k-1} + d, full_k) unrolls to max_{i <= k} (full_i + (k - i) d).
+    starts = np.maximum.accumulate(written(k * drain, True) - k * per_drain) + k * per_drain
+    # Checkpoints x (drained words waited for): each drain's first and last word, each fold's first and last output.
+    fold_w = np.concatenate([cum_end - words + np.minimum(words, 1.0), cum_end]) - sram_words
+    x = np.concatenate([(k - 1) * drain + 1, k * drain, fold_w[(fold_w >= 1) & (fold_w <= over)]])
+    x = x[x <= over]
+    kk = np.ceil(x / drain).astype(np.int64)
+    gone = starts[kk - 1] + np.ceil((x - (kk - 1) * drain) / bandwidth)
+    return float((gone - written(x + sram_words, False)).max())
 
 
 def stall_cycles(ifmap: OperandStream, filt: OperandStream, ofmap: OperandStream,
                  sram_words: tuple[int, int, int], bandwidths: tuple[float | None, float | None, float | None]
                  ) -> int:
-    """Stall cycles of a layer: the largest lateness over the three scratchpads, or 0 (ideal ports are None)."""
+    """Stall cycles of a layer: the largest lateness over the three scratchpads, or 0 (ideal ports are None).
+
+    The read ports' lateness does not depend on the other ports (prefetches run back to back); the stall they have
+    caused by a fold (the running maximum of their lateness) delays the fold's outputs, and so the drains
+    (:func:`write_lateness`)."""
     late = [0.0]
-    bw_i, bw_f, bw_o = bandwidths
-    if bw_i is not None:
-        late.append(read_lateness(ifmap, sram_words[0], bw_i))
-    if bw_f is not None:
-        late.append(read_lateness(filt, sram_words[1], bw_f))
-    if bw_o is not None:
-        late.append(write_lateness(ofmap, sram_words[2], bw_o))
+    n = ofmap.words.size
+    read_first = np.full(n, -np.inf)
+    read_last = np.full(n, -np.inf)
+    for stream, words, bw in ((ifmap, sram_words[0], bandwidths[0]), (filt, sram_words[1], bandwidths[1])):
+        if bw is None or stream.words.size == 0 or stream.total == 0:
+            continue
+        lf, ll = _read_late(stream, words, bw)
+        read_first = np.maximum(read_first, lf)
+        read_last = np.maximum(read_last, ll)
+    if n:
+        # Stall the reads have caused by each fold's first and last output (they come after the fold's reads start
+        # and after its last read, respectively).
+        by_last = np.maximum(np.maximum.accumulate(np.maximum(read_first, read_last)), 0.0)
+        by_first = np.maximum(np.concatenate([[0.0], by_last[:-1]]), np.maximum(read_first, 0.0))
+        late.append(float(by_last[-1]))
+        if bandwidths[2] is not None:
+            late.append(write_lateness(ofmap, sram_words[2], bandwidths[2], (by_first, by_last)))
     return int(max(0.0, max(late)))

@@ -502,12 +502,15 @@ class _ReadBuffer:
 
 
 class _WriteBuffer:
-    """SCALE-Sim's ofmap write buffer: rows of ``bw`` words, drains of ``ceil(D/bw)`` rows credited at start."""
+    """SCALE-Sim's ofmap write buffer: rows of ``bw`` words, drains of ``ceil(D/bw)`` rows credited at start
+    (without ``write_credit_at_start``: each row's words credited as the row leaves, one row per cycle)."""
 
     def __init__(self, lines: np.ndarray, size_words: int, bw: int, art: Artefacts = ALL_ARTEFACTS):
         self.bw = bw
         self.at_start = art.write_credit_at_start
-        self.pending = 0                # words of the running drain, credited at its end (without the artefact)
+        self.pending = 0                # words of the running drain not yet credited (without the artefact)
+        self.drain_start = 0
+        self.drain_rows = np.zeros(0, dtype=np.int64)   # cumulative words of the running drain's rows
         self.size = size_words
         self.drain = size_words - math.ceil(size_words * 0.5)
         self.rows_per_drain = math.ceil(self.drain / bw)
@@ -540,9 +543,11 @@ class _WriteBuffer:
         words_sum = 0
         n = 0
         last = 0
+        taken = []
         while take and self.rows:
             words, count = self.rows[0]
             k = min(take, count)
+            taken.append((words, k))
             words_sum += k * words
             n += k
             take -= k
@@ -555,10 +560,29 @@ class _WriteBuffer:
         if self.at_start:
             self.writes += data
             self.free += data
-        else:  # the words the rows hold, free once the last row has left
+        else:  # the words the rows hold, each row's free once it has left
             self.writes += words_sum
             self.pending += words_sum
+            self.drain_start = cycle
+            self.drain_rows = np.cumsum(np.repeat([w for w, _ in taken], [c for _, c in taken]).astype(np.int64))
         return cycle + n - 1
+
+    def _credit(self, cycle: int) -> None:
+        """Credit the words of the running drain's rows that have left by ``cycle`` (one row per cycle)."""
+        if not self.pending:
+            return
+        n = min(cycle - self.drain_start + 1, self.drain_rows.size)
+        gone = int(self.drain_rows[n - 1]) if n > 0 else 0
+        new = gone - (int(self.drain_rows[-1]) - self.pending)
+        if new > 0:
+            self.free += new
+            self.pending -= new
+
+    def _wait_for_space(self) -> int:
+        """The cycle at which the running drain has freed enough rows for ``free`` to be positive."""
+        need = int(self.drain_rows[-1]) - self.pending + 1 - self.free   # words gone by then
+        row = int(np.searchsorted(self.drain_rows, need, "left"))
+        return self.drain_start + min(row, self.drain_rows.size - 1)
 
     def next_event_line(self, stall: int) -> int | None:
         """The line of the next output word that starts a drain or waits for one, given the current stall.
@@ -593,10 +617,11 @@ class _WriteBuffer:
         for _ in range(lo, hi):
             self._store(1)
             if cur < self.drain_end:
+                if not self.at_start:
+                    self._credit(cur)
                 if self.free <= 0:
-                    cur = self.drain_end
-                    self.free += self.pending
-                    self.pending = 0
+                    cur = self.drain_end if self.at_start else self._wait_for_space()
+                    self._credit(cur)
             else:
                 self.free += self.pending
                 self.pending = 0
