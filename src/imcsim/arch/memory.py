@@ -7,26 +7,32 @@ column folds outer, row folds inner); which operand each fold fetches is the dat
 (:mod:`imcsim.arch.dataflow`). Counts are in words.
 
 Traffic (what DRAM must deliver): an operand tile that the inner (row-fold) loop reuses is fetched once per column
-fold when it fits in the active half of its scratchpad and once per reuse otherwise (decided per column fold: the
-last one's tile can be narrower); an operand re-streamed by every column fold is fetched once when the whole operand
-fits, else once per column fold. A convolution's ifmap is by default its im2col operand (each window's copy of a
-pixel is fetched, as SCALE-Sim counts it); with ``ifmap_pixels_once`` each padded input pixel is fetched once per
-pass (the scratchpad holds pixels and the feeder forms the windows). Outputs go to DRAM once; under ws and is the
+fold when it fits in the active half ``A`` of its scratchpad (decided per column fold: the last one's tile can be
+narrower); an operand re-streamed by every column fold is fetched once when the whole operand fits. A block of ``L >
+A`` words swept again goes through a window of the ``A`` words last brought in, contiguous in the order the operand
+is swept, which moves back to the block's start and forward again: each reuse re-fetches ``min(L, 2 (L - A))``
+words (the part of the block the window had not yet overwritten stays; :func:`imcsim.arch.dataflow.window_refetch`).
+A convolution's ifmap is by default its im2col operand (each window's copy of a pixel is fetched, as SCALE-Sim counts
+it); with ``ifmap_pixels_once`` each padded input pixel is fetched once per pass (the scratchpad holds pixels and the
+feeder forms the windows). Outputs go to DRAM once; under ws and is the
 array writes a partial sum per row fold; by default every partial sum is drained to DRAM, as SCALE-Sim does, and
 with ``accumulate_partial_sums`` they accumulate in the ofmap scratchpad when the partial-sum block fits in its
 active half (an accumulator memory, as in TPU v1), so only final outputs are written. Evidence: a brute-force
-simulator that passes every demanded address, cycle by cycle, through least-recently-used caches of the active
-halves counts the same DRAM words (tests/test_scratchpad_bruteforce.py, 1,500 random GEMMs, arrays and scratchpads
-checked while writing it).
+simulator that passes every demanded address, cycle by cycle, through a window of the active half over each read
+operand's first-demand order (address by address) and a least-recently-used write-back cache for partial sums counts
+the same DRAM words (tests/test_scratchpad_bruteforce.py; 1,500 random GEMMs, arrays and scratchpads checked while
+writing it).
 
 Stalls (double buffering as in SCALE-Sim 3.0.0's ``read_buffer``/``write_buffer``): each scratchpad is an active half
 (``ceil(S/2)`` words, filled before cycle 0, as SCALE-Sim does) and a prefetch half of ``P = S - ceil(S/2)`` words.
 Each operand has its own DRAM port of ``B`` words/cycle; prefetches are issued back to back, one half-buffer at a
 time, each taking ``ceil(P/B) + 1`` cycles (transfer plus one cycle of latency), so the cumulative word count ``W``
 is on chip at ``1 + ceil((W - A)/P) (ceil(P/B) + 1)``. A fold whose words arrive later than the (stall-shifted)
-cycle the array needs them stalls the whole array; the ofmap side stalls when the words produced exceed the
-scratchpad plus what its port has drained. Because stalls shift every later demand by the same amount, the stall
-count of a layer is the largest lateness over all folds and operands: ``max(0, max_f (ready_f - need_f))``.
+cycle the array needs them stalls the whole array. Because stalls shift every later demand by the same amount, the
+read stall of a layer is the largest lateness over all folds and read operands: ``max(0, max_f (ready_f -
+need_f))``. The ofmap side stalls when the words produced exceed the scratchpad plus what its port has drained: a
+half drains once it is full and the previous drain has ended, frees its rows as they leave, and waits for words that
+read stalls hold back (:func:`write_lateness`); the layer's stall is the larger of the two.
 
 Where this differs from SCALE-Sim 3.0.0 (``memory_model = "scalesim"`` reproduces each of these exactly; the
 figures are from benchmarks/systolic_vs_scalesim.py and tests/test_systolic_scalesim.py):
@@ -41,19 +47,18 @@ figures are from benchmarks/systolic_vs_scalesim.py and tests/test_systolic_scal
   under ws on 8x8 with 2 kB scratchpads at 4 words/cycle costs it 5,923,840 filter reads (123 per filter word) and
   1,486,713 cycles; we charge 48,000 reads and 17,249 cycles (no stalls: each fold's 64 filter words take 16 cycles
   at 4 words/cycle while it computes for 23). It is the common regime for full-size layers with small scratchpads:
-  on LeNet-5 on 8x8 os with 2 kB at 4 words/cycle SCALE-Sim's total is 3.0x ours (81,159 against 27,089 cycles,
-  DRAM reads 2.8x). Where stalls come from the ofmap drain, or from an im2col ifmap streamed once per pass, the two
+  on LeNet-5 on 8x8 os with 2 kB at 4 words/cycle SCALE-Sim's total is 3.0x ours (81,159 against 26,832 cycles,
+  DRAM reads 3.2x). Where stalls come from the ofmap drain, or from an im2col ifmap streamed once per pass, the two
   agree within 5% on the layers in tests/test_systolic_scalesim.py.
 - DRAM read counts: SCALE-Sim counts whole request lines of ``B`` words (the initial fill of the active half and
   ``ceil(P/B) B`` per prefetch, new words or not); ours are exact word counts of the traffic model above.
 - Ofmap drains: SCALE-Sim credits a drain's space when it starts and counts a partially filled row as full when it
-  is not the drain's last; we drain the words produced.
+  is not the drain's last; we free each row's words as the row leaves.
 
-Each of these can be switched off in the ``scalesim`` model (:class:`imcsim.arch.scalesim_memory.Artefacts`); with
-all of them off it agrees with this model within 5% on most LeNet-5 layers, and the one gap left is something this
-model does not have: a tile larger than the active half is re-fetched whole here, where a scratchpad that keeps the
-active half's worth resident re-fetches only the excess (the table and figures are in
-:mod:`imcsim.arch.scalesim_memory`).
+Each of these can be switched off in the ``scalesim`` model (:class:`imcsim.arch.scalesim_memory.Artefacts`, with
+one more: SCALE-Sim's prefetch order interleaves adjacent fold tiles); with all of them off it agrees with this
+model within 5% in cycles and DRAM reads on every LeNet-5 layer with weights in the three settings of
+:mod:`imcsim.arch.scalesim_memory` (the table and figures are there).
 """
 
 from __future__ import annotations

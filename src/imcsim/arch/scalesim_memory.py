@@ -34,46 +34,51 @@ with SCALE-Sim's numbers. What it reproduces (read from SCALE-Sim's ``memory/rea
    total is the last output line's cycle.
 
 Artefacts, one by one (:class:`Artefacts`; all on is SCALE-Sim, the default of ``memory_model = "scalesim"``).
-Items 2 to 5 are bookkeeping, not hardware; each can be switched off. Item 1 is not an artefact: it is the order in
-which the array consumes an operand (skewed along anti-diagonals), and prefetching it row by row instead costs far
-more (last column of the table). Switching off ``forward_only`` replaces SCALE-Sim's window (moving forward only, a
-half scratchpad per prefetch) by one that moves by the fewest sets, either way, and receives them at the rate the
-physical model's port delivers. Figure: LeNet-5's five layers with weights on 8x8, the same scratchpad size for the
-three operands, total cycles / DRAM reads (ifmap + filter) as ratios to the physical model
-(``python benchmarks/systolic_vs_scalesim.py --artefacts --model lenet5 --array 8x8``; the first row is SCALE-Sim
-3.0.0's own: the same benchmark with ``--model lenet5 --array 8x8 --dataflow os --sram-kb 2 --bandwidth 4`` and the
-other two settings gives 81,159 / 593,135 / 1,615,149 cycles and 387,880 / 654,536 / 6,443,816 DRAM reads for both
-SCALE-Sim and this mode, every layer equal):
+Items 2 to 5 are bookkeeping, not hardware; each can be switched off. Item 1 is not an artefact as far as it is the
+order in which the array consumes a fold's tile (skewed along anti-diagonals): prefetching it row by row instead
+costs far more (the "row by row" row of the table). Unrolling the *stacked* tiles is (``interleaved_tiles``): folds
+do not overlap in time, yet the next tile's first ``C (C - 1) / 2`` words (C-wide tiles) sit among this tile's last,
+so a window that must hold a whole tile spans them too. Switching off ``forward_only`` replaces SCALE-Sim's window
+(moving forward only, a half scratchpad per prefetch) by one that moves by the fewest sets, either way, fetching only
+the sets that enter it, at the rate the physical model's port delivers; switching off ``write_credit_at_start``
+frees each drained row's words as the row leaves. Figure: LeNet-5's five layers with weights on 8x8, the same
+scratchpad size for the three operands, total cycles / DRAM reads (ifmap + filter) as ratios to the physical model
+(``python benchmarks/systolic_vs_scalesim.py --artefacts --model lenet5 --array 8x8``; each row removes one more
+artefact; the first row is SCALE-Sim 3.0.0's own: the same benchmark with ``--model lenet5 --array 8x8 --dataflow
+os --sram-kb 2 --bandwidth 4`` and the other two settings gives 81,159 / 593,135 / 1,615,149 cycles and 387,880 /
+654,536 / 6,443,816 DRAM reads for both SCALE-Sim and this mode, every layer equal):
 
 =====================================  ================  ================  ================
 artefacts                              os 2 kB, 4 w/c    os 1 kB, 1 w/c    ws 2 kB, 4 w/c
 =====================================  ================  ================  ================
-all (SCALE-Sim 3.0.0)                  2.996 / 2.761     5.473 / 4.659     46.885 / 57.702
-  - forward_only (wrap round operand)  1.003 / 0.969     1.073 / 1.048     1.008 / 1.080
-  - double_stall                       0.998 / 0.969     1.059 / 1.048     1.005 / 1.080
-  - line_reads                         0.998 / 0.870     1.059 / 1.041     1.005 / 1.000
-  - write_credit_at_start (none left)  0.998 / 0.870     1.059 / 1.041     1.013 / 1.000
-all, prefetch order row by row         65.267 / 51.354   278.078 / 216.743 47.103 / 57.968
-physical: cycles / DRAM reads          27,089 / 140,474  108,381 / 140,474 34,449 / 111,674
+all (SCALE-Sim 3.0.0)                  3.025 / 3.229     5.473 / 4.659     46.735 / 57.702
+  - forward_only (wrap round operand)  1.013 / 1.133     1.024 / 1.013     1.005 / 1.080
+  - double_stall                       1.007 / 1.133     1.011 / 1.013     1.002 / 1.080
+  - line_reads                         1.007 / 1.018     1.011 / 1.007     1.002 / 1.000
+  - write_credit_at_start              1.007 / 1.018     1.011 / 1.007     1.003 / 1.000
+  - interleaved_tiles (none left)      1.007 / 1.004     1.007 / 1.002     1.003 / 1.000
+all, prefetch order row by row         65.892 / 60.054   278.078 / 216.743 46.952 / 57.968
+physical: cycles / DRAM reads          26,832 / 120,122  108,381 / 140,474 34,560 / 111,674
 =====================================  ================  ================  ================
 
 So the wrap round the operand (item 2, forced by the forward-only window and the interleaved order of item 1) is
 where SCALE-Sim's 3x to 47x come from; the stall double count moves cycles by under 2% and whole request lines move
-reads by under 11% of the physical count (fc2/fc3 ifmaps of 120/84 words count as 960/672 on os). With every
-artefact out, per layer the two agree within 5% in cycles and DRAM reads on conv1, fc1, fc2 and fc3 under os (both
-settings) and on conv2, fc1, fc2 and fc3 under ws. What remains:
+reads by under 12% of the physical count (fc2/fc3 ifmaps of 120/84 words count as 960/672 on os). With every
+artefact out, each of the 15 layers agrees with the physical model within 5% in cycles and DRAM reads (largest
+gaps: fc3 at 1 kB, cycles 1.034x; fc2 at 2 kB, 1.020x; os conv2 at 2 kB, reads 1.011x).
 
-- os conv2 (M = 100, K = 150, N = 16): the 1,200-word filter tile of a column fold exceeds the 1,024-word active
-  half (2 kB). The physical model re-fetches the whole tile for each of its 13 reuses (31,200 filter words; the
-  brute-force least-recently-used cache of tests/test_scratchpad_bruteforce.py agrees: LRU misses every word of a
-  cyclic sweep longer than the cache); a window that keeps the active half's worth resident re-fetches only the
-  part that falls out (reads 0.70x, cycles 0.97x). This is physical and our physical model does not have it: a
-  scratchpad managed as a window (or by a compiler) reuses the resident part of a tile larger than the active
-  half. At 1 kB and 1 word/cycle the same tile is more than twice the 512-word active half; the window, moving
-  back to each fold's first words and forward again, reads more than the tile per fold (filter 36,876 words
-  against 31,200: reads 1.10x, cycles 1.20x), a cost of this artefact-free window, not of the hardware.
-- ws conv1: 1.07x cycles, all in the ofmap drain's timing (the reads are equal; with SCALE-Sim's write credit it
-  is 1.02x): the physical model checks the drain at each fold's first and last output, this mode at every line.
+The reused filter tile of os conv2 (M = 100, K = 150, N = 16; two column folds of a 1,200-word tile, each reused by
+13 row folds) is where the window matters. SCALE-Sim 3.0.0 itself, instrumented (its ``read_buffer.new_prefetch``
+counted per fold), re-reads the whole 2,400-word filter operand for every reuse: the window has moved past the
+fold's first sets and must travel forward round the operand to them, 2.3 prefetches of 1,024 words per fold at 2
+kB (58 in all, 60,416 filter reads) and 4.6 of 512 at 1 kB (116, 59,904 reads), against 1,200 words of tile: no
+scratchpad needs that (``forward_only``; SCALE-Sim is not physical on this layer). The artefact-free window re-reads
+``min(L, 2 (L - A))`` words of an L-word tile per reuse: at 2 kB 420 to 447 with ``interleaved_tiles`` (2 (1,228 -
+1,029) plus set rounding: the tile spans 1,228 words of the interleaved order, the window 49 sets of 21 words) and
+363 to 378 without, against the physical model's 352 = 2 (1,200 - 1,024), which it charges for the same reason
+(:mod:`imcsim.arch.dataflow`); at 1 kB the tile is more than twice the 512-word half, nothing of a fold's start is
+still held when the next begins, and both re-read the whole tile (1,201 to 1,210 against 1,200 per reuse; 1,232
+with ``interleaved_tiles``).
 
 Groups run as independent layers (fresh scratchpads; SCALE-Sim's ``DP`` layers). Run time grows with the number of
 stall events, not with the cycles, but the address streams are materialised: this mode is for parity runs on
@@ -103,15 +108,15 @@ class Artefacts:
             docstring); False: fold after fold, each tile row by row.
         forward_only: the window moves forward only, half a scratchpad per prefetch, so that a demanded word
             behind it is found by travelling round the whole operand (item 2); False: the window moves by the fewest
-            sets that bring the word in, forward or back, fetching just those sets (a double buffer that keeps the
-            active half's most recent words of the operand's order), at the times the physical model's port
+            sets that bring the word in, forward or back, fetching just the sets that enter it (a double buffer that
+            keeps the active half's most recent words of the operand's order), at the times the physical model's port
             delivers them (back-to-back half-buffer prefetches ahead of need).
         double_stall: a positive prefetch wait is added to the line's offset twice and a negative one pulls it
             earlier (item 3); False: the line waits for the prefetch once, never earlier than requested.
         line_reads: DRAM reads count whole request lines of B words per prefetch and for the initial fill (item 4);
             False: the words of the prefetched sets (and of the filled active half).
         write_credit_at_start: a drain's space is credited when it starts, a partial row not last counted full
-            (item 5); False: credited when its last row leaves, the words it holds.
+            (item 5); False: each row's words credited as the row leaves (one row per cycle).
         interleaved_tiles: the anti-diagonal unroll runs over the stacked fold tiles, so that one tile's last
             anti-diagonals interleave with the next tile's first, ``C (C - 1) / 2`` words of a ``C``-wide tile at each
             boundary (item 1); False: each tile unrolled on its own, in the order the array consumes it (folds do
