@@ -31,8 +31,9 @@ window of the ``A`` words last brought in, contiguous in the order the operand i
 block's last ``A`` words, ``[L - A, L)``, so the next sweep's first words make the window move back to ``[0, A)``,
 fetching ``min(A, L - A)`` words (what it still holds of ``[L - A, A)`` when ``L < 2A`` stays), and the sweep then
 moves it forward again, fetching ``[A, L)``: each reuse re-fetches ``min(L, 2 (L - A))`` words
-(:func:`window_refetch`), between the ``L - A`` of a scratchpad that pins ``A`` words (Belady's optimum for a cyclic
-sweep) and the ``L`` of a least-recently-used cache. It is the artefact-free counterpart of SCALE-Sim's prefetch
+(:func:`window_refetch`), between the ``L - A`` of a scratchpad that pins ``A`` words of the block and streams the
+rest through its other half, and the ``L`` of a least-recently-used cache (which misses every word of a cyclic
+sweep longer than itself). It is the artefact-free counterpart of SCALE-Sim's prefetch
 window (:mod:`imcsim.arch.scalesim_memory`, ``forward_only = False``), at word instead of set granularity.
 
 A strategy is stateless; :func:`dataflow_strategy` returns the one for a name. Counts are words, per group.
