@@ -52,8 +52,8 @@ os --sram-kb 2 --bandwidth 4`` and the other two settings gives 81,159 / 593,135
 artefacts                              os 2 kB, 4 w/c    os 1 kB, 1 w/c    ws 2 kB, 4 w/c
 =====================================  ================  ================  ================
 all (SCALE-Sim 3.0.0)                  3.025 / 3.229     5.473 / 4.659     46.735 / 57.702
-  - forward_only (wrap round operand)  1.013 / 1.133     1.024 / 1.013     1.005 / 1.080
-  - double_stall                       1.007 / 1.133     1.011 / 1.013     1.002 / 1.080
+  - forward_only (wrap round operand)  1.013 / 1.132     1.024 / 1.013     1.005 / 1.079
+  - double_stall                       1.007 / 1.132     1.011 / 1.013     1.002 / 1.079
   - line_reads                         1.007 / 1.018     1.011 / 1.007     1.002 / 1.000
   - write_credit_at_start              1.007 / 1.018     1.011 / 1.007     1.003 / 1.000
   - interleaved_tiles (none left)      1.007 / 1.004     1.007 / 1.002     1.003 / 1.000
@@ -107,9 +107,10 @@ class Artefacts:
         antidiagonal: the prefetch order unrolls the stacked fold tiles along anti-diagonals (item 1 of the module
             docstring); False: fold after fold, each tile row by row.
         forward_only: the window moves forward only, half a scratchpad per prefetch, so that a demanded word
-            behind it is found by travelling round the whole operand (item 2); False: the window moves by the fewest
-            sets that bring the word in, forward or back, fetching just the sets that enter it (a double buffer that
-            keeps the active half's most recent words of the operand's order), at the times the physical model's port
+            behind it is found by travelling round the whole operand (item 2); False: the window moves along the
+            operand's order (a line, not a ring) by the fewest sets that bring the word in, forward or back, fetching
+            just the sets that enter it (a double buffer that keeps a window of the active half over the operand's
+            order, :mod:`imcsim.arch.dataflow`'s rule at set granularity), at the times the physical model's port
             delivers them (back-to-back half-buffer prefetches ahead of need).
         double_stall: a positive prefetch wait is added to the line's offset twice and a negative one pulls it
             earlier (item 3); False: the line waits for the prefetch once, never earlier than requested.
@@ -430,13 +431,12 @@ class _ReadBuffer:
         s = self.table[self.row[sl]]
         if self.p_sets == 0:
             return np.zeros(s.shape[0], dtype=np.int64)
-        d = (s - self.start) % self.n_sets
-        if self.art.forward_only:  # prefetches of p_sets forward
+        if self.art.forward_only:  # prefetches of p_sets forward, round the ring of sets
+            d = (s - self.start) % self.n_sets
             j = np.where(d < self.a_sets, 0, (d - self.a_sets) // self.p_sets + 1)
-        else:  # sets to move, forward (> 0) or back (< 0), whichever is fewer
-            fwd = d - self.a_sets + 1
-            back = (self.start - s) % self.n_sets
-            j = np.where(d < self.a_sets, 0, np.where(back < fwd, -back, fwd))
+        else:  # sets to move along the operand's order (a line, not a ring): forward (> 0) or back (< 0)
+            d = s - self.start
+            j = np.where(d < 0, d, np.where(d < self.a_sets, 0, d - self.a_sets + 1))
         j = np.where(s >= 0, j, _NO_SET)
         k = np.abs(j).argmin(axis=1)
         return j[np.arange(j.shape[0]), k]
