@@ -158,8 +158,10 @@ def test_read_lateness_hand():
     # fold 2 word 61: 7 - 10, word 120: 13 - 19. The largest is 0: no stall.
     s = OperandStream(np.array([60.0, 60.0]), np.array([0.0, 10.0]), np.array([9.0, 19.0]))
     assert read_lateness(s, 100, 10.0) == pytest.approx(0.0)
-    # At 1 word/cycle halves take 51 cycles: word 51 ready at 52, needed by fold 1's end at 9 -> 43 cycles late.
-    assert read_lateness(s, 100, 1.0) == pytest.approx(max(52 - 9, 103 - 19))
+    # (The first words of the halves, 51 and 101, are needed at 9 * 50/59 and 10 + 9 * 40/59, after they arrive.)
+    # At 1 word/cycle halves take 51 cycles: words 51..100 arrive at 52, 101..150 at 103. The lateness peaks where a
+    # half starts: word 51, fold 1's 51st, needed at 9 * 50/59; word 101, fold 2's 41st, at 10 + 9 * 40/59.
+    assert read_lateness(s, 100, 1.0) == pytest.approx(max(52 - 9 * 50 / 59, 103 - (10 + 9 * 40 / 59)))
 
 
 def test_write_lateness_hand():

@@ -29,8 +29,10 @@ Each operand has its own DRAM port of ``B`` words/cycle; prefetches are issued b
 time, each taking ``ceil(P/B) + 1`` cycles (transfer plus one cycle of latency), so the cumulative word count ``W``
 is on chip at ``1 + ceil((W - A)/P) (ceil(P/B) + 1)``. A fold whose words arrive later than the (stall-shifted)
 cycle the array needs them stalls the whole array. Because stalls shift every later demand by the same amount, the
-read stall of a layer is the largest lateness over all folds and read operands: ``max(0, max_f (ready_f -
-need_f))``. The ofmap side stalls when the words produced exceed the scratchpad plus what its port has drained: a
+read stall of a layer is the largest lateness over all words and read operands, ``max(0, max_w (ready_w -
+need_w))``; a fold needs its words at cycles linear between its first and last need and arrivals step up a half at
+a time, so the lateness can peak only at a fold's first or last word or at the first word of a prefetched half, and
+it is checked there. The ofmap side stalls when the words produced exceed the scratchpad plus what its port has drained: a
 half drains once it is full and the previous drain has ended, frees its rows as they leave, and waits for words that
 read stalls hold back (:func:`write_lateness`); the layer's stall is the larger of the two.
 
@@ -47,7 +49,7 @@ figures are from benchmarks/systolic_vs_scalesim.py and tests/test_systolic_scal
   under ws on 8x8 with 2 kB scratchpads at 4 words/cycle costs it 5,923,840 filter reads (123 per filter word) and
   1,486,713 cycles; we charge 48,000 reads and 17,249 cycles (no stalls: each fold's 64 filter words take 16 cycles
   at 4 words/cycle while it computes for 23). It is the common regime for full-size layers with small scratchpads:
-  on LeNet-5 on 8x8 os with 2 kB at 4 words/cycle SCALE-Sim's total is 3.0x ours (81,159 against 26,832 cycles,
+  on LeNet-5 on 8x8 os with 2 kB at 4 words/cycle SCALE-Sim's total is 3.0x ours (81,159 against 27,095 cycles,
   DRAM reads 3.2x). Where stalls come from the ofmap drain, or from an im2col ifmap streamed once per pass, the two
   agree within 5% on the layers in tests/test_systolic_scalesim.py.
 - DRAM read counts: SCALE-Sim counts whole request lines of ``B`` words (the initial fill of the active half and
@@ -104,21 +106,34 @@ def ready_cycles(cum_words: np.ndarray, sram_words: int, bandwidth: float) -> np
 
 
 def _read_late(stream: OperandStream, sram_words: int, bandwidth: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per fold, cycles by which a read operand's first and last words of the fold arrive after the array needs
-    them (may be <= 0; -inf for a fold that fetches nothing)."""
-    cum_end = np.cumsum(stream.words)
-    cum_start = cum_end - stream.words + np.minimum(stream.words, 1.0)
-    has = stream.words > 0
+    """Per fold, the largest number of cycles by which a read operand's words arrive after the array needs them,
+    up to the fold's first word and over all its words (may be <= 0; -inf for a fold that fetches nothing).
+
+    The ``w``-th word of a fold is needed at a cycle linear between the fold's first and last need; arrivals step up
+    by a prefetched half at a time. So the lateness is checked at each fold's first and last word and at the first
+    word of every prefetched half (``w = A + j P + 1``), the only places it can peak."""
+    words = stream.words
+    cum_end = np.cumsum(words)
+    cum_start = cum_end - words + np.minimum(words, 1.0)
+    has = words > 0
     late_first = np.where(has, ready_cycles(cum_start, sram_words, bandwidth) - stream.first_need, -np.inf)
     late_last = np.where(has, ready_cycles(cum_end, sram_words, bandwidth) - stream.last_need, -np.inf)
-    return late_first, late_last
+    active = -(-sram_words // 2)
+    prefetch = max(sram_words - active, 1)
+    if cum_end[-1] > active:
+        w = active + np.arange(int(np.ceil((cum_end[-1] - active) / prefetch))) * prefetch + 1.0
+        f = np.minimum(np.searchsorted(cum_end, w, "left"), words.size - 1)
+        frac = (w - (cum_end[f] - words[f]) - 1) / np.maximum(words[f] - 1, 1)
+        need = stream.first_need[f] + frac * (stream.last_need[f] - stream.first_need[f])
+        np.maximum.at(late_last, f, ready_cycles(w, sram_words, bandwidth) - need)
+    return late_first, np.maximum(late_first, late_last)
 
 
 def read_lateness(stream: OperandStream, sram_words: int, bandwidth: float) -> float:
     """Largest number of cycles by which a read operand's words arrive after the array needs them (may be <= 0)."""
     if stream.words.size == 0 or stream.total == 0:
         return 0.0
-    return float(np.maximum(*_read_late(stream, sram_words, bandwidth)).max())
+    return float(_read_late(stream, sram_words, bandwidth)[1].max())
 
 
 def write_lateness(stream: OperandStream, sram_words: int, bandwidth: float,
