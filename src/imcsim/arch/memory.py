@@ -121,11 +121,19 @@ def _read_late(stream: OperandStream, sram_words: int, bandwidth: float) -> tupl
     active = -(-sram_words // 2)
     prefetch = max(sram_words - active, 1)
     if cum_end[-1] > active:
-        w = active + np.arange(int(np.ceil((cum_end[-1] - active) / prefetch))) * prefetch + 1.0
-        f = np.minimum(np.searchsorted(cum_end, w, "left"), words.size - 1)
-        frac = (w - (cum_end[f] - words[f]) - 1) / np.maximum(words[f] - 1, 1)
-        need = stream.first_need[f] + frac * (stream.last_need[f] - stream.first_need[f])
-        np.maximum.at(late_last, f, ready_cycles(w, sram_words, bandwidth) - need)
+        # Half j (0-based) starts at word w_j = A + j P + 1 and is on chip at 1 + (j + 1) (ceil(P/B) + 1): both are
+        # linear in j, and so is a fold's need, so within a fold the lateness at half starts peaks at the first or
+        # the last half that starts in it.
+        n_halves = int(np.ceil((cum_end[-1] - active) / prefetch))
+        lo = np.maximum(np.ceil((cum_end - words - active) / prefetch), 0)
+        hi = np.minimum(np.floor((cum_end - active - 1) / prefetch), n_halves - 1)
+        some = has & (lo <= hi)
+        span = np.maximum(words - 1, 1)
+        for j in (lo, hi):
+            w = active + j * prefetch + 1.0
+            need = stream.first_need + (w - (cum_end - words) - 1) / span * (stream.last_need - stream.first_need)
+            late = ready_cycles(w, sram_words, bandwidth) - need
+            late_last = np.where(some, np.maximum(late_last, late), late_last)
     return late_first, np.maximum(late_first, late_last)
 
 
