@@ -39,8 +39,9 @@ order in which the array consumes a fold's tile (skewed along anti-diagonals): p
 costs far more (the "row by row" row of the table). Unrolling the *stacked* tiles is (``interleaved_tiles``): folds
 do not overlap in time, yet the next tile's first ``C (C - 1) / 2`` words (C-wide tiles) sit among this tile's last,
 so a window that must hold a whole tile spans them too. Switching off ``forward_only`` replaces SCALE-Sim's window
-(moving forward only, a half scratchpad per prefetch) by one that moves by the fewest sets, either way, fetching only
-the sets that enter it, at the rate the physical model's port delivers; switching off ``write_credit_at_start``
+(moving forward only, a half scratchpad per prefetch, round the ring of sets) by one that moves along the operand's
+order (a line) by the fewest sets, forward or back, fetching only the sets that enter it, at the rate the physical
+model's port delivers; switching off ``write_credit_at_start``
 frees each drained row's words as the row leaves. Figure: LeNet-5's five layers with weights on 8x8, the same
 scratchpad size for the three operands, total cycles / DRAM reads (ifmap + filter) as ratios to the physical model
 (``python benchmarks/systolic_vs_scalesim.py --artefacts --model lenet5 --array 8x8``; each row removes one more
@@ -76,7 +77,7 @@ counted per fold), re-reads the whole 2,400-word filter operand for every reuse:
 fold's first sets and must travel forward round the operand to them, 2.3 prefetches of 1,024 words per fold at 2
 kB (58 in all, 60,416 filter reads) and 4.6 of 512 at 1 kB (116, 59,904 reads), against 1,200 words of tile: no
 scratchpad needs that (``forward_only``; SCALE-Sim is not physical on this layer). The artefact-free window re-reads
-``min(L, 2 (L - A))`` words of an L-word tile per reuse: at 2 kB 420 to 447 with ``interleaved_tiles`` (2 (1,228 -
+about ``min(L, 2 (L - A))`` words of an L-word tile per reuse: at 2 kB 420 to 447 with ``interleaved_tiles`` (2 (1,228 -
 1,029) plus set rounding: the tile spans 1,228 words of the interleaved order, the window 49 sets of 21 words) and
 363 to 378 without, against the physical model's 352 = 2 (1,200 - 1,024), which it charges for the same reason
 (:mod:`imcsim.arch.dataflow`); at 1 kB the tile is more than twice the 512-word half, nothing of a fold's start is
