@@ -5,9 +5,9 @@ equal for all three dataflows, square and non-square arrays, conv and GEMM layer
 model: total cycles within 5% where stalls come from draining the ofmap scratchpad or an im2col ifmap streamed once
 per pass (see imcsim.arch.memory for the read-side regime in which SCALE-Sim's sliding prefetch window re-fetches
 whole operands and the two differ), and in cycles and DRAM reads on every case of the grid below where SCALE-Sim's
-figures are within 5% of its own bookkeeping with every artefact off (SCALE-Sim physical there). Finite bandwidth, ``memory_model = "scalesim"``: total cycles, stall cycles and
-DRAM reads and writes equal SCALE-Sim's over 1-64 kB scratchpads, 1-16 words/cycle, all dataflows, square and
-non-square arrays, conv and GEMM layers.
+figures are within 5% of its own bookkeeping with every artefact off (SCALE-Sim physical there). Finite bandwidth,
+``memory_model = "scalesim"``: total cycles, stall cycles and DRAM reads and writes equal SCALE-Sim's over 1-64 kB
+scratchpads, 1-16 words/cycle, all dataflows, square and non-square arrays, conv and GEMM layers.
 """
 
 from __future__ import annotations

@@ -30,11 +30,11 @@ time, each taking ``ceil(P/B) + 1`` cycles (transfer plus one cycle of latency),
 is on chip at ``1 + ceil((W - A)/P) (ceil(P/B) + 1)``. A fold whose words arrive later than the (stall-shifted)
 cycle the array needs them stalls the whole array. Because stalls shift every later demand by the same amount, the
 read stall of a layer is the largest lateness over all words and read operands, ``max(0, max_w (ready_w -
-need_w))``; a fold needs its words at cycles linear between its first and last need and arrivals step up a half at
-a time, so the lateness can peak only at a fold's first or last word or at the first word of a prefetched half, and
-it is checked there. The ofmap side stalls when the words produced exceed the scratchpad plus what its port has drained: a
-half drains once it is full and the previous drain has ended, frees its rows as they leave, and waits for words that
-read stalls hold back (:func:`write_lateness`); the layer's stall is the larger of the two.
+need_w))``; a fold needs its words at cycles linear between its first and last need and arrivals step up a half at a
+time, so the lateness can peak only at a fold's first or last word or at the first word of a prefetched half, and it
+is checked there. The ofmap side stalls when the words produced exceed the scratchpad plus what its port has
+drained: a half drains once it is full and the previous drain has ended, frees its rows as they leave, and waits for
+words that read stalls hold back (:func:`write_lateness`); the layer's stall is the larger of the two.
 
 Where this differs from SCALE-Sim 3.0.0 (``memory_model = "scalesim"`` reproduces each of these exactly; the
 figures are from benchmarks/systolic_vs_scalesim.py and tests/test_systolic_scalesim.py):
