@@ -200,7 +200,7 @@ def main() -> int:
 
 
 #: The order artefacts are removed in (:class:`imcsim.arch.scalesim_memory.Artefacts` fields): the largest first.
-ARTEFACT_ORDER = ("forward_only", "double_stall", "line_reads", "write_credit_at_start")
+ARTEFACT_ORDER = ("forward_only", "double_stall", "line_reads", "write_credit_at_start", "interleaved_tiles")
 
 
 def _artefact_table(model: str, rows: int, cols: int, dataflow: str, sram_kb: int, bandwidth: int) -> None:

@@ -1,6 +1,12 @@
 """A brute-force scratchpad simulator, independent of imcsim.arch: every operand address the array demands, fold by
-fold and cycle by cycle, goes through a cache of the scratchpad's active half (least recently used out); DRAM
-traffic is what the caches miss (reads) or evict (partial sums). The physical memory model must equal it.
+fold and cycle by cycle, goes through the scratchpad's active half; DRAM traffic is what it misses (reads) or evicts
+(partial sums). The physical memory model must equal it.
+
+Reads: the active half is a window over the operand's words in the order the array first demands them (its
+layout in DRAM, which the prefetcher walks): it holds up to ``A`` words contiguous in that order, and a demanded word
+outside it moves the window by the fewest words that bring it in, forward or back, fetching only the words that
+enter (a word jumped over is not fetched). Partial sums: a write-back cache of the active half, least recently used
+out.
 
 The demand order is written out from the dataflows' definitions (which PE holds what, and what streams past it each
 cycle), not from the model's formulas: os keeps outputs in the PEs and streams an ifmap row block and a filter
@@ -50,17 +56,26 @@ def demand(m: int, n: int, k: int, rows: int, cols: int, dataflow: str):
 
 
 def read_misses(stream, capacity: int) -> int:
-    cache: OrderedDict = OrderedDict()
-    misses = 0
+    """Words fetched by a window of ``capacity`` words over the stream's first-demand order, address by address."""
+    stream = list(stream)
+    pos: dict = {}
     for addr in stream:
-        if addr in cache:
-            cache.move_to_end(addr)
+        pos.setdefault(addr, len(pos))
+    lo = hi = 0  # the window holds the words at positions [lo, hi)
+    fetched = 0
+    for addr in stream:
+        p = pos[addr]
+        if lo <= p < hi:
             continue
-        misses += 1
-        cache[addr] = True
-        if len(cache) > capacity:
-            cache.popitem(last=False)
-    return misses
+        if p >= hi:  # forward: the window ends at p; what it kept of [lo, hi) stays, [max(hi, new lo), p] enters
+            new_lo = max(lo, p + 1 - capacity)
+            fetched += p + 1 - max(hi, new_lo)
+            lo, hi = new_lo, p + 1
+        else:        # back: the window starts at p; [p, min(lo, p + capacity)) enters
+            new_hi = min(hi, p + capacity)
+            fetched += min(lo, new_hi) - p
+            lo, hi = p, new_hi
+    return fetched
 
 
 def write_backs(stream, capacity: int, accumulate: bool) -> int:
@@ -102,8 +117,22 @@ def test_physical_dram_traffic_equals_bruteforce_cache(m, n, k, rows, cols, data
 
 
 def test_bruteforce_hand_case():
-    # os, M=4, N=3, K=2 on 2x2: 2 row folds x 2 column folds. Ifmap (8 words) through a 3-word active half: it
-    # does not fit, so each of the 2 column folds reads all 8 words: 16. Filter tiles of K x 2 = 4 words (first
-    # column fold) do not fit 3 words either: read per row fold, 2 x 4 = 8; the second column fold's 2 x 1 tile fits:
-    # 2. Total 10. Outputs: 12 written once.
-    assert brute_force_dram(4, 3, 2, 2, 2, "os", (6, 6, 6), False) == (16, 10, 12)
+    # os, M=4, N=3, K=2 on 2x2: 2 row folds x 2 column folds; active halves of 3 words.
+    # Ifmap: 8 words in demand order 0..7. Column fold 0 fetches all 8 and ends holding [5, 8). Column fold 1 starts
+    # at 0: the window moves back to [0, 3) (3 words), then forward one word at a time over 3..7 (5 words): 8 again,
+    # min(8, 2 (8 - 3)) = 8. Total 16.
+    # Filter: column fold 0's K x 2 tile is 4 words, in order (t, j) = (0,0), (0,1), (1,0), (1,1). Row fold 0
+    # fetches 4 and ends holding positions [1, 4); row fold 1 moves back to [0, 3) (1 word: position 0) and forward
+    # to [1, 4) (1 word: position 3): 2 = min(4, 2 (4 - 3)), not the 4 an LRU cache would miss. Column fold 1's
+    # 2 x 1 tile (2 words) fits: 2. Total 4 + 2 + 2 = 8. Outputs: 12 written once.
+    assert brute_force_dram(4, 3, 2, 2, 2, "os", (6, 6, 6), False) == (16, 8, 12)
+
+
+def test_window_read_misses_by_hand():
+    # A 5-word block swept 3 times through a 3-word window: 5, then min(5, 2 (5 - 3)) = 4 per sweep: 13 (an LRU
+    # cache would miss all 15). Sweep 2: back to [0, 3) fetches positions 0, 1 (2 is still held), forward over 3, 4.
+    assert read_misses([0, 1, 2, 3, 4] * 3, 3) == 13
+    # A 7-word block, 3-word window: 7 > 2 x 3, the window holds nothing of the next sweep's start: 7 per sweep.
+    assert read_misses(list(range(7)) * 2, 3) == 14
+    # A block that fits is fetched once.
+    assert read_misses([5, 6, 7] * 4, 3) == 3

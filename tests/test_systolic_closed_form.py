@@ -74,13 +74,19 @@ def test_dram_traffic_fits_and_spills():
     m = simulate_layer(CONV, cfg(rows=4, cols=4, dataflow="os", ifmap_sram_bytes=200, ifmap_pixels_once=True)).metrics
     assert m["dram_ifmap_reads"] == 2 * 256
     # A filter scratchpad whose active half (50 words) is below the first column fold's K x C tile (36 x 4 = 144)
-    # re-reads that tile for every row fold (9); the second column fold's tile (36 x 1 = 36 words) fits and is read
-    # once: 9 * 144 + 36.
+    # re-reads that tile for every row fold (9: the tile is more than twice the half, so the window keeps none of its
+    # start); the second column fold's tile (36 x 1 = 36 words) fits and is read once: 9 * 144 + 36.
     m = simulate_layer(CONV, cfg(rows=4, cols=4, dataflow="os", filter_sram_bytes=100)).metrics
     assert m["dram_filter_reads"] == 9 * 144 + 36
-    # With a 40-word half neither tile fits: every row fold re-reads both, 9 * 180.
+    # With a 35-word half neither tile fits. The 144-word tile is more than twice the half: the window holds none of
+    # a row fold's first words when the next starts, 144 per row fold. The 36-word tile ends each row fold with
+    # words 1..35 held; the next moves back one word and forward one: 2 per reuse. 9 * 144 + 36 + 8 * 2.
     m = simulate_layer(CONV, cfg(rows=4, cols=4, dataflow="os", filter_sram_bytes=70)).metrics
-    assert m["dram_filter_reads"] == 9 * 180
+    assert m["dram_filter_reads"] == 9 * 144 + 36 + 8 * 2
+    # A 100-word half: the 144-word tile's reuse moves the window back 44 words ([0, 44) re-enter, [44, 100) stay)
+    # and forward 44 ([100, 144)): 88 per reuse. 144 + 8 * 88 + 36.
+    m = simulate_layer(CONV, cfg(rows=4, cols=4, dataflow="os", filter_sram_bytes=200)).metrics
+    assert m["dram_filter_reads"] == 144 + 8 * 88 + 36
     # ws drains every partial sum by default (SCALE-Sim), only final outputs with accumulating scratchpads.
     m = simulate_layer(CONV, cfg(rows=4, cols=4, dataflow="ws")).metrics
     assert m["dram_ofmap_writes"] == 9 * 180
@@ -152,14 +158,24 @@ def test_read_lateness_hand():
     # fold 2 word 61: 7 - 10, word 120: 13 - 19. The largest is 0: no stall.
     s = OperandStream(np.array([60.0, 60.0]), np.array([0.0, 10.0]), np.array([9.0, 19.0]))
     assert read_lateness(s, 100, 10.0) == pytest.approx(0.0)
-    # At 1 word/cycle halves take 51 cycles: word 51 ready at 52, needed by fold 1's end at 9 -> 43 cycles late.
-    assert read_lateness(s, 100, 1.0) == pytest.approx(max(52 - 9, 103 - 19))
+    # (The first words of the halves, 51 and 101, are needed at 9 * 50/59 and 10 + 9 * 40/59, after they arrive.)
+    # At 1 word/cycle halves take 51 cycles: words 51..100 arrive at 52, 101..150 at 103. The lateness peaks where a
+    # half starts: word 51, fold 1's 51st, needed at 9 * 50/59; word 101, fold 2's 41st, at 10 + 9 * 40/59.
+    assert read_lateness(s, 100, 1.0) == pytest.approx(max(52 - 9 * 50 / 59, 103 - (10 + 9 * 40 / 59)))
 
 
 def test_write_lateness_hand():
-    # 100-word ofmap pad, 10 words/cycle drains of 50 words (5 cycles): 230 words fit after ceil(130/50)=3 drains.
+    # 100-word ofmap pad, drains of 50-word halves at 10 words/cycle (5 cycles, a 10-word row per cycle); 230 words
+    # written evenly over cycles 0..4, word w at t(w) = 4 (w - 1) / 229. Drain 1 starts when word 50 is written,
+    # at t(50) = 4 * 49 / 229; drains 2 and 3 follow back to back (words 100 and 150 are written by then), drain 3
+    # at t(50) + 10. The 230th word needs the 130th drained word gone: drain 3's third row, at t(50) + 10 + 3, and is
+    # written at 4 without stalls.
     s = OperandStream(np.array([230.0]), np.array([0.0]), np.array([4.0]))
-    assert write_lateness(s, 100, 10.0) == pytest.approx(3 * 5 - 4)
+    assert write_lateness(s, 100, 10.0) == pytest.approx(4 * 49 / 229 + 13 - 4)
+    # The same words written over cycles 0..229 (one a cycle, slower than the drain): drain k starts at t(50 k) =
+    # 50 k - 1 and is done 5 cycles later, long before word 100 + 50 k needs its space: never late.
+    s = OperandStream(np.array([230.0]), np.array([0.0]), np.array([229.0]))
+    assert write_lateness(s, 100, 10.0) < 0
 
 
 def test_ideal_memory_never_stalls_and_finite_bandwidth_can():

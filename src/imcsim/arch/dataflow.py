@@ -25,6 +25,17 @@ Folds run column folds outer, row folds inner (SCALE-Sim's order). What each fol
   (``ur`` x N) streams in; the whole filter is re-streamed by every column fold. Each row fold writes a partial-sum
   block (N x ``uc``).
 
+Reuse through a window: a block of ``L`` words that is swept again in the same order (a filter tile per row fold, a
+whole operand per column fold) stays on chip when ``L <= A``, the active half. When ``L > A`` the scratchpad keeps a
+window of the ``A`` words last brought in, contiguous in the order the operand is swept; a sweep ends holding the
+block's last ``A`` words, ``[L - A, L)``, so the next sweep's first words make the window move back to ``[0, A)``,
+fetching ``min(A, L - A)`` words (what it still holds of ``[L - A, A)`` when ``L < 2A`` stays), and the sweep then
+moves it forward again, fetching ``[A, L)``: each reuse re-fetches ``min(L, 2 (L - A))`` words
+(:func:`window_refetch`), between the ``L - A`` of a scratchpad that pins ``A`` words of the block and streams the
+rest through its other half, and the ``L`` of a least-recently-used cache (which misses every word of a cyclic
+sweep longer than itself). It is the artefact-free counterpart of SCALE-Sim's prefetch
+window (:mod:`imcsim.arch.scalesim_memory`, ``forward_only = False``), at word instead of set granularity.
+
 A strategy is stateless; :func:`dataflow_strategy` returns the one for a name. Counts are words, per group.
 """
 
@@ -36,7 +47,30 @@ from typing import ClassVar
 import numpy as np
 
 __all__ = ["DataflowStrategy", "OutputStationary", "WeightStationary", "InputStationary", "DATAFLOWS",
-           "dataflow_strategy", "FoldWords"]
+           "dataflow_strategy", "FoldWords", "window_refetch"]
+
+
+def window_refetch(block, active):
+    """Words one reuse of a ``block``-word sweep re-fetches through a window of ``active`` words (the active half):
+    0 when the block fits, else ``min(block, 2 (block - active))`` (see the module docstring). Vectorised."""
+    block = np.asarray(block)
+    return np.where(block <= active, 0, np.minimum(block, 2 * (block - active)))
+
+
+def _restream_fold_words(u, active: int, ur: np.ndarray, sr: int, first_c: np.ndarray) -> np.ndarray:
+    """Per-fold words of an operand of ``u`` words re-streamed by every column fold, in row-fold tiles of ``ur / sr``
+    of it (shape (F,), column folds outer): the first column fold fetches every tile; a later one fetches what the
+    window lacks, the window's move back ``[0, min(A, u - A))`` and the sweep forward ``[A, u)`` (nothing when
+    ``u <= A``), split over the tiles by position."""
+    hi = np.cumsum(ur) % sr
+    hi = np.where(hi == 0, sr, hi) * (u / sr)   # tile ends, in words of the operand's order
+    lo = hi - ur * (u / sr)
+    if u <= active:
+        again = np.zeros_like(lo)
+    else:
+        back = min(active, u - active)
+        again = (np.clip(np.minimum(hi, back) - lo, 0, None) + np.clip(hi - np.maximum(lo, active), 0, None))
+    return np.where(first_c, ur * (u / sr), again)
 
 
 @dataclass(frozen=True)
@@ -87,22 +121,24 @@ class DataflowStrategy:
         """(ifmap reads, filter reads, ofmap writes) of the array on its scratchpads (SCALE-Sim's SRAM counts)."""
         raise NotImplementedError
 
-    def fits(self, m: int, n: int, k: int, u_if: int, cols: int, active: tuple[int, int, int],
-             accumulate: bool) -> tuple:
-        """Whether the data each operand reuses stays in the active half (``active`` words: ifmap, filter, ofmap)
-        between its reuses: (ifmap, filter, ofmap partial sums). A whole operand re-streamed per column fold gives
-        one bool; a tile reused within a column fold gives one bool per column fold (shape (Fc,)), since the last
-        column fold's tile can be narrower."""
+    def reuse_words(self, m: int, n: int, k: int, u_if: int, cols: int, active: tuple[int, int, int],
+                    accumulate: bool) -> tuple:
+        """DRAM words each reuse of an operand's reused data moves, given the active halves (``active`` words:
+        ifmap, filter, ofmap): for a read operand, the words one more sweep of it re-fetches
+        (:func:`window_refetch`: 0 when the data fit the active half); for the ofmap, the partial-sum words a row
+        fold other than the last writes (0 when they accumulate on chip). A whole operand re-streamed per column
+        fold gives a scalar; a tile reused within a column fold gives one entry per column fold (shape (Fc,)),
+        since the last column fold's tile can be narrower."""
         raise NotImplementedError
 
-    def dram_words(self, m: int, n: int, k: int, u_if: int, cols: int, fr: int, fc: int, fits: tuple
+    def dram_words(self, m: int, n: int, k: int, u_if: int, cols: int, fr: int, fc: int, reuse: tuple
                    ) -> tuple[int, int, int]:
         """(ifmap reads, filter reads, ofmap writes) over the DRAM ports of one group; equals the sums of
         :meth:`fold_words`."""
         raise NotImplementedError
 
     def fold_words(self, m: int, n: int, k: int, u_if: int, rows: int, cols: int, fr: int, fc: int,
-                   fits: tuple) -> FoldWords:
+                   reuse: tuple, active: tuple[int, int, int]) -> FoldWords:
         """Per-fold DRAM words of one group and the cycles each fold needs them (see :class:`FoldWords`)."""
         raise NotImplementedError
 
@@ -147,19 +183,19 @@ class OutputStationary(DataflowStrategy):
     def sram_accesses(self, m, n, k, fr, fc):
         return fc * m * k, fr * k * n, m * n
 
-    def fits(self, m, n, k, u_if, cols, active, accumulate):
+    def reuse_words(self, m, n, k, u_if, cols, active, accumulate):
         # Whole ifmap re-streamed per column fold; one K x (used columns) filter tile reused by every row fold.
-        return u_if <= active[0], k * _col_fold_widths(n, cols) <= active[1], True
+        return window_refetch(u_if, active[0]), window_refetch(k * _col_fold_widths(n, cols), active[1]), 0
 
-    def dram_words(self, m, n, k, u_if, cols, fr, fc, fits):
+    def dram_words(self, m, n, k, u_if, cols, fr, fc, reuse):
         uc = _col_fold_widths(n, cols)
-        return u_if * (1 if fits[0] else fc), int((k * uc * np.where(fits[1], 1, fr)).sum()), m * n
+        return (u_if + (fc - 1) * int(reuse[0]), int((k * uc + (fr - 1) * reuse[1]).sum()), m * n)
 
-    def fold_words(self, m, n, k, u_if, rows, cols, fr, fc, fits):
+    def fold_words(self, m, n, k, u_if, rows, cols, fr, fc, reuse, active):
         sr, sc, t = self.extents(m, n, k)
         ur, uc, first_c, first_r, _ = _fold_grid(sr, sc, rows, cols, fr, fc)
-        w_if = np.where(first_c | (not fits[0]), u_if * ur / m, 0.0)
-        w_f = np.where(first_r | ~_per_col(fits[1], fr, fc), k * uc, 0.0)
+        w_if = _restream_fold_words(u_if, active[0], ur, sr, first_c)
+        w_f = np.where(first_r, k * uc, _per_col(reuse[1], fr, fc))
         per = int(self.cycles_per_fold(t, rows, cols))
         # Outputs leave the array from cycle T - 1 of the fold to its end.
         return FoldWords(w_if, w_f, ur * uc, (0, t + rows - 2), (0, t + cols - 2), (t - 1, per - 1))
@@ -176,20 +212,21 @@ class WeightStationary(DataflowStrategy):
     def sram_accesses(self, m, n, k, fr, fc):
         return fc * m * k, k * n, fr * m * n
 
-    def fits(self, m, n, k, u_if, cols, active, accumulate):
+    def reuse_words(self, m, n, k, u_if, cols, active, accumulate):
         # Whole ifmap re-streamed per column fold; filters used once; an M x (used columns) partial-sum block per
-        # row fold.
-        return u_if <= active[0], True, accumulate & (m * _col_fold_widths(n, cols) <= active[2])
+        # row fold, kept on chip only when accumulating and it fits.
+        block = m * _col_fold_widths(n, cols)
+        return window_refetch(u_if, active[0]), 0, np.where(accumulate & (block <= active[2]), 0, block)
 
-    def dram_words(self, m, n, k, u_if, cols, fr, fc, fits):
+    def dram_words(self, m, n, k, u_if, cols, fr, fc, reuse):
         uc = _col_fold_widths(n, cols)
-        return u_if * (1 if fits[0] else fc), k * n, int((m * uc * np.where(fits[2], 1, fr)).sum())
+        return u_if + (fc - 1) * int(reuse[0]), k * n, int((m * uc + (fr - 1) * reuse[2]).sum())
 
-    def fold_words(self, m, n, k, u_if, rows, cols, fr, fc, fits):
+    def fold_words(self, m, n, k, u_if, rows, cols, fr, fc, reuse, active):
         sr, sc, t = self.extents(m, n, k)
         ur, uc, first_c, _, last_r = _fold_grid(sr, sc, rows, cols, fr, fc)
-        w_if = np.where(first_c | (not fits[0]), u_if * ur / k, 0.0)
-        w_o = np.where(last_r | ~_per_col(fits[2], fr, fc), m * uc, 0.0)
+        w_if = _restream_fold_words(u_if, active[0], ur, sr, first_c)
+        w_o = np.where(last_r, m * uc, _per_col(reuse[2], fr, fc))
         per = int(self.cycles_per_fold(t, rows, cols))
         # Weights load in the first R cycles; inputs stream from cycle R; outputs leave from cycle 2R - 1.
         return FoldWords(w_if, ur * uc, w_o, (rows, 2 * rows + t - 2), (0, rows - 1), (2 * rows - 1, per - 1))
@@ -206,20 +243,21 @@ class InputStationary(DataflowStrategy):
     def sram_accesses(self, m, n, k, fr, fc):
         return m * k, fc * k * n, fr * m * n
 
-    def fits(self, m, n, k, u_if, cols, active, accumulate):
+    def reuse_words(self, m, n, k, u_if, cols, active, accumulate):
         # Ifmaps used once; whole filter re-streamed per column fold; an N x (used columns) partial-sum block per
-        # row fold.
-        return True, k * n <= active[1], accumulate & (n * _col_fold_widths(m, cols) <= active[2])
+        # row fold, kept on chip only when accumulating and it fits.
+        block = n * _col_fold_widths(m, cols)
+        return 0, window_refetch(k * n, active[1]), np.where(accumulate & (block <= active[2]), 0, block)
 
-    def dram_words(self, m, n, k, u_if, cols, fr, fc, fits):
+    def dram_words(self, m, n, k, u_if, cols, fr, fc, reuse):
         uc = _col_fold_widths(m, cols)
-        return u_if, k * n * (1 if fits[1] else fc), int((n * uc * np.where(fits[2], 1, fr)).sum())
+        return u_if, k * n + (fc - 1) * int(reuse[1]), int((n * uc + (fr - 1) * reuse[2]).sum())
 
-    def fold_words(self, m, n, k, u_if, rows, cols, fr, fc, fits):
+    def fold_words(self, m, n, k, u_if, rows, cols, fr, fc, reuse, active):
         sr, sc, t = self.extents(m, n, k)
         ur, uc, first_c, _, last_r = _fold_grid(sr, sc, rows, cols, fr, fc)
-        w_f = np.where(first_c | (not fits[1]), ur * n, 0.0)
-        w_o = np.where(last_r | ~_per_col(fits[2], fr, fc), n * uc, 0.0)
+        w_f = _restream_fold_words(k * n, active[1], ur, sr, first_c)
+        w_o = np.where(last_r, n * uc, _per_col(reuse[2], fr, fc))
         per = int(self.cycles_per_fold(t, rows, cols))
         # Inputs load in the first R cycles; filters stream from cycle R; outputs leave from cycle 2R - 1.
         return FoldWords(u_if * ur * uc / (k * m), w_f, w_o, (0, rows - 1), (rows, 2 * rows + t - 2),

@@ -34,46 +34,55 @@ with SCALE-Sim's numbers. What it reproduces (read from SCALE-Sim's ``memory/rea
    total is the last output line's cycle.
 
 Artefacts, one by one (:class:`Artefacts`; all on is SCALE-Sim, the default of ``memory_model = "scalesim"``).
-Items 2 to 5 are bookkeeping, not hardware; each can be switched off. Item 1 is not an artefact: it is the order in
-which the array consumes an operand (skewed along anti-diagonals), and prefetching it row by row instead costs far
-more (last column of the table). Switching off ``forward_only`` replaces SCALE-Sim's window (moving forward only, a
-half scratchpad per prefetch) by one that moves by the fewest sets, either way, and receives them at the rate the
-physical model's port delivers. Figure: LeNet-5's five layers with weights on 8x8, the same scratchpad size for the
-three operands, total cycles / DRAM reads (ifmap + filter) as ratios to the physical model
-(``python benchmarks/systolic_vs_scalesim.py --artefacts --model lenet5 --array 8x8``; the first row is SCALE-Sim
-3.0.0's own: the same benchmark with ``--model lenet5 --array 8x8 --dataflow os --sram-kb 2 --bandwidth 4`` and the
-other two settings gives 81,159 / 593,135 / 1,615,149 cycles and 387,880 / 654,536 / 6,443,816 DRAM reads for both
-SCALE-Sim and this mode, every layer equal):
+Items 2 to 5 are bookkeeping, not hardware; each can be switched off. Item 1 is not an artefact as far as it is the
+order in which the array consumes a fold's tile (skewed along anti-diagonals): prefetching it row by row instead
+costs far more (the "row by row" row of the table). Unrolling the *stacked* tiles is (``interleaved_tiles``): folds
+do not overlap in time, yet the next tile's first ``C (C - 1) / 2`` words (C-wide tiles) sit among this tile's last,
+so a window that must hold a whole tile spans them too. Switching off ``forward_only`` replaces SCALE-Sim's window
+(moving forward only, a half scratchpad per prefetch, round the ring of sets) by one that moves along the operand's
+order (a line) by the fewest sets, forward or back, fetching only the sets that enter it, at the rate the physical
+model's port delivers; switching off ``write_credit_at_start``
+frees each drained row's words as the row leaves. Figure: LeNet-5's five layers with weights on 8x8, the same
+scratchpad size for the three operands, total cycles / DRAM reads (ifmap + filter) as ratios to the physical model
+(``python benchmarks/systolic_vs_scalesim.py --artefacts --model lenet5 --array 8x8``; each row removes one more
+artefact; the first row is SCALE-Sim 3.0.0's own: the same benchmark with ``--model lenet5 --array 8x8 --dataflow
+os --sram-kb 2 --bandwidth 4`` and the other two settings gives 81,159 / 593,135 / 1,615,149 cycles and 387,880 /
+654,536 / 6,443,816 DRAM reads for both SCALE-Sim and this mode, every layer equal):
 
 =====================================  ================  ================  ================
 artefacts                              os 2 kB, 4 w/c    os 1 kB, 1 w/c    ws 2 kB, 4 w/c
 =====================================  ================  ================  ================
-all (SCALE-Sim 3.0.0)                  2.996 / 2.761     5.473 / 4.659     46.885 / 57.702
-  - forward_only (wrap round operand)  1.003 / 0.969     1.073 / 1.048     1.008 / 1.080
-  - double_stall                       0.998 / 0.969     1.059 / 1.048     1.005 / 1.080
-  - line_reads                         0.998 / 0.870     1.059 / 1.041     1.005 / 1.000
-  - write_credit_at_start (none left)  0.998 / 0.870     1.059 / 1.041     1.013 / 1.000
-all, prefetch order row by row         65.267 / 51.354   278.078 / 216.743 47.103 / 57.968
-physical: cycles / DRAM reads          27,089 / 140,474  108,381 / 140,474 34,449 / 111,674
+all (SCALE-Sim 3.0.0)                  2.995 / 3.229     5.460 / 4.659     46.598 / 57.702
+  - forward_only (wrap round operand)  1.003 / 1.132     1.021 / 1.013     1.003 / 1.079
+  - double_stall                       0.998 / 1.132     1.009 / 1.013     0.999 / 1.079
+  - line_reads                         0.998 / 1.018     1.009 / 1.007     0.999 / 1.000
+  - write_credit_at_start              0.998 / 1.018     1.009 / 1.007     1.000 / 1.000
+  - interleaved_tiles (none left)      0.998 / 1.004     1.004 / 1.002     1.000 / 1.000
+all, prefetch order row by row         65.253 / 60.054   277.451 / 216.743 46.815 / 57.968
+physical: cycles / DRAM reads          27,095 / 120,122  108,626 / 140,474 34,661 / 111,674
 =====================================  ================  ================  ================
 
 So the wrap round the operand (item 2, forced by the forward-only window and the interleaved order of item 1) is
 where SCALE-Sim's 3x to 47x come from; the stall double count moves cycles by under 2% and whole request lines move
-reads by under 11% of the physical count (fc2/fc3 ifmaps of 120/84 words count as 960/672 on os). With every
-artefact out, per layer the two agree within 5% in cycles and DRAM reads on conv1, fc1, fc2 and fc3 under os (both
-settings) and on conv2, fc1, fc2 and fc3 under ws. What remains:
+reads by under 12% of the physical count (fc2/fc3 ifmaps of 120/84 words count as 960/672 on os). With every
+artefact out, each of the 15 layers agrees with the physical model within 2% in cycles and DRAM reads (largest
+gaps: os conv2 at 1 kB, cycles 1.015x; os conv2 at 2 kB, reads 1.011x). On the 72 layer/setting pairs of
+tests/test_systolic_scalesim.py (where this mode with all artefacts equals SCALE-Sim), the two agree within 5% on
+60; the other 12 are one layer, ``f2``, whose windows run past its input (SCALE-Sim's rounded-up output size): the
+physical model counts its M x K im2col words, this mode only the addresses inside the input (reads 1.085x).
 
-- os conv2 (M = 100, K = 150, N = 16): the 1,200-word filter tile of a column fold exceeds the 1,024-word active
-  half (2 kB). The physical model re-fetches the whole tile for each of its 13 reuses (31,200 filter words; the
-  brute-force least-recently-used cache of tests/test_scratchpad_bruteforce.py agrees: LRU misses every word of a
-  cyclic sweep longer than the cache); a window that keeps the active half's worth resident re-fetches only the
-  part that falls out (reads 0.70x, cycles 0.97x). This is physical and our physical model does not have it: a
-  scratchpad managed as a window (or by a compiler) reuses the resident part of a tile larger than the active
-  half. At 1 kB and 1 word/cycle the same tile is more than twice the 512-word active half; the window, moving
-  back to each fold's first words and forward again, reads more than the tile per fold (filter 36,876 words
-  against 31,200: reads 1.10x, cycles 1.20x), a cost of this artefact-free window, not of the hardware.
-- ws conv1: 1.07x cycles, all in the ofmap drain's timing (the reads are equal; with SCALE-Sim's write credit it
-  is 1.02x): the physical model checks the drain at each fold's first and last output, this mode at every line.
+The reused filter tile of os conv2 (M = 100, K = 150, N = 16; two column folds of a 1,200-word tile, each reused by
+13 row folds) is where the window matters. SCALE-Sim 3.0.0 itself, instrumented (its ``read_buffer.new_prefetch``
+counted per fold), re-reads the whole 2,400-word filter operand for every reuse: the window has moved past the
+fold's first sets and must travel forward round the operand to them, 2.3 prefetches of 1,024 words per fold at 2
+kB (58 in all, 60,416 filter reads) and 4.6 of 512 at 1 kB (116, 59,904 reads), against 1,200 words of tile: no
+scratchpad needs that (``forward_only``; SCALE-Sim is not physical on this layer). The artefact-free window re-reads
+about ``min(L, 2 (L - A))`` words of an L-word tile per reuse: at 2 kB 420 to 447 with ``interleaved_tiles`` (2 (1,228 -
+1,029) plus set rounding: the tile spans 1,228 words of the interleaved order, the window 49 sets of 21 words) and
+363 to 378 without, against the physical model's 352 = 2 (1,200 - 1,024), which it charges for the same reason
+(:mod:`imcsim.arch.dataflow`); at 1 kB the tile is more than twice the 512-word half, nothing of a fold's start is
+still held when the next begins, and both re-read the whole tile (1,201 to 1,210 against 1,200 per reuse; 1,232
+with ``interleaved_tiles``).
 
 Groups run as independent layers (fresh scratchpads; SCALE-Sim's ``DP`` layers). Run time grows with the number of
 stall events, not with the cycles, but the address streams are materialised: this mode is for parity runs on
@@ -102,16 +111,22 @@ class Artefacts:
         antidiagonal: the prefetch order unrolls the stacked fold tiles along anti-diagonals (item 1 of the module
             docstring); False: fold after fold, each tile row by row.
         forward_only: the window moves forward only, half a scratchpad per prefetch, so that a demanded word
-            behind it is found by travelling round the whole operand (item 2); False: the window moves by the fewest
-            sets that bring the word in, forward or back, fetching just those sets (a double buffer that keeps the
-            active half's most recent words of the operand's order), at the times the physical model's port
+            behind it is found by travelling round the whole operand (item 2); False: the window moves along the
+            operand's order (a line, not a ring) by the fewest sets that bring the word in, forward or back, fetching
+            just the sets that enter it (a double buffer that keeps a window of the active half over the operand's
+            order, :mod:`imcsim.arch.dataflow`'s rule at set granularity), at the times the physical model's port
             delivers them (back-to-back half-buffer prefetches ahead of need).
         double_stall: a positive prefetch wait is added to the line's offset twice and a negative one pulls it
             earlier (item 3); False: the line waits for the prefetch once, never earlier than requested.
         line_reads: DRAM reads count whole request lines of B words per prefetch and for the initial fill (item 4);
             False: the words of the prefetched sets (and of the filled active half).
         write_credit_at_start: a drain's space is credited when it starts, a partial row not last counted full
-            (item 5); False: credited when its last row leaves, the words it holds.
+            (item 5); False: each row's words credited as the row leaves (one row per cycle).
+        interleaved_tiles: the anti-diagonal unroll runs over the stacked fold tiles, so that one tile's last
+            anti-diagonals interleave with the next tile's first, ``C (C - 1) / 2`` words of a ``C``-wide tile at each
+            boundary (item 1); False: each tile unrolled on its own, in the order the array consumes it (folds do
+            not overlap in time). A window that must hold a whole tile spans those words too: on LeNet-5's os conv2
+            (2 kB, 8x8) they add 56 filter words to each of the 24 reuses (see the module docstring).
     """
 
     antidiagonal: bool = True
@@ -119,10 +134,11 @@ class Artefacts:
     double_stall: bool = True
     line_reads: bool = True
     write_credit_at_start: bool = True
+    interleaved_tiles: bool = True
 
 
 ALL_ARTEFACTS = Artefacts()
-NO_ARTEFACTS = Artefacts(False, False, False, False, False)
+NO_ARTEFACTS = Artefacts(False, False, False, False, False, False)
 
 
 @dataclass(frozen=True)
@@ -173,9 +189,19 @@ def _antidiagonal(mat: np.ndarray) -> np.ndarray:
     return mat.ravel()[order]
 
 
-def _row_major(mat: np.ndarray) -> np.ndarray:
-    """``mat`` row by row (the order without the anti-diagonal artefact)."""
-    return mat.ravel()
+def _unroll_stacked(tiles: list[np.ndarray]) -> np.ndarray:
+    """Fold tiles stacked and read along anti-diagonals (SCALE-Sim's order: adjacent tiles interleave)."""
+    return _antidiagonal(np.vstack(tiles))
+
+
+def _unroll_per_tile(tiles: list[np.ndarray]) -> np.ndarray:
+    """Each fold tile read along its own anti-diagonals, tile after tile (without ``interleaved_tiles``)."""
+    return np.concatenate([_antidiagonal(t) for t in tiles])
+
+
+def _row_major(tiles: list[np.ndarray]) -> np.ndarray:
+    """Fold tiles one after another, each row by row (the order without the anti-diagonal unroll)."""
+    return np.vstack(tiles).ravel()
 
 
 def _pad_cols(mat: np.ndarray, width: int) -> np.ndarray:
@@ -238,11 +264,11 @@ class _Geometry:
 # SCALE-Sim's operand layouts, one function per dataflow: (ifmap prefetch order, filter prefetch order, and per-fold
 # (line, column, address) of ifmap reads, filter reads and output writes). ``ifm`` is M x K, ``filt`` K x N.
 
-def _os_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_antidiagonal):
+def _os_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, unroll=_unroll_stacked):
     R, C, t = g.rows, g.cols, g.t
     ift = ifm.T  # K x M
-    if_pref = _antidiagonal(np.vstack([_pad_cols(ift[:, g.rsl(f)], R) for f in range(g.fr)]))
-    f_pref = _antidiagonal(np.vstack([_pad_cols(filt[:, g.csl(f)], C) for f in range(g.fc)]))
+    if_pref = unroll([_pad_cols(ift[:, g.rsl(f)], R) for f in range(g.fr)])
+    f_pref = unroll([_pad_cols(filt[:, g.csl(f)], C) for f in range(g.fc)])
 
     def if_fold(f_r, f_c):  # T x ur, skewed: (t, j) at line t + j
         x = ift[:, g.rsl(f_r)]
@@ -261,9 +287,9 @@ def _os_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_a
     return if_pref, f_pref, if_fold, f_fold, o_fold
 
 
-def _ws_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_antidiagonal):
+def _ws_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, unroll=_unroll_stacked):
     R, C, t = g.rows, g.cols, g.t
-    if_pref = _antidiagonal(np.vstack([_pad_cols(ifm[:, g.rsl(f)], R) for f in range(g.fr)]))
+    if_pref = unroll([_pad_cols(ifm[:, g.rsl(f)], R) for f in range(g.fr)])
     f_pref = np.vstack([_pad_cols(filt[:, g.csl(f)], C) for f in range(g.fc)]).ravel()
 
     def if_fold(f_r, f_c):  # M x ur after R lines, skewed: (m, j) at line R + m + j
@@ -283,11 +309,11 @@ def _ws_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_a
     return if_pref, f_pref, if_fold, f_fold, o_fold
 
 
-def _is_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_antidiagonal):
+def _is_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, unroll=_unroll_stacked):
     R, C, t = g.rows, g.cols, g.t
     ift = ifm.T  # K x M
     if_pref = np.vstack([_pad_cols(ift[:, g.csl(f)], C) for f in range(g.fc)]).ravel()
-    f_pref = _antidiagonal(np.vstack([_pad_cols(filt[g.rsl(f), :].T, R) for f in range(g.fr)]))
+    f_pref = unroll([_pad_cols(filt[g.rsl(f), :].T, R) for f in range(g.fr)])
 
     def if_fold(f_r, f_c):  # ur x uc tile, flipped, not skewed: (j, c) at line R - 1 - j
         x = ift[g.rsl(f_r), g.csl(f_c)]
@@ -309,7 +335,7 @@ def _is_layout(g: _Geometry, ifm: np.ndarray, filt: np.ndarray, _antidiagonal=_a
 _LAYOUTS = {"os": _os_layout, "ws": _ws_layout, "is": _is_layout}
 
 
-def _build(dataflow: str, ifm: np.ndarray, n: int, rows: int, cols: int, antidiagonal: bool = True):
+def _build(dataflow: str, ifm: np.ndarray, n: int, rows: int, cols: int, art: Artefacts = ALL_ARTEFACTS):
     """(ifmap stream, filter stream, output-write lines, lines in all) of the GEMM with ifmap addresses ``ifm``
     (M x K) and ``n`` filters (addresses ``n K + k`` past an offset, as SCALE-Sim lays them out)."""
     m, k = ifm.shape
@@ -317,8 +343,9 @@ def _build(dataflow: str, ifm: np.ndarray, n: int, rows: int, cols: int, antidia
     flow = dataflow_strategy(dataflow)
     sr, sc, t = (int(x) for x in flow.extents(m, n, k))
     g = _Geometry(rows, cols, sr, sc, t, -(-sr // rows), -(-sc // cols), int(flow.cycles_per_fold(t, rows, cols)))
-    if_pref, f_pref, if_fold, f_fold, o_fold = _LAYOUTS[dataflow](g, ifm, filt,
-                                                                  _antidiagonal if antidiagonal else _row_major)
+    unroll = (_row_major if not art.antidiagonal else _unroll_stacked if art.interleaved_tiles
+              else _unroll_per_tile)
+    if_pref, f_pref, if_fold, f_fold, o_fold = _LAYOUTS[dataflow](g, ifm, filt, unroll)
     if_lines, if_addrs = _demand(if_fold, g.fr, g.fc, g.per)
     f_lines, f_addrs = _demand(f_fold, g.fr, g.fc, g.per)
     o_lines, _ = _demand(o_fold, g.fr, g.fc, g.per)
@@ -408,13 +435,12 @@ class _ReadBuffer:
         s = self.table[self.row[sl]]
         if self.p_sets == 0:
             return np.zeros(s.shape[0], dtype=np.int64)
-        d = (s - self.start) % self.n_sets
-        if self.art.forward_only:  # prefetches of p_sets forward
+        if self.art.forward_only:  # prefetches of p_sets forward, round the ring of sets
+            d = (s - self.start) % self.n_sets
             j = np.where(d < self.a_sets, 0, (d - self.a_sets) // self.p_sets + 1)
-        else:  # sets to move, forward (> 0) or back (< 0), whichever is fewer
-            fwd = d - self.a_sets + 1
-            back = (self.start - s) % self.n_sets
-            j = np.where(d < self.a_sets, 0, np.where(back < fwd, -back, fwd))
+        else:  # sets to move along the operand's order (a line, not a ring): forward (> 0) or back (< 0)
+            d = s - self.start
+            j = np.where(d < 0, d, np.where(d < self.a_sets, 0, d - self.a_sets + 1))
         j = np.where(s >= 0, j, _NO_SET)
         k = np.abs(j).argmin(axis=1)
         return j[np.arange(j.shape[0]), k]
@@ -455,8 +481,10 @@ class _ReadBuffer:
                 # Just the sets that enter the window, fetched ahead as the physical model's port delivers: back
                 # to back half-buffers of ceil(P/B) + 1 cycles, so the operand's W-th fetched word (past the
                 # initial fill) is on chip at 1 + ceil(W / P) (ceil(P/B) + 1).
-                words = self._set_words(j, moved_already=False)
+                # A jump past more sets than the window holds brings in only the window's sets: those jumped
+                # over are never needed and a real window does not fetch them.
                 self.start = (self.start + j) % self.n_sets
+                words = self._set_words(int(np.sign(j)) * min(abs(j), self.a_sets))
                 self.fetched += words
                 self.dram_reads += math.ceil(words / self.bw) * self.bw if self.art.line_reads else words
                 ready = 1 + math.ceil(self.fetched / self.prefetch_words) * (self.lines_per_prefetch + 1)
@@ -466,10 +494,10 @@ class _ReadBuffer:
         self.ptr = hi
         return x - cycle - 1
 
-    def _set_words(self, moved: int, moved_already: bool = True) -> int:
+    def _set_words(self, moved: int) -> int:
         """Words in the sets that entered the window when it moved by ``moved`` sets (negative: back; sets wrap
-        round the operand), after the move or, with ``moved_already`` False, before it."""
-        start = self.start if moved_already else (self.start + moved) % self.n_sets
+        round the operand), counted after the move."""
+        start = self.start
         laps, n = divmod(abs(moved), self.n_sets)
         if n == 0:
             return laps * self.n_words
@@ -483,12 +511,15 @@ class _ReadBuffer:
 
 
 class _WriteBuffer:
-    """SCALE-Sim's ofmap write buffer: rows of ``bw`` words, drains of ``ceil(D/bw)`` rows credited at start."""
+    """SCALE-Sim's ofmap write buffer: rows of ``bw`` words, drains of ``ceil(D/bw)`` rows credited at start
+    (without ``write_credit_at_start``: each row's words credited as the row leaves, one row per cycle)."""
 
     def __init__(self, lines: np.ndarray, size_words: int, bw: int, art: Artefacts = ALL_ARTEFACTS):
         self.bw = bw
         self.at_start = art.write_credit_at_start
-        self.pending = 0                # words of the running drain, credited at its end (without the artefact)
+        self.pending = 0                # words of the running drain not yet credited (without the artefact)
+        self.drain_start = 0
+        self.drain_rows = np.zeros(0, dtype=np.int64)   # cumulative words of the running drain's rows
         self.size = size_words
         self.drain = size_words - math.ceil(size_words * 0.5)
         self.rows_per_drain = math.ceil(self.drain / bw)
@@ -521,9 +552,11 @@ class _WriteBuffer:
         words_sum = 0
         n = 0
         last = 0
+        taken = []
         while take and self.rows:
             words, count = self.rows[0]
             k = min(take, count)
+            taken.append((words, k))
             words_sum += k * words
             n += k
             take -= k
@@ -536,10 +569,29 @@ class _WriteBuffer:
         if self.at_start:
             self.writes += data
             self.free += data
-        else:  # the words the rows hold, free once the last row has left
+        else:  # the words the rows hold, each row's free once it has left
             self.writes += words_sum
             self.pending += words_sum
+            self.drain_start = cycle
+            self.drain_rows = np.cumsum(np.repeat([w for w, _ in taken], [c for _, c in taken]).astype(np.int64))
         return cycle + n - 1
+
+    def _credit(self, cycle: int) -> None:
+        """Credit the words of the running drain's rows that have left by ``cycle`` (one row per cycle)."""
+        if not self.pending:
+            return
+        n = min(cycle - self.drain_start + 1, self.drain_rows.size)
+        gone = int(self.drain_rows[n - 1]) if n > 0 else 0
+        new = gone - (int(self.drain_rows[-1]) - self.pending)
+        if new > 0:
+            self.free += new
+            self.pending -= new
+
+    def _wait_for_space(self) -> int:
+        """The cycle at which the running drain has freed enough rows for ``free`` to be positive."""
+        need = int(self.drain_rows[-1]) - self.pending + 1 - self.free   # words gone by then
+        row = int(np.searchsorted(self.drain_rows, need, "left"))
+        return self.drain_start + min(row, self.drain_rows.size - 1)
 
     def next_event_line(self, stall: int) -> int | None:
         """The line of the next output word that starts a drain or waits for one, given the current stall.
@@ -574,10 +626,11 @@ class _WriteBuffer:
         for _ in range(lo, hi):
             self._store(1)
             if cur < self.drain_end:
+                if not self.at_start:
+                    self._credit(cur)
                 if self.free <= 0:
-                    cur = self.drain_end
-                    self.free += self.pending
-                    self.pending = 0
+                    cur = self.drain_end if self.at_start else self._wait_for_space()
+                    self._credit(cur)
             else:
                 self.free += self.pending
                 self.pending = 0
@@ -603,7 +656,7 @@ def simulate_scalesim_memory(dataflow: str, ifmap: np.ndarray, n: int, rows: int
     words and ``bandwidths`` their DRAM ports (integer words/cycle, as SCALE-Sim reads them). ``artefacts``: which of
     SCALE-Sim's artefacts to apply (all by default; switching them off is for attributing the gap to the physical
     model, :mod:`imcsim.arch.memory`)."""
-    if_s, f_s, o_lines, n_lines = _build(dataflow, ifmap, n, rows, cols, artefacts.antidiagonal)
+    if_s, f_s, o_lines, n_lines = _build(dataflow, ifmap, n, rows, cols, artefacts)
     rd_if = _ReadBuffer(if_s, sram_words[0], bandwidths[0], artefacts)
     rd_f = _ReadBuffer(f_s, sram_words[1], bandwidths[1], artefacts)
     wr = _WriteBuffer(o_lines, sram_words[2], bandwidths[2], artefacts)

@@ -129,14 +129,17 @@ def _ifmap_words(layer: Layer, cfg: SystolicConfig, g: Gemm, batch: int) -> int:
 
 @dataclass(frozen=True)
 class Traffic:
-    """What one layer moves on a systolic array: its GEMM (batched), fold plan, which reused data fit their
-    scratchpads, SRAM and DRAM word counts (all groups), and the dataflow strategy that decided them."""
+    """What one layer moves on a systolic array: its GEMM (batched), fold plan, the active halves of the three
+    scratchpads (words), the DRAM words each reuse of an operand's reused data moves
+    (:meth:`~imcsim.arch.dataflow.DataflowStrategy.reuse_words`), SRAM and DRAM word counts (all groups), and the
+    dataflow strategy that decided them."""
 
     gemm: Gemm
     ifmap_words: int
     plan: FoldPlan
     flow: DataflowStrategy
-    fits: tuple
+    active: tuple[int, int, int]
+    reuse: tuple
     sram: tuple[float, float, float]
     dram: tuple[float, float, float]
 
@@ -144,7 +147,8 @@ class Traffic:
         """Per-fold DRAM words and need times of the three operands (all groups, SCALE-Sim fold order)."""
         g, p = self.gemm, self.plan
         fr, fc, per = int(p.row_folds), int(p.col_folds), int(p.per_fold)
-        fw = self.flow.fold_words(g.m, g.n, g.k, self.ifmap_words, cfg.rows, cfg.cols, fr, fc, self.fits)
+        fw = self.flow.fold_words(g.m, g.n, g.k, self.ifmap_words, cfg.rows, cfg.cols, fr, fc, self.reuse,
+                                  self.active)
         # Groups run back to back, each a fresh GEMM with its own operands.
         start = (np.arange(g.groups, dtype=float)[:, None] * (fr * fc) + np.arange(fr * fc)[None, :]).ravel() * per
 
@@ -164,10 +168,10 @@ def layer_traffic(layer: Layer, cfg: SystolicConfig, batch: int = 1) -> Traffic:
     u_if = _ifmap_words(layer, cfg, g, batch)
     active = tuple(-(-(b // cfg.word_bytes) // 2)
                    for b in (cfg.ifmap_sram_bytes, cfg.filter_sram_bytes, cfg.ofmap_sram_bytes))
-    fits = flow.fits(g.m, g.n, g.k, u_if, cfg.cols, active, cfg.accumulate_partial_sums)
+    reuse = flow.reuse_words(g.m, g.n, g.k, u_if, cfg.cols, active, cfg.accumulate_partial_sums)
     sram = tuple(float(x * g.groups) for x in flow.sram_accesses(g.m, g.n, g.k, fr, fc))
-    dram = tuple(float(x * g.groups) for x in flow.dram_words(g.m, g.n, g.k, u_if, cfg.cols, fr, fc, fits))
-    return Traffic(g, u_if, plan, flow, fits, sram, dram)
+    dram = tuple(float(x * g.groups) for x in flow.dram_words(g.m, g.n, g.k, u_if, cfg.cols, fr, fc, reuse))
+    return Traffic(g, u_if, plan, flow, active, reuse, sram, dram)
 
 
 def weight_bits_per_weight(layer: Layer, cfg: SystolicConfig) -> int:
