@@ -34,7 +34,14 @@ def test_uniform_variation_bounds(v, seed):
     g = np.full(2000, 1 / 5e3)
     r = 1 / sample_conductances(g, dev, np.random.default_rng(seed))
     assert np.all(r >= 5e3 * (1 - v) - 1e-9) and np.all(r <= 5e3 * (1 + v) + 1e-9)
-    assert abs(r.mean() / 5e3 - 1) < 4 * v / np.sqrt(3 * 2000) + 1e-12  # mean of U(-v, v) is 0
+
+
+@pytest.mark.parametrize("v, seed", [(0.01, 0), (0.1, 1), (0.5, 2)])
+def test_uniform_variation_mean(v, seed):
+    # A statistical check, on fixed seeds: under hypothesis (any seed) a 4-sigma bound fails by chance now and then.
+    dev = DeviceConfig(variation=v)
+    r = 1 / sample_conductances(np.full(2000, 1 / 5e3), dev, np.random.default_rng(seed))
+    assert abs(r.mean() / 5e3 - 1) < 4 * v / np.sqrt(3 * 2000)  # mean of U(-v, v) is 0, sigma v / sqrt(3 n)
 
 
 def test_variation_is_seeded():
