@@ -30,7 +30,8 @@ def _programmed(lay, k: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     n S + s holds digit s (cell_bits each, least significant first) of the stored magnitude; the chip's stuck-at
     faults and variation applied as circuit/'s DeviceDraws.program does."""
     cfg = lay.imc
-    chip, rt, ncols = lay._chip[0], lay._chip[4], lay._chip[5]
+    st = lay._chip
+    chip, rt, ncols = st.devices, st.row_tiles, st.n_cols
     n_out, kk = k.shape
     S, cb, L = cfg.slices, cfg.cell_bits, 2**cfg.cell_bits - 1
     g_on, g_off = cfg.device.conductances
@@ -46,7 +47,8 @@ def _programmed(lay, k: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if len(g) == 1:
         g.append(np.full_like(g[0], g_off))
     for i in range(2):
-        g[i] = np.where(chip.stuck_low[i], g_on, np.where(chip.stuck_high[i], g_off, g[i])) * chip.inv_factor[i]
+        g[i] = np.where(chip.stuck_low[i].numpy(), g_on, np.where(chip.stuck_high[i].numpy(), g_off, g[i])) \
+            * chip.inv_factor[i].numpy()
     return g[0], (g[1] if cfg.encoding == "differential" else None)
 
 
@@ -62,7 +64,8 @@ def test_each_arrays_adc_input_is_the_circuit_solvers(encoding):
     lay.set_chip(3)
     k, _ = lay.weight_codes()
     k_np = k.detach().numpy().astype(np.int64)
-    e = lay.cell_levels(k).double().numpy()                            # (row tiles, 4, 10): effective levels
+    e = np.zeros((8, 10))                                              # effective levels, 2 row tiles of 4
+    e[:7] = lay.cell_levels(k).double().numpy()                        # (K, N S); row 8 carries no input
     rng = np.random.default_rng(1)
     d = rng.integers(-2, 4, (9, 7)).astype(float)                      # input digits (vectors, K); signed top digit
     g_on, g_off = cfg.device.conductances
@@ -87,7 +90,7 @@ def test_each_arrays_adc_input_is_the_circuit_solvers(encoding):
             # the ADC input in level units: the pair difference, or the column minus the nominal G_off reference
             ref = (ip - im) / unit if gm is not None else (ip - g_off * v.sum(1, keepdims=True)) / unit
             ref = ref[:, : len(cols)] / 0.01
-            got = (vpad[:, t * R:(t + 1) * R] / 0.01) @ e[t][:, cols]        # the layer's column sums e^T d
+            got = (vpad[:, t * R:(t + 1) * R] / 0.01) @ e[t * R:(t + 1) * R][:, cols]   # the layer's e^T d
             np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-9 * np.abs(ref).max())
             ideal = (ip_ideal := Crossbar(arr_p, arr_m).solve(v))[0] - (ip_ideal[1] if gm is not None else 0)
             worst_drop = max(worst_drop, float(np.max(np.abs(ip - ideal)) / np.max(np.abs(ideal))))

@@ -8,8 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from imcsim.arch.imc import map_layer
+from imcsim.circuit.adc import sample_adc
+from imcsim.circuit.chip import draw_devices, effect_rng
 from imcsim.config.imc import IMCConfig
 from imcsim.nn.adc import ADCInstances
+from imcsim.nn import imc_layers
 from imcsim.nn.imc_convert import convert_imc
 from imcsim.nn.imc_layers import IMCConv2d, IMCLinear, instance_of_column
 from imcsim.nn.quant import fake_quant_weight
@@ -23,10 +26,15 @@ def _cfg(**kw) -> IMCConfig:
 
 
 # ----- a numpy reference: loops over row tiles, columns, slices and input cycles, integer bit operations -----------
-def _reference(layer, rows: np.ndarray) -> np.ndarray:
-    """Layer output (M, N) before bias for integer input codes ``rows`` (M, K), recomputed from scratch."""
+def _reference(layer, rows: np.ndarray, seed: int) -> np.ndarray:
+    """Layer output (M, N) before bias for integer input codes ``rows`` (M, K) on chip ``seed``, recomputed from
+    scratch: the chip drawn by circuit/ (devices over the (2, rows of all row tiles, columns) stack, the ADC
+    instances of every array) for the layer's index."""
     cfg = layer.imc
-    chip, adc, _, _, rt, ncols, _ = layer._chip
+    m_ = map_layer(layer.workload_layer(), cfg)
+    rt, ncols = -(-m_.rows // cfg.rows), m_.cols
+    chip = draw_devices(((m_.rows if rt == 1 else rt * cfg.rows), ncols), cfg.device, seed, layer.layer_index)
+    adc = sample_adc(cfg.adc, m_.arrays * -(-cfg.cols // cfg.cols_per_adc), effect_rng(seed, "adc", layer.layer_index))
     w = layer.weight.detach().double().numpy().reshape(layer.weight.shape[0], -1)
     qmax = 2 ** (cfg.weight_bits - 1) - 1
     s_w = np.abs(w).max(1) / qmax
@@ -85,7 +93,8 @@ def _reference(layer, rows: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("encoding", ["offset", "differential"])
 @pytest.mark.parametrize("dac_bits", [1, 2, 4])
-def test_linear_equals_numpy_reference_with_nonideal_chip(encoding, dac_bits):
+@pytest.mark.parametrize("chunk", [1 << 17, 64])
+def test_linear_equals_numpy_reference_with_nonideal_chip(encoding, dac_bits, chunk, monkeypatch):
     # 40 inputs on 16-row arrays: 3 row tiles (16, 16, 8); 6 outputs x 2 slices = 12 columns on 8-column arrays:
     # 2 column tiles; 4 columns per ADC; a 5-bit ADC with INL, DNL, offset and gain errors, device variation and
     # stuck-at faults, signed inputs (two's complement digits)
@@ -99,17 +108,21 @@ def test_linear_equals_numpy_reference_with_nonideal_chip(encoding, dac_bits):
     lay(x)  # sets the activation range and the ADC step
     lay.eval()
     lay.set_chip(7)
-    assert lay._chip[0] is not None and not lay._chip[6]
+    assert lay._chip.devices is not None and not lay._chip.uniform
+    monkeypatch.setattr(imc_layers, "_CHUNK", chunk)  # 64: the 50 inputs in chunks of 5
     with torch.no_grad():
         got = lay(x) - lay.bias
     rows = torch.round(lay.act_quant(x) / lay.act_quant.scale()[0]).numpy()
     assert lay.act_quant.lo < 0  # signed inputs exercised
-    np.testing.assert_allclose(got.double().numpy(), _reference(lay, rows), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got.double().numpy(), _reference(lay, rows, 7), rtol=1e-5, atol=1e-5)
 
 
-def test_conv_equals_numpy_reference_one_row_tile_bit_serial():
-    # 3 x 3 x 2 = 18 rows > 16: two row tiles; 4 channels x 2 slices = 8 columns; unsigned inputs (after ReLU)
-    cfg = _cfg(adc={"bits": 4, "inl_lsb": 2.0, "offset_sigma_lsb": 0.5}, device={"variation": 0.05})
+@pytest.mark.parametrize("cols_per_adc", [4, 8])
+def test_conv_equals_numpy_reference_two_row_tiles_bit_serial(cols_per_adc, monkeypatch):
+    # 3 x 3 x 2 = 18 rows > 16: two row tiles; 4 channels x 2 slices = 8 columns, on 2 ADCs per array or on one;
+    # unsigned inputs (after ReLU)
+    cfg = _cfg(adc={"bits": 4, "inl_lsb": 2.0, "offset_sigma_lsb": 0.5}, device={"variation": 0.05},
+               cols_per_adc=cols_per_adc)
     torch.manual_seed(2)
     conv = IMCConv2d(2, 4, 3, padding=1, imc=cfg)
     x = torch.rand(3, 2, 5, 5)
@@ -117,11 +130,12 @@ def test_conv_equals_numpy_reference_one_row_tile_bit_serial():
     conv(x)
     conv.eval()
     conv.set_chip(3)
+    monkeypatch.setattr(imc_layers, "_CHUNK", 1000)  # one image per chunk
     with torch.no_grad():
         got = conv(x) - conv.bias[:, None, None]
     codes = torch.round(conv.act_quant(x) / conv.act_quant.scale()[0])
     rows = F.unfold(codes, 3, padding=1).transpose(1, 2).reshape(-1, 18).numpy()
-    ref = _reference(conv, rows).reshape(3, 25, 4).transpose(0, 2, 1).reshape(3, 4, 5, 5)
+    ref = _reference(conv, rows, 3).reshape(3, 25, 4).transpose(0, 2, 1).reshape(3, 4, 5, 5)
     np.testing.assert_allclose(got.double().numpy(), ref, rtol=1e-5, atol=1e-5)
 
 
@@ -174,9 +188,9 @@ def test_one_adc_instance_serves_exactly_its_columns():
     x = torch.full((1, 2), 1.0)
     torch.set_grad_enabled(False)
     base = lay(x)[0].clone()
-    chip, adc, gen, inst, rt, ncols, _ = lay._chip
+    adc = lay._chip.adc
     off = np.array([0.0, 1.0, 2.0, 3.0]) * adc.lsb_v   # instance a reads a codes higher
-    lay._chip = (chip, ADCInstances(adc.thresholds_v, off, np.ones(4), adc.lsb_v), gen, inst, rt, ncols, False)
+    lay._set_state(None, ADCInstances(adc.thresholds_v, off, np.ones(4), adc.lsb_v), None, False, None)
     shifted = lay(x)[0]
     torch.set_grad_enabled(True)
     per_code = float(lay.act_quant.scale()[0]) * float(fake_quant_weight(lay.weight.detach(), 3)[0, 0]) / 3
@@ -203,23 +217,22 @@ def test_training_step_runs_and_gradients_flow():
 @pytest.mark.parametrize("bits,dnl", [(3, 0.0), (6, 0.4), (8, 0.2)])
 def test_adc_table_gives_the_searched_codes(bits, dnl, dtype):
     # the lookup table against a plain search of every instance's thresholds, on random inputs and on inputs
-    # placed exactly at thresholds (where <= matters)
+    # placed exactly at thresholds (where <= matters), in the table's cell units z = grid x - g0
     from imcsim.config.adc import ADCConfig
     from imcsim.nn.adc import sample_adc
     from imcsim.nn.imc_layers import ADCTable
 
     adc = sample_adc(ADCConfig(bits=bits, inl_lsb=2.0, dnl_lsb=dnl, offset_sigma_lsb=0.5), 5,
                      np.random.default_rng(bits))
-    th = adc.thresholds_v / adc.lsb_v
-    inst = torch.tensor([0, 0, 1, 2, 3, 4, 4])
+    tab = ADCTable.build(adc, dtype)
+    th = (adc.thresholds_v / adc.lsb_v * tab.grid - tab.g0).astype(np.float32 if dtype == torch.float32 else float)
+    inst = np.array([0, 0, 1, 2, 3, 4, 4])
     rng = np.random.default_rng(0)
-    x = rng.uniform(-4, 2**bits + 4, (7, 3000))
-    x[:, :th.shape[1]] = th[inst.numpy()]
-    if dtype == torch.float32:  # the search in float32 too (inputs and thresholds rounded as the table holds them)
-        x, th = x.astype(np.float32), th.astype(np.float32)
-    xt = torch.as_tensor(x)
-    want = np.stack([np.searchsorted(th[i], x[j], side="right") for j, i in enumerate(inst.numpy())])
-    got = ADCTable.build(adc, dtype).codes(xt, inst)
+    z = (rng.uniform(-4, 2**bits + 4, (7, 3000)) * tab.grid - tab.g0).astype(th.dtype)
+    z[:, :th.shape[1]] = th[inst]
+    want = np.stack([np.searchsorted(th[i], z[j], side="right") for j, i in enumerate(inst)])
+    base = torch.as_tensor(inst * tab.cells, dtype=torch.int32)[:, None]
+    got = tab.codes_(torch.as_tensor(z).clone(), base)
     np.testing.assert_array_equal(got.numpy(), want)
 
 
@@ -238,27 +251,51 @@ def test_pcm_drift_scales_every_conductance():
     torch.testing.assert_close(got, ref * 1e4 ** -0.05, rtol=1e-5, atol=1e-6)
 
 
-def test_read_noise_has_the_per_device_variance():
-    # one offset-encoded column of 8 rows, all inputs at code 1 (one read, 8-bit DAC), weight code 0 -> stored 8 =
-    # digits (0, 2) on 2 slices; per read each device's G gets (1 + N(0, 0.05)). Column of slice 1 holds level 2:
-    # G = G_off + 2 (G_on - G_off) / 3. In level units (unit = (G_on - G_off) / 3) the column's std is
-    # 0.05 sqrt(8) G / unit; with 5 k / 15 k devices G_off / unit = 1.5, so G / unit = 3.5 -> std 0.4950
+@pytest.mark.parametrize("n_in", [8, 20])
+def test_read_noise_has_the_per_device_variance(n_in):
+    # one offset-encoded column of n rows (8 rows per array: n = 20 is 3 row tiles, whose independent reads add up),
+    # all inputs at code 1 (one read, 8-bit DAC), weight code 0 -> stored 8 = digits (0, 2) on 2 slices; per read
+    # each device's G gets (1 + N(0, 0.05)). Column of slice 1 holds level 2: G = G_off + 2 (G_on - G_off) / 3. In
+    # level units (unit = (G_on - G_off) / 3) the column's std is 0.05 sqrt(n) G / unit; with 5 k / 15 k devices
+    # G_off / unit = 1.5, so G / unit = 3.5 -> std 0.4950 for n = 8
     from imcsim.nn.nonideal import NonIdealities
 
     cfg = _cfg(rows=8, input_bits=8, dac={"bits": 8}, device={"read_noise": 0.05}, adc={"bits": 12})
-    lay = IMCLinear(8, 1, bias=False, imc=cfg, nonideal=NonIdealities(adc=False)).eval()
+    lay = IMCLinear(n_in, 1, bias=False, imc=cfg, nonideal=NonIdealities(adc=False)).eval()
     with torch.no_grad():
         lay.weight.zero_()  # codes 0
     lay.set_chip(5)
     with torch.no_grad():
-        rows = torch.ones(20000, 8)
+        rows = torch.ones(20000, n_in)
         k, _ = lay.weight_codes()
-        noisy = lay.analog_mvm(rows, k, False)
+        noisy = lay.analog_forward(rows, k, False)
     assert k.abs().max() == 0
     # output = sum_s 4^s col_s - 128 sum(x): slice 0 noise std 0.05 sqrt(8) 1.5, slice 1 std 0.4950 times 4
-    want = float(np.sqrt((0.05 * np.sqrt(8) * 1.5) ** 2 + (4 * 0.05 * np.sqrt(8) * 3.5) ** 2))
+    want = float(np.sqrt((0.05 * np.sqrt(n_in) * 1.5) ** 2 + (4 * 0.05 * np.sqrt(n_in) * 3.5) ** 2))
     assert float(noisy.std()) == pytest.approx(want, rel=0.03)
     assert float(noisy.mean()) == pytest.approx(0.0, abs=0.05)
+
+
+def test_read_noise_draws_do_not_depend_on_the_chunking(monkeypatch):
+    # chip 5's read-noise stream is drawn in one go per forward, so splitting the batch into chunks (one image each
+    # here) reads the same noise on every column
+    from imcsim.nn.nonideal import NonIdealities
+
+    cfg = _cfg(encoding="differential", device={"read_noise": 0.05, "variation": 0.1}, adc={"bits": 6})
+    torch.manual_seed(6)
+    conv = IMCConv2d(2, 3, 3, padding=1, imc=cfg, nonideal=NonIdealities()).eval()
+    x = torch.rand(4, 2, 5, 5)
+    with torch.no_grad():
+        conv(x)
+        conv.set_chip(5)
+        whole = conv(x)
+        conv.set_chip(5)
+        monkeypatch.setattr(imc_layers, "_CHUNK", 100)
+        chunked = conv(x)
+        conv.set_chip(6)
+        other = conv(x)
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+    assert not torch.allclose(other, whole)
 
 
 @pytest.mark.parametrize("n,q", [(1, 0.999), (2, 0.5), (1001, 0.999), (5000, 0.25), (7, 1.0), (7, 0.0)])
@@ -273,26 +310,115 @@ def test_calibration_quantile_is_numpys_linear_quantile(n, q):
 
 @pytest.mark.parametrize("kernel,stride,padding,dilation", [(5, 1, 2, 1), ((3, 2), (2, 1), (1, 0), 1),
                                                             (3, 2, 0, 1), (3, 1, 1, 2)])
-def test_conv_rows_are_the_im2col_rows(kernel, stride, padding, dilation):
-    # the layer's rows (M, K) against torch's im2col (F.unfold, K in (C, kh, kw) order), pixels in (b, oh, ow) order
-    conv = IMCConv2d(3, 4, kernel, stride=stride, padding=padding, dilation=dilation, imc=_cfg())
-    x = torch.randint(0, 16, (2, 3, 9, 8)).float()
-    want = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)
-    want = want.transpose(1, 2).reshape(-1, conv.k_rows)
-    assert torch.equal(conv._rows(x), want)
+def test_conv_tile_sums_are_the_im2col_products(kernel, stride, padding, dilation):
+    # each row tile's column sums (one convolution over the input channels its rows touch) against torch's im2col
+    # rows (F.unfold, K in (C, kh, kw) order) times the tile's weights: 7-row tiles cut the kernels of the 3 input
+    # channels mid-way (rows 0-6, 7-13, ...)
+    conv = IMCConv2d(3, 4, kernel, stride=stride, padding=padding, dilation=dilation, imc=_cfg(rows=7))
+    x = torch.randint(0, 16, (2, 3, 9, 8)).double()
+    rows = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)       # (B, K, L)
+    w = torch.randn(conv.k_rows, 5, dtype=torch.float64)
+    bias = torch.randn(5, dtype=torch.float64)
+    tiles = conv.tile_rows(-(-conv.k_rows // 7))
+    assert len(tiles) >= 3 and tiles[-1][1] == conv.k_rows
+    for r0, r1 in tiles:
+        want = torch.einsum("bkl,kc->bcl", rows[:, r0:r1], w[r0:r1]) + bias[:, None]
+        torch.testing.assert_close(conv._tile_sums(x, r0, r1, w[r0:r1], bias), want)
 
 
-def test_conv_gradients_are_those_of_the_fake_quantised_convolution():
-    # the straight-through convolution's gradients against autograd through F.conv2d of the same quantised input and
-    # effective weights (ideal chip: the weights are the per-channel 4-bit fake-quantised ones)
+@pytest.mark.parametrize("layer", ["conv", "linear"])
+def test_gradients_are_those_of_the_fake_quantised_layer(layer):
+    # the straight-through layer's gradients against autograd through F.conv2d / F.linear of the same quantised
+    # input (ActQuant: zero gradient where the input leaves its range) and effective weights (ideal chip: the
+    # per-channel 4-bit fake-quantised ones); the first batch sets the input range, the second (x 1.6 - 0.3, in
+    # eval mode) falls partly outside it on both sides
     torch.manual_seed(7)
-    conv = IMCConv2d(3, 4, 3, stride=2, padding=1, imc=_cfg(input_bits=8, dac={"bits": 8}), adc_step="lossless")
-    x = torch.rand(2, 3, 7, 6, requires_grad=True)
-    g = torch.randn(2, 4, 4, 3)
-    (conv(x) * g).sum().backward()
-    got_x, got_w = x.grad.clone(), conv.weight.grad.clone()
-    x.grad, conv.weight.grad = None, None
-    ref = F.conv2d(conv.act_quant(x), fake_quant_weight(conv.weight, 4), None, stride=2, padding=1)
-    (ref * g).sum().backward()
-    torch.testing.assert_close(got_x, x.grad)
-    torch.testing.assert_close(got_w, conv.weight.grad)
+    cfg = _cfg(input_bits=8, dac={"bits": 8})
+    if layer == "conv":
+        m = IMCConv2d(3, 4, 3, stride=2, padding=1, imc=cfg, adc_step="lossless")
+        x0, g = torch.rand(2, 3, 7, 6), torch.randn(2, 4, 4, 3)
+
+        def digital(xq, w, b):
+            return F.conv2d(xq, w, b, stride=2, padding=1)
+    else:
+        m = IMCLinear(20, 5, imc=cfg, adc_step="lossless")
+        x0, g = torch.rand(2, 3, 20), torch.randn(2, 3, 5)
+
+        def digital(xq, w, b):
+            return F.linear(xq, w, b)
+    for x in (x0.clone().requires_grad_(), (x0 * 1.6 - 0.3).requires_grad_()):
+        (m(x) * g).sum().backward()
+        got = [x.grad.clone(), m.weight.grad.clone(), m.bias.grad.clone()]
+        x.grad, m.weight.grad, m.bias.grad = None, None, None
+        (digital(m.act_quant(x), fake_quant_weight(m.weight, 4), m.bias) * g).sum().backward()
+        for a, b in zip(got, (x.grad, m.weight.grad, m.bias.grad)):
+            torch.testing.assert_close(a, b)
+        m.weight.grad, m.bias.grad = None, None
+        m.eval()
+    assert (x.grad == 0).any() and (x.grad != 0).any()
+
+
+@pytest.mark.parametrize("n,q", [(2_000_000, 0.999), (300_000, 0.9), (200_001, 0.99995)])
+def test_calibration_quantile_of_large_sets(n, q):
+    # above 65,536 values the upper quantiles come from the values at or above a sampled threshold: still numpy's
+    # exact linear quantile (integer ties included, as column sums have)
+    from imcsim.nn.imc_layers import _quantile
+
+    y = np.random.default_rng(n).gamma(2.0, 30.0, n).round()
+    assert _quantile(torch.as_tensor(y), q) == pytest.approx(float(np.quantile(y, q)), rel=1e-12, abs=1e-12)
+
+
+def test_calibration_quantile_when_the_sample_misleads():
+    # every 16th value large (exactly the strided sample), the rest 0: the sampled threshold leaves too few values
+    # and the search falls back to all of them
+    from imcsim.nn.imc_layers import _quantile
+
+    y = np.zeros(1 << 20)
+    y[::16] = 1e6 + np.arange(1 << 16)
+    assert _quantile(torch.as_tensor(y), 0.999) == pytest.approx(float(np.quantile(y, 0.999)), rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "gaussian"])
+def test_training_devices_have_the_seeded_chips_distribution(kind):
+    # the torch draws of noise-aware training against circuit/'s numpy draws (sample_conductances on unit
+    # conductances gives 1 / factor): same distribution of variation factors (two-sample Kolmogorov-Smirnov) and the
+    # stuck-at rates (binomial: 4 sigma of 40,000 draws each)
+    from scipy.stats import ks_2samp
+
+    from imcsim.circuit.devices import sample_conductances
+    from imcsim.config.device import DeviceConfig
+    from imcsim.nn.nonideal import draw_training_devices
+
+    dev = DeviceConfig(variation=0.2, variation_kind=kind, stuck_low_rate=0.05, stuck_high_rate=0.1)
+    chip = draw_training_devices((100, 200), dev, torch.Generator().manual_seed(0))
+    free = ~(chip.stuck_low | chip.stuck_high)
+    ref = sample_conductances(np.ones((2, 100, 200)), dev.replace(stuck_low_rate=0.0, stuck_high_rate=0.0),
+                              np.random.default_rng(0))
+    assert ks_2samp(chip.inv_factor.numpy().ravel(), ref.ravel()).pvalue > 1e-3
+    assert not (chip.stuck_low & chip.stuck_high).any()
+    for got, rate in ((chip.stuck_low, 0.05), (chip.stuck_high, 0.1)):
+        assert abs(float(got.double().mean()) - rate) < 4 * np.sqrt(rate * (1 - rate) / got.numel())
+    assert free.any()
+
+
+@pytest.mark.parametrize("encoding", ["offset", "differential"])
+@pytest.mark.parametrize("weight_bits,cell_bits", [(4, 2), (8, 2), (8, 3), (5, 1)])
+def test_weight_digits_are_the_bits_of_the_stored_magnitude(encoding, weight_bits, cell_bits):
+    # every code of the range against Python's integer shifts: u = k + 2^(b-1) (offset) or |k| on the device of
+    # k's sign (differential), digit s = (m >> cell_bits s) & (2^cell_bits - 1)
+    from imcsim.nn.imc_layers import weight_digits
+
+    cfg = IMCConfig(weight_bits=weight_bits, cell_bits=cell_bits, encoding=encoding)
+    q = 2 ** (weight_bits - 1) - 1
+    k = torch.arange(-q, q + 1, dtype=torch.float64).reshape(1, -1)
+    pos, neg = weight_digits(k, cfg)
+    mask = 2**cell_bits - 1
+    for j, kk in enumerate(range(-q, q + 1)):
+        m = kk + 2 ** (weight_bits - 1) if encoding == "offset" else abs(kk)
+        want = [(m >> (cell_bits * s)) & mask for s in range(cfg.slices)]
+        zero = [0] * cfg.slices
+        if encoding == "offset":
+            assert neg is None and pos[0, j].tolist() == want
+        else:
+            assert pos[0, j].tolist() == (want if kk > 0 else zero)
+            assert neg[0, j].tolist() == (want if kk < 0 else zero)

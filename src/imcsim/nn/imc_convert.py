@@ -10,9 +10,10 @@ Targets (the systems of the IMC-cores issue):
 The result is an :class:`IMCModel`: the converted network plus the chip state of its IMC layers. Like
 :class:`~imcsim.nn.convert.HybridModel` it has ``set_chip(seed)`` (one programmed chip: device variation, stuck-at
 faults and ADC instances, every effect and layer its own stream, :func:`imcsim.nn.nonideal.effect_rng`; None: ideal
-devices and ADCs) and ``noise_aware`` (a fresh chip for every training batch, drawn from ``noise_rng``). With
-``nonideal.ir_drop = "exact"`` the wires act on every chip, the nominal one included (a nodal solve per array, once
-per chip and weights): fixed chips only, so noise-aware training refuses it.
+devices and ADCs) and ``noise_aware`` (a fresh chip for every training batch, seeded from ``noise_rng``: the devices
+drawn in torch, :meth:`IMCModel.resample_chip`). With ``nonideal.ir_drop = "exact"`` the wires act on every chip, the
+nominal one included (a nodal solve per array, once per chip and weights): fixed chips only, so noise-aware training
+refuses it.
 """
 
 from __future__ import annotations
@@ -70,11 +71,21 @@ class IMCModel(nn.Module):
             m.imc, m.nonideal = imc, self.nonideal
         self.set_chip(None)
 
+    def resample_chip(self, seed: int) -> None:
+        """A fresh training chip for every IMC layer, drawn from ``seed`` (:meth:`IMCLayerMixin.resample_chip`:
+        devices and read noise from one torch generator, ADC instances from one numpy generator, layer after
+        layer). Not the chip :meth:`set_chip` gives for that seed: training chips only share its distributions."""
+        self.chip_seed = None
+        gen = torch.Generator().manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        for m in self.imc_layers():
+            m.resample_chip(gen, rng)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and self.noise_aware:
             if self.nonideal.ir_drop == "exact":
                 raise ModelError(NOISE_AWARE_IR)
-            self.set_chip(int(self.noise_rng.integers(2**62)))
+            self.resample_chip(int(self.noise_rng.integers(2**62)))
         return self.net(x)
 
 

@@ -42,14 +42,22 @@ the top code sits at the ``adc_quantile`` of the |column sums| (the ADC referenc
 
 Gradients are straight-through: the forward value is the analog result, the backward pass that of the
 fake-quantised layer with the chip's effective weights (device effects included, ADC and read noise passed
-through), so training costs one extra digital layer beyond the analog forward, computed as one batched matmul per
-layer (all row tiles, slices and input cycles together).
+through), computed by :class:`_StraightThrough` from the saved input codes without a second (digital) forward.
+
+How it is computed (the speed target: an ADC-aware LeNet-5 training epoch within 3x the float one). Per row tile,
+one convolution of the input digits (dense layers: one batched product over all row tiles) gives every column sum,
+with each column's ADC gain, offset and step folded into its weights and bias, so the result is already the ADC
+input in the units of the conversion; columns are ordered slice-major (s N + n), so shift-and-add is a few exact
+additions of whole (B, N, P) slices. The conversion is an exact table lookup (:class:`ADCTable`: an ideal rounding
+when the thresholds are ideal) done in place in scratch tensors the layer keeps. A seeded chip (:meth:`set_chip`) is
+drawn as :mod:`imcsim.circuit.chip` draws chip ``seed``; the fresh chip of every noise-aware training batch
+(:meth:`resample_chip`) draws its devices in torch, with the same distributions.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -60,11 +68,11 @@ from imcsim.arch.imc import map_layer
 from imcsim.config.imc import IMCConfig
 from imcsim.errors import ModelError
 from imcsim.nn.adc import ADCInstances, ideal_adc, sample_adc
-from imcsim.nn.nonideal import NonIdealities, effect_rng, ir_drop_exact, sample_chip
+from imcsim.nn.nonideal import Chip, NonIdealities, draw_training_devices, effect_rng, ir_drop_exact, sample_chip
 from imcsim.nn.quant import ActQuant, quantize_symmetric, ste_round, weight_scale_per_channel
 from imcsim.workload.layer import Layer
 
-__all__ = ["ADCTable", "IMCLayerMixin", "IMCConv2d", "IMCLinear", "input_digits", "weight_digits", "adc_convert",
+__all__ = ["ADCTable", "ChipState", "IMCLayerMixin", "IMCConv2d", "IMCLinear", "input_digits", "weight_digits",
            "instance_of_column"]
 
 
@@ -88,22 +96,19 @@ def input_digits(q: torch.Tensor, bits: int, dac_bits: int) -> torch.Tensor:
 
 
 def weight_digits(k: torch.Tensor, cfg: IMCConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Cell digits of integer weight codes ``k`` (N, K): (positive, negative) digit tensors (N, K, slices) in
-    [0, 2^cell_bits - 1]; ``negative`` is None for offset encoding (one device per cell)."""
-    base = float(2**cfg.cell_bits)
-    s = cfg.slices
+    """Cell digits of integer weight codes ``k`` (float tensor of integers, any shape, e.g. (N, K)): (positive,
+    negative) digit tensors (*k.shape, slices) in [0, 2^cell_bits - 1], of k's dtype; ``negative`` is None for
+    offset encoding (one device per cell). Digit s of a magnitude m is floor(m / 2^(cell_bits s)) mod 2^cell_bits."""
+    m = k + 2.0 ** (cfg.weight_bits - 1) if cfg.encoding == "offset" else k.abs()
+    base = 2.0**cfg.cell_bits
+    d = torch.empty(*k.shape, cfg.slices, dtype=k.dtype)
+    for s in range(cfg.slices):  # floor(m / base^s) - base floor(m / base^(s+1)): exact (powers of two)
+        q = torch.floor(m * base ** -(s + 1))
+        torch.sub(torch.floor(m * base**-s) if s else m, q, alpha=base, out=d[..., s])
     if cfg.encoding == "offset":
-        mags = [k + 2.0 ** (cfg.weight_bits - 1)]
-    else:
-        mags = [torch.clamp(k, min=0), torch.clamp(-k, min=0)]
-    # digit s of a magnitude m >= 0 is q - base floor(q / base), q = floor(m / base^s): exact in floating point, as
-    # the divisors are powers of two (and cheaper than floor division or remainder, which are per-element slow)
-    pw = base ** torch.arange(s, dtype=k.dtype)
-    out = []
-    for m in mags:
-        q = torch.floor(m[..., None] / pw)
-        out.append(q - base * torch.floor(q / base))
-    return out[0], (out[1] if len(out) > 1 else None)
+        return d, None
+    pos = d * (k > 0).unsqueeze(-1)
+    return pos, d - pos
 
 
 def instance_of_column(row_tiles: int, n_cols: int, cfg: IMCConfig) -> np.ndarray:
@@ -118,10 +123,12 @@ def instance_of_column(row_tiles: int, n_cols: int, cfg: IMCConfig) -> np.ndarra
 class ADCTable:
     """Exact lookup form of ADC transfer curves, for converting millions of column sums fast.
 
-    Cells of 1 / ``grid`` LSB (``grid`` a power of two, so x * grid is exact in floating point); cell c of instance
-    i starts at a = (g0 + c) / grid. ``below[i, c]`` counts the thresholds < a and ``inside[i, c, :]`` lists the
-    thresholds in [a, a + 1 / grid) (+inf padded), so the code #{t <= x} is below + #{inside <= x}: exactly
-    :func:`torch.searchsorted` (right) of the thresholds, with one gather per threshold a cell can hold.
+    Works on ADC inputs in *cell units* z = grid x - g0 (x in LSB of the converter's input; ``grid`` a power of two,
+    so grid x is exact in floating point, and g0 an integer): cell c is z in [c, c + 1). ``below[i cells + c]``
+    counts instance i's thresholds below the cell and ``inside[p, i cells + c]`` is the p-th threshold inside it (in
+    cell units, +inf where the cell holds fewer), so the code #{t <= x} is below + #{inside <= z}: exactly
+    :func:`torch.searchsorted` (right) of the thresholds, with one gather per threshold a cell can hold. The first
+    and the last cell hold no threshold, so inputs beyond them can be clamped into them.
     """
 
     g0: int
@@ -134,94 +141,160 @@ class ADCTable:
     def build(cls, adc: ADCInstances, dtype: torch.dtype = torch.float32) -> "ADCTable":
         th = adc.thresholds_v / adc.lsb_v                                                  # (n, m) in LSB
         n, m = th.shape
+        j = np.arange(m)
         grid = 4.0
         while True:  # the finest grid up to 64 cells per LSB that leaves at most one threshold per cell
             g0 = int(np.floor(th.min() * grid)) - 1
             cells = int(np.ceil(th.max() * grid)) - g0 + 2
-            cell = np.floor(th * grid).astype(np.int64) - g0                               # (n, m)
-            first = np.zeros_like(cell)
-            for j in range(1, m):  # index of the first threshold of the same cell (thresholds are sorted)
-                first[:, j] = np.where(cell[:, j] == cell[:, j - 1], first[:, j - 1], j)
-            rank = np.arange(m)[None, :] - first
+            cell = np.floor(th * grid).astype(np.int64) - g0                               # (n, m), sorted rows
+            new = np.ones((n, m), bool)
+            new[:, 1:] = cell[:, 1:] != cell[:, :-1]
+            rank = j - np.maximum.accumulate(np.where(new, j, 0), axis=1)  # index among the thresholds of its cell
             if rank.max() == 0 or grid >= 64:
                 break
             grid *= 2
-        a = (g0 + np.arange(cells)) / grid
-        below = np.stack([np.searchsorted(th[i], a, side="left") for i in range(n)])       # (n, cells)
+        # below[i, c] = #{t < (g0 + c) / grid} = #{cell(t) < c} (grid t is exact, g0 + c an integer)
+        counts = np.bincount((np.arange(n)[:, None] * cells + cell).ravel(), minlength=n * cells).reshape(n, cells)
+        below = np.cumsum(counts, axis=1) - counts
         p = int(rank.max()) + 1
         inside = np.full((p, n, cells), np.inf)
-        inside[rank, np.arange(n)[:, None], cell] = th
+        inside[rank, np.arange(n)[:, None], cell] = th * grid - g0
         return cls(g0, cells, grid, torch.as_tensor(below.reshape(-1), dtype=dtype),
                    torch.as_tensor(inside.reshape(p, -1), dtype=dtype))
 
-    def codes(self, x: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:
-        """Codes of ADC inputs ``x`` (n_cols, M) (LSB) read by instance ``inst[j]`` for row j."""
-        cell = torch.mul(x, self.grid).floor_().clamp_(self.g0, self.g0 + self.cells - 1)   # g0 + cell index
-        # the flat index (instance, cell), added while still floating point (integers, exact below 2^mantissa bits)
-        # and converted to int32: half the bytes of int64; then flat gathers (index_select on 1-D tables) of the
-        # count below and of each threshold the cell can hold (measured 6.7 ms against 17 ms for gathering rows of a
-        # (cells, P + 1) table, 1.2 M inputs, one thread)
-        exact = 2.0 / torch.finfo(x.dtype).eps  # 2^24 in float32
-        if self.below.numel() < exact:
-            idx = cell.add_((inst * self.cells - self.g0).to(x.dtype)[:, None]).to(torch.int32).reshape(-1)
+    def shifted(self, c0: float) -> "ADCTable":
+        """The same table giving code - ``c0`` (an integer: exact in floating point)."""
+        return ADCTable(self.g0, self.cells, self.grid, self.below - c0, self.inside)
+
+    def codes_(self, z: torch.Tensor, inst: torch.Tensor | int, work=None) -> torch.Tensor:
+        """Codes of ADC inputs ``z`` (contiguous, cell units; clamped in place into the table) read by instance
+        ``inst``: one instance index for all of ``z``, or each instance's offset into the tables (instance index
+        times ``cells``, int32, broadcasting against ``z``). ``work(name, dtype)``: scratch tensors of z's size to
+        compute in (the result is one of them), else new ones."""
+        def scratch(name, dtype):
+            return torch.empty(z.shape, dtype=dtype) if work is None else work(name, dtype).view(z.shape)
+
+        z = z.clamp_(0.0, self.cells - 0.5)
+        idx = scratch("idx", torch.int32).copy_(z)             # floor, as z >= 0; int32: half the bytes of int64
+        below, inside = self.below, self.inside
+        if isinstance(inst, int):  # that instance's tables
+            below, inside = below[inst * self.cells:(inst + 1) * self.cells], \
+                inside[:, inst * self.cells:(inst + 1) * self.cells]
         else:
-            idx = cell.to(torch.int64).add_((inst * self.cells - self.g0)[:, None]).reshape(-1)
-        xf = x.reshape(-1)
-        code = self.below.to(x.dtype).index_select(0, idx)
-        for p in range(self.inside.shape[0]):
-            code.add_(self.inside[p].to(x.dtype).index_select(0, idx) <= xf)
-        return code.reshape(x.shape)
-        return code
+            idx.add_(inst)
+        idx, zf = idx.view(-1), z.view(-1)
+        code = torch.index_select(below, 0, idx, out=scratch("code", z.dtype).view(-1))
+        th = scratch("threshold", z.dtype).view(-1)
+        for p in range(inside.shape[0]):
+            code.add_(torch.index_select(inside[p], 0, idx, out=th).le_(zf))
+        return code.view(z.shape)
 
 
-def adc_convert(y: torch.Tensor, adc: ADCInstances, inst: torch.Tensor, step: float, signed: bool,
-                uniform: bool = False, table: ADCTable | None = None) -> torch.Tensor:
-    """Column sums ``y`` (n_cols, M) (level units) through ADC instance ``inst[j]`` for column j; returns the level
-    the code stands for, ``lo + code * step`` with lo = 0 or -2^(bits-1) step.
+@dataclass(frozen=True)
+class ChipState:
+    """The chip a layer computes on: its devices, ADC instances and read-noise stream.
 
-    The curve of :func:`~imcsim.nn.adc.sample_adc` (thresholds, gain and offset in volts over [0, full scale]) is
-    used in code units: the input lo + x step reads as x LSB, so a threshold t (V) sits at lo + (t / lsb) step.
-    ``uniform``: the thresholds are the ideal (k - 1/2) LSB (no INL or DNL), so the code is a clamped rounding
-    (the same count of thresholds, computed without a search); ``table``: :class:`ADCTable` of ``adc`` (the same
-    codes as the search, faster).
+    Attributes:
+        devices: stuck-at faults and variation of the (2, rows, N S) devices (row r of the K rows, then a seeded
+            chip's unused rows of its last row tile; column n S + s), as torch tensors:
+            :func:`~imcsim.nn.nonideal.sample_chip`'s draws (float64) for a seeded chip,
+            :func:`~imcsim.nn.nonideal.draw_training_devices`' (float32) for a training draw; None: nominal devices.
+        adc: the ADC instances (ideal ones for the ideal chip).
+        read_gen: the read-noise stream (None: no read noise).
+        inst: (row tiles, N S) ADC instance converting each column (:func:`instance_of_column`).
+        uniform: the instances have ideal thresholds (no INL or DNL): the code is a clamped rounding.
+        table: :class:`ADCTable` of ``adc`` when not ``uniform``.
+        seed: the chip's seed (None: the ideal chip or a training draw).
+        stuck: some device is stuck.
     """
-    m = adc.thresholds_v.shape[1]
-    lo = -(m + 1) / 2 * step if signed else 0.0
-    gain = torch.as_tensor(adc.gain, dtype=y.dtype)[inst][:, None]
-    off = torch.as_tensor(adc.offset_v / adc.lsb_v, dtype=y.dtype)[inst][:, None]
-    x = torch.addcmul(off, y - lo, gain, value=1.0 / step)                          # ADC input in LSB
-    if uniform:
-        codes = torch.clamp(torch.floor(x + 0.5), 0, m)
-    elif table is not None:
-        codes = table.codes(x, inst)
-    else:
-        th = torch.as_tensor(adc.thresholds_v / adc.lsb_v, dtype=y.dtype)[inst]     # (n_cols, m) in LSB
-        codes = torch.searchsorted(th, x, right=True).to(y.dtype)
-    return codes.mul_(step).add_(lo)
+
+    devices: Chip | None
+    adc: ADCInstances
+    read_gen: torch.Generator | None
+    inst: np.ndarray
+    uniform: bool
+    table: ADCTable | None
+    seed: int | None = None
+    stuck: bool = False
+    _shifted: dict = field(default_factory=dict, repr=False, compare=False)
+    cache: dict = field(default_factory=dict, repr=False, compare=False)   # IMCLayerMixin._adc_setup's
+
+    def table_minus(self, c0: float) -> ADCTable:
+        """:attr:`table` giving code - ``c0`` (made once per ``c0``)."""
+        if c0 not in self._shifted:
+            self._shifted[c0] = self.table.shifted(c0) if c0 else self.table
+        return self._shifted[c0]
+
+    @property
+    def row_tiles(self) -> int:
+        return int(self.inst.shape[0])
+
+    @property
+    def n_cols(self) -> int:
+        return int(self.inst.shape[1])
+
+
+#: ADC conversions per tile computed at once, at most (larger batches are split: a bound on memory; chunks in
+#: cache measured no faster, the convolutions' fixed costs outweigh it).
+_CHUNK = 1 << 22
 
 
 def _quantile(y: torch.Tensor, q: float) -> float:
     """``torch.quantile(y, q)`` (linear interpolation between the order statistics around q (n - 1)) of a 1-D
-    tensor, from two selections (:func:`torch.kthvalue`, linear time) instead of a full sort."""
-    pos = q * (y.numel() - 1)
+    tensor, without its size limit: two selections (:func:`torch.kthvalue`, linear time) instead of a full sort, or
+    for a quantile in the top eighth, the largest n - lo values, which hold both (:func:`_largest`)."""
+    n = y.numel()
+    pos = q * (n - 1)
     lo = math.floor(pos)
-    a = float(torch.kthvalue(y, lo + 1).values)
-    if pos == lo:
-        return a
-    b = float(torch.kthvalue(y, lo + 2).values)
-    return a + (b - a) * (pos - lo)
+    if n - lo <= n // 8:
+        top = _largest(y, n - lo)                    # descending: [-1] is order statistic lo, [-2] lo + 1
+        a, b = float(top[-1]), float(top[-2]) if n - lo >= 2 else float(top[-1])
+    else:
+        a = float(torch.kthvalue(y, lo + 1).values)
+        b = float(torch.kthvalue(y, lo + 2).values) if pos != lo else a
+    return a if pos == lo else a + (b - a) * (pos - lo)
 
 
-def _tile_products(e: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """Per row tile t, e[t]^T d[rows of t]: (T, cols, X) for levels e (T, R, cols) and inputs d (K, X); the last
-    tile's rows beyond K are skipped rather than padded."""
-    rt, r = e.shape[0], e.shape[1]
-    kk = d.shape[0]
-    y = torch.empty(rt, e.shape[2], d.shape[1], dtype=d.dtype)
-    for t in range(rt):
-        r1 = min(kk, (t + 1) * r)
-        torch.mm(e[t, : r1 - t * r].T, d[t * r:r1], out=y[t])
-    return y
+def _largest(y: torch.Tensor, m: int) -> torch.Tensor:
+    """The ``m`` largest values of a 1-D tensor, descending (:func:`torch.topk`), from the values at or above a
+    threshold that a strided sample puts a little below the m-th largest: exact, as the threshold is checked to
+    leave at least m values (else all of ``y`` is searched)."""
+    n = y.numel()
+    stride = max(1, n // 65536)
+    if stride > 1:
+        sample = y[::stride].contiguous()
+        ns = sample.numel()
+        k = ns - min(ns, 4 * m * ns // n + 64)      # about 4x the sample's expected share of the top m, below them
+        if k > 0:
+            sel = y[y >= torch.kthvalue(sample, k).values]
+            if sel.numel() >= m:
+                return torch.topk(sel, m).values
+    return torch.topk(y, m).values
+
+
+class _StraightThrough(torch.autograd.Function):
+    """The analog core's output forward, the digital layer's gradients backward: the layer computed with the
+    fake-quantised input (``codes`` = clamp(r, lo, hi) times the input scale ``s``, r = round(x / s)), the chip's
+    effective weights ``w`` (device effects in; ADC and read noise pass straight through) and ``bias``, without
+    computing that digital layer forward (``analog`` holds the bias already). The input's gradient is
+    :class:`~imcsim.nn.quant.ActQuant`'s straight-through one: passed where the clamp left r unchanged, else 0."""
+
+    @staticmethod
+    def forward(ctx, x, w, bias, analog, layer, r, codes, s):
+        ctx.save_for_backward(r, codes, w)
+        ctx.layer, ctx.s = layer, s
+        return analog
+
+    @staticmethod
+    def backward(ctx, grad):
+        r, codes, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        xq = codes * ctx.s if need_w else codes
+        gx, gw = ctx.layer._digital_grads(grad, xq, w, need_x, need_w)
+        if gx is not None:
+            gx = gx.masked_fill_(r != codes, 0.0)
+        gb = ctx.layer._bias_grad(grad) if need_b else None
+        return gx, gw, gb, None, None, None, None, None
 
 
 class IMCLayerMixin:
@@ -249,7 +322,7 @@ class IMCLayerMixin:
         # level units per ADC code, one per layer; "calibrate" sets it on the first batch (calibrate_adc_)
         self.register_buffer("adc_step", torch.tensor(fixed or 0.0, dtype=torch.float64))
         self.register_buffer("adc_calibrated", torch.tensor(fixed is not None))
-        self._chip: tuple | None = None
+        self._chip: ChipState | None = None
         # exact wire IR drop (nonideal.ir_drop = "exact"): factors G_eff / G per device, solved for the weight codes
         # kept with them; training reuses them for ir_refresh_steps forward passes (as the IMAC layers do)
         self.ir_refresh_steps = 50
@@ -277,6 +350,11 @@ class IMCLayerMixin:
             raise ModelError("IMC layer tiling disagrees with the cost model's mapping")
         return rt, m.cols, m.arrays
 
+    def tile_rows(self, rt: int) -> list[tuple[int, int]]:
+        """[(first row, end row), ...] of the ``rt`` row tiles: R rows each (``rows``), the last one what remains."""
+        r = self.imc.rows
+        return [(t * r, min(self.k_rows, (t + 1) * r)) for t in range(rt)]
+
     def _exact_dtype(self) -> torch.dtype:
         """float32 while every integer partial sum stays below 2^24 (exact), float64 otherwise."""
         cfg = self.imc
@@ -286,32 +364,59 @@ class IMCLayerMixin:
     # ----- non-idealities ---------------------------------------------------------------------------------------------
     def set_chip(self, seed: int | None) -> None:
         """Fix one chip drawn with ``seed`` (devices, ADC instances, read-noise stream), or None: ideal devices and
-        ideal ADCs of ``adc.bits``."""
+        ideal ADCs of ``adc.bits``. The devices are drawn over the (2, rows, N S) stack of the layer's row tiles (R
+        rows per tile, or K when one tile holds them all), :func:`~imcsim.nn.nonideal.sample_chip`'s chip ``seed``;
+        the rows beyond K carry no input (their devices only load the wires, ``ir_drop = "exact"``)."""
         cfg, ni = self.imc, self.nonideal
         rt, ncols, arrays = self.tiling()
-        n_adc = arrays * cfg.adcs_per_array
         dev = cfg.device
         chip = None
         if seed is not None and ni.device and (dev.variation > 0 or dev.stuck_low_rate > 0 or dev.stuck_high_rate > 0):
             chip = sample_chip((self._rows_padded(rt), ncols), dev, seed, self.layer_index)
+        n_adc = arrays * cfg.adcs_per_array
         if seed is None or not ni.adc:
             adc = ideal_adc(cfg.adc, n_adc)
         else:
             adc = sample_adc(cfg.adc, n_adc, effect_rng(seed, "adc", self.layer_index))
-        uniform = seed is None or (cfg.adc.inl_lsb == 0 and cfg.adc.dnl_lsb == 0)
         gen = None
         if seed is not None and ni.read_noise and dev.read_noise > 0:
             gen = torch.Generator()
             gen.manual_seed(int(effect_rng(seed, "read", self.layer_index).integers(2**62)))
-        inst = torch.as_tensor(instance_of_column(rt, ncols, cfg).reshape(-1))
-        self._chip = (chip, adc, gen, inst, rt, ncols, uniform)
-        self._adc_table = None if uniform else ADCTable.build(adc)
-        self._ir_cache, self._ir_age = None, 0
+        self._set_state(chip, adc, gen, seed is None, seed)
+
+    def resample_chip(self, generator: torch.Generator, rng: np.random.Generator) -> None:
+        """A fresh chip for one noise-aware training batch: devices drawn in torch from ``generator``
+        (:func:`~imcsim.nn.nonideal.draw_training_devices`: the distributions of a seeded chip, not its draws),
+        ADC instances from ``rng`` (:func:`~imcsim.nn.adc.sample_adc`), read noise from ``generator``."""
+        cfg, ni = self.imc, self.nonideal
+        rt, ncols, arrays = self.tiling()
+        dev = cfg.device
+        chip = None
+        if ni.device and (dev.variation > 0 or dev.stuck_low_rate > 0 or dev.stuck_high_rate > 0):
+            chip = draw_training_devices((self.k_rows, ncols), dev, generator, torch.float32)
+        n_adc = arrays * cfg.adcs_per_array
+        adc = sample_adc(cfg.adc, n_adc, rng) if ni.adc else ideal_adc(cfg.adc, n_adc)
+        gen = generator if ni.read_noise and dev.read_noise > 0 else None
+        self._set_state(chip, adc, gen, False, None, dev.stuck_low_rate > 0 or dev.stuck_high_rate > 0)
 
     def _rows_padded(self, rt: int) -> int:
         """Rows of the tile stack: R per row tile, or just K when one tile holds them all (the unused rows of that
         array carry no input and add nothing)."""
         return self.k_rows if rt == 1 else rt * self.imc.rows
+
+    def _set_state(self, chip: Chip | None, adc: ADCInstances, gen: torch.Generator | None, ideal: bool,
+                   seed: int | None, stuck: bool | None = None) -> None:
+        cfg = self.imc
+        self._ir_cache, self._ir_age = None, 0
+        rt, ncols, _ = self.tiling()
+        uniform = ideal or (cfg.adc.inl_lsb == 0 and cfg.adc.dnl_lsb == 0)
+        table = ADCTable.build(adc, self._exact_dtype()) if self.nonideal.adc and not uniform else None
+        if chip is not None:
+            chip = Chip(*(torch.as_tensor(x) for x in (chip.stuck_low, chip.stuck_high, chip.inv_factor)))
+            if stuck is None:
+                stuck = bool(chip.stuck_low.any() or chip.stuck_high.any())
+        stuck = bool(stuck)
+        self._chip = ChipState(chip, adc, gen, instance_of_column(rt, ncols, cfg), uniform, table, seed, stuck)
 
     # ----- weights ----------------------------------------------------------------------------------------------------
     def weight_codes(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -323,45 +428,48 @@ class IMCLayerMixin:
 
     @torch.no_grad()
     def cell_levels(self, k: torch.Tensor, squares: bool = False):
-        """Effective cell levels e (row tiles, R, N slices) of the programmed chip, in level units; with ``squares``
-        also the sum over the cell's devices of (G / unit)^2 (same shape), for the read noise."""
+        """Effective cell levels e (K, N slices) of the programmed chip, in level units (row r of the layer's K,
+        column n S + s); with ``squares`` also the sum over the cell's devices of (G / unit)^2 (same shape), for
+        the read noise. float64 on seeded chips, float32 on training chips."""
         cfg = self.imc
-        chip, rt = self._chip[0], self._chip[4]
-        pos, neg = weight_digits(k.detach().double(), cfg)       # (N, K, S)
-        n, kk, s = pos.shape
-        rows = self._rows_padded(rt)
+        chip, gen = self._chip.devices, self._chip.read_gen
+        dtype = torch.float64 if chip is None else chip.inv_factor.dtype
+        pos, neg = weight_digits(k.detach().T.to(dtype), cfg)    # (K, N, S): row r, column n S + s
+        kk, n, s = pos.shape
+        pos = pos.reshape(kk, n * s)
+        neg = None if neg is None else neg.reshape(kk, n * s)
         g_on, g_off = cfg.device.conductances
         unit = (g_on - g_off) / (2**cfg.cell_bits - 1)
-
-        def lay(d):  # (N, K, S) -> (rows, N S), column n S + s
-            return F.pad(d.permute(1, 0, 2).reshape(kk, n * s), (0, 0, 0, rows - kk))
-
         wires = self.nonideal.ir_drop == "exact"
-        if chip is None and cfg.device.drift_nu == 0 and not (squares and self._chip[2] is not None) and not wires:
-            e = lay(pos) - lay(neg) if neg is not None else lay(pos)
-            e = e.reshape(rt, rows // rt, n * s)
+        if chip is None and cfg.device.drift_nu == 0 and not (squares and gen is not None) and not wires:
+            e = pos - neg if neg is not None else pos
             return (e, None) if squares else e
-        gp = g_off + lay(pos) * unit
-        gm = g_off + lay(neg) * unit if neg is not None else torch.full_like(gp, g_off)
+        if wires:  # every row of the arrays (the last tile's unused ones at level 0) loads the wires
+            pad = self._rows_padded(self._chip.row_tiles) - kk
+            pos = F.pad(pos, (0, 0, 0, pad))
+            neg = None if neg is None else F.pad(neg, (0, 0, 0, pad))
+        # programmed conductances (S) of the G+ devices and, for differential pairs, the G- devices (offset cells
+        # read against the periphery's nominal G_off reference)
+        gp = pos.mul_(unit).add_(g_off)
+        gm = None if neg is None else neg.mul_(unit).add_(g_off)
         if chip is not None:
-            gp, gm = chip.apply(gp, gm, g_on, g_off)
+            gp, gm = self._program(gp, gm)
         dev = cfg.device
         if dev.drift_nu > 0:
             f = (dev.drift_time_s / dev.drift_t0_s) ** (-dev.drift_nu)
-            gp, gm = gp * f, gm * f
+            gp, gm = gp.mul_(f), (None if gm is None else gm.mul_(f))
         if wires:  # the arrays' column currents through the wires: I = T(G) v, T in place of G
-            tp, tm = self._wire_drop(k, gp, gm if neg is not None else None)
-            e = (tp - tm) / unit if neg is not None else (tp - g_off) / unit
+            tp, tm = self._wire_drop(k, gp, gm)
+            e = ((tp - tm) / unit if gm is not None else (tp - g_off) / unit)[:kk]
+            gp, gm = gp[:kk], (None if gm is None else gm[:kk])
         else:
-            e = (gp - gm) / unit if neg is not None else (gp - g_off) / unit
-        e[kk:] = 0.0  # rows beyond K carry no input
-        e = e.reshape(rt, rows // rt, n * s)
+            e = (gp - gm).div_(unit) if gm is not None else (gp - g_off).div_(unit)
         if not squares:
             return e
-        if self._chip[2] is None:  # no read noise: the squares are not needed
+        if gen is None:  # no read noise: the squares are not needed
             return e, None
-        sq = (gp / unit) ** 2 + ((gm / unit) ** 2 if neg is not None else 0.0)
-        return e, sq.reshape(rt, rows // rt, n * s)
+        sq = (gp / unit).square_() + ((gm / unit).square_() if gm is not None else 0.0)
+        return e, sq
 
     def _wire_drop(self, k: torch.Tensor, gp: torch.Tensor, gm: torch.Tensor | None
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -390,98 +498,255 @@ class IMCLayerMixin:
         _, fp, fm = self._ir_cache
         return gp * fp, (None if gm is None else gm * fm)
 
-    # ----- the analog matrix product ------------------------------------------------------------------------------
-    def _column_sums(self, xq: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(y, d): column sums y (T, N S, cycles M) in level units and the input digits d (K, cycles M)."""
-        cfg = self.imc
-        mrows, kk = xq.shape
-        d = xq.T if cfg.input_cycles == 1 else \
-            input_digits(xq, cfg.input_bits, cfg.dac.bits).permute(2, 0, 1).reshape(kk, -1)  # (K, Cy M)
-        return _tile_products(e, d), d
-
-    @torch.no_grad()
-    def analog_mvm(self, xq: torch.Tensor, k: torch.Tensor, signed_in: bool, levels=None) -> torch.Tensor:
-        """Integer-domain result (M, N) of input codes ``xq`` (M, K) times weight codes ``k`` (N, K) as the core
-        computes it: tiles, slices, input cycles, ADC instances, shift-and-add (see the module docstring).
-        ``levels``: :meth:`cell_levels` of ``k`` with squares, when already computed."""
-        cfg = self.imc
-        chip, adc, gen, inst, rt, ncols, uniform = self._chip
-        dtype = self._exact_dtype()
-        sigma = cfg.device.read_noise if gen is not None else 0.0
-        e, sq = levels if levels is not None else self.cell_levels(k, squares=True)
-        sq = sq if sigma > 0 else None
-        xq = xq.to(dtype)
-        y, d = self._column_sums(xq, e.to(dtype))                     # (T, NS, Cy M)
-        if sq is not None:
-            # relative gaussian noise on every device's G per read: the column's std is sigma sqrt(sum_r d_r^2
-            # sum_devices G_r^2) (as nonideal.read_noise_current), here in level units
-            var = _tile_products(sq.to(dtype), d * d)
-            y = y + sigma * torch.sqrt(var) * torch.randn(y.shape, generator=gen, dtype=y.dtype)
-        signed = cfg.encoding == "differential" or signed_in
-        cy, mrows = cfg.input_cycles, xq.shape[0]
-        yq = y.reshape(rt * ncols, cy * mrows)
-        if self.nonideal.adc:
-            yq = adc_convert(yq, adc, inst, float(self.adc_step), signed, uniform, self._adc_table)
-        yq = yq.reshape(rt, self.n_out, cfg.slices, cy, mrows)
-        # shift-and-add: slice s weighs 2^(cell_bits s), input cycle c 2^(dac bits c); then the sum over row tiles
-        shift = (2.0 ** (cfg.cell_bits * torch.arange(cfg.slices, dtype=dtype))[:, None]
-                 * 2.0 ** (cfg.dac.bits * torch.arange(cy, dtype=dtype))[None, :]).reshape(-1)
-        out = torch.matmul(shift, yq.reshape(rt, self.n_out, cfg.slices * cy, mrows)).sum(0).T
-        if cfg.encoding == "offset":
-            out = out - 2.0 ** (cfg.weight_bits - 1) * xq.sum(1, keepdim=True)
-        return out
-
-    @torch.no_grad()
-    def calibrate_adc_(self, xq: torch.Tensor, k: torch.Tensor, signed_in: bool) -> None:
-        """Set the ADC step so the top code sits at the ``adc_quantile`` of |column sums| on this batch (ideal chip
-        columns, before the ADC)."""
-        cfg = self.imc
-        y, _ = self._column_sums(xq.double(), self.cell_levels(k).double())
-        y = y.abs().flatten()
-        if y.numel() > 1_000_000:  # torch.quantile's size limit; a fixed subsample is plenty for a quantile
-            y = y[torch.randperm(y.numel(), generator=torch.Generator().manual_seed(0))[:1_000_000]]
-        top = _quantile(y, self.adc_quantile)
-        signed = cfg.encoding == "differential" or signed_in
-        codes = 2 ** (cfg.adc.bits - 1) - 1 if signed else 2**cfg.adc.bits - 1
-        self.adc_step.fill_(max(top, 1e-6) / codes)
-        self.adc_calibrated.fill_(True)
+    def _program(self, gp: torch.Tensor, gm: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The chip's devices applied in place to nominal conductances (K, N S) (S) as
+        :meth:`imcsim.circuit.chip.DeviceDraws.program` applies them: stuck devices at G_on / G_off, then every
+        device times its variation factor (device 0: G+, device 1: G-)."""
+        st = self._chip
+        chip = st.devices
+        g_on, g_off = self.imc.device.conductances
+        out = []
+        for i, g in enumerate((gp, gm)):
+            if g is not None:
+                rows = g.shape[0]
+                if st.stuck:
+                    g = g.masked_fill_(chip.stuck_high[i][:rows], g_off).masked_fill_(chip.stuck_low[i][:rows], g_on)
+                g = g.mul_(chip.inv_factor[i][:rows])
+            out.append(g)
+        return out[0], out[1]
 
     def effective_weight(self, k: torch.Tensor, s_w: torch.Tensor, e: torch.Tensor | None = None) -> torch.Tensor:
-        """Weights (N, K) the programmed cells represent (device effects included), with the gradient of k s_w;
-        ``e``: :meth:`cell_levels` of ``k`` when already computed."""
+        """Weights (N, K) the programmed cells represent (device effects included) times the scales ``s_w`` (N, 1),
+        with the straight-through gradient of k s_w: the identity to the layer's weights (|w / s_w| <= 2^(b-1) - 1
+        by the choice of s_w, so the clamp never cuts); ``e``: :meth:`cell_levels` of ``k`` when already computed."""
         cfg = self.imc
         n, kk = k.shape
         with torch.no_grad():
-            e = (self.cell_levels(k) if e is None else e).reshape(-1, n, cfg.slices)[:kk]   # (K, N, S)
-            ws = 2.0 ** (cfg.cell_bits * torch.arange(cfg.slices, dtype=e.dtype))
-            keff = (e * ws).sum(-1).T                                             # (N, K)
+            e = (self.cell_levels(k) if e is None else e).reshape(kk, n, cfg.slices)   # (K, N, S)
+            ws = torch.tensor([2.0 ** (cfg.cell_bits * s) for s in range(cfg.slices)], dtype=e.dtype)
+            keff = torch.matmul(e, ws).T                                          # (N, K)
             if cfg.encoding == "offset":
                 keff = keff - 2.0 ** (cfg.weight_bits - 1)
-            keff = keff.to(k.dtype)
-        return (k + (keff - k).detach()) * s_w
+            target = keff.to(k.dtype).mul_(s_w.detach())
+        w = self.weight.reshape(n, kk)
+        return w + (target - w).detach()
+
+    # ----- the analog matrix product ------------------------------------------------------------------------------
+    def _analog_input(self, codes: torch.Tensor) -> torch.Tensor:
+        """The digits the arrays read: ``codes`` (integer input codes in the layer's input layout, batch first) for
+        one read per input, else the ``input_cycles`` digits stacked along the batch (cycle-major)."""
+        cfg = self.imc
+        if cfg.input_cycles == 1:
+            return codes
+        return input_digits(codes, cfg.input_bits, cfg.dac.bits).flatten(0, 1)
+
+    def _adc_setup(self, signed: bool) -> tuple:
+        """The ADC read-out of the current chip, in the slice-major column order q = s N + n the analog forward
+        computes in (physical column n S + s): (a, b, base, c0, step) with
+
+        * ``a`` (K, S N) float64, ``b`` (row tiles, S N): per column of each row tile, the ADC input z = a y + b of
+          a column sum y (level units), in the units the conversion works in (``a`` repeated over the tile's rows);
+        * ``base``: per row tile, the ADC instance (an int) when one serves the whole tile, else each column's
+          offset into the :class:`ADCTable` (int32 (1, S N, 1)); then the same for all row tiles at once (an
+          int, or int32 (row tiles, 1, S N)); None without a table;
+        * a code c stands for the level (c - c0) ``step``.
+
+        With instance gain g and offset o (LSB), the converter reads x = g (y - lo) / step + o LSB (code c spans
+        lo + c step, lo = -c0 step for signed columns, else 0); its code is #{thresholds <= x}: :class:`ADCTable`
+        in cell units z = grid x - g0, or, for ideal thresholds, floor(x + 1/2) clamped, from z = x + 1/2.
+        Without the ADC, z = y. Codes are shifted by c0 before the shift-and-add (exact integers), so no large
+        constant cancels. Made once per chip, step and signedness."""
+        st = self._chip
+        step = float(self.adc_step) if self.nonideal.adc else 1.0
+        key = (signed, step, self.nonideal.adc)
+        if key in st.cache:
+            return st.cache[key]
+        cfg = self.imc
+        n, s = self.n_out, cfg.slices
+        perm = (np.arange(n)[None, :] * s + np.arange(s)[:, None]).reshape(-1)      # q -> physical column
+        inst = st.inst[:, perm]                                                        # (row tiles, S N)
+        if not self.nonideal.adc:
+            a, b, c0 = np.ones(inst.shape), np.zeros(inst.shape), 0.0
+        else:
+            adc = st.adc
+            m = adc.thresholds_v.shape[1]
+            lo = -(m + 1) / 2 * step if signed else 0.0
+            gain = adc.gain[inst]
+            off = (adc.offset_v / adc.lsb_v)[inst]
+            g, shift = (1.0, -0.5) if st.uniform else (st.table.grid, float(st.table.g0))
+            a, b, c0 = gain * (g / step), g * (off - lo * gain / step) - shift, -lo / step
+        sizes = [r1 - r0 for r0, r1 in self.tile_rows(st.row_tiles)]
+        base = None
+        if self.nonideal.adc and not st.uniform:
+            off = inst * st.table.cells
+            base = ([int(i[0]) if (i == i[0]).all() else torch.as_tensor(o, dtype=torch.int32).reshape(1, -1, 1)
+                     for i, o in zip(inst, off)],
+                    int(inst.flat[0]) if (inst == inst.flat[0]).all() else
+                    torch.as_tensor(off, dtype=torch.int32).reshape(len(inst), 1, -1))
+        out = (torch.as_tensor(np.repeat(a, sizes, axis=0)), torch.as_tensor(b, dtype=self._exact_dtype()), base,
+               c0, step)
+        st.cache[key] = out
+        return out
+
+    def _convert_(self, z: torch.Tensor, base, c0: float) -> torch.Tensor:
+        """Codes minus ``c0`` of the ADC inputs ``z`` (overwritten), ``base`` the instance(s) (:meth:`_adc_setup`)."""
+        st = self._chip
+        if not self.nonideal.adc:
+            return z
+        if st.uniform:
+            m = st.adc.thresholds_v.shape[1]
+            z = z.clamp_(0.0, m + 0.5).trunc_()
+            return z.sub_(c0) if c0 else z
+        return st.table_minus(c0).codes_(z, base, lambda name, dtype: self._scratch(name, z.numel(), dtype))
+
+    def _scratch(self, name: str, numel: int, dtype: torch.dtype) -> torch.Tensor:
+        """A flat scratch tensor of ``numel`` elements kept by the layer between calls (grown as needed): the ADC
+        conversion's large temporaries, allocated once instead of on every batch (fresh multi-megabyte tensors
+        cost page faults: measured 7 ms against 3 ms for LeNet-5's first convolution's conversions)."""
+        work = self.__dict__.setdefault("_work", {})
+        buf = work.get((name, dtype))
+        if buf is None or buf.numel() < numel:
+            buf = work[(name, dtype)] = torch.empty(numel, dtype=dtype)
+        return buf[:numel]
+
+    def _shift_add(self, code: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+        """Add the codes ``code`` (cycles, B, slices, N, P) of one row tile, shifted and added, into ``out``
+        (B, N, P) (None: a new tensor): slice s weighs 2^(cell_bits s), input cycle c 2^(dac bits c) (exact)."""
+        cfg = self.imc
+        parts = [(code[c, :, s], 2.0 ** (cfg.dac.bits * c + cfg.cell_bits * s))
+                 for c in range(code.shape[0]) for s in range(code.shape[2])]
+        if out is None:  # the first two in one pass (the first weighs 1)
+            out = torch.add(parts[0][0], parts[1][0], alpha=parts[1][1]) if len(parts) > 1 else parts[0][0].clone()
+            parts = parts[2:]
+        for part, w in parts:
+            out.add_(part, alpha=w)
+        return out
+
+    @staticmethod
+    def _slice_major(e: torch.Tensor, n: int, s: int) -> torch.Tensor:
+        """Columns (K, N S) in physical order n S + s -> slice-major order s N + n."""
+        return e.reshape(e.shape[0], n, s).transpose(1, 2).reshape(e.shape[0], s * n)
+
+    @torch.no_grad()
+    def analog_forward(self, codes: torch.Tensor, k: torch.Tensor, signed_in: bool, scale: torch.Tensor | None = None,
+                       levels=None) -> torch.Tensor:
+        """The core's result for integer input codes ``codes`` (the layer's input layout) and weight codes ``k``
+        (N, K): tiles, slices, input cycles, ADC instances, shift-and-add (see the module docstring), in the layout
+        of the digital layer (before bias), each output channel n times ``scale[n]`` (None: 1, the integer domain).
+        ``levels``: :meth:`cell_levels` of ``k`` with squares, when already computed.
+
+        Per row tile, one convolution (dense layers: one batched product over all row tiles) of the digits with
+        the cell levels gives every column sum, each column's ADC gain, offset and step folded into its weights
+        and bias, columns slice-major; the codes come in place, in chunks of at most ``_CHUNK``; shift-and-add
+        is a few exact additions of whole slices."""
+        cfg, st = self.imc, self._chip
+        dtype = self._exact_dtype()
+        sigma = cfg.device.read_noise if st.read_gen is not None else 0.0
+        e, sq = levels if levels is not None else self.cell_levels(k, squares=True)
+        shape = codes.shape
+        codes = self._flat(codes.to(dtype))
+        n, s, cy = self.n_out, cfg.slices, cfg.input_cycles
+        rt, ncols = st.row_tiles, st.n_cols
+        n_in, pixels = codes.shape[0], self._pixels(codes)
+        signed = cfg.encoding == "differential" or signed_in
+        a, b, base, c0, step = self._adc_setup(signed)
+        w = (self._slice_major(e, n, s) * a.to(e.dtype)).to(dtype)                 # (K, S N)
+        noise = w_sq = None
+        if sigma > 0 and sq is not None:
+            # relative gaussian noise on every device's G per read: the column's std is sigma sqrt(sum_r d_r^2
+            # sum_devices G_r^2) (as nonideal.read_noise_current), in level units, times the column's a. Drawn
+            # in one go in the order (tile, physical column, cycle, input, pixel), then put slice-major.
+            noise = torch.randn((rt, ncols, cy, n_in, pixels), generator=st.read_gen, dtype=dtype)
+            noise = self._slice_major(noise.reshape(rt, ncols, -1).transpose(1, 2).reshape(-1, ncols), n, s)
+            noise = noise.reshape(rt, cy, n_in, pixels, s * n).permute(0, 1, 2, 4, 3)  # (rt, cy, B, S N, P)
+            w_sq = self._slice_major(sq, n, s).to(dtype)
+            w_sq_scale = (sigma * a).to(dtype)
+        out = None
+        if pixels == 1:  # dense layers: every row tile at once
+            inp = self._analog_input(codes)                                             # (cy M, K)
+            r = cfg.rows if rt > 1 else self.k_rows
+            pad = rt * r - self.k_rows                                                  # the last tile's unused rows
+
+            def tiled(m):  # (K, S N) -> (rt, R, S N)
+                return F.pad(m, (0, 0, 0, pad)).reshape(rt, r, -1)
+
+            x = F.pad(inp, (0, pad)).reshape(-1, rt, r).transpose(0, 1)                 # (rt, cy M, R)
+            z = torch.baddbmm(b.unsqueeze(1), x, tiled(w))                              # (rt, cy M, S N)
+            if noise is not None:
+                var = torch.bmm(x * x, tiled(w_sq)).sqrt_().mul_(tiled(w_sq_scale)[:, :1])
+                z.addcmul_(var, noise.reshape(rt, -1, s * n))
+            code = self._convert_(z, None if base is None else base[1], c0)
+            out = self._shift_add((code.sum(0) if rt > 1 else code[0]).reshape(cy, n_in, s, n, 1), None)
+        else:
+            # inputs in chunks of at most _CHUNK ADC conversions per tile (bounds the memory of large batches)
+            chunk = max(1, _CHUNK // (ncols * pixels * cy))
+            parts = []
+            for i in range(0, n_in, chunk):
+                j = min(n_in, i + chunk)
+                inp = self._analog_input(codes[i:j])
+                o = None
+                for t, (r0, r1) in enumerate(self.tile_rows(rt)):
+                    z = self._tile_sums(inp, r0, r1, w[r0:r1], b[t])                   # (cy b, S N, P)
+                    if noise is not None:
+                        var = self._tile_sums(inp * inp, r0, r1, w_sq[r0:r1], None)
+                        var.sqrt_().mul_(w_sq_scale[r0].reshape(1, -1, 1))
+                        z.addcmul_(var, noise[t, :, i:j].reshape(z.shape))
+                    code = self._convert_(z, None if base is None else base[0][t], c0)
+                    o = self._shift_add(code.reshape(cy, j - i, s, n, pixels), o)
+                parts.append(o)
+            out = parts[0] if len(parts) == 1 else torch.cat(parts)
+        scale = torch.ones(n, dtype=dtype) if scale is None else scale.detach().reshape(-1).to(dtype)
+        if cfg.encoding == "offset":  # stored u = k + 2^(b-1): subtract 2^(b-1) sum(x) digitally
+            if step != 1.0:
+                out.mul_(step)
+            out.sub_(self._window_sums(codes), alpha=2.0 ** (cfg.weight_bits - 1))
+            out.mul_(scale.reshape(1, -1, 1))
+        else:
+            out.mul_((scale * step).reshape(1, -1, 1))
+        return self._from_analog(out, shape)
+
+    @torch.no_grad()
+    def calibrate_adc_(self, codes: torch.Tensor, k: torch.Tensor, signed_in: bool) -> None:
+        """Set the ADC step so the top code sits at the ``adc_quantile`` of |column sums| on this batch (the chip's
+        columns, before the ADC)."""
+        cfg = self.imc
+        dtype = self._exact_dtype()
+        e = self.cell_levels(k).to(dtype)
+        codes = self._flat(codes.to(dtype))
+        inp = self._analog_input(codes)
+        ys = [self._tile_sums(inp, r0, r1, e[r0:r1], None).abs_().reshape(-1)
+              for r0, r1 in self.tile_rows(self._chip.row_tiles)]
+        top = _quantile(ys[0] if len(ys) == 1 else torch.cat(ys), self.adc_quantile)
+        signed = cfg.encoding == "differential" or signed_in
+        n_codes = 2 ** (cfg.adc.bits - 1) - 1 if signed else 2**cfg.adc.bits - 1
+        self.adc_step.fill_(max(top, 1e-6) / n_codes)
+        self.adc_calibrated.fill_(True)
 
     def _imc_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The layer's output (before bias, in the layout of :meth:`_digital`) for its input ``x``."""
-        if not bool(self.act_quant.initialized):  # first use in eval mode: take the range of this batch
-            with torch.no_grad():
-                self.act_quant.train()(x)
-                self.act_quant.train(self.training)
-        xq_f = self.act_quant(x)
-        s_x, signed_in = self.act_quant.scale()
-        k, s_w = self.weight_codes()
+        """The layer's output (bias included, in the layout of the digital layer) for its input ``x``."""
+        aq = self.act_quant
+        if self.training or not bool(aq.initialized):  # (first use in eval mode: take the range of this batch)
+            aq.observe_(x)
+        s_x, signed_in = aq.scale()
+        lo, hi = aq.code_range(signed_in)
         with torch.no_grad():
-            rows = self._rows(torch.round(xq_f / s_x))                               # (M, K) integer codes
+            k, s_w = self.weight_codes()
+            # the input codes of the layer's ActQuant (clamp(round(x / s))), without its fake-quantised copy
+            r = torch.div(x, s_x).round_()
+            codes = r.clamp(lo, hi)
             if not bool(self.adc_calibrated):
-                self.calibrate_adc_(rows, k, signed_in)
+                self.calibrate_adc_(codes, k, signed_in)
             levels = self.cell_levels(k, squares=True)
-            analog = self.analog_mvm(rows, k, signed_in, levels).to(x.dtype).mul_(s_w.detach().T * s_x)
-            analog = self._from_rows(analog, x)
+            analog = self.analog_forward(codes, k, signed_in, s_w.reshape(-1) * s_x, levels)
+            analog = analog.to(x.dtype)
+            if self.bias is not None:  # the digital bias, added in place (its gradient comes from _StraightThrough)
+                analog.add_(self._bias_view())
         if not torch.is_grad_enabled():
             return analog
         # straight-through: the value of the analog core, the gradient of the fake-quantised layer with the chip's
         # effective weights (device effects; the ADC and read noise pass straight through)
-        ideal = self._digital(xq_f, self.effective_weight(k, s_w, levels[0]))
-        return ideal + (analog - ideal).detach()
+        w = self.effective_weight(k, s_w, levels[0]).reshape(self.weight.shape)
+        return _StraightThrough.apply(x, w, self.bias, analog, self, r, codes, s_x)
 
 
 class IMCConv2d(IMCLayerMixin, nn.Conv2d):
@@ -517,30 +782,57 @@ class IMCConv2d(IMCLayerMixin, nn.Conv2d):
         # the mapping depends on K and N only (the spatial size sets the pixel count, not the tiling)
         return Layer.conv2d("imc", self.kernel_size, self.in_channels, self.out_channels, self.kernel_size)
 
-    def _rows(self, codes: torch.Tensor) -> torch.Tensor:
-        if tuple(self.dilation) != (1, 1):
-            cols = F.unfold(codes, self.kernel_size, self.dilation, self.padding, self.stride)   # (B, K, L)
-            return cols.transpose(1, 2).reshape(-1, self.k_rows)
-        # the windows as a strided view (B, C, oh, ow, kh, kw) copied once into rows (B oh ow, C kh kw) (the im2col
-        # order of F.unfold): one copy instead of unfold's plus a transposing one (2.2x faster on LeNet-5's conv1)
-        ph, pw = self.padding
-        xp = F.pad(codes, (pw, pw, ph, ph)) if ph or pw else codes
-        v = xp.unfold(2, self.kernel_size[0], self.stride[0]).unfold(3, self.kernel_size[1], self.stride[1])
-        return v.permute(0, 2, 3, 1, 4, 5).reshape(-1, self.k_rows)
-
-    def _from_rows(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        b, _, h, w = x.shape
+    def _out_hw(self, h: int, w: int) -> tuple[int, int]:
         kh, kw = self.kernel_size
-        oh = (h + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
-        ow = (w + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
-        return out.reshape(b, oh * ow, self.out_channels).transpose(1, 2).reshape(b, self.out_channels, oh, ow)
+        return ((h + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1,
+                (w + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1)
 
-    def _digital(self, xq: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(xq, w.reshape(self.weight.shape), None)
+    def _flat(self, codes: torch.Tensor) -> torch.Tensor:
+        return codes
+
+    def _pixels(self, codes: torch.Tensor) -> int:
+        oh, ow = self._out_hw(*codes.shape[-2:])
+        return oh * ow
+
+    def _tile_sums(self, inp: torch.Tensor, r0: int, r1: int, w: torch.Tensor, bias: torch.Tensor | None
+                   ) -> torch.Tensor:
+        """Column sums (cycles B, columns, oh ow) of rows r0 .. r1 - 1 (im2col order, (C, kh, kw)) with weights
+        ``w`` (r1 - r0, columns): one convolution over the input channels those rows touch, the kernel taps of
+        the channels' other rows zero."""
+        kh, kw = self.kernel_size
+        kk = kh * kw
+        c0, c1 = r0 // kk, (r1 - 1) // kk + 1
+        wt = w.T
+        if (r0, r1) != (c0 * kk, c1 * kk):
+            wt = w.new_zeros(w.shape[1], (c1 - c0) * kk)
+            wt[:, r0 - c0 * kk:r1 - c0 * kk] = w.T
+        x = inp if (c0, c1) == (0, self.in_channels) else inp[:, c0:c1]
+        y = F.conv2d(x, wt.reshape(w.shape[1], c1 - c0, kh, kw), bias, self.stride, self.padding, self.dilation)
+        return y.flatten(2)
+
+    def _window_sums(self, codes: torch.Tensor) -> torch.Tensor:
+        """sum of the input codes under every window (B, 1, oh ow)."""
+        ones = codes.new_ones(1, self.in_channels, *self.kernel_size)
+        return F.conv2d(codes, ones, None, self.stride, self.padding, self.dilation).flatten(2)
+
+    def _from_analog(self, out: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        return out.reshape(out.shape[0], out.shape[1], *self._out_hw(*shape[-2:]))
+
+    def _digital_grads(self, grad: torch.Tensor, xq: torch.Tensor, w: torch.Tensor, need_x: bool, need_w: bool):
+        """Gradients of F.conv2d(xq, w) (no bias) for the output gradient ``grad``."""
+        gx, gw, _ = torch.ops.aten.convolution_backward(
+            grad, xq, w, None, list(self.stride), list(self.padding), list(self.dilation), False, [0, 0],
+            self.groups, [need_x, need_w, False])
+        return gx, gw
+
+    def _bias_view(self) -> torch.Tensor:
+        return self.bias.detach()[:, None, None]
+
+    def _bias_grad(self, grad: torch.Tensor) -> torch.Tensor:
+        return grad.sum((0, 2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self._imc_forward(x)
-        return out if self.bias is None else out + self.bias[:, None, None]
+        return self._imc_forward(x)
 
 
 class IMCLinear(IMCLayerMixin, nn.Linear):
@@ -573,15 +865,36 @@ class IMCLinear(IMCLayerMixin, nn.Linear):
     def workload_layer(self) -> Layer:
         return Layer.linear("imc", self.in_features, self.out_features, self.bias is not None)
 
-    def _rows(self, codes: torch.Tensor) -> torch.Tensor:
+    def _flat(self, codes: torch.Tensor) -> torch.Tensor:
         return codes.reshape(-1, self.in_features)
 
-    def _from_rows(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return out.reshape(*x.shape[:-1], self.out_features)
+    def _pixels(self, codes: torch.Tensor) -> int:
+        return 1
 
-    def _digital(self, xq: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return F.linear(xq, w)
+    def _tile_sums(self, inp: torch.Tensor, r0: int, r1: int, w: torch.Tensor, bias: torch.Tensor | None
+                   ) -> torch.Tensor:
+        """Column sums (cycles M, columns, 1) of rows r0 .. r1 - 1 with weights ``w`` (r1 - r0, columns)."""
+        x = inp[:, r0:r1]
+        y = torch.mm(x, w) if bias is None else torch.addmm(bias, x, w)
+        return y.unsqueeze(-1)
+
+    def _window_sums(self, codes: torch.Tensor) -> torch.Tensor:
+        return codes.sum(1, keepdim=True).unsqueeze(-1)
+
+    def _from_analog(self, out: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        return out.reshape(*shape[:-1], self.out_features)
+
+    def _digital_grads(self, grad: torch.Tensor, xq: torch.Tensor, w: torch.Tensor, need_x: bool, need_w: bool):
+        """Gradients of F.linear(xq, w) (no bias) for the output gradient ``grad``."""
+        gx = grad @ w if need_x else None
+        gw = grad.reshape(-1, w.shape[0]).T @ xq.reshape(-1, w.shape[1]) if need_w else None
+        return gx, gw
+
+    def _bias_view(self) -> torch.Tensor:
+        return self.bias.detach()
+
+    def _bias_grad(self, grad: torch.Tensor) -> torch.Tensor:
+        return grad.reshape(-1, grad.shape[-1]).sum(0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self._imc_forward(x)
-        return out if self.bias is None else out + self.bias
+        return self._imc_forward(x)

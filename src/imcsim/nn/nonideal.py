@@ -37,6 +37,7 @@ from imcsim.config.wires import IR_DROP_MODES, IRDrop
 from imcsim.errors import ConfigError
 
 __all__ = ["NonIdealities", "EFFECTS", "IRDrop", "IR_DROP_MODES", "Chip", "effect_rng", "program_chip", "sample_chip",
+           "draw_training_devices",
            "ir_drop_factors", "ir_drop_exact", "read_noise_current", "FIRST_ORDER_MAX_DROP", "first_order_drop",
            "check_first_order"]
 
@@ -230,6 +231,32 @@ def sample_chip(shape: tuple[int, ...], device: DeviceConfig, seed: int, layer: 
     """One layer's stuck-at faults and variation for devices of ``shape`` (per line):
     :func:`imcsim.circuit.chip.draw_devices`."""
     return Chip.of(draw_devices(shape, device, seed, layer))
+
+
+def draw_training_devices(shape: tuple[int, ...], device: DeviceConfig, generator: torch.Generator,
+                          dtype: torch.dtype = torch.float64) -> Chip:
+    """Stuck-at faults and variation of devices (2, *shape) drawn in torch from ``generator``, for the fresh chip of
+    every noise-aware training batch: the distributions of :func:`imcsim.circuit.devices.sample_conductances`
+    (stuck at G_on below ``stuck_low_rate``, at G_off in the next ``stuck_high_rate`` of one uniform draw; R scaled
+    by 1 + U(-v, v), or by 1 + N(0, v) truncated to [max(1 - 3v, 0.05), 1 + 3v]), without numpy's float64 draws
+    and their copy into torch on every batch. A training chip is no seeded chip: :func:`sample_chip` (the chip
+    ``seed`` names everywhere) is unchanged. Returns a :class:`Chip` of torch tensors."""
+    full = (2, *shape)
+    v = device.variation
+    low, high = device.stuck_low_rate, device.stuck_high_rate
+    if low > 0 or high > 0:
+        u = torch.rand(full, generator=generator, dtype=dtype)
+        stuck_low, stuck_high = u < low, (u >= low) & (u < low + high)
+    else:
+        stuck_low = stuck_high = torch.zeros(full, dtype=torch.bool)
+    if v > 0 and device.variation_kind == "uniform":
+        factor = torch.rand(full, generator=generator, dtype=dtype).mul_(2 * v).add_(1.0 - v)
+    elif v > 0:
+        factor = torch.randn(full, generator=generator, dtype=dtype).mul_(v).add_(1.0)
+        factor.clamp_(max(1.0 - 3.0 * v, 0.05), 1.0 + 3.0 * v)
+    else:
+        factor = torch.ones(full, dtype=dtype)
+    return Chip(stuck_low, stuck_high, factor.reciprocal_())
 
 
 #: Former name of :func:`imcsim.circuit.chip.program_conductances`.

@@ -117,18 +117,27 @@ class ActQuant(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            with torch.no_grad():
-                lo, hi = x.min(), x.max()
-                if not bool(self.initialized):
-                    self.lo.copy_(lo)
-                    self.hi.copy_(hi)
-                    self.initialized.fill_(True)
-                else:
-                    self.lo.lerp_(lo, self.momentum)
-                    self.hi.lerp_(hi, self.momentum)
+            self.observe_(x)
         if not bool(self.initialized):
             return x
         return self.quantize(x)
+
+    @torch.no_grad()
+    def observe_(self, x: torch.Tensor) -> None:
+        """Move the range towards the min and max of ``x`` (the first batch sets it), as training does."""
+        lo, hi = x.min(), x.max()
+        if not bool(self.initialized):
+            self.lo.copy_(lo)
+            self.hi.copy_(hi)
+            self.initialized.fill_(True)
+        else:
+            self.lo.lerp_(lo, self.momentum)
+            self.hi.lerp_(hi, self.momentum)
+
+    def code_range(self, signed: bool) -> tuple[int, int]:
+        """(lowest, highest) integer code of the signed or unsigned grid (:meth:`quantize` clamps round(x / scale)
+        to it, and passes the gradient where round(x / scale) lies inside)."""
+        return (-_qmax_signed(self.bits), _qmax_signed(self.bits)) if signed else (0, 2**self.bits - 1)
 
     def scale(self) -> tuple[torch.Tensor, bool]:
         """(scale per LSB, signed?) of the current range."""
