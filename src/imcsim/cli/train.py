@@ -12,7 +12,7 @@ from imcsim.cli.options import (HARDWARE_FLAGS, AdcBitsOpt, AdcDnlOpt, AdcGainOp
                                 DacBitsOpt, ReadNoiseOpt, StuckHighOpt, StuckLowOpt, VariationKindOpt, VariationOpt,
                                 config_default)
 from imcsim.cli.workload import input_shape_option, model_args_option, model_option, parse_options
-from imcsim.errors import ConfigError
+from imcsim.errors import ConfigError, DataError
 from imcsim.train.config import IMC_TARGETS, TrainConfig
 
 
@@ -47,6 +47,27 @@ def _imc_fields(spec: str | None) -> dict:
     return load_imc(spec).model_dump(mode="json")
 
 
+def _image_size(text: str | None) -> tuple[int, int] | None:
+    """``--image-size`` as (height, width); ConfigError naming the flag and the value."""
+    if text is None:
+        return None
+    from imcsim.train.data import parse_image_size
+
+    try:
+        return parse_image_size(text)
+    except ConfigError:
+        raise ConfigError(f"--image-size {text!r}: expected HxW or one size N for NxN, positive integers (e.g. "
+                          "20x20 or 20)") from None
+
+
+def _as_flag(exc: DataError) -> DataError:
+    """``exc`` with the ``image_size`` field named as the flag that sets it (library messages name fields)."""
+    text = str(exc)
+    if text.startswith("image_size = "):
+        text = "--image-size " + text[len("image_size = "):]
+    return type(exc)(text.replace("set image_size = ", "add --image-size "))
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
@@ -57,6 +78,9 @@ def register(app: typer.Typer) -> None:
         model_args: Optional[str] = model_args_option(),
         dataset: str = typer.Option(_d("dataset"), help="fashion-mnist, mnist, cifar10, mnist-5k or csv."),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Dataset directory."),
+        image_size: Optional[str] = typer.Option(None, "--image-size", help="Area-average the images to HxW pixels "
+                                                 "(or N: NxN; shrinking only), e.g. 20x20 for --model mlp on MNIST; "
+                                                 "evaluations of the run resize the same way."),
         target: str = typer.Option(_d("target"), help="tpu-imac, cpu-imac, digital, float, all-imc or tpu-imc."),
         epochs: int = typer.Option(_d("epochs"), min=0, help="Epochs in the target precision."),
         pretrain_epochs: int = typer.Option(_d("pretrain_epochs"), "--pretrain-epochs", min=0,
@@ -103,6 +127,7 @@ def register(app: typer.Typer) -> None:
         from imcsim.train.trainer import train
 
         shape, args = parse_options(input_shape, model_args)
+        size = _image_size(image_size)
         imc_target = target in IMC_TARGETS
         given = {"variation": variation, "variation_kind": variation_kind, "stuck_low": stuck_low,
                  "stuck_high": stuck_high, "read_noise": read_noise, "adc_bits": adc_bits, "adc_inl": adc_inl,
@@ -123,6 +148,7 @@ def register(app: typer.Typer) -> None:
                 fields = base.replace_paths(changes).model_dump(mode="json")
         cfg = parse_config(TrainConfig, {
             "model": model, "dataset": dataset, "data_dir": str(data_dir) if data_dir else None, "target": target,
+            "image_size": size,
             "model_args": args or None, "input_shape": list(shape) if shape else None,
             "epochs": epochs, "pretrain_epochs": pretrain_epochs, "batch_size": batch_size, "optimizer": optimizer,
             "lr": lr, "pretrain_lr": pretrain_lr, "weight_decay": weight_decay, "schedule": schedule, "seed": seed,
@@ -136,9 +162,13 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("--out: the run directory is empty ('')")
         if resume and overwrite:
             raise ConfigError("--resume and --overwrite: choose one (continue the run in OUT, or replace it)")
-        result = train(cfg, out, resume=resume, overwrite=overwrite, progress=None if not quiet else False,
-                       log=None if quiet else typer.echo, note=lambda text: typer.echo(f"note: {text}", err=True))
-        typer.echo(f"{cfg.model} on {cfg.dataset}, target {cfg.target}: test accuracy "
+        try:
+            result = train(cfg, out, resume=resume, overwrite=overwrite, progress=None if not quiet else False,
+                           log=None if quiet else typer.echo, note=lambda text: typer.echo(f"note: {text}", err=True))
+        except DataError as exc:
+            raise _as_flag(exc) from None
+        at = f" at {cfg.image_size[0]}x{cfg.image_size[1]}" if cfg.image_size else ""
+        typer.echo(f"{cfg.model} on {cfg.dataset}{at}, target {cfg.target}: test accuracy "
                    f"{result.test_accuracy * 100:.2f}% after {len(result.history)} "
                    f"epoch{'s' if len(result.history) != 1 else ''}; run in {out}")
         if cfg.target in ("tpu-imac", "cpu-imac"):

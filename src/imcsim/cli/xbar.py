@@ -286,11 +286,10 @@ def _deployment_data(path: Path, dataset: str, parasitics: bool, rows: int | Non
                      hw_changes: dict, seed: int, limit: int | None, output_adc: bool = True):
     """The IMAC part of a Deployment and its test set as IMAC input voltages (the digital front end runs in torch)."""
     from imcsim.circuit.network import IMACNetwork
-    from imcsim.train.data import load_dataset
     from imcsim.train.deploy import load_deployment
 
     dep = load_deployment(path)
-    ds = load_dataset(dataset)
+    ds = dep.load_data(dataset=dataset)  # resized as the run's images were (its image_size)
     if tuple(ds.x_test.shape[1:]) != tuple(dep.input_shape):
         raise DataError(f"--dataset {dataset}: images of shape {tuple(ds.x_test.shape[1:])}, but the deployment's "
                         f"model takes {tuple(dep.input_shape)}")

@@ -168,15 +168,13 @@ class Evaluator:
 
                 torch.set_num_threads(1)
             from imcsim.nn.convert import HybridModel
-            from imcsim.train.data import load_dataset
             from imcsim.train.deploy import load_deployment
 
             ev = self.spec.evaluate
             assert ev is not None
             dep = load_deployment(ev.deployment)
             model = dep.torch_model()
-            train_cfg = dep.config.get("train", {}) if isinstance(dep.config, dict) else {}
-            ds = load_dataset(dep.dataset, ev.data_dir or train_cfg.get("data_dir")).subset(None, ev.test_limit)
+            ds = dep.load_data(data_dir=ev.data_dir).subset(None, ev.test_limit)  # the run's directory and size
             self._eval_ctx = (model, ds.x_test, ds.y_test, isinstance(model, HybridModel))
         return self._eval_ctx
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from imcsim.config.base import ConfigModel
 from imcsim.config.imac import IMACConfig
@@ -52,6 +52,11 @@ class TrainConfig(ConfigModel):
                                           "checked against the dataset's (None: the dataset's).")
     dataset: str = Field("fashion-mnist", description="Dataset name (imcsim.train.data.DATASETS).")
     data_dir: str | None = Field(None, description="Dataset directory (default: the dataset's standard location).")
+    image_size: tuple[int, int] | None = Field(None, description="Images resized to (height, width) pixels before "
+                                               "the run sees them, by area averaging, shrinking only "
+                                               "(imcsim.train.data.Dataset.resized), e.g. (20, 20) for the zoo MLP "
+                                               "on 28 x 28 MNIST digits; evaluations of the run read it and resize "
+                                               "the same way. None: the dataset's own size. Also 'HxW' or one size.")
     target: Literal["float", "tpu-imac", "cpu-imac", "digital", "all-imc", "tpu-imc"] = Field(
         "tpu-imac", description="Conversion target (all-imc / tpu-imc: IMC cores, imcsim.nn.imc_convert).")
     epochs: int = Field(10, ge=0, description="Epochs in the target's precision (float epochs for target float).")
@@ -92,6 +97,21 @@ class TrainConfig(ConfigModel):
     imc: IMCConfig = Field(default_factory=IMCConfig, description="The IMC core of the all-imc / tpu-imc targets "
                            "(in YAML: IMCConfig fields as nested mappings; fields left out keep their defaults).")
 
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _image_size(cls, value: Any) -> Any:
+        """'20x20', 20 or a pair -> (20, 20) (:func:`imcsim.train.data.parse_image_size`)."""
+        from imcsim.errors import ConfigError
+        from imcsim.train.data import parse_image_size
+
+        if value is None:
+            return None
+        try:
+            return parse_image_size(value)
+        except ConfigError:
+            raise ValueError("expected HEIGHTxWIDTH or one size for both, positive integers (e.g. 20x20 or 20)") \
+                from None
+
     @model_validator(mode="before")
     @classmethod
     def _imc_wires(cls, data: Any) -> Any:
@@ -128,6 +148,18 @@ class TrainConfig(ConfigModel):
         if isinstance(dev, dict) and "kind" not in dev and ({"r_low_ohm", "r_high_ohm"} & set(dev)):
             given["device"] = {**dev, "kind": "resistor"}  # resistances given: they are meant, not the MTJ's
         return {**data, "imac": _merge(base, given)}
+
+    def load_data(self, data=None, data_dir: str | None = None, dataset: str | None = None):
+        """The run's images: ``data`` (a preloaded :class:`~imcsim.train.data.Dataset`) or the dataset ``dataset``
+        (default: the run's) read from ``data_dir`` (default: the run's), resized to ``image_size``. The one place
+        where training and every evaluation of the run get their data, so they see the same pixels."""
+        from imcsim.train.data import load_dataset
+
+        if data is None:
+            name = dataset or self.dataset
+            own = name.lower() == self.dataset.lower()  # the run's data_dir is that of the run's dataset
+            data = load_dataset(name, data_dir or (self.data_dir if own else None))
+        return data.resized(*self.image_size) if self.image_size is not None else data
 
     def imac_config(self) -> IMACConfig:
         """The IMAC config (the ``imac`` field; kept as a method for callers of the former dict field)."""

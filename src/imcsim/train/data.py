@@ -15,6 +15,15 @@ Named datasets (:func:`load_dataset`):
   1,000, stratified), then each split is shuffled once with ``default_rng(5000)`` (deterministic).
 * ``csv``: ``data_dir``/train.csv and ``data_dir``/test.csv (optionally .gz), label in the first column then the
   pixels (0..255) of a square single-channel image.
+
+Resizing (:meth:`Dataset.resized`, ``image_size`` of :func:`load_dataset` and of a training run): area averaging,
+shrinking only. Each output pixel is the mean of the input area it covers, input pixels cut by its border counted by
+the fraction inside (the "box" or "area" filter of image libraries), so the mean intensity of an image is kept
+exactly. Written here in numpy as two small weight matrices (this module imports no torch). Not torch's
+``F.interpolate(mode="area")``: that is adaptive average pooling, whose windows for a non-integer ratio (28 -> 20) are
+whole pixels of unequal count (2 or 3), so a pixel on a window border counts fully in two outputs; for integer ratios
+the two agree. Up-sizing is refused: averaging cannot add detail, and a model wanting larger inputs (32x32 LeNet) is
+better served by padding, which is a different operation.
 """
 
 from __future__ import annotations
@@ -27,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from imcsim.errors import DataError
+from imcsim.errors import ConfigError, DataError
 
 __all__ = ["Dataset", "DATASETS", "FASHION_MNIST_DIR", "read_idx", "load_idx_split", "load_cifar10", "read_csv",
-           "load_mnist_5k", "load_dataset"]
+           "load_mnist_5k", "load_dataset", "area_weights", "parse_image_size"]
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "mnist-5k", "csv")
@@ -65,6 +74,68 @@ class Dataset:
         """The first ``train`` / ``test`` examples of each split (None keeps the split whole)."""
         return Dataset(self.name, self.x_train[:train], self.y_train[:train], self.x_test[:test],
                        self.y_test[:test], self.num_classes)
+
+    def resized(self, height: int, width: int) -> "Dataset":
+        """Both splits with every image area-averaged to ``height`` x ``width`` pixels (see the module docstring);
+        ``self`` when the images already have that size. Channels, labels and order are kept.
+
+        DataError when the size is not positive or larger than the images (no up-sizing).
+        """
+        h, w = parse_image_size((height, width))
+        big_h, big_w = self.input_shape[1:]
+        if (h, w) == (big_h, big_w):
+            return self
+        if h > big_h or w > big_w:
+            raise DataError(f"image_size = {h}x{w}: larger than the {big_h}x{big_w} images of dataset "
+                            f"'{self.name}' (resizing averages areas, so it only shrinks)")
+        rows, cols = area_weights(big_h, h), area_weights(big_w, w)
+
+        def shrink(x: np.ndarray) -> np.ndarray:
+            # (h, H) @ (N, C, H, W) @ (W, w): rows then columns, each a weighted mean (the filter is separable)
+            return (rows @ x.astype(np.float32) @ cols.T).astype(np.float32)
+
+        return Dataset(self.name, shrink(self.x_train), self.y_train, shrink(self.x_test), self.y_test,
+                       self.num_classes)
+
+
+def area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) float32 weights of area averaging along one axis: output pixel i covers input positions
+    [i n_in / n_out, (i + 1) n_in / n_out), and input pixel j (covering [j, j + 1)) weighs the length of the overlap
+    divided by the output pixel's length n_in / n_out. Every row sums to 1; every column to n_out / n_in.
+
+    Computed in integers (positions scaled by n_out) so that borders falling on pixel edges are exact.
+    """
+    if not (0 < n_out <= n_in):
+        raise DataError(f"area averaging from {n_in} to {n_out} pixels: needs 0 < {n_out} <= {n_in}")
+    out_edges = np.arange(n_out + 1, dtype=np.int64) * n_in   # output borders, in units of 1 / n_out pixel
+    in_edges = np.arange(n_in + 1, dtype=np.int64) * n_out    # input pixel borders, in the same units
+    overlap = (np.minimum(out_edges[1:, None], in_edges[None, 1:]) -
+               np.maximum(out_edges[:-1, None], in_edges[None, :-1]))
+    return (np.clip(overlap, 0, None) / n_in).astype(np.float32)
+
+
+def parse_image_size(value) -> tuple[int, int]:
+    """(height, width) from ``"20x20"``, ``"20"``, ``20`` or a pair; ConfigError naming the value otherwise."""
+    text = value if isinstance(value, str) else None
+    try:
+        if text is not None:
+            parts = [p.strip() for p in text.lower().replace("×", "x").split("x")]
+            sizes = [int(p) for p in parts]
+        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            sizes = [int(value)]
+        else:
+            sizes = list(value)
+            if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in sizes):
+                raise ValueError
+            sizes = [int(v) for v in sizes]
+    except (TypeError, ValueError):
+        sizes = []
+    if len(sizes) == 1:
+        sizes = sizes * 2
+    if len(sizes) != 2 or min(sizes) < 1:
+        raise ConfigError(f"image_size = {value!r}: expected HEIGHTxWIDTH or one size for both, positive integers "
+                        "(e.g. 20x20 or 20)")
+    return sizes[0], sizes[1]
 
 
 def _open(path: Path):
@@ -218,8 +289,15 @@ def load_mnist_5k() -> Dataset:
     return Dataset("mnist-5k", x[tr], y[tr], x[te], y[te], 10)
 
 
-def load_dataset(name: str = "fashion-mnist", data_dir: str | Path | None = None) -> Dataset:
-    """Load a named dataset (see the module docstring) from ``data_dir`` or its default location."""
+def load_dataset(name: str = "fashion-mnist", data_dir: str | Path | None = None,
+                 image_size: tuple[int, int] | None = None) -> Dataset:
+    """Load a named dataset (see the module docstring) from ``data_dir`` or its default location, its images
+    area-averaged to ``image_size`` = (height, width) when given (:meth:`Dataset.resized`)."""
+    ds = _load_named(name, data_dir)
+    return ds.resized(*image_size) if image_size is not None else ds
+
+
+def _load_named(name: str, data_dir: str | Path | None) -> Dataset:
     key = name.lower()
     if key == "fashion-mnist":
         return _idx_dataset(key, Path(data_dir) if data_dir else FASHION_MNIST_DIR)

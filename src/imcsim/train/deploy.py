@@ -110,6 +110,17 @@ class Deployment:
         if not isinstance(self.config, DeploymentConfig):  # a mapping of DeploymentConfig fields
             self.config = parse_config(DeploymentConfig, self.config, source="deployment config")
 
+    def load_data(self, data=None, data_dir: str | None = None, dataset: str | None = None):
+        """The images the deployed model takes: those of its training run
+        (:meth:`~imcsim.train.config.TrainConfig.load_data`: its dataset and directory unless ``dataset`` /
+        ``data_dir`` name others, resized to the run's ``image_size``); ``data`` is a preloaded dataset. A
+        deployment made outside the trainer has no run settings: the dataset as it is."""
+        if self.config.train is not None:
+            return self.config.train.load_data(data, data_dir, dataset)
+        from imcsim.train.data import load_dataset
+
+        return data if data is not None else load_dataset(dataset or self.dataset, data_dir)
+
     def imac_layers(self) -> list[DeployedLayer]:
         """The IMAC dense layers, in order."""
         return [lay for lay in self.layers if lay.unit == "imac"]

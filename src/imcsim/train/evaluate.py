@@ -29,7 +29,7 @@ from imcsim.nn.convert import HybridModel
 from imcsim.nn.imc_convert import IMCModel
 from imcsim.nn.nonideal import IRDrop, NonIdealities
 from imcsim.train.config import HARDWARE_FIELDS
-from imcsim.train.data import Dataset, load_dataset
+from imcsim.train.data import Dataset
 from imcsim.train.deploy import Deployment, load_deployment
 
 __all__ = ["CHANGE_PATHS", "HardwareChanges", "EvalResult", "apply_changes", "monte_carlo", "monte_carlo_imc",
@@ -211,13 +211,14 @@ def _imc_effects(imc: IMCConfig, ni: NonIdealities, mc: bool) -> dict:
 def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, changes: HardwareChanges | None = None,
                  data: Dataset | None = None, data_dir: str | None = None, test_limit: int | None = None
                  ) -> EvalResult:
-    """Evaluate the run (or deployment) directory ``path`` on its dataset's test split.
+    """Evaluate the run (or deployment) directory ``path`` on its dataset's test split, as the run saw it
+    (:meth:`~imcsim.train.deploy.Deployment.load_data`: resized to the run's ``image_size``; ``data`` is a preloaded
+    dataset, resized the same way).
 
     Digital and float runs have no analog non-idealities: their nominal accuracy is returned and ``mc`` must be 0.
     """
     dep: Deployment = load_deployment(path)
     model = dep.torch_model()
-    train_data_dir = dep.config.train.data_dir if dep.config.train is not None else None
     ov = changes or HardwareChanges()
     if isinstance(model, IMCModel):
         # the wire model: as asked, else the run's own (off unless it trained with exact IR drop)
@@ -226,8 +227,7 @@ def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, changes: Hardware
             raise ConfigError("ir_drop = 'first-order': the IMC core layers simulate wire IR drop exactly or not at "
                               "all (use exact or off)")
         imc = apply_changes(model.imc, ov)
-        ds = data if data is not None else load_dataset(dep.dataset, data_dir or train_data_dir)
-        ds = ds.subset(None, test_limit)
+        ds = dep.load_data(data, data_dir).subset(None, test_limit)
         res = monte_carlo_imc(model, ds.x_test, ds.y_test, mc, seed, imc, ni)
         res.effects = _imc_effects(imc, ni, mc > 0)
         res.changed = changed_fields(model.imc, imc)
@@ -244,8 +244,7 @@ def evaluate_run(path: str | Path, mc: int = 0, seed: int = 0, changes: Hardware
         if given:
             raise ConfigError(f"{path}: target '{dep.target}' has no IMAC layers; the analog hardware setting "
                               f"'{given[0]}' does not apply")
-    ds = data if data is not None else load_dataset(dep.dataset, data_dir or train_data_dir)
-    ds = ds.subset(None, test_limit)
+    ds = dep.load_data(data, data_dir).subset(None, test_limit)
     if tuple(ds.x_test.shape[1:]) != tuple(dep.input_shape):
         raise DataError(f"{path}: the model takes inputs of shape {tuple(dep.input_shape)}, the test images of "
                           f"'{ds.name}' are {tuple(ds.x_test.shape[1:])}")

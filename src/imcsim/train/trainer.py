@@ -33,7 +33,7 @@ from imcsim.errors import CheckpointError, ConfigError, DataError, DivergenceErr
 from imcsim.nn.convert import HybridModel, clip_latent_
 from imcsim.nn.imc_convert import IMCModel
 from imcsim.train.config import TrainConfig, build_run_model, run_network
-from imcsim.train.data import Dataset, load_dataset
+from imcsim.train.data import Dataset
 from imcsim.train.deploy import export_deployment, save_deployment, write_bytes_atomic
 
 __all__ = ["TrainConfig", "TrainResult", "train", "evaluate_accuracy", "CHECKPOINT", "METRICS", "RUN_FILES"]
@@ -209,7 +209,24 @@ def _check_data(cfg: TrainConfig, ds: Dataset) -> None:
             probe(torch.as_tensor(ds.x_train[:1]))
         except RuntimeError as exc:
             raise DataError(f"dataset '{ds.name}': images of shape {tuple(ds.x_train.shape[1:])} do not fit model "
-                            f"'{cfg.model}' ({str(exc).splitlines()[0][:160]})") from None
+                            f"'{cfg.model}' ({str(exc).splitlines()[0][:160]}){_size_hint(cfg, ds, probe)}") \
+                from None
+
+
+def _size_hint(cfg: TrainConfig, ds: Dataset, probe: torch.nn.Module) -> str:
+    """'; it takes (1, 20, 20): set image_size = 20x20 ...' when the zoo model's listed input differs from the
+    dataset's images in height and width only, is smaller (resizing only shrinks), and the model takes it; else ''.
+    The images are never resized unasked."""
+    from imcsim.workload.zoo import get_model
+
+    c, h, w = get_model(cfg.model).input_shape
+    if len(ds.input_shape) != 3 or ds.input_shape[0] != c or h > ds.input_shape[1] or w > ds.input_shape[2]:
+        return ""
+    try:
+        probe(torch.zeros(1, c, h, w))  # model_args may have changed the input the model takes
+    except RuntimeError:
+        return ""
+    return f"; it takes {(c, h, w)}: set image_size = {h}x{w} to area-average the images to that size"
 
 
 def _claim_run_dir(out: Path, resume: bool, overwrite: bool, note: Callable[[str], Any]):
@@ -267,7 +284,8 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: bool = Fa
         out_dir: run directory (None: no files are written and ``resume`` is impossible).
         resume: continue from ``out_dir/checkpoint.pt``; its config must equal ``cfg`` except for ``epochs``.
         progress: show a rich progress bar (default: when stderr is a terminal).
-        data: a preloaded dataset (default: :func:`load_dataset` of ``cfg.dataset`` / ``cfg.data_dir``).
+        data: a preloaded dataset (default: :func:`~imcsim.train.data.load_dataset` of ``cfg.dataset`` /
+            ``cfg.data_dir``); either is resized to ``cfg.image_size`` (:meth:`TrainConfig.load_data`).
         log: called with one line per epoch (default: silent).
         stop_after: stop (as if interrupted) once this many epochs of the run are done, after their checkpoint;
             no deployment is written then.
@@ -312,8 +330,7 @@ def _train_locked(cfg, out, resume, progress, data, log, stop_after, note) -> Tr
         if stored.epochs != cfg.epochs and cfg.schedule != "constant" and state["epoch"] < total:
             note(f"{out}: epochs changed from {stored.epochs} to {cfg.epochs} on resume; the {cfg.schedule} "
                  f"learning-rate schedule of the phase under way keeps the length it started with")
-    ds = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
-    ds = ds.subset(cfg.train_limit, cfg.test_limit)
+    ds = cfg.load_data(data).subset(cfg.train_limit, cfg.test_limit)
     _check_data(cfg, ds)
     check_model_fits(cfg, ds)
     xtr, ytr = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
