@@ -27,9 +27,9 @@ LeNet-5 for 2 epochs (the issue's evidence run), the MLP for the CLI's default 1
 ``--train-limit`` the images), then evaluated as ``imcsim evaluate`` evaluates by default (the nominal chip, exact
 IR drop), with the effects line every accuracy result carries; the ideal-wire accuracy of the same network is
 printed beside it, and so is the physical accuracy of the same network trained on ideal wires (``--ir-drop off``).
-The MLP takes 20 x 20 images (IMAC-Sim's input), so the 28 x 28 digits are area-averaged to 20 x 20 first, as
-benchmarks/imacsim_readout_accuracy.py does (``imcsim train --model mlp --dataset mnist-5k`` refuses the 28 x 28
-images). About two minutes more on 2 cores; ``--no-accuracy`` skips it, ``--accuracy-only`` runs only it. Needs the
+The MLP takes 20 x 20 images (IMAC-Sim's input), so its run area-averages the 28 x 28 digits to 20 x 20
+(``image_size``, as ``imcsim train --model mlp --dataset mnist-5k --image-size 20x20``; its evaluations resize the
+same way). About two minutes more on 2 cores; ``--no-accuracy`` skips it, ``--accuracy-only`` runs only it. Needs the
 Debian package dataset-fashion-mnist for LeNet-5 (skipped with a note without it).
 
 Run: .venv/bin/python benchmarks/imac_design_sensitivity.py [--no-accuracy | --accuracy-only] [--epochs N]
@@ -168,24 +168,8 @@ def costs() -> None:
               f"converters {area['converters'] * 1e6:.4f} mm2")
 
 
-def mnist_20x20():
-    """mnist-5k with its 28 x 28 digits area-averaged to 20 x 20 (IMAC-Sim's MLP input)."""
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-
-    from imcsim.train.data import Dataset, load_dataset
-
-    ds = load_dataset("mnist-5k")
-
-    def small(x):
-        img = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(len(x), 1, 28, 28))
-        return F.interpolate(img, size=(20, 20), mode="area").numpy()
-
-    return Dataset(ds.name, small(ds.x_train), ds.y_train, small(ds.x_test), ds.y_test, ds.num_classes)
-
-
 EPOCHS = {"lenet5": 2, "mlp": 10}
+IMAGE_SIZE = {"mlp": (20, 20)}  # IMAC-Sim's MLP input; the run resizes its digits (image_size), as evaluate does
 
 
 def accuracy(epochs: int | None, train_limit: int | None, out: Path) -> None:
@@ -204,12 +188,13 @@ def accuracy(epochs: int | None, train_limit: int | None, out: Path) -> None:
           + (f" on at most {train_limit} images" if train_limit else "") + ")")
     for model, dataset in (("lenet5", "fashion-mnist"), ("mlp", "mnist-5k")):
         try:
-            ds = mnist_20x20() if model == "mlp" else load_dataset(dataset)
+            ds = load_dataset(dataset)
         except DataError as exc:
             print(f"  {model} on {dataset}: skipped ({exc})")
             continue
         ds = ds.subset(train_limit, None)
-        cfg = TrainConfig(model=model, dataset=dataset, target="tpu-imac", epochs=epochs or EPOCHS[model], seed=0)
+        cfg = TrainConfig(model=model, dataset=dataset, target="tpu-imac", epochs=epochs or EPOCHS[model], seed=0,
+                          image_size=IMAGE_SIZE.get(model))
         t = time.perf_counter()
         run = out / model
         res = train(cfg, run, progress=False, data=ds, overwrite=True)
@@ -217,7 +202,7 @@ def accuracy(epochs: int | None, train_limit: int | None, out: Path) -> None:
         phys = evaluate_run(run, data=ds)                                        # `imcsim evaluate RUN`
         ideal = evaluate_run(run, data=ds, changes=HardwareChanges(ir_drop="off"))
         print(f"  {model} on {dataset} ({len(ds.x_train)} train / {phys.n_test} test images, "
-              f"{ds.input_shape[1]}x{ds.input_shape[2]}): physical default {100 * phys.accuracy:.2f}%, "
+              f"{'x'.join(map(str, cfg.image_size or ds.input_shape[1:]))}): physical default {100 * phys.accuracy:.2f}%, "
               f"ideal wires {100 * ideal.accuracy:.2f}% (training's own model {100 * res.test_accuracy:.2f}%; "
               f"{cfg.epochs} epochs with IR drop {cfg.ir_drop}, {t_train:.0f} s)")
         print(f"    effects: {describe_effects(phys.effects['nominal'])}")

