@@ -201,8 +201,9 @@ def accuracy(epochs: int | None, train_limit: int | None, out: Path) -> None:
         t_train = time.perf_counter() - t
         phys = evaluate_run(run, data=ds)                                        # `imcsim evaluate RUN`
         ideal = evaluate_run(run, data=ds, changes=HardwareChanges(ir_drop="off"))
+        size = "x".join(map(str, cfg.image_size or ds.input_shape[1:]))
         print(f"  {model} on {dataset} ({len(ds.x_train)} train / {phys.n_test} test images, "
-              f"{'x'.join(map(str, cfg.image_size or ds.input_shape[1:]))}): physical default {100 * phys.accuracy:.2f}%, "
+              f"{size}): physical default {100 * phys.accuracy:.2f}%, "
               f"ideal wires {100 * ideal.accuracy:.2f}% (training's own model {100 * res.test_accuracy:.2f}%; "
               f"{cfg.epochs} epochs with IR drop {cfg.ir_drop}, {t_train:.0f} s)")
         print(f"    effects: {describe_effects(phys.effects['nominal'])}")

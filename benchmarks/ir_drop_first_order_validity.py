@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 
 from imcsim.nn.nonideal import FIRST_ORDER_MAX_DROP, NonIdealities, first_order_drop
-from imcsim.train.data import load_dataset
 from imcsim.train.deploy import load_deployment
 from imcsim.train.evaluate import monte_carlo
 
@@ -26,7 +25,7 @@ def main() -> None:
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     dep = load_deployment(run)
     model = dep.torch_model()
-    ds = load_dataset(dep.dataset).subset(None, n)
+    ds = dep.load_data().subset(None, n)  # the run's dataset, directory and image size
     base = model.hw
     print(f"{run}: {n} test images; device {base.device.kind} R_low {base.device.resistances[0]:.0f} ohm")
     print(f"{'rows x cols':>11} {'rho scale':>9} {'eps':>7} {'first-order %':>13} {'exact %':>8} {'gap (points)':>12}")

@@ -30,7 +30,8 @@ def _brute(x: np.ndarray, h: int, w: int) -> np.ndarray:
 
 def test_4x4_to_2x2_is_the_mean_of_each_2x2_block():
     img = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
-    # by hand: top-left block 0, 1, 4, 5 -> 2.5; top-right 2, 3, 6, 7 -> 4.5; 8, 9, 12, 13 -> 10.5; 10, 11, 14, 15 -> 12.5
+    # by hand: top-left block 0, 1, 4, 5 -> 2.5; top-right 2, 3, 6, 7 -> 4.5;
+    # bottom-left 8, 9, 12, 13 -> 10.5; bottom-right 10, 11, 14, 15 -> 12.5
     out = _ds(img).resized(2, 2).x_train
     np.testing.assert_array_equal(out, [[[[2.5, 4.5], [10.5, 12.5]]]])
 
