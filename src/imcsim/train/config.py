@@ -6,7 +6,7 @@ so neither imports the other's module.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -14,6 +14,9 @@ from imcsim.config.base import ConfigModel
 from imcsim.config.imac import IMACConfig
 from imcsim.config.imc import NOISE_AWARE_IR, IMCConfig
 from imcsim.config.wires import IRDrop
+
+if TYPE_CHECKING:
+    from imcsim.train.data import Dataset
 
 __all__ = ["TrainConfig", "build_run_model", "convert_for_imc", "run_network", "IMAC_TARGETS", "IMC_TARGETS",
            "HARDWARE_FIELDS"]
@@ -149,7 +152,8 @@ class TrainConfig(ConfigModel):
             given["device"] = {**dev, "kind": "resistor"}  # resistances given: they are meant, not the MTJ's
         return {**data, "imac": _merge(base, given)}
 
-    def load_data(self, data=None, data_dir: str | None = None, dataset: str | None = None):
+    def load_data(self, data: Dataset | None = None, data_dir: str | None = None,
+                  dataset: str | None = None) -> Dataset:
         """The run's images: ``data`` (a preloaded :class:`~imcsim.train.data.Dataset`) or the dataset ``dataset``
         (default: the run's) read from ``data_dir`` (default: the run's), resized to ``image_size``. The one place
         where training and every evaluation of the run get their data, so they see the same pixels."""

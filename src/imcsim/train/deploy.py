@@ -21,7 +21,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from imcsim.errors import CheckpointError, ConfigError, TopologyError, WeightLev
 from imcsim.train.config import TrainConfig, build_run_model
 from imcsim.workload.layer import UNITS
 from imcsim.workload.network import Network
+
+if TYPE_CHECKING:
+    from imcsim.train.data import Dataset
 
 __all__ = ["DeployedLayer", "Deployment", "DeploymentConfig", "export_deployment", "save_deployment", "load_deployment",
            "compare_deployment", "write_bytes_atomic", "build_run_model"]
@@ -110,7 +113,8 @@ class Deployment:
         if not isinstance(self.config, DeploymentConfig):  # a mapping of DeploymentConfig fields
             self.config = parse_config(DeploymentConfig, self.config, source="deployment config")
 
-    def load_data(self, data=None, data_dir: str | None = None, dataset: str | None = None):
+    def load_data(self, data: Dataset | None = None, data_dir: str | None = None,
+                  dataset: str | None = None) -> Dataset:
         """The images the deployed model takes: those of its training run
         (:meth:`~imcsim.train.config.TrainConfig.load_data`: its dataset and directory unless ``dataset`` /
         ``data_dir`` name others, resized to the run's ``image_size``); ``data`` is a preloaded dataset. A
