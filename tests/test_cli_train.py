@@ -116,8 +116,8 @@ def test_evaluate_and_xbar_evaluate_defaults_are_the_same_physical_evaluation(ru
     accuracy to 0.1 points (the issue's bound; float32 torch against float64 numpy could flip a borderline image)."""
     assert main(["evaluate", str(run_dir), "--test-limit", "200", "--format", "json"]) == 0
     ev = json.loads(capsys.readouterr().out)
-    assert main(["xbar", "evaluate", "--deployment", str(run_dir), "--dataset", "mnist-5k", "--limit", "200",
-                 "--format", "json"]) == 0
+    # no --dataset: the deployment's run names it (mnist-5k)
+    assert main(["xbar", "evaluate", "--deployment", str(run_dir), "--limit", "200", "--format", "json"]) == 0
     xb = json.loads(capsys.readouterr().out)
     assert ev["effects"]["nominal"]["ir_drop"] == xb["effects"]["ir_drop"] == "exact"
     assert abs(ev["accuracy"] - xb["accuracy"]) <= 0.001

@@ -190,7 +190,8 @@ def compare(weights: WeightsOpt, inputs: InputsOpt, r_in: RInOpt = None, r_out: 
 def evaluate(
     deployment: Annotated[Optional[Path], typer.Option("--deployment", help="Deployment directory (train deploy).")]
     = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Dataset name for --deployment.")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Dataset for --deployment (default: the one "
+                                                   "its run was trained on).")] = None,
     imacsim_dir: Annotated[Optional[Path], typer.Option("--imacsim-dir", help="Directory of W<k>.csv, B<k>.csv "
                                                         "(IMAC-Sim layout).")] = None,
     inputs: Annotated[Optional[Path], typer.Option("--inputs", "-x", help="With --imacsim-dir: test_data.csv.")]
@@ -246,13 +247,11 @@ def evaluate(
         x, y = load_imacsim_dataset(inputs, labels, vdd_v=net.vdd_v, n_classes=net.layers[-1].n_out)
         source = str(imacsim_dir)
     elif deployment is not None:
-        if dataset is None:
-            raise ConfigError("--deployment: needs --dataset")
         net, x, y = _deployment_data(deployment, dataset, parasitics, rows, cols, hw_changes, seed, limit,
                                       output_adc)
         source = str(deployment)
     else:
-        raise ConfigError("xbar evaluate: give --deployment DIR --dataset NAME or --imacsim-dir DIR --inputs "
+        raise ConfigError("xbar evaluate: give --deployment DIR or --imacsim-dir DIR --inputs "
                           "X.csv --labels Y.csv")
     if limit is not None:
         x, y = x[:limit], y[:limit]
@@ -282,7 +281,7 @@ def evaluate(
                                                                              changed.items()) or "nothing"))
 
 
-def _deployment_data(path: Path, dataset: str, parasitics: bool, rows: int | None, cols: int | None,
+def _deployment_data(path: Path, dataset: str | None, parasitics: bool, rows: int | None, cols: int | None,
                      hw_changes: dict, seed: int, limit: int | None, output_adc: bool = True):
     """The IMAC part of a Deployment and its test set as IMAC input voltages (the digital front end runs in torch)."""
     from imcsim.circuit.network import IMACNetwork
@@ -291,7 +290,7 @@ def _deployment_data(path: Path, dataset: str, parasitics: bool, rows: int | Non
     dep = load_deployment(path)
     ds = dep.load_data(dataset=dataset)  # resized as the run's images were (its image_size)
     if tuple(ds.x_test.shape[1:]) != tuple(dep.input_shape):
-        raise DataError(f"--dataset {dataset}: images of shape {tuple(ds.x_test.shape[1:])}, but the deployment's "
+        raise DataError(f"--dataset {ds.name}: images of shape {tuple(ds.x_test.shape[1:])}, but the deployment's "
                         f"model takes {tuple(dep.input_shape)}")
     if ds.name != dep.dataset:
         typer.echo(f"warning: {path} was trained on '{dep.dataset}', evaluating on '{ds.name}'", err=True)
