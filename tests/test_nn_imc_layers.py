@@ -29,17 +29,39 @@ def _cfg(**kw) -> IMCConfig:
 def _reference(layer, rows: np.ndarray, seed: int) -> np.ndarray:
     """Layer output (M, N) before bias for integer input codes ``rows`` (M, K) on chip ``seed``, recomputed from
     scratch: the chip drawn by circuit/ (devices over the (2, rows of all row tiles, columns) stack, the ADC
-    instances of every array) for the layer's index."""
+    instances of every allocated array) for the layer's index.
+
+    A layer of G groups sits block-diagonally (the cost model's mapping): group g's K / G rows (its input
+    channels' im2col rows) by its N / G output channels' columns; an R x C array exists where a block reaches into
+    it (counted row tile by row tile, column tiles in order, and checked against map_layer's count); a column is
+    converted in a row tile only when its group has rows there; a row is driven into an array only when its
+    group's columns reach that array (other cells there are unprogrammed level-0 cells)."""
     cfg = layer.imc
-    m_ = map_layer(layer.workload_layer(), cfg)
-    rt, ncols = -(-m_.rows // cfg.rows), m_.cols
-    chip = draw_devices(((m_.rows if rt == 1 else rt * cfg.rows), ncols), cfg.device, seed, layer.layer_index)
-    adc = sample_adc(cfg.adc, m_.arrays * -(-cfg.cols // cfg.cols_per_adc), effect_rng(seed, "adc", layer.layer_index))
+    G = getattr(layer, "groups", 1)
     w = layer.weight.detach().double().numpy().reshape(layer.weight.shape[0], -1)
     qmax = 2 ** (cfg.weight_bits - 1) - 1
     s_w = np.abs(w).max(1) / qmax
-    k = np.clip(np.round(w / s_w[:, None]), -qmax, qmax).astype(np.int64)          # (N, K)
-    n_out, kk = k.shape
+    kg = np.clip(np.round(w / s_w[:, None]), -qmax, qmax).astype(np.int64)         # (N, K / G)
+    n_out, kgr = kg.shape
+    kk, ng = G * kgr, n_out // G
+    S, R, C = cfg.slices, cfg.rows, cfg.cols
+    grp_row = np.arange(kk) // kgr                  # group of each row
+    grp_col = np.arange(n_out * S) // (ng * S)      # group of each physical column n S + s
+    rt, ncols = -(-kk // R), n_out * S
+    arrays = []                                     # allocated (row tile, column tile), in order
+    for t in range(rt):
+        for ct in range(-(-ncols // C)):
+            if any(grp_row[r] == grp_col[j] for r in range(t * R, min(kk, t * R + R))
+                   for j in range(ct * C, min(ncols, ct * C + C))):
+                arrays.append((t, ct))
+    m_ = map_layer(layer.workload_layer(), cfg)
+    assert len(arrays) == m_.arrays
+    chip = draw_devices(((kk if rt == 1 else rt * R), ncols), cfg.device, seed, layer.layer_index)
+    adc = sample_adc(cfg.adc, m_.arrays * -(-cfg.cols // cfg.cols_per_adc), effect_rng(seed, "adc", layer.layer_index))
+    k = np.zeros((n_out, kk), np.int64)
+    inblock = grp_row[None, :] == (np.arange(n_out) // ng)[:, None]                  # (N, K)
+    for n in range(n_out):
+        k[n, grp_row == n // ng] = kg[n]
     S, cb, L = cfg.slices, cfg.cell_bits, 2**cfg.cell_bits - 1
     g_on, g_off = cfg.device.conductances
     unit = (g_on - g_off) / L
@@ -52,7 +74,7 @@ def _reference(layer, rows: np.ndarray, seed: int) -> np.ndarray:
     for mag in mags:  # cell digit of slice s in column n S + s, row r
         lv = np.zeros((rows_pad, ncols))
         for s in range(S):
-            lv[:kk, np.arange(n_out) * S + s] = ((mag >> (cb * s)) & L).T
+            lv[:kk, np.arange(n_out) * S + s] = (((mag >> (cb * s)) & L) * inblock).T
         g.append(g_off + lv * unit)
     if len(g) == 1:
         g.append(np.full_like(g[0], g_off))
@@ -61,6 +83,11 @@ def _reference(layer, rows: np.ndarray, seed: int) -> np.ndarray:
             g[i] = np.where(chip.stuck_low[i], g_on, np.where(chip.stuck_high[i], g_off, g[i])) * chip.inv_factor[i]
     e = (g[0] - g[1]) / unit if cfg.encoding == "differential" else (g[0] - g_off) / unit
     e[kk:] = 0
+    for r in range(kk):  # rows reach only the column tiles of their group's columns
+        tiles = {j // C for j in range(ncols) if grp_col[j] == grp_row[r]}
+        for j in range(ncols):
+            if j // C not in tiles:
+                e[r, j] = 0
     q = rows.astype(np.int64)
     signed_in = bool(layer.act_quant.lo < 0)
     cy, db = cfg.input_cycles, cfg.dac.bits
@@ -70,12 +97,13 @@ def _reference(layer, rows: np.ndarray, seed: int) -> np.ndarray:
     m = 2**cfg.adc.bits - 1
     lo = -(2 ** (cfg.adc.bits - 1)) * step if signed else 0.0
     out = np.zeros((q.shape[0], n_out))
-    col_tiles = -(-ncols // cfg.cols)
     tile_rows = rows_pad // rt
     for t in range(rt):
         r0 = t * tile_rows
         for j in range(ncols):
-            a = (t * col_tiles + j // cfg.cols) * cfg.adcs_per_array + (j % cfg.cols) // cfg.cols_per_adc
+            if not np.any(grp_row[r0:r0 + tile_rows] == grp_col[j]):
+                continue  # the column's group has no rows in this tile: no conversion
+            a = arrays.index((t, j // cfg.cols)) * cfg.adcs_per_array + (j % cfg.cols) // cfg.cols_per_adc
             n, s = divmod(j, S)
             for c in range(cy):
                 dpad = np.zeros((q.shape[0], rows_pad))
@@ -86,7 +114,7 @@ def _reference(layer, rows: np.ndarray, seed: int) -> np.ndarray:
                 assert code.max() <= m
                 out[:, n] += 2.0 ** (cb * s + db * c) * (lo + code * step)
     if cfg.encoding == "offset":
-        out -= 2 ** (cfg.weight_bits - 1) * q.sum(1, keepdims=True)
+        out -= 2 ** (cfg.weight_bits - 1) * (q @ inblock.T)
     s_x = float(layer.act_quant.scale()[0])
     return out * s_x * s_w[None, :]
 
@@ -422,3 +450,108 @@ def test_weight_digits_are_the_bits_of_the_stored_magnitude(encoding, weight_bit
         else:
             assert pos[0, j].tolist() == (want if kk > 0 else zero)
             assert neg[0, j].tolist() == (want if kk < 0 else zero)
+
+
+# ----- grouped and depthwise convolutions: block-diagonal on the arrays, as the cost model maps them --------------
+@pytest.mark.parametrize("encoding", ["offset", "differential"])
+@pytest.mark.parametrize("shape", [
+    # (C_in, C_out, groups, cols, cols_per_adc): groups = 2 with 18-row blocks on 16-row arrays (block 0 in row
+    # tiles 0-1, block 1 in tiles 1-2, a partial last tile of 4 rows); on 4-column arrays each block's 4 columns
+    # are one column tile, so 4 of the 6 (row tile, column tile) arrays are allocated
+    (4, 4, 2, 4, 2),
+    (4, 4, 2, 8, 4),
+    # depthwise: 6 blocks of 9 rows x 2 columns; 54 rows = 4 row tiles (16, 16, 16, 6), blocks straddling tiles
+    (6, 6, 6, 8, 4),
+    # depthwise with a channel multiplier of 2: 3 blocks of 9 rows x 4 columns
+    (3, 6, 3, 4, 2),
+])
+@pytest.mark.parametrize("nonideal", ["ideal", "adc-devices"])
+def test_grouped_conv_equals_numpy_reference(encoding, shape, nonideal, monkeypatch):
+    c_in, c_out, groups, cols, per_adc = shape
+    kw = dict(adc={"bits": 5, "inl_lsb": 1.0, "dnl_lsb": 0.3, "offset_sigma_lsb": 0.5, "gain_sigma": 0.05},
+              device={"variation": 0.1, "stuck_low_rate": 0.02, "stuck_high_rate": 0.02}) \
+        if nonideal == "adc-devices" else dict(adc={"bits": 5})
+    cfg = _cfg(encoding=encoding, cols=cols, cols_per_adc=per_adc, **kw)
+    torch.manual_seed(4)
+    conv = IMCConv2d(c_in, c_out, 3, padding=1, groups=groups, imc=cfg)
+    x = torch.randn(3, c_in, 5, 5)   # signed inputs
+    conv.train()
+    conv(x)
+    conv.eval()
+    conv.set_chip(5)
+    monkeypatch.setattr(imc_layers, "_CHUNK", 2000)  # one image per chunk
+    with torch.no_grad():
+        got = conv(x) - conv.bias[:, None, None]
+    codes = torch.round(conv.act_quant(x) / conv.act_quant.scale()[0])
+    kk = c_in * 9
+    rows = F.unfold(codes, 3, padding=1).transpose(1, 2).reshape(-1, kk).numpy()
+    ref = _reference(conv, rows, 5).reshape(3, 25, c_out).transpose(0, 2, 1).reshape(3, c_out, 5, 5)
+    np.testing.assert_allclose(got.double().numpy(), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("encoding", ["offset", "differential"])
+@pytest.mark.parametrize("groups, c_out", [(2, 4), (4, 4), (4, 8)])
+@pytest.mark.parametrize("dac_bits", [1, 4])
+def test_ideal_grouped_core_equals_quantised_digital_grouped_conv(encoding, groups, c_out, dac_bits):
+    # lossless 12-bit ADCs, ideal devices: exactly the fake-quantised digital grouped convolution (4 x 3 x 3 / groups
+    # rows per block on 16-row arrays: blocks straddle row tiles for groups = 2)
+    cfg = _cfg(encoding=encoding, dac={"bits": dac_bits})
+    torch.manual_seed(5)
+    conv = IMCConv2d(4, c_out, 3, padding=1, stride=2, groups=groups, imc=cfg, adc_step="lossless").eval()
+    x = torch.rand(2, 4, 9, 9) - 0.3
+    with torch.no_grad():
+        y = conv(x)
+        ref = F.conv2d(conv.act_quant(x), fake_quant_weight(conv.weight, 4), conv.bias, stride=2, padding=1,
+                       groups=groups)
+    torch.testing.assert_close(y, ref, rtol=0, atol=1e-5)
+
+
+def test_depthwise_tiling_is_the_cost_models_mapping():
+    # depthwise 3 x 3 on 32 channels, 2 slices, 128 x 128 arrays: 288 block-diagonal rows = 3 row tiles (blocks of
+    # 9 rows: 14 whole ones in tile 0, block 14 = rows 126..134 straddles tiles 0-1, block 28 = rows 252..260 tiles
+    # 1-2); 64 columns, one column tile: 3 arrays, one ADC instance per 8 columns of each
+    cfg = IMCConfig(rows=128, cols=128, cell_bits=2, weight_bits=4, cols_per_adc=8)
+    conv = IMCConv2d(32, 32, 3, groups=32, imc=cfg)
+    assert conv.tiling() == (3, 64, 3) and map_layer(conv.workload_layer(), cfg).arrays == 3
+    lay = conv.group_layout()
+    # the column of block 14 (channel 14: physical columns 28, 29) is converted in tiles 0 and 1, not 2
+    assert lay.converted[:, 28].tolist() == [True, True, False]
+    assert lay.inst[1, 28] == 1 * 16 + 28 // 8 and lay.inst[2, 63] == 2 * 16 + 63 // 8
+    assert conv._chip.adc.gain.shape == (3 * 16,)
+
+
+def test_grouped_tiling_allocates_only_the_arrays_blocks_reach():
+    # groups = 2 of 18 rows x 4 columns on 16 x 4 arrays: blocks (rows 0..17, columns 0..3) and (18..35, 4..7):
+    # arrays (0,0), (1,0), (1,1), (2,1) of the 3 x 2 grid, numbered in that order
+    cfg = _cfg(cols=4, cols_per_adc=2)
+    conv = IMCConv2d(4, 4, 3, groups=2, imc=cfg)
+    assert conv.tiling() == (3, 8, 4)
+    lay = conv.group_layout()
+    np.testing.assert_array_equal(lay.inst[lay.converted.nonzero()], [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7])
+    assert lay.converted.tolist() == [[True] * 4 + [False] * 4, [True] * 8, [False] * 4 + [True] * 4]
+    # row 17 (block 0) reaches column tile 0 only; row 18 (block 1) column tile 1 only
+    assert lay.driven[17].tolist() == [True] * 4 + [False] * 4 and lay.driven[18].tolist() == [False] * 4 + [True] * 4
+
+
+def test_depthwise_separable_network_converts_and_trains():
+    # a MobileNet-style block (3 x 3 depthwise, 1 x 1 pointwise) on IMC cores, noise- and ADC-aware training step
+    cfg = _cfg(adc={"bits": 5, "inl_lsb": 1.0}, device={"variation": 0.1, "read_noise": 0.02})
+    torch.manual_seed(6)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 4, 3, padding=1, groups=4), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 8, 1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 36, 3))
+    m = convert_imc(net, "all-imc", cfg)
+    dw = m.net[2]
+    assert isinstance(dw, IMCConv2d) and dw.groups == 4
+    m.noise_aware = True
+    m.train()
+    x, y = torch.rand(8, 1, 6, 6), torch.randint(0, 3, (8,))
+    F.cross_entropy(m(x), y).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
+    # the straight-through gradient of the depthwise weights is the digital grouped conv's
+    assert dw.weight.grad.shape == (4, 1, 3, 3) and dw.weight.grad.abs().sum() > 0
+    m.eval()
+    m.set_chip(1)
+    with torch.no_grad():
+        assert torch.isfinite(m(x)).all()

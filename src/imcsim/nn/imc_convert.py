@@ -95,7 +95,7 @@ def convert_imc(model: nn.Module, target: str, imc: IMCConfig, conv_bits: int = 
     """The IMC model of ``model`` for ``target`` (a deep copy; ``model`` is untouched).
 
     Args:
-        model: a float torch model (Conv2d with groups = 1, Linear).
+        model: a float torch model (Conv2d, grouped and depthwise too; Linear).
         target: ``all-imc`` or ``tpu-imc``.
         imc: the IMC core (rows, cols, cell and weight bits, encoding, input and DAC bits, ADC, device).
         conv_bits, act_bits: the digital convolutions' weight and activation bits (``tpu-imc``).

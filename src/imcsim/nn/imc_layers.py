@@ -72,7 +72,7 @@ from imcsim.nn.nonideal import Chip, NonIdealities, draw_training_devices, effec
 from imcsim.nn.quant import ActQuant, quantize_symmetric, ste_round, weight_scale_per_channel
 from imcsim.workload.layer import Layer
 
-__all__ = ["ADCTable", "ChipState", "IMCLayerMixin", "IMCConv2d", "IMCLinear", "input_digits", "weight_digits",
+__all__ = ["ADCTable", "ChipState", "GroupLayout", "group_layout", "IMCLayerMixin", "IMCConv2d", "IMCLinear", "input_digits", "weight_digits",
            "instance_of_column"]
 
 
@@ -117,6 +117,63 @@ def instance_of_column(row_tiles: int, n_cols: int, cfg: IMCConfig) -> np.ndarra
     j = np.arange(n_cols)
     t = np.arange(row_tiles)[:, None]
     return (t * col_tiles + j // cfg.cols) * cfg.adcs_per_array + (j % cfg.cols) // cfg.cols_per_adc
+
+
+@dataclass(frozen=True)
+class GroupLayout:
+    """Where a grouped layer's weights sit on the arrays: :func:`imcsim.arch.imc.map_layer`'s block-diagonal mapping.
+
+    Group g's K rows are rows g K .. g K + K - 1 of the (groups K) x (groups N S) matrix (im2col order of the whole
+    input, so they are the group's input channels) and its N S columns are g N S .. g N S + N S - 1 (physical
+    column n S + s of output channel n); the matrix is cut into R x C arrays and an array is allocated where a
+    diagonal block reaches into it, numbered row tile by row tile, column tiles in order.
+
+    Attributes:
+        row_tiles: row tiles of the groups K rows.
+        n_cols: groups N S columns.
+        arrays: allocated arrays.
+        inst: (row tiles, columns) the ADC instance converting column j of row tile t: allocated array (t, j // C),
+            ADC (j % C) // k (0 where the column is not converted).
+        converted: (row tiles, columns) whether the column's group has rows in the tile (its arrays there convert
+            it; otherwise it adds nothing to that tile's partial sum).
+        driven: (rows, columns) whether row r is driven into the array holding column j: the row's group reaches
+            that column tile (the cells of other groups' rows in the same array are level-0 cells that read their
+            device error; rows not driven read nothing).
+        block: (rows, N) whether row r and output channel n are in one group (the programmed cells).
+    """
+
+    row_tiles: int
+    n_cols: int
+    arrays: int
+    inst: np.ndarray
+    converted: np.ndarray
+    driven: np.ndarray
+    block: np.ndarray
+
+
+def group_layout(groups: int, k: int, n: int, cfg: IMCConfig) -> GroupLayout:
+    """The :class:`GroupLayout` of ``groups`` blocks of ``k`` rows by ``n`` output channels on ``cfg``'s arrays."""
+    r, c, s = cfg.rows, cfg.cols, cfg.slices
+    nw = n * s
+    rows, ncols = groups * k, groups * nw
+    rt = math.ceil(rows / r)
+    g = np.arange(groups)
+    t_lo, t_hi = g * k // r, ((g + 1) * k - 1) // r          # row tiles of each group
+    c_lo, c_hi = g * nw // c, ((g + 1) * nw - 1) // c        # column tiles of each group
+    alloc = np.zeros((rt, math.ceil(ncols / c)), bool)
+    for gi in range(groups):
+        alloc[t_lo[gi]:t_hi[gi] + 1, c_lo[gi]:c_hi[gi] + 1] = True
+    index = np.cumsum(alloc.reshape(-1)).reshape(alloc.shape) - 1
+    j = np.arange(ncols)
+    gj = j // nw
+    t = np.arange(rt)[:, None]
+    converted = (t >= t_lo[gj]) & (t <= t_hi[gj])
+    arr = np.where(alloc[t, j // c], index[t, j // c], 0)
+    inst = arr * cfg.adcs_per_array + (j % c) // cfg.cols_per_adc
+    gr = np.arange(rows) // k
+    driven = (j // c >= c_lo[gr][:, None]) & (j // c <= c_hi[gr][:, None])
+    block = gr[:, None] == (np.arange(groups * n) // n)[None, :]
+    return GroupLayout(rt, ncols, int(alloc.sum()), inst, converted, driven, block)
 
 
 @dataclass(frozen=True)
@@ -342,13 +399,36 @@ class IMCLayerMixin:
     def n_out(self) -> int:
         raise NotImplementedError
 
+    @property
+    def n_groups(self) -> int:
+        """Convolution groups (1 for dense layers)."""
+        return int(getattr(self, "groups", 1))
+
     def tiling(self) -> tuple[int, int, int]:
-        """(row tiles, columns N slices, arrays) from the cost model's mapping (:func:`imcsim.arch.imc.map_layer`)."""
+        """(row tiles, columns N slices, arrays) from the cost model's mapping (:func:`imcsim.arch.imc.map_layer`);
+        for a grouped layer, of its block-diagonal (groups K) x (groups N slices) matrix (:meth:`group_layout`)."""
+        if self.n_groups > 1:
+            lay = self.group_layout()
+            return lay.row_tiles, lay.n_cols, lay.arrays
         m = map_layer(self.workload_layer(), self.imc)
         rt = math.ceil(m.rows / self.imc.rows)
         if rt * math.ceil(m.cols / self.imc.cols) != m.arrays:
             raise ModelError("IMC layer tiling disagrees with the cost model's mapping")
         return rt, m.cols, m.arrays
+
+    def group_layout(self) -> "GroupLayout":
+        """The block-diagonal placement of a grouped layer's arrays (made once per core geometry)."""
+        cfg = self.imc
+        key = (cfg.rows, cfg.cols, cfg.slices, cfg.adcs_per_array, cfg.cols_per_adc)
+        cache = self.__dict__.setdefault("_group_layout", {})
+        if key not in cache:
+            cache.clear()
+            lay = group_layout(self.n_groups, self.k_rows // self.n_groups, self.n_out // self.n_groups, cfg)
+            m = map_layer(self.workload_layer(), cfg)
+            if lay.arrays != m.arrays or int(lay.converted.sum()) != m.cols_read:
+                raise ModelError("IMC layer tiling disagrees with the cost model's mapping")
+            cache[key] = lay
+        return cache[key]
 
     def tile_rows(self, rt: int) -> list[tuple[int, int]]:
         """[(first row, end row), ...] of the ``rt`` row tiles: R rows each (``rows``), the last one what remains."""
@@ -416,7 +496,8 @@ class IMCLayerMixin:
             if stuck is None:
                 stuck = bool(chip.stuck_low.any() or chip.stuck_high.any())
         stuck = bool(stuck)
-        self._chip = ChipState(chip, adc, gen, instance_of_column(rt, ncols, cfg), uniform, table, seed, stuck)
+        inst = self.group_layout().inst if self.n_groups > 1 else instance_of_column(rt, ncols, cfg)
+        self._chip = ChipState(chip, adc, gen, inst, uniform, table, seed, stuck)
 
     # ----- weights ----------------------------------------------------------------------------------------------------
     def weight_codes(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -434,15 +515,20 @@ class IMCLayerMixin:
         cfg = self.imc
         chip, gen = self._chip.devices, self._chip.read_gen
         dtype = torch.float64 if chip is None else chip.inv_factor.dtype
+        lay = self.group_layout() if self.n_groups > 1 else None
+        if lay is not None and k.shape[1] != self.k_rows:  # (N, K / groups) -> the block-diagonal (N, K)
+            k = torch.block_diag(*k.detach().reshape(self.n_groups, -1, k.shape[1]))
         pos, neg = weight_digits(k.detach().T.to(dtype), cfg)    # (K, N, S): row r, column n S + s
         kk, n, s = pos.shape
+        if lay is not None:  # cells outside the diagonal blocks stay unprogrammed (level 0, G_off)
+            pos.mul_(torch.as_tensor(lay.block, dtype=dtype).unsqueeze(-1))
         pos = pos.reshape(kk, n * s)
         neg = None if neg is None else neg.reshape(kk, n * s)
         g_on, g_off = cfg.device.conductances
         unit = (g_on - g_off) / (2**cfg.cell_bits - 1)
         wires = self.nonideal.ir_drop == "exact"
         if chip is None and cfg.device.drift_nu == 0 and not (squares and gen is not None) and not wires:
-            e = pos - neg if neg is not None else pos
+            e = pos - neg if neg is not None else pos   # (off-block cells read 0: the undriven rows need no mask)
             return (e, None) if squares else e
         if wires:  # every row of the arrays (the last tile's unused ones at level 0) loads the wires
             pad = self._rows_padded(self._chip.row_tiles) - kk
@@ -464,12 +550,16 @@ class IMCLayerMixin:
             gp, gm = gp[:kk], (None if gm is None else gm[:kk])
         else:
             e = (gp - gm).div_(unit) if gm is not None else (gp - g_off).div_(unit)
+        driven = None
+        if lay is not None:  # a row is driven only into the arrays its group's columns reach: elsewhere it reads 0
+            driven = torch.as_tensor(lay.driven, dtype=e.dtype)
+            e = e.mul_(driven)
         if not squares:
             return e
         if gen is None:  # no read noise: the squares are not needed
             return e, None
         sq = (gp / unit).square_() + ((gm / unit).square_() if gm is not None else 0.0)
-        return e, sq
+        return e, (sq if driven is None else sq.mul_(driven))
 
     def _wire_drop(self, k: torch.Tensor, gp: torch.Tensor, gm: torch.Tensor | None
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -521,10 +611,13 @@ class IMCLayerMixin:
         by the choice of s_w, so the clamp never cuts); ``e``: :meth:`cell_levels` of ``k`` when already computed."""
         cfg = self.imc
         n, kk = k.shape
+        g = self.n_groups
         with torch.no_grad():
-            e = (self.cell_levels(k) if e is None else e).reshape(kk, n, cfg.slices)   # (K, N, S)
+            e = (self.cell_levels(k) if e is None else e).reshape(self.k_rows, n, cfg.slices)   # (K, N, S)
             ws = torch.tensor([2.0 ** (cfg.cell_bits * s) for s in range(cfg.slices)], dtype=e.dtype)
             keff = torch.matmul(e, ws).T                                          # (N, K)
+            if g > 1 and keff.shape[1] != kk:  # the diagonal blocks (N, K / groups)
+                keff = torch.diagonal(keff.reshape(g, n // g, g, kk), dim1=0, dim2=2).permute(2, 0, 1).reshape(n, kk)
             if cfg.encoding == "offset":
                 keff = keff - 2.0 ** (cfg.weight_bits - 1)
             target = keff.to(k.dtype).mul_(s_w.detach())
@@ -622,6 +715,11 @@ class IMCLayerMixin:
             out.add_(part, alpha=w)
         return out
 
+    def _slice_major_perm(self) -> np.ndarray:
+        """Physical column n S + s of each slice-major column q = s N + n."""
+        n, s = self.n_out, self.imc.slices
+        return (np.arange(n)[None, :] * s + np.arange(s)[:, None]).reshape(-1)
+
     @staticmethod
     def _slice_major(e: torch.Tensor, n: int, s: int) -> torch.Tensor:
         """Columns (K, N S) in physical order n S + s -> slice-major order s N + n."""
@@ -662,6 +760,10 @@ class IMCLayerMixin:
             w_sq = self._slice_major(sq, n, s).to(dtype)
             w_sq_scale = (sigma * a).to(dtype)
         out = None
+        read = None
+        if self.n_groups > 1:  # per row tile, the columns its arrays convert (slice-major), as (1, S N, 1) masks
+            read = torch.as_tensor(self.group_layout().converted[:, self._slice_major_perm()],
+                                   dtype=dtype).unsqueeze(-1).unsqueeze(1)
         if pixels == 1:  # dense layers: every row tile at once
             inp = self._analog_input(codes)                                             # (cy M, K)
             r = cfg.rows if rt > 1 else self.k_rows
@@ -692,6 +794,8 @@ class IMCLayerMixin:
                         var.sqrt_().mul_(w_sq_scale[r0].reshape(1, -1, 1))
                         z.addcmul_(var, noise[t, :, i:j].reshape(z.shape))
                     code = self._convert_(z, None if base is None else base[0][t], c0)
+                    if read is not None and not bool(read[t].all()):  # no ADC conversion, no partial sum
+                        code = code.mul_(read[t])
                     o = self._shift_add(code.reshape(cy, j - i, s, n, pixels), o)
                 parts.append(o)
             out = parts[0] if len(parts) == 1 else torch.cat(parts)
@@ -714,8 +818,12 @@ class IMCLayerMixin:
         e = self.cell_levels(k).to(dtype)
         codes = self._flat(codes.to(dtype))
         inp = self._analog_input(codes)
-        ys = [self._tile_sums(inp, r0, r1, e[r0:r1], None).abs_().reshape(-1)
+        ys = [self._tile_sums(inp, r0, r1, e[r0:r1], None).abs_()
               for r0, r1 in self.tile_rows(self._chip.row_tiles)]
+        if self.n_groups > 1:  # only the columns each tile's ADCs convert
+            conv = self.group_layout().converted
+            ys = [y[:, torch.as_tensor(conv[t])] for t, y in enumerate(ys)]
+        ys = [y.reshape(-1) for y in ys]
         top = _quantile(ys[0] if len(ys) == 1 else torch.cat(ys), self.adc_quantile)
         signed = cfg.encoding == "differential" or signed_in
         n_codes = 2 ** (cfg.adc.bits - 1) - 1 if signed else 2**cfg.adc.bits - 1
@@ -750,20 +858,22 @@ class IMCLayerMixin:
 
 
 class IMCConv2d(IMCLayerMixin, nn.Conv2d):
-    """A convolution on IMC crossbars (see the module docstring); groups = 1, zero padding."""
+    """A convolution on IMC crossbars (see the module docstring); zero padding. A grouped (or depthwise) convolution
+    sits block-diagonally on the arrays as the cost model places it (:class:`GroupLayout`)."""
 
     def __init__(self, *args, imc: IMCConfig, layer_index: int = 0, nonideal: NonIdealities | None = None,
                  adc_step: str | float = "calibrate", adc_quantile: float = 0.999, **kwargs):
         nn.Conv2d.__init__(self, *args, **kwargs)
-        if self.groups != 1 or self.padding_mode != "zeros" or isinstance(self.padding, str):
-            raise ModelError("IMC convolutions support groups = 1 and zero padding given as numbers")
+        if self.padding_mode != "zeros" or isinstance(self.padding, str):
+            raise ModelError("IMC convolutions support zero padding given as numbers")
         self._init_imc(imc, layer_index, nonideal, adc_step, adc_quantile)
 
     @classmethod
     def from_float(cls, conv: nn.Conv2d, imc: IMCConfig, layer_index: int = 0, **kw) -> "IMCConv2d":
         """An IMC copy of ``conv`` holding the same weights."""
         m = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                dilation=conv.dilation, bias=conv.bias is not None, imc=imc, layer_index=layer_index, **kw)
+                dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None, imc=imc,
+                layer_index=layer_index, **kw)
         with torch.no_grad():
             m.weight.copy_(conv.weight)
             if conv.bias is not None:
@@ -780,7 +890,8 @@ class IMCConv2d(IMCLayerMixin, nn.Conv2d):
 
     def workload_layer(self) -> Layer:
         # the mapping depends on K and N only (the spatial size sets the pixel count, not the tiling)
-        return Layer.conv2d("imc", self.kernel_size, self.in_channels, self.out_channels, self.kernel_size)
+        return Layer.conv2d("imc", self.kernel_size, self.in_channels, self.out_channels, self.kernel_size,
+                            groups=self.groups)
 
     def _out_hw(self, h: int, w: int) -> tuple[int, int]:
         kh, kw = self.kernel_size
@@ -811,9 +922,11 @@ class IMCConv2d(IMCLayerMixin, nn.Conv2d):
         return y.flatten(2)
 
     def _window_sums(self, codes: torch.Tensor) -> torch.Tensor:
-        """sum of the input codes under every window (B, 1, oh ow)."""
-        ones = codes.new_ones(1, self.in_channels, *self.kernel_size)
-        return F.conv2d(codes, ones, None, self.stride, self.padding, self.dilation).flatten(2)
+        """sum of the input codes under every window (B, 1, oh ow); grouped: of each output channel's group
+        (B, N, oh ow)."""
+        g = self.groups
+        ones = codes.new_ones(1 if g == 1 else self.out_channels, self.in_channels // g, *self.kernel_size)
+        return F.conv2d(codes, ones, None, self.stride, self.padding, self.dilation, g).flatten(2)
 
     def _from_analog(self, out: torch.Tensor, shape: torch.Size) -> torch.Tensor:
         return out.reshape(out.shape[0], out.shape[1], *self._out_hw(*shape[-2:]))
