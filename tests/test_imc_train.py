@@ -124,3 +124,56 @@ def test_imac_settings_do_not_apply_to_imc_targets(tmp_path):
         train(TrainConfig(model="lenet5", dataset="mnist-5k", target="all-imc", ir_drop="exact", epochs=1))
     with pytest.raises(ConfigError, match="imc = .* does not apply to target 'tpu-imac'"):
         train(TrainConfig(model="lenet5", dataset="mnist-5k", target="tpu-imac", imc={"rows": 64}, epochs=1))
+
+
+_DW_NET = '''
+import torch
+from torch import nn
+
+
+class TinyDWNet(nn.Module):
+    """A stem convolution, one MobileNet-style depthwise-separable block, a classifier."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 16, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+        self.classifier = nn.Linear(16, num_classes)
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+'''
+
+
+def test_all_imc_trains_evaluates_and_maps_a_depthwise_separable_model(tmp_path, capsys):
+    # a depthwise-separable block through the whole all-imc flow: training with the ADC and devices in the loop,
+    # calibration-free Monte Carlo evaluation, and the cost model reading the deployed depthwise codes
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    src = tmp_path / "dwnet.py"
+    src.write_text(_DW_NET)
+    core = tmp_path / "core.yaml"
+    core.write_text("rows: 32\ncols: 32\ncell_bits: 2\nweight_bits: 4\nencoding: differential\ninput_bits: 6\n"
+                    "activation_bits: 6\ndac: {bits: 6}\ncols_per_adc: 8\n")
+    out = tmp_path / "run"
+    try:
+        code = main(["train", "--model", f"{src}:TinyDWNet", "--input-shape", "1,28,28", "--dataset", "mnist-5k",
+                     "--target", "all-imc", "--imc", str(core), "--epochs", "1", "--train-limit", "128",
+                     "--test-limit", "50", "--batch-size", "64", "--noise-aware", "--variation", "0.05",
+                     "--adc-bits", "6", "--adc-inl", "0.5", "--out", str(out), "--quiet"])
+        assert code == 0
+        meta = json.loads((out / "deployment.json").read_text())
+        assert [lay["unit"] for lay in meta["layers"]] == ["imc"] * 4
+        with np.load(out / "weights.npz") as w:
+            dw = w["features.2.weight"]   # the depthwise layer's 4-bit codes, one 3 x 3 kernel per channel
+            assert dw.shape == (8, 1, 3, 3) and np.all(dw == np.round(dw)) and np.abs(dw).max() <= 7
+        capsys.readouterr()
+        assert main(["evaluate", str(out), "--mc", "2", "--test-limit", "50", "--format", "json"]) == 0
+        res = json.loads(capsys.readouterr().out)
+        assert res["mc"]["n"] == 2 and 0 <= res["mc"]["mean"] <= 1
+        assert main(["map", "--deployment", str(out), "--arch", "isaac", "--format", "json"]) == 0
+        assert json.loads(capsys.readouterr().out)
+    finally:
+        torch.set_num_threads(n)
