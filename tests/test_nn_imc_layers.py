@@ -555,3 +555,30 @@ def test_depthwise_separable_network_converts_and_trains():
     m.set_chip(1)
     with torch.no_grad():
         assert torch.isfinite(m(x)).all()
+
+
+@pytest.mark.parametrize("cols", [8, 2])
+def test_grouped_read_noise_includes_the_driven_off_block_cells(cols):
+    # groups = 2 of a 1 x 1 convolution: rows 0, 1 (one per channel), columns 0..1 (channel 0's 2 slices) and 2..3.
+    # Inputs at code 1, weight code 0 -> stored 8 = digits (0, 2) (offset cells), read noise 5% per device read, so
+    # in level units (G_off / unit = 1.5, level 2: 3.5) a cell adds variance (0.05 G / unit)^2 per read.
+    # cols = 8: one array holds both blocks and both rows are driven into it, so each column also reads the other
+    # group's row through its unprogrammed level-0 (G_off) cell: slice 0 var 0.05^2 (1.5^2 + 1.5^2), slice 1
+    # 0.05^2 (3.5^2 + 1.5^2). cols = 2: each block is its own array and each row is driven into its block only:
+    # slice 0 var (0.05 1.5)^2, slice 1 (0.05 3.5)^2. Output = slice 0 + 4 slice 1 (- 128 sum x, exact).
+    from imcsim.nn.nonideal import NonIdealities
+
+    cfg = _cfg(rows=8, cols=cols, cols_per_adc=2, input_bits=8, dac={"bits": 8}, device={"read_noise": 0.05},
+               adc={"bits": 12})
+    lay = IMCConv2d(2, 2, 1, groups=2, bias=False, imc=cfg, nonideal=NonIdealities(adc=False)).eval()
+    with torch.no_grad():
+        lay.weight.zero_()
+    lay.set_chip(5)
+    assert lay.tiling()[2] == (1 if cols == 8 else 2)
+    with torch.no_grad():
+        k, _ = lay.weight_codes()
+        noisy = lay.analog_forward(torch.ones(20000, 2, 1, 1), k, False)
+    other = 1.5**2 if cols == 8 else 0.0
+    want = 0.05 * np.sqrt(1.5**2 + other + 16 * (3.5**2 + other))
+    assert float(noisy.std()) == pytest.approx(want, rel=0.03)
+    assert float(noisy.mean()) == pytest.approx(0.0, abs=0.05)
