@@ -140,6 +140,7 @@ class GroupLayout:
             that column tile (the cells of other groups' rows in the same array are level-0 cells that read their
             device error; rows not driven read nothing).
         block: (rows, N) whether row r and output channel n are in one group (the programmed cells).
+        channels: per row tile, the output channels (n0, n1) of the groups with rows in it (the converted ones).
     """
 
     row_tiles: int
@@ -149,6 +150,7 @@ class GroupLayout:
     converted: np.ndarray
     driven: np.ndarray
     block: np.ndarray
+    channels: tuple[tuple[int, int], ...]
 
 
 def group_layout(groups: int, k: int, n: int, cfg: IMCConfig) -> GroupLayout:
@@ -173,7 +175,8 @@ def group_layout(groups: int, k: int, n: int, cfg: IMCConfig) -> GroupLayout:
     gr = np.arange(rows) // k
     driven = (j // c >= c_lo[gr][:, None]) & (j // c <= c_hi[gr][:, None])
     block = gr[:, None] == (np.arange(groups * n) // n)[None, :]
-    return GroupLayout(rt, ncols, int(alloc.sum()), inst, converted, driven, block)
+    channels = tuple((int(gr[t * r]) * n, (int(gr[min(rows, t * r + r) - 1]) + 1) * n) for t in range(rt))
+    return GroupLayout(rt, ncols, int(alloc.sum()), inst, converted, driven, block, channels)
 
 
 @dataclass(frozen=True)
@@ -760,10 +763,11 @@ class IMCLayerMixin:
             w_sq = self._slice_major(sq, n, s).to(dtype)
             w_sq_scale = (sigma * a).to(dtype)
         out = None
-        read = None
-        if self.n_groups > 1:  # per row tile, the columns its arrays convert (slice-major), as (1, S N, 1) masks
-            read = torch.as_tensor(self.group_layout().converted[:, self._slice_major_perm()],
-                                   dtype=dtype).unsqueeze(-1).unsqueeze(1)
+        # grouped layers: per row tile, only the output channels n0 .. n1 - 1 of the groups with rows there have
+        # their columns converted (the others add nothing to that tile's partial sum): computed alone
+        spans = self.group_layout().channels if self.n_groups > 1 else [(0, n)] * rt
+        cols = [None if (n0, n1) == (0, n) else
+                (torch.arange(s)[:, None] * n + torch.arange(n0, n1)[None, :]).reshape(-1) for n0, n1 in spans]
         if pixels == 1:  # dense layers: every row tile at once
             inp = self._analog_input(codes)                                             # (cy M, K)
             r = cfg.rows if rt > 1 else self.k_rows
@@ -788,15 +792,27 @@ class IMCLayerMixin:
                 inp = self._analog_input(codes[i:j])
                 o = None
                 for t, (r0, r1) in enumerate(self.tile_rows(rt)):
-                    z = self._tile_sums(inp, r0, r1, w[r0:r1], b[t])                   # (cy b, S N, P)
+                    q = cols[t]                                                         # None: every column
+                    wt, bt = (w[r0:r1], b[t]) if q is None else (w[r0:r1][:, q], b[t][q])
+                    z = self._tile_sums(inp, r0, r1, wt, bt)                            # (cy b, S N, P)
                     if noise is not None:
-                        var = self._tile_sums(inp * inp, r0, r1, w_sq[r0:r1], None)
-                        var.sqrt_().mul_(w_sq_scale[r0].reshape(1, -1, 1))
-                        z.addcmul_(var, noise[t, :, i:j].reshape(z.shape))
-                    code = self._convert_(z, None if base is None else base[0][t], c0)
-                    if read is not None and not bool(read[t].all()):  # no ADC conversion, no partial sum
-                        code = code.mul_(read[t])
-                    o = self._shift_add(code.reshape(cy, j - i, s, n, pixels), o)
+                        sq_t, sc = (w_sq[r0:r1], w_sq_scale[r0]) if q is None else \
+                            (w_sq[r0:r1][:, q], w_sq_scale[r0][q])
+                        var = self._tile_sums(inp * inp, r0, r1, sq_t, None)
+                        var.sqrt_().mul_(sc.reshape(1, -1, 1))
+                        nz = noise[t, :, i:j] if q is None else noise[t, :, i:j][:, :, q]
+                        z.addcmul_(var, nz.reshape(z.shape))
+                    bs = None if base is None else base[0][t]
+                    if q is not None and isinstance(bs, torch.Tensor):
+                        bs = bs[:, q]
+                    code = self._convert_(z, bs, c0)
+                    if q is None:
+                        o = self._shift_add(code.reshape(cy, j - i, s, n, pixels), o)
+                    else:
+                        n0, n1 = spans[t]
+                        if o is None:
+                            o = code.new_zeros(j - i, n, pixels)
+                        self._shift_add(code.reshape(cy, j - i, s, n1 - n0, pixels), o[:, n0:n1])
                 parts.append(o)
             out = parts[0] if len(parts) == 1 else torch.cat(parts)
         scale = torch.ones(n, dtype=dtype) if scale is None else scale.detach().reshape(-1).to(dtype)
