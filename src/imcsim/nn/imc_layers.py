@@ -36,6 +36,16 @@ The arithmetic of one layer (issue 11), mapped exactly as the cost model maps it
 5. **Digital.** Shift-and-add over slices (2^(cell_bits s)) and input cycles (2^(dac.bits c)), the sum over row
    tiles, minus 2^(b-1) sum(x) for offset encoding, times the input and weight scales, plus the (digital) bias.
 
+**Grouped and depthwise convolutions** sit block-diagonally, as :func:`~imcsim.arch.imc.map_layer` places them
+(:class:`GroupLayout`): group g's K / groups rows (its input channels' im2col rows, so the rows are the whole
+input's im2col rows) by its N / groups channels' columns, in one (K) x (N S) matrix cut into R x C arrays, an array
+allocated only where a block reaches into it (its ADC instances numbered over the allocated arrays alone). The
+cells outside the blocks are unprogrammed (level 0, G_off, with their device draws); a row is driven only into the
+arrays its group's columns reach, so inside such an array the other groups' rows read their level-0 cells' errors
+(stuck-at, variation, read noise); a column is converted only in the row tiles its group's rows reach. Per row
+tile the layer computes and converts just those groups' columns (a convolution over the tile's input channels),
+and offset encoding subtracts each group's own window sums.
+
 ``step`` is one number per layer, fixed once (never per chip): ``adc_step = "lossless"`` is 1 level unit (an ADC
 that resolves every integer column sum inside its range), otherwise the layer calibrates it on its first batch so
 the top code sits at the ``adc_quantile`` of the |column sums| (the ADC reference a designer sets per layer).
