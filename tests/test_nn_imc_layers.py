@@ -257,11 +257,23 @@ def test_adc_table_gives_the_searched_codes(bits, dnl, dtype):
     inst = np.array([0, 0, 1, 2, 3, 4, 4])
     rng = np.random.default_rng(0)
     z = (rng.uniform(-4, 2**bits + 4, (7, 3000)) * tab.grid - tab.g0).astype(th.dtype)
-    z[:, :th.shape[1]] = th[inst]
+    m = th.shape[1]
+    # at every threshold and one representable step either side of it (where a rounding would show)
+    z[:, :m] = th[inst]
+    z[:, m:2 * m] = np.nextafter(th[inst], -np.inf)
+    z[:, 2 * m:3 * m] = np.nextafter(th[inst], np.inf)
     want = np.stack([np.searchsorted(th[i], z[j], side="right") for j, i in enumerate(inst)])
     base = torch.as_tensor(inst * tab.cells, dtype=torch.int32)[:, None]
     got = tab.codes_(torch.as_tensor(z).clone(), base)
     np.testing.assert_array_equal(got.numpy(), want)
+    # the one-gather form (at most one threshold per cell) and the two-gather form agree, shifted by c0 too
+    assert tab.jump is not None or tab.inside.shape[0] > 1
+    two = ADCTable(tab.g0, tab.cells, tab.grid, tab.below, tab.inside)
+    for c0 in (0.0, float(2 ** (bits - 1))):
+        np.testing.assert_array_equal(tab.shifted(c0).codes_(torch.as_tensor(z).clone(), base).numpy(), want - c0)
+        np.testing.assert_array_equal(two.shifted(c0).codes_(torch.as_tensor(z).clone(), base).numpy(), want - c0)
+    one = tab.codes_(torch.as_tensor(z[1:2]).clone(), 0)  # one instance for the whole tensor
+    np.testing.assert_array_equal(one.numpy(), want[1:2])
 
 
 def test_pcm_drift_scales_every_conductance():

@@ -199,6 +199,12 @@ class ADCTable:
     cell units, +inf where the cell holds fewer), so the code #{t <= x} is below + #{inside <= z}: exactly
     :func:`torch.searchsorted` (right) of the thresholds, with one gather per threshold a cell can hold. The first
     and the last cell hold no threshold, so inputs beyond them can be clamped into them.
+
+    When every cell holds at most one threshold (the usual case), one gather does: ``jump[i cells + c]`` is
+    below + 1 - t for a cell holding threshold t, below - c for an empty one, and the code is floor(z + jump), exact
+    in floating point: z and t lie in [c, c + 1), one binade (c >= 1; cell 0 holds none), so both are multiples of
+    its unit u, and so are jump and z + jump, whose magnitudes stay below c + 1 <= 2^(e + 1) (below <= c - 1, one
+    threshold per cell from cell 1 on): representable, no rounding. ``c0`` is the shift :meth:`shifted` applies.
     """
 
     g0: int
@@ -206,6 +212,8 @@ class ADCTable:
     grid: float
     below: torch.Tensor    # (instances cells,) float
     inside: torch.Tensor   # (P, instances cells) float, +inf where empty
+    jump: torch.Tensor | None = None   # (instances cells,) float, when P = 1
+    c0: float = 0.0
 
     @classmethod
     def build(cls, adc: ADCInstances, dtype: torch.dtype = torch.float32) -> "ADCTable":
@@ -229,12 +237,17 @@ class ADCTable:
         p = int(rank.max()) + 1
         inside = np.full((p, n, cells), np.inf)
         inside[rank, np.arange(n)[:, None], cell] = th * grid - g0
-        return cls(g0, cells, grid, torch.as_tensor(below.reshape(-1), dtype=dtype),
-                   torch.as_tensor(inside.reshape(p, -1), dtype=dtype))
+        inside_t = torch.as_tensor(inside.reshape(p, -1), dtype=dtype)
+        jump = None
+        if p == 1:  # from the stored (rounded) thresholds, so the one gather agrees with the two exactly
+            t = inside_t[0].double().numpy().reshape(n, cells)
+            b = below.astype(np.float64)
+            jump = torch.as_tensor(np.where(np.isinf(t), b - np.arange(cells), b + 1.0 - t).reshape(-1), dtype=dtype)
+        return cls(g0, cells, grid, torch.as_tensor(below.reshape(-1), dtype=dtype), inside_t, jump)
 
     def shifted(self, c0: float) -> "ADCTable":
         """The same table giving code - ``c0`` (an integer: exact in floating point)."""
-        return ADCTable(self.g0, self.cells, self.grid, self.below - c0, self.inside)
+        return ADCTable(self.g0, self.cells, self.grid, self.below - c0, self.inside, self.jump, self.c0 + c0)
 
     def codes_(self, z: torch.Tensor, inst: torch.Tensor | int, work=None) -> torch.Tensor:
         """Codes of ADC inputs ``z`` (contiguous, cell units; clamped in place into the table) read by instance
@@ -253,6 +266,10 @@ class ADCTable:
         else:
             idx.add_(inst)
         idx, zf = idx.view(-1), z.view(-1)
+        if self.jump is not None:  # floor(z + jump): one gather (exact, see the class docstring)
+            jump = self.jump if isinstance(inst, torch.Tensor) else self.jump[inst * self.cells:(inst + 1) * self.cells]
+            code = torch.index_select(jump, 0, idx, out=scratch("code", z.dtype).view(-1)).add_(zf).floor_()
+            return (code.sub_(self.c0) if self.c0 else code).view(z.shape)
         code = torch.index_select(below, 0, idx, out=scratch("code", z.dtype).view(-1))
         th = scratch("threshold", z.dtype).view(-1)
         for p in range(inside.shape[0]):
