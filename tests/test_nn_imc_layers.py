@@ -594,3 +594,26 @@ def test_grouped_read_noise_includes_the_driven_off_block_cells(cols):
     want = 0.05 * np.sqrt(1.5**2 + other + 16 * (3.5**2 + other))
     assert float(noisy.std()) == pytest.approx(want, rel=0.03)
     assert float(noisy.mean()) == pytest.approx(0.0, abs=0.05)
+
+
+@pytest.mark.parametrize("kind", ["conv", "dense"])
+@pytest.mark.parametrize("inl", [0.0, 1.0])
+def test_codes_shift_after_the_shift_and_add_changes_nothing(kind, inl, monkeypatch):
+    # signed columns (differential cells) convert to code - c0; subtracting c0 once from the shift-and-add's sums
+    # instead of from every code is exact while the sums stay integers below 2^24: the outputs on a seeded chip
+    # (variation, INL, offsets; 2 and 3 row tiles) are bit-for-bit those of the codes shifted one by one
+    from imcsim.nn.nonideal import NonIdealities
+
+    cfg = _cfg(encoding="differential", adc={"bits": 5, "inl_lsb": inl, "offset_sigma_lsb": 0.3},
+               device={"variation": 0.05})
+    torch.manual_seed(7)
+    lay = (IMCConv2d(2, 5, 3, padding=1, imc=cfg, nonideal=NonIdealities(adc=True)) if kind == "conv" else
+           IMCLinear(40, 6, imc=cfg, nonideal=NonIdealities(adc=True))).eval()
+    x = torch.rand(4, 2, 5, 5) if kind == "conv" else torch.rand(4, 40)
+    with torch.no_grad():
+        lay(x)                                   # calibrates the ADC step and the input range
+        lay.set_chip(3)
+        assert lay._fold_c0(2.0 ** 4, lay._chip.row_tiles, lay._exact_dtype())
+        folded = lay(x)
+        monkeypatch.setattr(type(lay), "_fold_c0", lambda self, *a: False)
+        assert torch.equal(lay(x), folded)

@@ -732,18 +732,33 @@ class IMCLayerMixin:
             buf = work[(name, dtype)] = torch.empty(numel, dtype=dtype)
         return buf[:numel]
 
-    def _shift_add(self, code: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    def _shift_add(self, code: torch.Tensor, out: torch.Tensor | None, c0: float = 0.0) -> torch.Tensor:
         """Add the codes ``code`` (cycles, B, slices, N, P) of one row tile, shifted and added, into ``out``
-        (B, N, P) (None: a new tensor): slice s weighs 2^(cell_bits s), input cycle c 2^(dac bits c) (exact)."""
+        (B, N, P) (None: a new tensor): slice s weighs 2^(cell_bits s), input cycle c 2^(dac bits c) (exact).
+        ``c0``: subtract c0 from every code (once, from the sum; exact where :meth:`_fold_c0` allows it)."""
         cfg = self.imc
         parts = [(code[c, :, s], 2.0 ** (cfg.dac.bits * c + cfg.cell_bits * s))
                  for c in range(code.shape[0]) for s in range(code.shape[2])]
+        weight = sum(w for _, w in parts)
         if out is None:  # the first two in one pass (the first weighs 1)
             out = torch.add(parts[0][0], parts[1][0], alpha=parts[1][1]) if len(parts) > 1 else parts[0][0].clone()
             parts = parts[2:]
         for part, w in parts:
             out.add_(part, alpha=w)
-        return out
+        return out.sub_(c0 * weight) if c0 else out
+
+    def _fold_c0(self, c0: float, row_tiles: int, dtype: torch.dtype) -> bool:
+        """Whether the codes' shift ``c0`` can be subtracted after the shift-and-add (one pass over the smaller
+        sum instead of one over every code) with the same, exact result: every sum on the way is an integer below
+        (row tiles + 1) 2^bits sum(weights) (codes in [0, 2^bits - 1]), which must stay below 2^24 (float32) or
+        2^53 (float64) to be exact, as the shifted codes' sums are."""
+        if not c0 or not self.nonideal.adc:
+            return False
+        cfg = self.imc
+        weight = sum(2.0 ** (cfg.dac.bits * c + cfg.cell_bits * s)
+                     for c in range(cfg.input_cycles) for s in range(cfg.slices))
+        top = (row_tiles + 1) * (self._chip.adc.thresholds_v.shape[1] + 1) * weight
+        return top < 2.0 ** (24 if dtype == torch.float32 else 53)
 
     def _slice_major_perm(self) -> np.ndarray:
         """Physical column n S + s of each slice-major column q = s N + n."""
@@ -778,6 +793,7 @@ class IMCLayerMixin:
         n_in, pixels = codes.shape[0], self._pixels(codes)
         signed = cfg.encoding == "differential" or signed_in
         a, b, base, c0, step = self._adc_setup(signed)
+        fold = self._fold_c0(c0, rt, dtype)   # codes unshifted, c0 subtracted from the shift-and-add's sums
         w = (self._slice_major(e, n, s) * a.to(e.dtype)).to(dtype)                 # (K, S N)
         noise = w_sq = None
         if sigma > 0 and sq is not None:
@@ -808,8 +824,9 @@ class IMCLayerMixin:
             if noise is not None:
                 var = torch.bmm(x * x, tiled(w_sq)).sqrt_().mul_(tiled(w_sq_scale)[:, :1])
                 z.addcmul_(var, noise.reshape(rt, -1, s * n))
-            code = self._convert_(z, None if base is None else base[1], c0)
-            out = self._shift_add((code.sum(0) if rt > 1 else code[0]).reshape(cy, n_in, s, n, 1), None)
+            code = self._convert_(z, None if base is None else base[1], 0.0 if fold else c0)
+            out = self._shift_add((code.sum(0) if rt > 1 else code[0]).reshape(cy, n_in, s, n, 1), None,
+                                  c0 * rt if fold else 0.0)
         else:
             # inputs in chunks of at most _CHUNK ADC conversions per tile (bounds the memory of large batches)
             chunk = max(1, _CHUNK // (ncols * pixels * cy))
@@ -832,14 +849,15 @@ class IMCLayerMixin:
                     bs = None if base is None else base[0][t]
                     if q is not None and isinstance(bs, torch.Tensor):
                         bs = bs[:, q]
-                    code = self._convert_(z, bs, c0)
+                    code = self._convert_(z, bs, 0.0 if fold else c0)
                     if q is None:
-                        o = self._shift_add(code.reshape(cy, j - i, s, n, pixels), o)
+                        o = self._shift_add(code.reshape(cy, j - i, s, n, pixels), o, c0 if fold else 0.0)
                     else:
                         n0, n1 = spans[t]
                         if o is None:
                             o = code.new_zeros(j - i, n, pixels)
-                        self._shift_add(code.reshape(cy, j - i, s, n1 - n0, pixels), o[:, n0:n1])
+                        self._shift_add(code.reshape(cy, j - i, s, n1 - n0, pixels), o[:, n0:n1],
+                                        c0 if fold else 0.0)
                 parts.append(o)
             out = parts[0] if len(parts) == 1 else torch.cat(parts)
         scale = torch.ones(n, dtype=dtype) if scale is None else scale.detach().reshape(-1).to(dtype)
