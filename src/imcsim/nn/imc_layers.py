@@ -59,7 +59,9 @@ one convolution of the input digits (dense layers: one batched product over all 
 with each column's ADC gain, offset and step folded into its weights and bias, so the result is already the ADC
 input in the units of the conversion; columns are ordered slice-major (s N + n), so shift-and-add is a few exact
 additions of whole (B, N, P) slices. The conversion is an exact table lookup (:class:`ADCTable`: an ideal rounding
-when the thresholds are ideal) done in place in scratch tensors the layer keeps. A seeded chip (:meth:`set_chip`) is
+when the thresholds are ideal; one gather, floor(z + jump), when no table cell holds two thresholds) done in place in
+scratch tensors the layer keeps; signed columns' code offset c0 is subtracted once from the shift-and-add's sums
+rather than from every code, where those integer sums stay exact (:meth:`IMCLayerMixin._fold_c0`). A seeded chip (:meth:`set_chip`) is
 drawn as :mod:`imcsim.circuit.chip` draws chip ``seed``; the fresh chip of every noise-aware training batch
 (:meth:`resample_chip`) draws its devices in torch, with the same distributions.
 """
