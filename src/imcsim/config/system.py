@@ -81,7 +81,8 @@ class AnalogBudget(ConfigModel):
     """What the analog units may occupy under placement policy ``auto`` (None = unbounded)."""
 
     area_m2: float | None = Field(None, gt=0, description="Most silicon area (m^2) the layers placed on analog units "
-                                  "may take (the sum of their layer costs' area_m2: crossbars and converters).")
+                                  "may take (the sum of their layer costs' area_m2: crossbars, converters and, on "
+                                  "IMAC, amplifiers and neurons).")
     crossbars: int | None = Field(None, ge=0, description="Most crossbar arrays (or cores) the layers placed on analog "
                                   "units may take (the sum of their layer costs' crossbars).")
 

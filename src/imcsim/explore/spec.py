@@ -53,8 +53,8 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
     Objective("energy_j", False, "J", "energy of one inference on the heterogeneous system"),
     Objective("area_m2", False, "m^2", "area of every unit of the system (System.area: analog units sized by what "
               "they map, digital units by their config)"),
-    Objective("imac_area_m2", False, "m^2", "area of the IMAC unit alone (crossbars and converters of the layers "
-              "it maps); 0 without one"),
+    Objective("imac_area_m2", False, "m^2", "area of the IMAC unit alone (crossbars, converters, amplifiers and "
+              "neurons of the layers it maps); 0 without one"),
     Objective("weight_bits", False, "bit", "weight storage of the heterogeneous system"),
     Objective("speedup", True, "x", "latency of the digital unit alone / latency of the heterogeneous system"),
     Objective("energy_saving", True, "fraction", "1 - energy of the heterogeneous system / of the digital unit "

@@ -396,6 +396,14 @@ class IMCLayerMixin:
     nonideal: NonIdealities
     layer_index: int
 
+    def _copy_parameters(self, src: nn.Module):
+        """Take ``src``'s weight and bias (the float layer this IMC layer replaces); returns ``self``."""
+        with torch.no_grad():
+            self.weight.copy_(src.weight)
+            if src.bias is not None:
+                self.bias.copy_(src.bias)
+        return self
+
     def _init_imc(self, imc: IMCConfig, layer_index: int, nonideal: NonIdealities | None, adc_step: str | float,
                   adc_quantile: float) -> None:
         if imc.input_bits < 2:
@@ -946,11 +954,7 @@ class IMCConv2d(IMCLayerMixin, nn.Conv2d):
         m = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
                 dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None, imc=imc,
                 layer_index=layer_index, **kw)
-        with torch.no_grad():
-            m.weight.copy_(conv.weight)
-            if conv.bias is not None:
-                m.bias.copy_(conv.bias)
-        return m
+        return m._copy_parameters(conv)
 
     @property
     def k_rows(self) -> int:
@@ -1033,11 +1037,7 @@ class IMCLinear(IMCLayerMixin, nn.Linear):
     def from_float(cls, lin: nn.Linear, imc: IMCConfig, layer_index: int = 0, **kw) -> "IMCLinear":
         """An IMC copy of ``lin`` holding the same weights."""
         m = cls(lin.in_features, lin.out_features, bias=lin.bias is not None, imc=imc, layer_index=layer_index, **kw)
-        with torch.no_grad():
-            m.weight.copy_(lin.weight)
-            if lin.bias is not None:
-                m.bias.copy_(lin.bias)
-        return m
+        return m._copy_parameters(lin)
 
     @property
     def k_rows(self) -> int:

@@ -135,7 +135,7 @@ def from_onnx(source: str | os.PathLike | bytes | onnx.ModelProto, input_shape: 
             for o in node.output:
                 sources[o] = () if (op in _SHAPE_OPS or o in static) else reads
             continue
-        lname = _unique(_node_name(node, i), used)
+        lname = shapes.unique_name(_node_name(node, i), used)
         ctx = _Node(label, node, lname, known, static, consts)
         for idx in _PARAM_INPUTS.get(op, ()):
             if idx < len(node.input) and node.input[idx] in init and node.input[idx] not in seen_params:
@@ -491,19 +491,6 @@ def _fix_input(label: str, vi: onnx.ValueInfoProto, input_shape: Sequence[int] |
 
 def _node_name(node: onnx.NodeProto, index: int) -> str:
     return node.name or f"{node.op_type}_{index}"
-
-
-def _unique(base: str, used: dict[str, int]) -> str:
-    n = used.get(base, 0)
-    used[base] = n + 1
-    if n == 0:
-        return base
-    cand = f"{base}_{n}"
-    while cand in used:
-        n += 1
-        cand = f"{base}_{n}"
-    used[cand] = 1
-    return cand
 
 
 def _first_line(exc: BaseException) -> str:

@@ -171,7 +171,7 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
             continue
         if node.op == "call_module":
             mod = gm.get_submodule(node.target)
-            layer = _module_layer(node, mod, _unique(str(node.target), calls))
+            layer = _module_layer(node, mod, shapes.unique_name(str(node.target), calls))
             if id(mod) not in counted:  # a module called twice holds its parameters once
                 counted.add(id(mod))
                 other_params += sum(p.numel() for p in mod.parameters())
@@ -183,9 +183,9 @@ def from_torch(model: nn.Module, input_shape: Sequence[int], name: str | None = 
                 elif isinstance(mod, nn.MultiheadAttention):  # every parameter is a projection's
                     other_params -= sum(p.numel() for p in mod.parameters())
         elif node.op == "call_function":
-            layer = _function_layer(node, _unique(node.name, calls), static)
+            layer = _function_layer(node, shapes.unique_name(node.name, calls), static)
         elif node.op == "call_method":
-            layer = _method_layer(node, _unique(node.name, calls), static)
+            layer = _method_layer(node, shapes.unique_name(node.name, calls), static)
         else:  # pragma: no cover - fx has no other node kinds
             raise ModelError(f"unsupported op '{node.op}' at node '{node.name}'")
         reads = tuple(dict.fromkeys(n for a in _flat_args(node) if isinstance(a, fx.Node)
@@ -424,19 +424,6 @@ def _device(model: nn.Module) -> torch.device:
     for t in (*model.parameters(), *model.buffers()):
         return t.device
     return torch.device("cpu")
-
-
-def _unique(base: str, calls: dict[str, int]) -> str:
-    n = calls.get(base, 0)
-    calls[base] = n + 1
-    if n == 0:
-        return base
-    cand = f"{base}_{n}"
-    while cand in calls:  # an fx name of that form already exists
-        n += 1
-        cand = f"{base}_{n}"
-    calls[cand] = 1
-    return cand
 
 
 def _is_tensor(node: fx.Node) -> bool:

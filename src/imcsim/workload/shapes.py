@@ -19,7 +19,7 @@ from imcsim.errors import ModelError
 from imcsim.workload.layer import Layer, LayerKind
 
 __all__ = ["check_input_shape", "hwc", "token_grid", "shape_layer", "resize_layer", "pool_layer", "mean_layer", "conv_layer",
-           "conv_transpose_layer", "linear_layer", "matmul_layer"]
+           "conv_transpose_layer", "linear_layer", "matmul_layer", "unique_name"]
 
 Shape = Sequence[int]
 
@@ -203,3 +203,19 @@ def _window(v: Any, ndim: int, fill: int = 1) -> tuple[int, int]:
     if ndim == 3:
         return fill, int(v)
     return int(v), int(v)
+
+
+def unique_name(base: str, used: dict[str, int]) -> str:
+    """``base``, or ``base_<n>`` with the smallest n not yet taken when ``base`` was given before; records the name
+    returned in ``used`` (name -> times asked), so layer names stay unique even when the graph already holds a name
+    of the ``base_<n>`` form."""
+    n = used.get(base, 0)
+    used[base] = n + 1
+    if n == 0:
+        return base
+    cand = f"{base}_{n}"
+    while cand in used:
+        n += 1
+        cand = f"{base}_{n}"
+    used[cand] = 1
+    return cand
